@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import Foundation
+import PackageDescription
+
+// Every numbered SQL file in migrations/ is compiled into the binary, so `keelson` works from any
+// directory. migrations/Migrations.swift lists them in order; a test checks the two agree.
+let migrationFiles = ((try? FileManager.default.contentsOfDirectory(
+    atPath: Context.packageDirectory + "/migrations")) ?? [])
+    .filter { $0.hasSuffix(".sql") }
+    .sorted()
+
+let package = Package(
+    name: "Keelson",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "keelson", targets: ["keelson"]),
+        .library(name: "KeelsonCore", targets: ["KeelsonCore"]),
+        .library(name: "KeelsonStore", targets: ["KeelsonStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Pure vocabulary, events and folds: Foundation only.
+        .target(name: "KeelsonCore"),
+        // The numbered SQL files of the top-level migrations/ folder, compiled into the binary.
+        .target(
+            name: "KeelsonMigrations",
+            path: "migrations",
+            exclude: ["README.md"],
+            resources: migrationFiles.map { .embedInCode($0) }
+        ),
+        .target(
+            name: "KeelsonStore",
+            dependencies: [
+                "KeelsonCore",
+                "KeelsonMigrations",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "keelson",
+            dependencies: [
+                "KeelsonCore",
+                "KeelsonStore",
+                "KeelsonMigrations",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Benchmarks: run with `swift run -c release keelson-bench`.
+        .executableTarget(
+            name: "keelson-bench",
+            dependencies: [
+                "KeelsonCore",
+                "KeelsonStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            path: "tools/bench"
+        ),
+        .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
+        .testTarget(
+            name: "KeelsonStoreTests",
+            dependencies: ["KeelsonStore", "KeelsonCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "KeelsonCLITests",
+            dependencies: ["keelson", "KeelsonStore"]
+        ),
+    ]
+)

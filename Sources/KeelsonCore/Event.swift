@@ -1,0 +1,114 @@
+import Foundation
+
+/// An event about to be appended: its type, payload and provenance. The store assigns the
+/// position, the version within the stream and the recorded-at time.
+public struct NewEvent: Sendable, Hashable {
+    /// The event type, e.g. `ConfigApplied`.
+    public var type: String
+    /// The payload's schema version, so that old payloads can be upcast when read.
+    public var schemaVersion: Int
+    /// The payload as JSON text.
+    public var payload: String
+    /// Who caused the event: a user, a token name, `worker:<id>`.
+    public var actor: String?
+    /// Groups the events of one request or one decision.
+    public var correlationID: String?
+    /// The position of the event that caused this one.
+    public var causationPosition: Int64?
+
+    public init(
+        type: String, schemaVersion: Int = 1, payload: String = "{}",
+        actor: String? = nil, correlationID: String? = nil, causationPosition: Int64? = nil
+    ) {
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.payload = payload
+        self.actor = actor
+        self.correlationID = correlationID
+        self.causationPosition = causationPosition
+    }
+
+    /// An event whose payload is a typed value, encoded as canonical JSON (sorted keys).
+    public init<Payload: EventPayload>(
+        _ payload: Payload, actor: String? = nil, correlationID: String? = nil, causationPosition: Int64? = nil
+    ) throws {
+        self.init(
+            type: Payload.eventType, schemaVersion: Payload.schemaVersion,
+            payload: try CanonicalJSON.string(payload),
+            actor: actor, correlationID: correlationID, causationPosition: causationPosition)
+    }
+}
+
+/// A typed event payload. Each type names itself in the log and versions its schema.
+public protocol EventPayload: Codable, Sendable {
+    static var eventType: String { get }
+    static var schemaVersion: Int { get }
+}
+
+extension EventPayload {
+    public static var schemaVersion: Int { 1 }
+}
+
+/// An event as it stands in the log.
+public struct RecordedEvent: Sendable, Hashable, Codable {
+    /// Global position in the log: dense, increasing, starting at 1.
+    public var position: Int64
+    public var streamID: StreamID
+    /// 1-based version within the stream.
+    public var version: Int64
+    public var type: String
+    public var schemaVersion: Int
+    /// The payload as JSON text.
+    public var payload: String
+    /// When the store recorded the event, in milliseconds since 1970-01-01T00:00:00Z.
+    public var recordedAtMilliseconds: Int64
+    public var actor: String?
+    public var correlationID: String?
+    public var causationPosition: Int64?
+
+    public init(
+        position: Int64, streamID: StreamID, version: Int64, type: String, schemaVersion: Int,
+        payload: String, recordedAtMilliseconds: Int64, actor: String? = nil, correlationID: String? = nil,
+        causationPosition: Int64? = nil
+    ) {
+        self.position = position
+        self.streamID = streamID
+        self.version = version
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.payload = payload
+        self.recordedAtMilliseconds = recordedAtMilliseconds
+        self.actor = actor
+        self.correlationID = correlationID
+        self.causationPosition = causationPosition
+    }
+
+    public var recordedAt: Date { Date(millisecondsSince1970: recordedAtMilliseconds) }
+
+    /// Decodes the payload as `Payload`, after checking the type name.
+    public func decode<Payload: EventPayload>(_: Payload.Type) throws -> Payload {
+        guard type == Payload.eventType else {
+            throw EventDecodingError.typeMismatch(expected: Payload.eventType, actual: type, position: position)
+        }
+        return try JSONDecoder().decode(Payload.self, from: Data(payload.utf8))
+    }
+}
+
+public enum EventDecodingError: Error, CustomStringConvertible, Sendable {
+    case typeMismatch(expected: String, actual: String, position: Int64)
+
+    public var description: String {
+        switch self {
+        case .typeMismatch(let expected, let actual, let position):
+            "event at position \(position) is a \(actual), not a \(expected)"
+        }
+    }
+}
+
+extension Date {
+    public init(millisecondsSince1970 milliseconds: Int64) {
+        self.init(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
+    public var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }
+}

@@ -1,0 +1,39 @@
+import GRDB
+import KeelsonCore
+
+/// Reading and writing `events` rows. One place knows the column order.
+enum EventRows {
+    static let columns =
+        "position, stream_id, version, type, schema_version, payload, recorded_at, actor, correlation_id, causation_position"
+
+    static let insertSQL = """
+        INSERT INTO events (stream_id, version, type, schema_version, payload, recorded_at, actor, correlation_id, causation_position)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    static func decode(_ row: Row) -> RecordedEvent {
+        RecordedEvent(
+            position: row[0],
+            streamID: StreamID(row[1] as String),
+            version: row[2],
+            type: row[3],
+            schemaVersion: row[4],
+            payload: row[5],
+            recordedAtMilliseconds: row[6],
+            actor: row[7],
+            correlationID: row[8],
+            causationPosition: row[9])
+    }
+
+    /// Events with `after < position <= upTo`, in log order.
+    static func fetch(_ db: Database, after: Int64, upTo: Int64, limit: Int? = nil) throws -> [RecordedEvent] {
+        var sql = "SELECT \(columns) FROM events WHERE position > ? AND position <= ? ORDER BY position"
+        if let limit { sql += " LIMIT \(limit)" }
+        let statement = try db.cachedStatement(sql: sql)
+        return try Row.fetchCursor(statement, arguments: [after, upTo]).map(decode).reduce(into: []) { $0.append($1) }
+    }
+
+    static func lastPosition(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM events") ?? 0
+    }
+}

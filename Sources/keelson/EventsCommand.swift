@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import KeelsonCore
+import KeelsonStore
+
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "Read the event log, or append to it.",
+        subcommands: [ListEvents.self, AppendEvent.self],
+        defaultSubcommand: ListEvents.self
+    )
+}
+
+struct ListEvents: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Show events (the default for `keelson events`).",
+        discussion: """
+            Without --from, shows the latest --limit matching events; with --from, the first --limit \
+            events from that position on. Events always print oldest first.
+
+            Examples:
+              keelson events --stream instance:shop/web@prod --since 2h
+              keelson events --type ApplyFailed --type ApplySucceeded -o json
+              keelson events --from 1 --limit 1000 -o json > log.json
+              keelson events --follow            # then append from another terminal
+
+            With -o json, prints a JSON array; with --follow, one JSON object per line.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var format: OutputOptions
+
+    @Option(help: ArgumentHelp("Only this stream, e.g. instance:shop/web@prod.", valueName: "stream"))
+    var stream: String?
+
+    @Option(help: ArgumentHelp("Only this event type (repeat for several).", valueName: "type"))
+    var type: [String] = []
+
+    @Option(help: ArgumentHelp("Only events recorded since this time: an age (30m, 2h, 7d) or ISO 8601.", valueName: "time"))
+    var since: TimeArgument?
+
+    @Option(help: ArgumentHelp("Only events recorded before this time: an age or ISO 8601.", valueName: "time"))
+    var until: TimeArgument?
+
+    @Option(help: ArgumentHelp("Start at this global position (inclusive).", valueName: "position"))
+    var from: Int64?
+
+    @Option(help: "At most this many events (before following).")
+    var limit: Int = 100
+
+    @Flag(help: "Keep running and print new matching events as they are appended (Ctrl-C to stop).")
+    var follow = false
+
+    func validate() throws {
+        if limit < 0 { throw ValidationError("--limit must be 0 or more, not \(limit)") }
+        if let from, from < 1 { throw ValidationError("--from is a position, which starts at 1, not \(from)") }
+    }
+
+    func run() async throws {
+        let store = try store.open()
+        let now = Date()
+        let filter = EventFilter(
+            stream: stream.map { StreamID($0) }, afterPosition: (from ?? 1) - 1, types: type,
+            since: since?.date(relativeTo: now), until: until?.date(relativeTo: now), limit: limit,
+            latest: from == nil)
+        let events = try await store.events(filter)
+
+        switch format.output {
+        case .table:
+            print(EventTable.render(events, header: true))
+            if events.isEmpty && !follow { print("(no events)") }
+        case .json:
+            if follow {
+                for event in events { print(try Formatting.json(EventJSON(event: event), pretty: false)) }
+            } else {
+                print(try Formatting.json(events.map(EventJSON.init)))
+            }
+        }
+        guard follow else { return }
+
+        var followFilter = filter
+        followFilter.limit = nil
+        followFilter.latest = false
+        let after = max(events.last?.position ?? 0, try await store.lastPosition())
+        for try await event in store.follow(after: after, matching: followFilter) {
+            // Written straight to the file descriptor so each line shows up at once, even in a pipe.
+            let line = switch format.output {
+            case .table: EventTable.render([event], header: false)
+            case .json: try Formatting.json(EventJSON(event: event), pretty: false)
+            }
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+    }
+}
+
+enum EventTable {
+    static func render(_ events: [RecordedEvent], header: Bool) -> String {
+        let rows = events.map { event in
+            [
+                String(event.position), Formatting.time(event.recordedAtMilliseconds), event.streamID.rawValue,
+                String(event.version), event.type, event.actor ?? "-", Formatting.truncated(event.payload, to: 60),
+            ]
+        }
+        let table = TextTable.render(
+            headers: ["POSITION", "RECORDED", "STREAM", "VERSION", "TYPE", "ACTOR", "PAYLOAD"], rows: rows)
+        return header ? table : table.split(separator: "\n", omittingEmptySubsequences: false).dropFirst().joined(separator: "\n")
+    }
+}
+
+struct AppendEvent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Append one event to a stream (a low-level tool; later commands append typed events).",
+        discussion: """
+            Examples:
+              keelson events append app:shop Note --data '{"text":"hello"}'
+              keelson events append app:shop Note --data @note.json --expect-version 3
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var format: OutputOptions
+
+    @Argument(help: ArgumentHelp("The stream, e.g. app:shop.", valueName: "stream"))
+    var stream: String
+
+    @Argument(help: ArgumentHelp("The event type, e.g. Note.", valueName: "type"))
+    var type: String
+
+    @Option(help: ArgumentHelp("The JSON payload, or @FILE to read it from a file.", valueName: "json"))
+    var data: String = "{}"
+
+    @Option(help: ArgumentHelp("Only append if the stream is at this version: a number, 'none' (new stream) or 'any'.", valueName: "version"))
+    var expectVersion: String = "any"
+
+    @Option(help: "Who is appending (recorded as the event's actor).")
+    var actor: String = ProcessInfo.processInfo.environment["USER"].map { "user:\($0)" } ?? "cli"
+
+    func run() async throws {
+        let expected: ExpectedVersion
+        switch expectVersion {
+        case "any": expected = .any
+        case "none": expected = .noStream
+        default:
+            guard let version = Int64(expectVersion), version >= 0 else {
+                throw ValidationError("--expect-version must be a number, 'none' or 'any', not '\(expectVersion)'")
+            }
+            expected = version == 0 ? .noStream : .exact(version)
+        }
+        var payload = data
+        if data.hasPrefix("@") {
+            let file = String(data.dropFirst())
+            guard let contents = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("cannot read payload file \(file)")
+            }
+            payload = String(decoding: contents, as: UTF8.self)
+        }
+        do {
+            _ = try JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])
+        } catch {
+            throw ValidationError("--data is not valid JSON: \(Formatting.truncated(payload, to: 80))")
+        }
+        let store = try store.open()
+        let result = try await store.append(
+            [NewEvent(type: type, payload: payload, actor: actor)], to: StreamID(stream), expecting: expected)
+        switch format.output {
+        case .table:
+            print("appended \(type) to \(stream) at position \(result.positions.lowerBound) (stream version \(result.newVersion))")
+        case .json:
+            print(try Formatting.json(["position": result.positions.lowerBound, "version": result.newVersion]))
+        }
+    }
+}

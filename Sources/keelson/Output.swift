@@ -1,0 +1,107 @@
+import Foundation
+import KeelsonCore
+
+/// Plain-text tables for people.
+enum TextTable {
+    static func render(headers: [String], rows: [[String]]) -> String {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count {
+                widths[index] = max(widths[index], cell.count)
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        return ([line(headers)] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+enum Formatting {
+    static func time(_ milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(millisecondsSince1970: milliseconds))
+    }
+
+    static func truncated(_ text: String, to length: Int) -> String {
+        text.count <= length ? text : String(text.prefix(length - 1)) + "…"
+    }
+
+    /// Pretty, sorted-key JSON for `-o json`.
+    static func json<Value: Encodable>(_ value: Value, pretty: Bool = true) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// An event as `-o json` prints it: the envelope, with the payload as JSON rather than a string.
+struct EventJSON: Encodable {
+    var event: RecordedEvent
+
+    enum CodingKeys: String, CodingKey {
+        case position, stream, version, type, schemaVersion, payload, recordedAt, actor, correlationID, causationPosition
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(event.position, forKey: .position)
+        try container.encode(event.streamID, forKey: .stream)
+        try container.encode(event.version, forKey: .version)
+        try container.encode(event.type, forKey: .type)
+        try container.encode(event.schemaVersion, forKey: .schemaVersion)
+        try container.encode(RawJSON(text: event.payload), forKey: .payload)
+        try container.encode(Formatting.time(event.recordedAtMilliseconds), forKey: .recordedAt)
+        try container.encodeIfPresent(event.actor, forKey: .actor)
+        try container.encodeIfPresent(event.correlationID, forKey: .correlationID)
+        try container.encodeIfPresent(event.causationPosition, forKey: .causationPosition)
+    }
+}
+
+/// Embeds JSON text as JSON (not as an escaped string).
+struct RawJSON: Encodable {
+    var text: String
+
+    func encode(to encoder: any Encoder) throws {
+        let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
+        try value.encode(to: encoder)
+    }
+}
+
+/// Any JSON value, for passing payloads through.
+indirect enum JSONValue: Codable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case integer(Int64)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let bool = try? container.decode(Bool.self) { self = .bool(bool) }
+        else if let integer = try? container.decode(Int64.self) { self = .integer(integer) }
+        else if let number = try? container.decode(Double.self) { self = .number(number) }
+        else if let string = try? container.decode(String.self) { self = .string(string) }
+        else if let array = try? container.decode([JSONValue].self) { self = .array(array) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let bool): try container.encode(bool)
+        case .number(let number): try container.encode(number)
+        case .integer(let integer): try container.encode(integer)
+        case .string(let string): try container.encode(string)
+        case .array(let array): try container.encode(array)
+        case .object(let object): try container.encode(object)
+        }
+    }
+}

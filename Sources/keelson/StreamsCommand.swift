@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import KeelsonCore
+import KeelsonStore
+
+struct StreamsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "streams",
+        abstract: "List every stream with its version, positions, times and event counts.",
+        discussion: """
+            Reads the stream catalogue projection. With --at, shows it as it stood just after that \
+            position (or time): the nearest snapshot, folded forward.
+
+            Examples:
+              keelson streams
+              keelson streams --at 5000 -o json
+              keelson streams --at-time 2026-11-26T14:03:00Z
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var format: OutputOptions
+
+    @Option(help: ArgumentHelp("Show the catalogue as of this global position.", valueName: "position"))
+    var at: Int64?
+
+    @Option(help: ArgumentHelp("Show the catalogue as of this time (an age like 2h, or ISO 8601).", valueName: "time"))
+    var atTime: TimeArgument?
+
+    func validate() throws {
+        if at != nil && atTime != nil { throw ValidationError("give --at or --at-time, not both") }
+        if let at, at < 0 { throw ValidationError("--at must be 0 or more, not \(at)") }
+    }
+
+    func run() async throws {
+        let store = try store.open()
+        let summaries: [StreamSummary]
+        if let at {
+            summaries = try await store.streamCatalogue(atPosition: at)
+        } else if let atTime {
+            summaries = try await store.streamCatalogue(
+                atPosition: try await store.position(atTime: atTime.date(relativeTo: Date())))
+        } else {
+            summaries = try await store.streamCatalogue()
+        }
+        switch format.output {
+        case .json:
+            print(try Formatting.json(summaries))
+        case .table:
+            let rows = summaries.map { summary in
+                [
+                    summary.streamID.rawValue, String(summary.version),
+                    "\(summary.firstPosition)–\(summary.lastPosition)",
+                    Formatting.time(summary.lastRecordedAtMilliseconds),
+                    summary.eventCountsByType.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }
+                        .joined(separator: " "),
+                ]
+            }
+            print(TextTable.render(headers: ["STREAM", "VERSION", "POSITIONS", "LAST EVENT", "EVENTS BY TYPE"], rows: rows))
+            if summaries.isEmpty { print("(no streams)") }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import KeelsonCore
+import KeelsonMigrations
+import KeelsonStore
+
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "version",
+        abstract: "Print the Keelson version, the schema it writes and the SQLite it links.")
+
+    @OptionGroup var format: OutputOptions
+
+    func run() throws {
+        let sqlite = EventStore.sqliteVersion
+        let schema = schemaMigrations.last?.name ?? "-"
+        switch format.output {
+        case .json:
+            print(try Formatting.json(["keelson": KeelsonVersion.current, "schema": schema, "sqlite": sqlite]))
+        case .table:
+            print("keelson \(KeelsonVersion.current) (schema \(schema), SQLite \(sqlite))")
+        }
+    }
+}

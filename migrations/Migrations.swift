@@ -1,0 +1,14 @@
+/// One numbered schema migration: its name (the file name without `.sql`) and its SQL.
+public struct SchemaMigration: Sendable {
+    public let name: String
+    public let sql: String
+}
+
+/// The schema migrations built into this binary, in the order they are applied.
+///
+/// SwiftPM's `embedInCode` turns `0001_events.sql` into `PackageResources._001_events_sql`;
+/// add a line here for every new file (a test checks the list against the directory).
+public let schemaMigrations: [SchemaMigration] = [
+    SchemaMigration(name: "0001_events", sql: String(decoding: PackageResources._001_events_sql, as: UTF8.self)),
+    SchemaMigration(name: "0002_projections", sql: String(decoding: PackageResources._002_projections_sql, as: UTF8.self)),
+]
