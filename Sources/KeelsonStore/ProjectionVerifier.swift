@@ -104,7 +104,7 @@ extension EventStore {
         let differences = keys.prefix(limit).map { key in
             let rows = byKey[key]!
             // When both rows exist, show only the columns that differ.
-            var columns = (rows.live ?? rows.rebuilt!).columnNames.map { $0 }
+            var columns: [String] = Array((rows.live ?? rows.rebuilt!).columnNames)
             if let liveRow = rows.live, let rebuiltRow = rows.rebuilt {
                 columns = columns.filter { (liveRow[$0] as DatabaseValue) != (rebuiltRow[$0] as DatabaseValue) }
             }
