@@ -13,16 +13,23 @@ public protocol KeyedProjection: Sendable {
     /// The keys whose rows `event` changes, in a fixed order.
     func keys(of event: RecordedEvent) -> [Key]
 
-    /// The row for `key` after `event`; `nil` removes the row.
-    func evolve(_ row: Row?, key: Key, event: RecordedEvent) -> Row?
+    /// Applies `event` to the row for `key` in place (`nil`: no row yet; set `nil` to remove it).
+    /// In place, so that a row holding collections is not copied on every event.
+    func evolve(_ row: inout Row?, key: Key, event: RecordedEvent)
+
+    /// Whether `evolve` looks at payloads. Folds of projections that do not are fed events
+    /// without their payloads, which makes rebuilds and point-in-time reads cheaper.
+    var readsPayload: Bool { get }
 }
 
 extension KeyedProjection {
+    public var readsPayload: Bool { true }
+
     /// Folds `events` (in log order) into an in-memory state.
     public func fold(_ events: some Sequence<RecordedEvent>, into state: inout [Key: Row]) {
         for event in events {
             for key in keys(of: event) {
-                state[key] = evolve(state[key], key: key, event: event)
+                evolve(&state[key], key: key, event: event)
             }
         }
     }

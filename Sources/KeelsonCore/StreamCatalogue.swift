@@ -34,22 +34,24 @@ public struct StreamCatalogue: KeyedProjection {
 
     public init() {}
 
+    public var readsPayload: Bool { false }
+
     public func keys(of event: RecordedEvent) -> [StreamID] { [event.streamID] }
 
-    public func evolve(_ row: StreamSummary?, key: StreamID, event: RecordedEvent) -> StreamSummary? {
-        guard var summary = row else {
-            return StreamSummary(
+    public func evolve(_ row: inout StreamSummary?, key: StreamID, event: RecordedEvent) {
+        guard row != nil else {
+            row = StreamSummary(
                 streamID: key, version: event.version,
                 firstPosition: event.position, lastPosition: event.position,
                 firstRecordedAtMilliseconds: event.recordedAtMilliseconds,
                 lastRecordedAtMilliseconds: event.recordedAtMilliseconds,
                 eventCount: 1, eventCountsByType: [event.type: 1])
+            return
         }
-        summary.version = event.version
-        summary.lastPosition = event.position
-        summary.lastRecordedAtMilliseconds = event.recordedAtMilliseconds
-        summary.eventCount += 1
-        summary.eventCountsByType[event.type, default: 0] += 1
-        return summary
+        row!.version = event.version
+        row!.lastPosition = event.position
+        row!.lastRecordedAtMilliseconds = event.recordedAtMilliseconds
+        row!.eventCount += 1
+        row!.eventCountsByType[event.type, default: 0] += 1
     }
 }

@@ -25,9 +25,15 @@ enum EventRows {
             causationPosition: row[9])
     }
 
+    /// The same columns, with every payload read as `{}` (for folds that never look at payloads).
+    static let columnsWithoutPayload =
+        "position, stream_id, version, type, schema_version, '{}', recorded_at, actor, correlation_id, causation_position"
+
     /// Events with `after < position <= upTo`, in log order.
-    static func fetch(_ db: Database, after: Int64, upTo: Int64, limit: Int? = nil) throws -> [RecordedEvent] {
-        var sql = "SELECT \(columns) FROM events WHERE position > ? AND position <= ? ORDER BY position"
+    static func fetch(
+        _ db: Database, after: Int64, upTo: Int64, limit: Int? = nil, payloads: Bool = true
+    ) throws -> [RecordedEvent] {
+        var sql = "SELECT \(payloads ? columns : columnsWithoutPayload) FROM events WHERE position > ? AND position <= ? ORDER BY position"
         if let limit { sql += " LIMIT \(limit)" }
         let statement = try db.cachedStatement(sql: sql)
         return try Row.fetchCursor(statement, arguments: [after, upTo]).map(decode).reduce(into: []) { $0.append($1) }

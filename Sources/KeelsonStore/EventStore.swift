@@ -34,13 +34,18 @@ public final class EventStore: Sendable {
         notifier = CommitNotifier(lastPosition: lastPosition)
         if configuration.groupCommit {
             let commit: GroupCommitter<[StreamAppend], [AppendResult]>.Commit = { [pool, projections, configuration, notifier] batch in
-                await Self.commit(batch, pool: pool, projections: projections, configuration: configuration, notifier: notifier)
+                Self.commit(batch, pool: pool, projections: projections, configuration: configuration, notifier: notifier)
             }
-            committer = GroupCommitter(maxWeightPerCommit: configuration.maxEventsPerCommit, commit: commit)
+            committer = GroupCommitter(
+                label: "keelson.commit", maxWeightPerCommit: configuration.maxEventsPerCommit, commit: commit)
         } else {
             committer = nil
         }
         try catchUpProjections()
+    }
+
+    deinit {
+        committer?.stop()
     }
 
     // MARK: Opening
@@ -161,8 +166,12 @@ public final class EventStore: Sendable {
         if let committer {
             return try await committer.submit(appends, weight: weight)
         }
-        return try await Self.commit([appends], pool: pool, projections: projections, configuration: configuration,
-                                     notifier: notifier)[0].get()
+        // Without group commit (only to measure what it saves): one transaction per call.
+        let (pool, projections, configuration, notifier) = (pool, projections, configuration, notifier)
+        return try await Task.detached {
+            try Self.commit([appends], pool: pool, projections: projections, configuration: configuration,
+                            notifier: notifier)[0].get()
+        }.value
     }
 
     private static func validate(_ appends: [StreamAppend]) throws {
@@ -186,13 +195,14 @@ public final class EventStore: Sendable {
 
     /// Writes a batch of requests in one transaction. Each request is atomic on its own (a
     /// savepoint when the batch holds several), then every projection folds what was written.
+    /// Synchronous: it runs on the commit thread (or a detached task without group commit).
     private static func commit(
         _ batch: [[StreamAppend]], pool: DatabasePool, projections: [any StoredProjection],
         configuration: StoreConfiguration, notifier: CommitNotifier
-    ) async -> [Result<[AppendResult], any Error>] {
+    ) -> [Result<[AppendResult], any Error>] {
         let now = configuration.clock().millisecondsSince1970
         do {
-            let (results, lastPosition) = try await pool.write { db in
+            let (results, lastPosition) = try pool.write { db in
                 var results: [Result<[AppendResult], any Error>] = []
                 results.reserveCapacity(batch.count)
                 var written: [RecordedEvent] = []
@@ -201,15 +211,16 @@ public final class EventStore: Sendable {
                         results.append(.success(try insert(request, at: now, in: db, collecting: &written)))
                         continue
                     }
+                    // Cached statements: GRDB's inSavepoint would prepare them anew each time.
                     let mark = written.count
+                    try db.cachedStatement(sql: "SAVEPOINT keelson_request").execute()
                     do {
-                        var appended: [AppendResult] = []
-                        try db.inSavepoint {
-                            appended = try insert(request, at: now, in: db, collecting: &written)
-                            return .commit
-                        }
+                        let appended = try insert(request, at: now, in: db, collecting: &written)
+                        try db.cachedStatement(sql: "RELEASE SAVEPOINT keelson_request").execute()
                         results.append(.success(appended))
                     } catch {
+                        try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT keelson_request").execute()
+                        try db.cachedStatement(sql: "RELEASE SAVEPOINT keelson_request").execute()
                         written.removeSubrange(mark...)
                         results.append(.failure(error))
                     }
@@ -367,12 +378,19 @@ public final class EventStore: Sendable {
         var cursor = from
         while cursor < to {
             let upTo = min(cursor + chunk, to)
-            let events = try EventRows.fetch(db, after: cursor, upTo: upTo)
+            let events = try EventRows.fetch(db, after: cursor, upTo: upTo, payloads: projection.readsPayload)
             if !events.isEmpty {
                 try projection.fold(events, in: db, into: tables, snapshotEvery: snapshotEvery)
             }
             cursor = upTo
         }
+    }
+
+    /// Checkpoints the write-ahead log into the database file and closes every connection.
+    /// Further use of the store throws.
+    public func close() throws {
+        _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        try pool.close()
     }
 
     // MARK: Checks

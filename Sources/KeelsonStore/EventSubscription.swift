@@ -1,3 +1,4 @@
+import Foundation
 import KeelsonCore
 
 /// The events after a position, as they are appended. Pull-based: it reads the next chunk only
@@ -22,6 +23,16 @@ public struct EventSubscription: AsyncSequence, Sendable {
 
         /// The next event, or `nil` once the task is cancelled.
         public mutating func next() async throws -> RecordedEvent? {
+            do {
+                return try await nextEvent()
+            } catch is CancellationError {
+                // Cancellation ends the sequence cleanly, wherever it struck (GRDB throws it
+                // from a read that was cancelled).
+                return nil
+            }
+        }
+
+        private mutating func nextEvent() async throws -> RecordedEvent? {
             while index == buffer.count {
                 if Task.isCancelled { return nil }
                 var chunkFilter = filter

@@ -28,56 +28,72 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
     public let tables: ProjectionTables
     public let mapping: RowMapping<P.Key, P.Row>
 
+    /// The statements for the live tables, built once (appends fold on every commit).
+    private let liveSQL: SQL
+
     public init(_ projection: P, tables: ProjectionTables, mapping: RowMapping<P.Key, P.Row>) {
         self.projection = projection
         self.tables = tables
         self.mapping = mapping
+        liveSQL = SQL(tables: tables, columns: mapping.columns)
+    }
+
+    /// The statements a fold runs against one pair of tables.
+    struct SQL: Sendable {
+        var upsert, delete, selectOne, selectMany, snapshot: String
+
+        init(tables: ProjectionTables, columns: [String]) {
+            let list = columns.joined(separator: ", ")
+            let key = columns[0]
+            upsert = "INSERT OR REPLACE INTO \(tables.rows) (\(list)) VALUES (\(databaseQuestionMarks(count: columns.count)))"
+            delete = "DELETE FROM \(tables.rows) WHERE \(key) = ?"
+            selectOne = "SELECT \(list) FROM \(tables.rows) WHERE \(key) = ?"
+            selectMany = "SELECT \(list) FROM \(tables.rows) WHERE \(key) IN "
+            snapshot = "INSERT INTO \(tables.snapshots) (snapshot_position, \(list)) SELECT ?, \(list) FROM \(tables.rows)"
+        }
     }
 
     public var name: String { P.name }
     public var keyColumns: [String] { [mapping.columns[0]] }
+    public var readsPayload: Bool { projection.readsPayload }
     private var columnList: String { mapping.columns.joined(separator: ", ") }
 
     public func fold(
         _ events: [RecordedEvent], in db: Database, into tables: ProjectionTables, snapshotEvery: Int64
     ) throws {
+        let sql = tables == self.tables ? liveSQL : SQL(tables: tables, columns: mapping.columns)
         try Self.segments(events, snapshotEvery: snapshotEvery) { segment, snapshotAt in
-            try foldSegment(segment, in: db, table: tables.rows)
+            try foldSegment(segment, in: db, sql: sql)
             if let snapshotAt {
-                try db.execute(
-                    sql: "INSERT INTO \(tables.snapshots) (snapshot_position, \(columnList)) SELECT ?, \(columnList) FROM \(tables.rows)",
-                    arguments: [snapshotAt])
+                try db.cachedStatement(sql: sql.snapshot).execute(arguments: [snapshotAt])
             }
         }
     }
 
-    private func foldSegment(_ events: ArraySlice<RecordedEvent>, in db: Database, table: String) throws {
+    private func foldSegment(_ events: ArraySlice<RecordedEvent>, in db: Database, sql: SQL) throws {
         var touched = Set<P.Key>()
         for event in events { touched.formUnion(projection.keys(of: event)) }
         let keys = touched.sorted()
-        let before = try load(keys, in: db, table: table)
+        let before = try load(keys, in: db, sql: sql)
         var after = before
         projection.fold(events, into: &after)
 
-        let upsert = try db.cachedStatement(
-            sql: "INSERT OR REPLACE INTO \(table) (\(columnList)) VALUES (\(databaseQuestionMarks(count: mapping.columns.count)))")
+        let upsert = try db.cachedStatement(sql: sql.upsert)
         for key in keys where after[key] != before[key] {
             if let row = after[key] {
                 try upsert.execute(arguments: StatementArguments(mapping.encode(row)))
             } else {
-                try db.cachedStatement(sql: "DELETE FROM \(table) WHERE \(mapping.columns[0]) = ?")
-                    .execute(arguments: [mapping.encodeKey(key)])
+                try db.cachedStatement(sql: sql.delete).execute(arguments: [mapping.encodeKey(key)])
             }
         }
     }
 
     /// The current rows for `keys`.
-    func load(_ keys: [P.Key], in db: Database, table: String) throws -> [P.Key: P.Row] {
+    private func load(_ keys: [P.Key], in db: Database, sql: SQL) throws -> [P.Key: P.Row] {
         var rows: [P.Key: P.Row] = [:]
         rows.reserveCapacity(keys.count)
         if keys.count == 1 {
-            let statement = try db.cachedStatement(
-                sql: "SELECT \(columnList) FROM \(table) WHERE \(mapping.columns[0]) = ?")
+            let statement = try db.cachedStatement(sql: sql.selectOne)
             if let row = try Row.fetchOne(statement, arguments: [mapping.encodeKey(keys[0])]) {
                 let (key, value) = try mapping.decode(row)
                 rows[key] = value
@@ -87,8 +103,7 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
         for chunkStart in stride(from: 0, to: keys.count, by: 500) {
             let chunk = keys[chunkStart..<min(chunkStart + 500, keys.count)]
             let cursor = try Row.fetchCursor(
-                db,
-                sql: "SELECT \(columnList) FROM \(table) WHERE \(mapping.columns[0]) IN (\(databaseQuestionMarks(count: chunk.count)))",
+                db, sql: sql.selectMany + "(\(databaseQuestionMarks(count: chunk.count)))",
                 arguments: StatementArguments(chunk.map(mapping.encodeKey)))
             while let row = try cursor.next() {
                 let (key, value) = try mapping.decode(row)
@@ -120,7 +135,8 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
                 state[key] = value
             }
         }
-        projection.fold(try EventRows.fetch(db, after: snapshot, upTo: position), into: &state)
+        projection.fold(
+            try EventRows.fetch(db, after: snapshot, upTo: position, payloads: projection.readsPayload), into: &state)
         return state.keys.sorted().map { state[$0]! }
     }
 }

@@ -19,6 +19,8 @@ public protocol StoredProjection: Sendable {
     var tables: ProjectionTables { get }
     /// The key columns of the row table, in order (the snapshot table adds `snapshot_position`).
     var keyColumns: [String] { get }
+    /// Whether folds need event payloads (see ``KeyedProjection/readsPayload``).
+    var readsPayload: Bool { get }
 
     /// Folds `events` (consecutive, in log order) into `tables`, writing a snapshot after every
     /// event whose position is a multiple of `snapshotEvery`.

@@ -7,6 +7,15 @@ struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Read the event log, or append to it.",
+        discussion: """
+            `keelson events` lists events (filters: --stream, --type, --since, --until, --from, --limit, \
+            --follow; see `keelson events list --help`).
+
+            Examples:
+              keelson events --stream instance:shop/web@prod --since 2h
+              keelson events --follow -o json
+              keelson events append app:shop Note --data '{"text":"hello"}'
+            """,
         subcommands: [ListEvents.self, AppendEvent.self],
         defaultSubcommand: ListEvents.self
     )
@@ -60,7 +69,7 @@ struct ListEvents: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open()
+        let store = try store.open(checkIntegrity: false)
         let now = Date()
         let filter = EventFilter(
             stream: stream.map { StreamID($0) }, afterPosition: (from ?? 1) - 1, types: type,
@@ -70,13 +79,13 @@ struct ListEvents: AsyncParsableCommand {
 
         switch format.output {
         case .table:
-            print(EventTable.render(events, header: true))
-            if events.isEmpty && !follow { print("(no events)") }
+            emit(EventTable.render(events, header: true))
+            if events.isEmpty && !follow { emit("(no events)") }
         case .json:
             if follow {
-                for event in events { print(try Formatting.json(EventJSON(event: event), pretty: false)) }
+                for event in events { emit(try Formatting.json(EventJSON(event: event), pretty: false)) }
             } else {
-                print(try Formatting.json(events.map(EventJSON.init)))
+                emit(try Formatting.json(events.map(EventJSON.init)))
             }
         }
         guard follow else { return }
@@ -86,14 +95,18 @@ struct ListEvents: AsyncParsableCommand {
         followFilter.latest = false
         let after = max(events.last?.position ?? 0, try await store.lastPosition())
         for try await event in store.follow(after: after, matching: followFilter) {
-            // Written straight to the file descriptor so each line shows up at once, even in a pipe.
-            let line = switch format.output {
-            case .table: EventTable.render([event], header: false)
-            case .json: try Formatting.json(EventJSON(event: event), pretty: false)
+            switch format.output {
+            case .table: emit(EventTable.render([event], header: false))
+            case .json: emit(try Formatting.json(EventJSON(event: event), pretty: false))
             }
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
     }
+}
+
+/// Writes a line straight to standard output, so that it shows up at once even in a pipe
+/// (`print` buffers until exit there, which would hide a follower's output).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 enum EventTable {

@@ -1,0 +1,201 @@
+import Foundation
+import Testing
+
+/// Runs the built `keelson` binary as a user would.
+struct CLI {
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static let binary: URL = {
+        // swift test runs the test bundle from the build directory, next to the `keelson` binary.
+        let buildDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [buildDirectory, buildDirectory.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("keelson")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        let fromSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/keelson")
+        return fromSource
+    }()
+
+    let directory: URL
+
+    init() {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-cli-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    var db: String { directory.appendingPathComponent("k.db").path }
+
+    @discardableResult
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+@Suite("The keelson command line")
+struct CLITests {
+    @Test("append, list as table and JSON, filter by stream and type")
+    func eventsRoundTrip() throws {
+        let cli = CLI()
+        let appended = try cli.run(["events", "append", "app:shop", "Note", "--data", #"{"text":"hello"}"#, "--db", cli.db])
+        #expect(appended.status == 0, "\(appended.stderr)")
+        #expect(appended.stdout.contains("position 1"))
+        try cli.run(["events", "append", "service:shop/web", "Other", "--db", cli.db, "--actor", "alice"])
+
+        let table = try cli.run(["events", "--db", cli.db])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("POSITION"))
+        #expect(table.stdout.contains("app:shop"))
+        #expect(table.stdout.contains("alice"))
+
+        let json = try cli.run(["events", "--stream", "app:shop", "-o", "json", "--db", cli.db])
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [[String: Any]]
+        #expect(decoded.count == 1)
+        #expect(decoded[0]["type"] as? String == "Note")
+        #expect((decoded[0]["payload"] as? [String: Any])?["text"] as? String == "hello")
+
+        let byType = try cli.run(["events", "list", "--type", "Other", "-o", "json", "--db", cli.db])
+        let other = try JSONSerialization.jsonObject(with: Data(byType.stdout.utf8)) as! [[String: Any]]
+        #expect(other.map { $0["position"] as? Int } == [2])
+
+        // KEELSON_DB works like --db.
+        let viaEnvironment = try cli.run(["events", "-o", "json"], environment: ["KEELSON_DB": cli.db])
+        #expect((try JSONSerialization.jsonObject(with: Data(viaEnvironment.stdout.utf8)) as! [Any]).count == 2)
+    }
+
+    @Test("a version conflict is one clear line on stderr and a non-zero exit")
+    func conflict() throws {
+        let cli = CLI()
+        try cli.run(["events", "append", "app:shop", "Note", "--db", cli.db])
+        let result = try cli.run(["events", "append", "app:shop", "Note", "--expect-version", "none", "--db", cli.db])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("version conflict on stream app:shop: expected no stream, found version 1"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test("db check is clean on a full database and exits 1 on a planted projection difference")
+    func dbCheck() throws {
+        let cli = CLI()
+        for index in 0..<30 {
+            try cli.run(["events", "append", "stream-\(index % 4)", "Tick", "--db", cli.db])
+        }
+        let clean = try cli.run(["db", "check", "--db", cli.db])
+        #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+        #expect(clean.stdout.contains("check: clean"))
+
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.arguments = [cli.db, "UPDATE stream_catalogue SET version = 42 WHERE stream_id = 'stream-1'"]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        #expect(sqlite.terminationStatus == 0)
+
+        let dirty = try cli.run(["db", "check", "--db", cli.db])
+        #expect(dirty.status == 1)
+        #expect(dirty.stdout.contains("stream_catalogue [stream_id=stream-1]: live {version=42} ≠ rebuilt {version=8}"))
+        let json = try cli.run(["db", "check", "-o", "json", "--db", cli.db])
+        #expect(json.status == 1)
+        let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        #expect(report["ok"] as? Bool == false)
+
+        #expect(try cli.run(["db", "rebuild", "--db", cli.db]).status == 0)
+        #expect(try cli.run(["db", "check", "--db", cli.db]).status == 0)
+    }
+
+    @Test("a file that is not a database gives one clear line, not a crash")
+    func notADatabase() throws {
+        let cli = CLI()
+        let path = cli.directory.appendingPathComponent("notes.txt").path
+        try "hello".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try cli.run(["events", "--db", path])
+        #expect(result.status == 1)
+        #expect(result.stderr == "Error: \(path) is not a Keelson database (not an SQLite file)\n")
+    }
+
+    @Test("bad arguments are explained")
+    func badArguments() throws {
+        let cli = CLI()
+        let badData = try cli.run(["events", "append", "a", "T", "--data", "{nope", "--db", cli.db])
+        #expect(badData.status != 0)
+        #expect(badData.stderr.contains("--data is not valid JSON"))
+        let badSince = try cli.run(["events", "--since", "yesterday-ish", "--db", cli.db])
+        #expect(badSince.status != 0)
+        #expect(badSince.stderr.contains("--since"))
+        let listed = try cli.run(["events", "-o", "json", "--db", cli.db])
+        #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [Any]).isEmpty)
+    }
+
+    @Test("--follow prints events appended after it started")
+    func follow() async throws {
+        let cli = CLI()
+        try cli.run(["events", "append", "a", "Before", "--db", cli.db])
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["events", "--follow", "-o", "json", "--db", cli.db]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        defer { process.terminate() }
+        // Never hang the suite: stop the follower after a while, which ends the line stream.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            process.terminate()
+        }
+        defer { watchdog.cancel() }
+        // Read lines as they arrive; the first is the existing event.
+        let lines = AsyncStream<String> { continuation in
+            out.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty { continuation.finish(); return }
+                for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { continuation.yield(String(line)) }
+            }
+        }
+        var iterator = lines.makeAsyncIterator()
+        #expect(await iterator.next()?.contains("\"Before\"") == true)
+        try cli.run(["events", "append", "a", "After", "--db", cli.db])
+        #expect(await iterator.next()?.contains("\"After\"") == true)
+    }
+
+    @Test("version and help")
+    func versionAndHelp() throws {
+        let cli = CLI()
+        let version = try cli.run(["version"])
+        #expect(version.status == 0)
+        #expect(version.stdout.hasPrefix("keelson "))
+        #expect(version.stdout.contains("schema 0002_projections"))
+        let help = try cli.run(["events", "--help"])
+        #expect(help.stdout.contains("--follow"))
+        #expect(help.stdout.contains("Examples"))
+        let listHelp = try cli.run(["events", "list", "--help"])
+        #expect(listHelp.stdout.contains("--since <time>"))
+    }
+
+    @Test("demo appends a sample history and reports a clean check")
+    func demo() throws {
+        let cli = CLI()
+        let result = try cli.run(["demo", "--db", cli.db])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("instance:shop/web@prod"))
+        #expect(result.stdout.contains("check: clean"))
+        let again = try cli.run(["demo", "--db", cli.db])
+        #expect(again.stdout.contains("positions 6–10"))
+    }
+}

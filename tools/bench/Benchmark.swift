@@ -1,0 +1,386 @@
+import Foundation
+import KeelsonCore
+import KeelsonStore
+
+/// Progress lines on stderr, stamped with the time since the benchmark started.
+enum Progress {
+    static let start = ContinuousClock.now
+
+    static func log(_ message: String) {
+        let elapsed = (ContinuousClock.now - start).seconds
+        FileHandle.standardError.write(Data(String(format: "[%7.1fs] ", elapsed).appending(message + "\n").utf8))
+    }
+}
+
+/// A measurement that could not be made.
+struct BenchmarkError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Runs the parts the options select, one after the other, and collects the report.
+final class Benchmark {
+    let options: Options
+    let sizes: Sizes
+    let directory: URL
+    let workload: Workload
+    private var rows: [ReportRow] = []
+    private var notes: [Int: String] = [:]
+
+    init(options: Options, directory: URL) {
+        self.options = options
+        self.directory = directory
+        sizes = options.sizes
+        workload = Workload(streams: sizes.streams, batchSize: sizes.batchSize)
+    }
+
+    func run() async throws -> Report {
+        Progress.log("database files in \(directory.path); big log of \(Format.count(sizes.logEvents)) events")
+        let machine = MachineFacts.gather(scratchDirectory: directory.path)
+        let parts = options.parts
+        var log: String?
+        if parts.contains(1) { log = try await batchedAppends() }
+        if parts.contains(2) { try await singleAppends() }
+        if parts.contains(3) { try await concurrentAppends() }
+        if !parts.isDisjoint(with: [4, 5, 6]) {
+            let log = if let log { log } else { try await buildLog() }
+            if parts.contains(4) { try await rebuild(log) }
+            if parts.contains(6) { try await opening(log) }  // before 5, which keeps a store open
+            if parts.contains(5) { try await pointInTime(log) }
+        }
+        return Report(
+            date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
+            totalTime: ContinuousClock.now - Progress.start,
+            rows: rows.sorted { $0.part.localizedStandardCompare($1.part) == .orderedAscending },
+            notes: notes.keys.sorted().map { notes[$0]! })
+    }
+
+    // MARK: Files
+
+    /// A fresh database path in the scratch directory (any old file of that name removed).
+    private func freshPath(_ name: String) -> String {
+        let path = directory.appendingPathComponent(name).path
+        remove(path)
+        return path
+    }
+
+    private func remove(_ path: String) {
+        for file in [path, path + "-wal", path + "-shm"] { try? FileManager.default.removeItem(atPath: file) }
+    }
+
+    private var logShape: String {
+        let calls = sizes.logEvents / sizes.batchSize
+        let streams = min(sizes.streams, calls)
+        return "\(Format.count(streams)) streams × \(Format.count(sizes.logEvents / streams)) events"
+    }
+
+    // MARK: Part 1
+
+    /// Keelson's and the baseline's batched appends, in alternating segments.
+    struct PairedRun {
+        var keelson: Throughput
+        var baseline: Throughput
+        /// Keelson's rate over the baseline's, segment by segment.
+        var segmentRatios: [Double]
+    }
+
+    /// Appends `events` events, `sizes.batchSize` per call, with Keelson (to a fresh
+    /// `keelsonPath`) and with the C API (to a fresh `baselinePath`), alternating segment by
+    /// segment and which side goes first. Both databases are closed when it returns.
+    private func pairedBatched(
+        _ durability: Durability, events: Int, keelsonPath: String, baselinePath: String
+    ) async throws -> PairedRun {
+        try Measurements.createSchema(baselinePath)
+        let baseline = try SQLiteBaseline(path: baselinePath, durability: durability)
+        let store = try Measurements.openStore(keelsonPath, durability: durability)
+        let calls = events / sizes.batchSize
+        var keelsonTime = Duration.zero
+        var baselineTime = Duration.zero
+        var ratios: [Double] = []
+        for segment in 0..<sizes.segments {
+            let range = calls * segment / sizes.segments..<calls * (segment + 1) / sizes.segments
+            let keelson: Duration
+            let base: Duration
+            if segment.isMultiple(of: 2) {
+                keelson = try await Measurements.keelsonBatched(store, calls: range, workload: workload)
+                base = try Measurements.baselineBatched(baseline, calls: range, workload: workload)
+            } else {
+                base = try Measurements.baselineBatched(baseline, calls: range, workload: workload)
+                keelson = try await Measurements.keelsonBatched(store, calls: range, workload: workload)
+            }
+            keelsonTime += keelson
+            baselineTime += base
+            ratios.append(base / keelson)
+            let segmentEvents = range.count * sizes.batchSize
+            Progress.log("""
+                  \(Format.count(range.upperBound * sizes.batchSize)) events: \
+                Keelson \(Format.rate(Double(segmentEvents) / keelson.seconds))/s, \
+                C \(Format.rate(Double(segmentEvents) / base.seconds))/s
+                """)
+        }
+        try await checkLength(store, events: events)
+        return PairedRun(
+            keelson: Throughput(events: calls * sizes.batchSize, time: keelsonTime),
+            baseline: Throughput(events: calls * sizes.batchSize, time: baselineTime), segmentRatios: ratios)
+    }
+
+    private func checkLength(_ store: EventStore, events: Int) async throws {
+        let last = try await store.lastPosition()
+        guard last == Int64(events) else {
+            throw BenchmarkError(description: "expected \(events) events in \(store.path), found \(last)")
+        }
+    }
+
+    private func batchedAppends() async throws -> String {
+        let batch = sizes.batchSize
+        let log = freshPath("log.db")
+        var results: [(Durability, PairedRun)] = []
+        for (durability, events) in [(Durability.normal, sizes.logEvents), (.full, sizes.fullBatchedEvents)] {
+            Progress.log("part 1: Keelson and the C API, \(Format.count(events)) events, \(batch) per append, \(durability.rawValue), in \(sizes.segments) alternating segments…")
+            let keelsonPath = durability == .normal ? log : freshPath("batched-full.db")
+            let baselinePath = freshPath("baseline-batched-\(durability.rawValue.lowercased()).db")
+            let run = try await pairedBatched(durability, events: events, keelsonPath: keelsonPath, baselinePath: baselinePath)
+            remove(baselinePath)
+            if durability == .full { remove(keelsonPath) }
+            Progress.log("  Keelson \(Format.rate(run.keelson.perSecond)) events/s, C \(Format.rate(run.baseline.perSecond)) events/s")
+            results.append((durability, run))
+        }
+        for (index, (durability, run)) in results.enumerated() {
+            let ratio = run.keelson.perSecond / run.baseline.perSecond
+            let spread = "segments \(Format.ratio(run.segmentRatios.min()!))–\(Format.ratio(run.segmentRatios.max()!))"
+            rows.append(ReportRow(
+                part: "1\(index == 0 ? "a" : "b")",
+                measurement: "Batched append, \(batch) events per call, sequential, \(durability.rawValue)",
+                events: Format.count(run.keelson.events), wallTime: Format.duration(run.keelson.time),
+                rate: Format.rate(run.keelson.perSecond),
+                baseline: "C API: \(Format.rate(run.baseline.perSecond))/s (\(Format.duration(run.baseline.time)))",
+                ratio: "\(Format.ratio(ratio)) (\(spread))",
+                goal: "batched append \(durability.rawValue) ≥ 0.70× the C API",
+                met: ratio >= 0.7, measured: Format.ratio(ratio)))
+        }
+        notes[1] = """
+            **1 Batched append.** `EventStore.append(_:to:)` with \(batch) events per call, one stream per call, \
+            \(Format.count(sizes.streams)) streams cycled (`instance:app-NNN/svc-N@channel`), each call awaited \
+            before the next; 4 event types, an actor and a correlation id, payloads of \
+            \(workload.meanPayloadBytes) bytes of pre-encoded JSON built before the clock starts. NORMAL appends \
+            the big log (\(logShape)) that parts 4–6 use; FULL appends \(Format.count(sizes.fullBatchedEvents)) \
+            events to a fresh file. Baseline: the same rows, in the same process, into a fresh file whose schema \
+            the store's migrations created (indexes, append-only triggers, `CHECK (json_valid(payload))`), \
+            through the SQLite C API: `sqlite3_open_v2`, WAL, the same `synchronous`, `BEGIN IMMEDIATE`/`COMMIT` \
+            per \(batch) rows, `SELECT MAX(version)` for the stream then one prepared INSERT bound with \
+            `sqlite3_bind_*` per row. The two run in \(sizes.segments) alternating segments (each side's file \
+            grows alike; which side goes first alternates too); the ratio is of the summed times, with the range of \
+            the per-segment ratios beside it. The baseline folds no projection; Keelson also updates the stream \
+            catalogue in the same transaction and snapshots it every \(Format.count(StoreConfiguration().snapshotEvery)) events.
+            """
+        return log
+    }
+
+    /// The big log for parts 4–6 when part 1 does not run.
+    private func buildLog() async throws -> String {
+        let log = freshPath("log.db")
+        Progress.log("building the log: \(Format.count(sizes.logEvents)) events, \(sizes.batchSize) per append, NORMAL…")
+        let store = try Measurements.openStore(log, durability: .normal)
+        let time = try await Measurements.keelsonBatched(store, calls: 0..<sizes.logEvents / sizes.batchSize, workload: workload)
+        try await checkLength(store, events: sizes.logEvents)
+        Progress.log("  \(Format.rate(Double(sizes.logEvents) / time.seconds)) events/s in \(Format.duration(time))")
+        return log
+    }
+
+    // MARK: Part 2
+
+    private func singleAppends() async throws {
+        let rounds = sizes.rounds
+        for (index, (durability, count)) in [(Durability.full, sizes.singleFull), (.normal, sizes.singleNormal)].enumerated() {
+            let mode = durability.rawValue
+            var keelsonRuns: [Throughput] = []
+            var baselineRuns: [Throughput] = []
+            for round in 1...rounds {
+                Progress.log("part 2: Keelson, \(Format.count(count)) appends of one event, \(mode), round \(round)/\(rounds)…")
+                let keelsonPath = freshPath("single-\(mode.lowercased()).db")
+                keelsonRuns.append(
+                    try await Measurements.keelsonSingles(keelsonPath, durability: durability, count: count, workload: workload))
+                remove(keelsonPath)
+                Progress.log("  \(Format.rate(keelsonRuns.last!.perSecond)) events/s")
+                Progress.log("part 2: C API baseline, one row per transaction, \(mode), round \(round)/\(rounds)…")
+                let baselinePath = freshPath("baseline-single-\(mode.lowercased()).db")
+                baselineRuns.append(
+                    try Measurements.baselineSingles(baselinePath, durability: durability, count: count, workload: workload))
+                remove(baselinePath)
+                Progress.log("  \(Format.rate(baselineRuns.last!.perSecond)) events/s")
+            }
+            let keelson = Throughput.median(keelsonRuns)
+            let baseline = Throughput.median(baselineRuns)
+            rows.append(ReportRow(
+                part: "2\(index == 0 ? "a" : "b")",
+                measurement: "One event per append, sequential, \(mode)",
+                events: Format.count(count), wallTime: Format.duration(keelson.time), rate: Format.rate(keelson.perSecond),
+                baseline: "C API, 1 row per transaction: \(Format.rate(baseline.perSecond))/s",
+                ratio: Format.ratio(keelson.perSecond / baseline.perSecond)))
+        }
+        notes[2] = """
+            **2 One event per transaction.** \(Format.count(sizes.singleFull)) (FULL) and \
+            \(Format.count(sizes.singleNormal)) (NORMAL) calls of `append([event], to:)` one after the other, \
+            streams cycled, on a store with its default configuration (group commit on, so each commit \
+            carries one event here). Baseline: the C API doing one row per transaction with the same pragma. \
+            Each side runs \(Format.plural(sizes.rounds, "round")), alternating, each on a fresh file; the median round is \
+            shown.
+            """
+    }
+
+    // MARK: Part 3
+
+    private func concurrentAppends() async throws {
+        let appenders = sizes.appenders
+        let each = sizes.eventsPerAppender
+        var results: [Bool: [Measurements.ConcurrentResult]] = [:]
+        for round in 1...sizes.rounds {
+            for groupCommit in [false, true] {
+                Progress.log("part 3: \(appenders) concurrent appenders × \(each) events, FULL, group commit \(groupCommit ? "on" : "off"), round \(round)/\(sizes.rounds)…")
+                let path = freshPath("concurrent-\(groupCommit ? "group" : "single").db")
+                let result = try await Measurements.concurrentAppenders(
+                    path, groupCommit: groupCommit, appenders: appenders, perAppender: each, workload: workload)
+                remove(path)
+                Progress.log("  \(Format.rate(result.throughput.perSecond)) events/s, \(Format.count(result.commits)) commits")
+                results[groupCommit, default: []].append(result)
+            }
+        }
+        func median(_ runs: [Measurements.ConcurrentResult]) -> Measurements.ConcurrentResult {
+            runs.sorted { $0.throughput.perSecond < $1.throughput.perSecond }[runs.count / 2]
+        }
+        let (on, off) = (median(results[true]!), median(results[false]!))
+        let ratio = on.throughput.perSecond / off.throughput.perSecond
+        // The store reads its clock once per commit; with group commit off that must be once per event.
+        let countsCommits = results[false]!.allSatisfy { $0.commits == $0.throughput.events }
+        let perCommit = countsCommits && on.commits > 0
+            ? String(format: "%.1f events per commit (%@ commits)", Double(on.throughput.events) / Double(on.commits),
+                     Format.count(on.commits))
+            : "events per commit not measurable"
+        rows.append(ReportRow(
+            part: "3", measurement: "\(appenders) concurrent appenders, 1 event per append, FULL, group commit on: \(perCommit)",
+            events: Format.count(on.throughput.events), wallTime: Format.duration(on.throughput.time),
+            rate: Format.rate(on.throughput.perSecond),
+            baseline: "group commit off: \(Format.rate(off.throughput.perSecond))/s (\(Format.duration(off.throughput.time)))",
+            ratio: Format.ratio(ratio), goal: "32 concurrent appenders with group commit ≥ 5× without",
+            met: ratio >= 5, measured: Format.ratio(ratio)))
+        notes[3] = """
+            **3 Concurrent appenders.** A task group of \(appenders) tasks, each appending \(each) single events \
+            to its own stream, FULL, on a store with the default configuration (group commit on) and on one with \
+            `groupCommit = false` (one transaction and one fsync per event). Commits are counted through the \
+            store's injected clock, which it reads once per commit (checked: with group commit off it read it \
+            exactly once per event\(countsCommits ? "" : " — this check FAILED, so no per-commit figure")). \
+            \(Format.plural(sizes.rounds, "round")) of each, alternating, each on a fresh file; the median round of each \
+            is shown.
+            """
+    }
+
+    // MARK: Part 4
+
+    private func rebuild(_ log: String) async throws {
+        Progress.log("part 4: child process that only opens the store…")
+        let openOnly = try await RebuildChild.spawn(database: log, openOnly: true)
+        Progress.log("  peak RSS \(Format.mebibytes(kilobytes: openOnly.peakKilobytes))")
+        Progress.log("part 4: child process that rebuilds the projections…")
+        let child = try await RebuildChild.spawn(database: log, openOnly: false)
+        let seconds = child.report.rebuildSeconds ?? 0
+        let folded = Int(child.report.eventsFolded ?? 0)
+        let rate = Double(folded) / seconds
+        Progress.log("  \(Format.rate(rate)) events/s in \(String(format: "%.2f s", seconds)), peak RSS \(Format.mebibytes(kilobytes: child.peakKilobytes)) (child's own reading: \(Format.mebibytes(kilobytes: child.report.selfPeakKilobytes)))")
+        let limitKilobytes = 200_000_000 / 1_024
+        rows.append(ReportRow(
+            part: "4a", measurement: "Projection rebuild (`rebuildProjections()`), \(logShape)",
+            events: Format.count(folded), wallTime: String(format: "%.2f s", seconds), rate: Format.rate(rate),
+            goal: "rebuild ≥ 100,000 events/s", met: rate >= 100_000, measured: "\(Format.rate(rate)) events/s"))
+        rows.append(ReportRow(
+            part: "4b", measurement: "Peak RSS of the rebuild child process",
+            wallTime: Format.mebibytes(kilobytes: child.peakKilobytes),
+            baseline: "child that only opens: \(Format.mebibytes(kilobytes: openOnly.peakKilobytes))",
+            ratio: "rebuild's share +\(Format.mebibytes(kilobytes: child.peakKilobytes - openOnly.peakKilobytes))",
+            goal: "rebuild peak RSS ≤ 200 MB (190.7 MiB)", met: child.peakKilobytes <= limitKilobytes,
+            measured: Format.mebibytes(kilobytes: child.peakKilobytes)))
+        notes[4] = """
+            **4 Rebuild.** The log of part 1 (\(logShape), NORMAL). This executable runs itself as a child \
+            (`keelson-bench \(RebuildChild.subcommand) --db PATH`): it opens the store (durability NORMAL, no \
+            integrity check) and times `rebuildProjections()` alone. Peak memory is the child's peak resident set \
+            size (`VmHWM`), which the parent reads from `/proc/PID/status` once the child has reported and while it \
+            waits to exit (the child's own reading just before it reported: \(Format.mebibytes(kilobytes: child.report.selfPeakKilobytes))). \
+            Not `getrusage(RUSAGE_CHILDREN).ru_maxrss`: Linux folds the peak of the address space a process had \
+            before `execve` into it, and a spawned child starts in a copy of the large benchmark process. A second child \
+            that only opens the store gives the baseline, so the difference is the rebuild's own share.
+            """
+    }
+
+    // MARK: Part 5
+
+    private func pointInTime(_ log: String) async throws {
+        let store = try Measurements.openStore(log, durability: .normal) { $0.checkIntegrityOnOpen = false }
+        let last = try await store.lastPosition()
+        let snapshotEvery = store.configuration.snapshotEvery
+        let positions = [0.1, 0.5, 1.0].map { max(1, Int64(Double(last) * $0) - 3) }
+        _ = try await store.streamCatalogue(atPosition: positions[0])  // warms the reader connection
+        var medians: [Double] = []
+        var lastRows = 0
+        for (index, position) in positions.enumerated() {
+            Progress.log("part 5: stream catalogue at position \(Format.count(position)), \(sizes.readRepetitions) times…")
+            let (latencies, streams) = try await Measurements.pointInTime(store, at: position, repetitions: sizes.readRepetitions)
+            lastRows = streams
+            medians.append(latencies.median)
+            Progress.log("  median \(Format.milliseconds(latencies.median)), max \(Format.milliseconds(latencies.max))")
+            let folded = position - position / snapshotEvery * snapshotEvery
+            rows.append(ReportRow(
+                part: "5\(["a", "b", "c"][index])",
+                measurement: "Stream catalogue at position \(Format.count(position)) (\(Int(round(Double(position) / Double(last) * 100)))%): snapshot + \(Format.count(folded)) events folded, \(Format.count(streams)) streams",
+                events: Format.count(folded),
+                wallTime: "median \(Format.milliseconds(latencies.median)), p99/max \(Format.milliseconds(latencies.percentile(99)))",
+                goal: "point-in-time read at \(Format.count(position)) ≤ 50 ms", met: latencies.percentile(99) <= 50,
+                measured: "median \(Format.milliseconds(latencies.median)), p99/max \(Format.milliseconds(latencies.percentile(99)))"))
+        }
+        let target = positions.last!
+        Progress.log("part 5: full fold from 0 to \(Format.count(target)) without snapshots…")
+        let (folded, full) = try await Measurements.fullFold(store, to: target)
+        let agrees = folded == (try await store.streamCatalogue(atPosition: target))
+        Progress.log("  \(Format.duration(full.time)) (\(Format.rate(full.perSecond)) events/s); same rows as the snapshot read: \(agrees)")
+        let flat = medians.max()! <= medians.min()! * 1.5 + 1
+        rows.append(ReportRow(
+            part: "5d",
+            measurement: "Reference: full fold from 0 to \(Format.count(target)) without snapshots (\(Format.count(lastRows)) streams\(agrees ? ", same rows" : ", ROWS DIFFER"))",
+            events: Format.count(full.events), wallTime: Format.duration(full.time), rate: Format.rate(full.perSecond),
+            baseline: "5c median: \(Format.milliseconds(medians.last!))",
+            ratio: "snapshots \(Format.ratio(full.time.milliseconds / medians.last!)) faster",
+            goal: "point-in-time reads do not grow with the position (5a–5c medians: max ≤ 1.5 × min + 1 ms)", met: flat,
+            measured: medians.map(Format.milliseconds).joined(separator: ", ")))
+        notes[5] = """
+            **5 Point-in-time reads.** `streamCatalogue(atPosition:)` on the big log at 10%, 50% and 100% of it, \
+            each minus 3 events so that the read loads the snapshot before and folds \
+            \(Format.count(snapshotEvery - 3)) events forward (the most a snapshot interval of \
+            \(Format.count(snapshotEvery)) can cost); \(sizes.readRepetitions) reads each after one warm-up read, \
+            on a store opened in the benchmark process. p99 is by nearest rank, so with \(sizes.readRepetitions) \
+            samples it is the maximum. The reference reads every event from position 0 through the public \
+            `events(_:)` API in pages of 10,000 and folds them with the same pure `StreamCatalogue` fold — what the \
+            read would cost without snapshots — and checks it gives the same rows.
+            """
+    }
+
+    // MARK: Part 6
+
+    private func opening(_ log: String) async throws {
+        Progress.log("part 6: opening the log with and without quick_check, \(sizes.openRepetitions) times each…")
+        let (checked, unchecked) = try await Measurements.openCost(log, repetitions: sizes.openRepetitions)
+        let size = Measurements.fileSize(log)
+        Progress.log("  with check \(Format.milliseconds(checked.median)), without \(Format.milliseconds(unchecked.median)), file \(Format.mebibytes(bytes: size))")
+        rows.append(ReportRow(
+            part: "6a", measurement: "Open the big log with `PRAGMA quick_check` (default)",
+            events: Format.count(sizes.logEvents), wallTime: "median \(Format.milliseconds(checked.median))",
+            baseline: "`checkIntegrityOnOpen = false`: \(Format.milliseconds(unchecked.median))",
+            ratio: Format.ratio(checked.median / unchecked.median)))
+        rows.append(ReportRow(
+            part: "6b", measurement: "Database file size (main file + WAL, after close)",
+            events: Format.count(sizes.logEvents), wallTime: Format.mebibytes(bytes: size),
+            baseline: "\(size / Int64(sizes.logEvents)) bytes per event"))
+        notes[6] = """
+            **6 Opening.** `EventStore(path:)` on the big log (after part 4's rebuild), with the default \
+            `checkIntegrityOnOpen = true` (`PRAGMA quick_check`) and with `false`, alternating, \
+            \(sizes.openRepetitions) times each, medians shown; the file is in the OS page cache (just written), \
+            so a cold open costs more. The size includes the catalogue's snapshots.
+            """
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+
+/// The benchmark's settings, parsed by hand from the command line (the target has no
+/// argument-parser dependency, and there are only a few options).
+struct Options {
+    /// Size of the big log (batched append, rebuild, point-in-time reads, open).
+    var events = 1_000_000
+    /// Small sizes everywhere, to smoke-test the benchmark in seconds.
+    var quick = false
+    /// Where the markdown report goes.
+    var outputPath = "docs/benchmarks.md"
+    /// Scratch directory for the database files; `nil` means a fresh temp dir, deleted at the end.
+    var directory: String?
+    /// The parts to run (1–6); all of them unless `--parts` narrows it.
+    var parts: Set<Int> = Set(1...6)
+
+    static let usage = """
+        usage: keelson-bench [--events N] [--quick] [--output PATH] [--dir DIR] [--parts LIST]
+
+          --events N     events in the big log (default 1,000,000; must be a multiple of 100)
+          --quick        small sizes everywhere, to smoke-test in seconds
+          --output PATH  where to write the markdown report (default docs/benchmarks.md)
+          --dir DIR      keep the database files in DIR (default: a temp dir, deleted at the end)
+          --parts LIST   run only these parts, e.g. 1,3 (default 1,2,3,4,5,6)
+
+        Build and run in release mode:
+          swift build -c release --scratch-path .build-bench --product keelson-bench
+          .build-bench/release/keelson-bench
+        """
+
+    struct UsageError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func parse(_ arguments: [String]) throws -> Options {
+        var options = Options()
+        var eventsGiven = false
+        var remaining = arguments[...]
+        func value(for flag: String) throws -> String {
+            guard let value = remaining.popFirst() else { throw UsageError(description: "\(flag) needs a value") }
+            return value
+        }
+        while let argument = remaining.popFirst() {
+            switch argument {
+            case "--events":
+                let text = try value(for: argument).replacingOccurrences(of: "_", with: "")
+                    .replacingOccurrences(of: ",", with: "")
+                guard let count = Int(text), count >= 100, count % 100 == 0 else {
+                    throw UsageError(description: "--events needs a positive multiple of 100, not \(text)")
+                }
+                options.events = count
+                eventsGiven = true
+            case "--quick":
+                options.quick = true
+            case "--output":
+                options.outputPath = try value(for: argument)
+            case "--dir":
+                options.directory = try value(for: argument)
+            case "--parts":
+                let list = try value(for: argument).split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !list.isEmpty, list.allSatisfy({ $0.map((1...6).contains) ?? false }) else {
+                    throw UsageError(description: "--parts takes numbers from 1 to 6, e.g. 1,3")
+                }
+                options.parts = Set(list.compactMap { $0 })
+            case "--help", "-h":
+                print(usage)
+                exit(0)
+            default:
+                throw UsageError(description: "unknown argument \(argument)")
+            }
+        }
+        if options.quick && !eventsGiven { options.events = 20_000 }
+        return options
+    }
+
+    /// The sizes of every part, derived from `events` and `quick`.
+    var sizes: Sizes { quick ? .quick(events: events) : .standard(events: events) }
+
+    /// The options as they would be typed again, to print in the report.
+    var commandLine: String {
+        var words = [".build-bench/release/keelson-bench"]
+        if quick { words.append("--quick") }
+        if events != (quick ? 20_000 : 1_000_000) { words += ["--events", String(events)] }
+        if parts != Set(1...6) { words += ["--parts", parts.sorted().map(String.init).joined(separator: ",")] }
+        if outputPath != "docs/benchmarks.md" { words += ["--output", outputPath] }
+        return words.joined(separator: " ")
+    }
+}
+
+/// How much work each part does.
+struct Sizes {
+    /// Events in the big log, appended 100 per call with NORMAL (part 1, and the log of parts 4–6).
+    var logEvents: Int
+    /// Events appended 100 per call with FULL (part 1).
+    var fullBatchedEvents: Int
+    /// Events per append call in part 1.
+    var batchSize = 100
+    /// Streams cycled through by the batched appends.
+    var streams = 1_000
+    /// Part 1 alternates Keelson and the C baseline this many times, so that drift (page-cache
+    /// writeback, a noisy neighbour) hits both alike.
+    var segments: Int
+    /// One event per transaction (part 2).
+    var singleFull: Int
+    var singleNormal: Int
+    /// Concurrent appenders (part 3).
+    var appenders = 32
+    var eventsPerAppender: Int
+    /// Rounds of the short runs of parts 2 and 3 (the median round is reported).
+    var rounds: Int
+    /// Repetitions of each point-in-time read (part 5) and of each open (part 6).
+    var readRepetitions: Int
+    var openRepetitions: Int
+
+    static func standard(events: Int) -> Sizes {
+        Sizes(
+            logEvents: events, fullBatchedEvents: events, segments: 10,
+            singleFull: 3_000, singleNormal: 10_000, eventsPerAppender: 200,
+            rounds: 3, readRepetitions: 20, openRepetitions: 3)
+    }
+
+    static func quick(events: Int) -> Sizes {
+        Sizes(
+            logEvents: events, fullBatchedEvents: events, segments: 2,
+            singleFull: 300, singleNormal: 1_000, eventsPerAppender: 20,
+            rounds: 1, readRepetitions: 5, openRepetitions: 2)
+    }
+}
