@@ -27,10 +27,26 @@ extension KeyedProjection {
 
     /// Folds `events` (in log order) into an in-memory state.
     public func fold(_ events: some Sequence<RecordedEvent>, into state: inout [Key: Row]) {
+        // Runs of events on the same single key (a batch appended to one stream, say) evolve one
+        // row held outside the dictionary, instead of hashing the key for every event.
+        var runKey: Key?
+        var runRow: Row?
         for event in events {
-            for key in keys(of: event) {
-                evolve(&state[key], key: key, event: event)
+            let eventKeys = keys(of: event)
+            if eventKeys.count == 1, let runKey, eventKeys[0] == runKey {
+                evolve(&runRow, key: runKey, event: event)
+                continue
+            }
+            if let key = runKey { state[key] = runRow }
+            runKey = nil
+            if eventKeys.count == 1 {
+                runKey = eventKeys[0]
+                runRow = state.removeValue(forKey: eventKeys[0])
+                evolve(&runRow, key: eventKeys[0], event: event)
+            } else {
+                for key in eventKeys { evolve(&state[key], key: key, event: event) }
             }
         }
+        if let key = runKey { state[key] = runRow }
     }
 }

@@ -72,7 +72,12 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
 
     private func foldSegment(_ events: ArraySlice<RecordedEvent>, in db: Database, sql: SQL) throws {
         var touched = Set<P.Key>()
-        for event in events { touched.formUnion(projection.keys(of: event)) }
+        var previous: [P.Key] = []
+        for event in events {
+            let keys = projection.keys(of: event)
+            if keys != previous { touched.formUnion(keys) }
+            previous = keys
+        }
         let keys = touched.sorted()
         let before = try load(keys, in: db, sql: sql)
         var after = before
