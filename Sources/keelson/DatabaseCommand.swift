@@ -34,7 +34,7 @@ struct CheckDatabase: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open()
+        let store = try store.open(mustExist: true)
         let integrity = try await store.integrityProblems()
         let verify = try await store.verifyProjections()
         let report = Report(
@@ -77,7 +77,7 @@ struct RebuildDatabase: AsyncParsableCommand {
     var projection: [String] = []
 
     func run() async throws {
-        let store = try store.open()
+        let store = try store.open(mustExist: true)
         let started = ContinuousClock.now
         let events = try await store.rebuildProjections(named: projection.isEmpty ? nil : projection)
         let seconds = (ContinuousClock.now - started).seconds

@@ -69,7 +69,7 @@ struct ListEvents: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open(checkIntegrity: false)
+        let store = try store.open(checkIntegrity: false, mustExist: true)
         let now = Date()
         let filter = EventFilter(
             stream: stream.map { StreamID($0) }, afterPosition: (from ?? 1) - 1, types: type,

@@ -25,7 +25,14 @@ struct StoreOptions: ParsableArguments {
     /// Opens the store. Commands that only read pass `checkIntegrity: false`: `PRAGMA quick_check`
     /// reads the whole file (about 0.9 s per million events here), too slow for a quick query;
     /// commands that write, and `db check`, keep it.
-    func open(checkIntegrity: Bool = true) throws -> EventStore {
+    ///
+    /// Commands that only read or check pass `mustExist: true`, so that a mistyped path is an error
+    /// rather than a new, empty database.
+    func open(checkIntegrity: Bool = true, mustExist: Bool = false) throws -> EventStore {
+        if mustExist && !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError(
+                "no Keelson database at \(path) (give --db PATH or set KEELSON_DB; `keelson demo` creates one)")
+        }
         var configuration = StoreConfiguration()
         configuration.checkIntegrityOnOpen = checkIntegrity
         if let durability {

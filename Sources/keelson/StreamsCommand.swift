@@ -33,7 +33,7 @@ struct StreamsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open(checkIntegrity: false)
+        let store = try store.open(checkIntegrity: false, mustExist: true)
         let summaries: [StreamSummary]
         if let at {
             summaries = try await store.streamCatalogue(atPosition: at)
