@@ -244,7 +244,7 @@ public final class EventStore: Sendable {
     private static func insert(
         _ request: [StreamAppend], at now: Int64, in db: Database, collecting written: inout [RecordedEvent]
     ) throws -> [AppendResult] {
-        let insert = try db.cachedStatement(sql: EventRows.insertSQL)
+        let inserter = try EventInserter(db)
         let currentVersion = try db.cachedStatement(sql: "SELECT MAX(version) FROM events WHERE stream_id = ?")
         var results: [AppendResult] = []
         for append in request {
@@ -256,17 +256,15 @@ public final class EventStore: Sendable {
             var first: Int64 = 0
             for (index, event) in append.events.enumerated() {
                 version += 1
+                let position: Int64
                 do {
-                    try insert.execute(arguments: [
-                        stream, version, event.type, event.schemaVersion, event.payload, now, event.actor,
-                        event.correlationID, event.causationPosition,
-                    ])
-                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                    let reason = (error.message ?? "").contains("json_valid")
-                        ? "the payload is not valid JSON" : (error.message ?? "a constraint failed")
+                    position = try inserter.insert(stream: stream, version: version, event: event, recordedAt: now)
+                } catch .constraint(let message) {
+                    let reason = message.contains("json_valid") ? "the payload is not valid JSON" : message
                     throw StoreError.invalidEvent(stream: append.stream, index: index, reason: reason)
+                } catch .database(let error) {
+                    throw error
                 }
-                let position = db.lastInsertedRowID
                 if index == 0 { first = position }
                 written.append(RecordedEvent(
                     position: position, streamID: append.stream, version: version, type: event.type,
