@@ -35,7 +35,9 @@ struct CheckDatabase: AsyncParsableCommand {
 
     func run() async throws {
         let store = try store.open(mustExist: true)
+        Progress.say("checking the integrity of \(store.path)…")
         let integrity = try await store.integrityProblems()
+        Progress.say("verifying projections against a rebuild of \(try await store.lastPosition()) events…")
         let verify = try await store.verifyProjections()
         let report = Report(
             database: store.path, integrityProblems: integrity, projections: verify,
@@ -78,6 +80,7 @@ struct RebuildDatabase: AsyncParsableCommand {
 
     func run() async throws {
         let store = try store.open(mustExist: true)
+        Progress.say("rebuilding from \(try await store.lastPosition()) events…")
         let started = ContinuousClock.now
         let events = try await store.rebuildProjections(named: projection.isEmpty ? nil : projection)
         let seconds = (ContinuousClock.now - started).seconds
@@ -94,6 +97,14 @@ struct RebuildDatabase: AsyncParsableCommand {
         var projections: [String]
         var events: Int64
         var seconds: Double
+    }
+}
+
+/// Progress lines for people: on stderr, and only when it is a terminal, so scripts see none.
+enum Progress {
+    static func say(_ message: String) {
+        guard isatty(STDERR_FILENO) != 0 else { return }
+        FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 }
 
