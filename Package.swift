@@ -20,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Pure vocabulary, events and folds: Foundation only.
@@ -30,6 +31,11 @@ let package = Package(
             path: "migrations",
             exclude: ["README.md"],
             resources: migrationFiles.map { .embedInCode($0) }
+        ),
+        // Config files → intent model → compiled desired states, with errors at file:line.
+        .target(
+            name: "KeelsonCompiler",
+            dependencies: ["KeelsonCore", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "KeelsonStore",
@@ -44,6 +50,7 @@ let package = Package(
             name: "keelson",
             dependencies: [
                 "KeelsonCore",
+                "KeelsonCompiler",
                 "KeelsonStore",
                 "KeelsonMigrations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -61,6 +68,7 @@ let package = Package(
             path: "tools/bench"
         ),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
+        .testTarget(name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore"]),
         .testTarget(
             name: "KeelsonStoreTests",
             dependencies: ["KeelsonStore", "KeelsonCore", .product(name: "GRDB", package: "GRDB.swift")]

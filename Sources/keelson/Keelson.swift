@@ -20,7 +20,8 @@ struct Keelson: AsyncParsableCommand {
             """,
         version: KeelsonVersion.current,
         subcommands: [
-            EventsCommand.self, StreamsCommand.self, DatabaseCommand.self, DemoCommand.self, VersionCommand.self,
+            EventsCommand.self, StreamsCommand.self, ValidateCommand.self, DatabaseCommand.self, DemoCommand.self,
+            VersionCommand.self,
         ]
     )
 }

@@ -202,3 +202,50 @@ struct CLITests {
         #expect(again.stdout.contains("positions 6–10"))
     }
 }
+
+@Suite("keelson validate")
+struct ValidateCLITests {
+    @Test("a valid directory passes; a bad file is reported at file:line:column and exits 1")
+    func validate() throws {
+        let cli = CLI()
+        let folder = cli.directory.appendingPathComponent("config")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try """
+            kind: Runtime
+            name: local
+            type: local
+            """.write(to: folder.appendingPathComponent("platform.yaml"), atomically: true, encoding: .utf8)
+        try """
+            kind: Application
+            name: shop
+            channels:
+              - name: staging
+                runtime: local
+              - name: prod
+                runtime: local
+                after: staging
+            """.write(to: folder.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        let ok = try cli.run(["validate", "-f", "config"])
+        #expect(ok.status == 0, "\(ok.stdout)")
+        #expect(ok.stdout.contains("shop: staging, prod"))
+
+        try """
+            kind: Application
+            name: shop
+            channels:
+              - name: staging
+                runtime: locl
+            """.write(to: folder.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        let bad = try cli.run(["validate", "-f", "config"])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("config/shop.yaml:5:14: Application shop › channels[0].runtime: unknown runtime 'locl' (did you mean 'local'?)"))
+        let json = try cli.run(["validate", "-f", "config", "-o", "json"])
+        let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        #expect(report["ok"] as? Bool == false)
+        #expect((report["problems"] as? [[String: Any]])?.first?["line"] as? Int == 5)
+
+        let missing = try cli.run(["validate", "-f", "nowhere"])
+        #expect(missing.status == 1)
+        #expect(missing.stdout.contains("nowhere: no such file or directory"))
+    }
+}

@@ -1,0 +1,50 @@
+import Yams
+
+/// Collects diagnostics while a config is read, so that one run reports every problem at once.
+final class DiagnosticSink {
+    private(set) var diagnostics: [ConfigDiagnostic] = []
+
+    func add(_ file: String, _ mark: Mark?, _ path: String, _ message: String) {
+        diagnostics.append(ConfigDiagnostic(
+            file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, path: path, message: message))
+    }
+}
+
+/// How a YAML node is described in messages: "a string", "a list", …
+func describe(_ node: Node) -> String {
+    switch node {
+    case .scalar(let scalar):
+        if scalar.style == .plain {
+            if scalar.string == "" || scalar.string == "~" || scalar.string == "null" { return "nothing (null)" }
+            if Int(scalar.string) != nil { return "the number \(scalar.string)" }
+            if ["true", "false", "yes", "no"].contains(scalar.string.lowercased()) { return "the boolean \(scalar.string)" }
+        }
+        return "the string \"\(scalar.string)\""
+    case .mapping: return "a mapping"
+    case .sequence: return "a list"
+    case .alias: return "an alias"
+    }
+}
+
+/// The closest candidate to `word` by edit distance, if it is close enough to be a likely typo.
+func suggestion(for word: String, among candidates: [String]) -> String? {
+    let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
+    guard let best = scored.min(by: { ($0.1, $0.0) < ($1.1, $1.0) }) else { return nil }
+    let allowed = word.count <= 3 ? 1 : word.count <= 6 ? 2 : 3
+    return best.1 <= allowed ? best.0 : nil
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

@@ -1,0 +1,203 @@
+import Foundation
+import Yams
+
+/// Reads the fields of one YAML mapping, recording every problem (wrong type, missing field,
+/// unknown field with a "did you mean") in a ``DiagnosticSink`` instead of stopping at the first.
+final class FieldReader {
+    let file: String
+    /// The path of this mapping, e.g. `Application shop › channels[1]`.
+    let path: String
+    let mark: Mark?
+    private let entries: [(key: String, keyMark: Mark?, value: Node)]
+    private var read: Set<String> = []
+    private let sink: DiagnosticSink
+
+    /// `nil` (with a diagnostic) when `node` is not a mapping.
+    init?(_ node: Node, file: String, path: String, sink: DiagnosticSink) {
+        self.file = file
+        self.path = path
+        self.sink = sink
+        mark = node.mark
+        guard case .mapping(let mapping) = node else {
+            sink.add(file, node.mark, path, "expected a mapping of fields, found \(describe(node))")
+            return nil
+        }
+        // Duplicate keys never get here: the YAML parser refuses them.
+        entries = mapping.map { key, value in (key.string ?? "\(key)", key.mark, value) }
+    }
+
+    /// The sink, for readers of nested list items.
+    var sinkForChildren: DiagnosticSink { sink }
+
+    func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
+
+    /// The raw node of a field (marked as read).
+    func node(_ key: String, required: Bool = false) -> Node? {
+        read.insert(key)
+        guard let entry = entries.first(where: { $0.key == key }) else {
+            if required { sink.add(file, mark, path, "missing required field '\(key)'") }
+            return nil
+        }
+        if case .scalar(let scalar) = entry.value, scalar.style == .plain, ["", "~", "null"].contains(scalar.string) {
+            if required { sink.add(file, entry.value.mark ?? entry.keyMark, joinPath(path, key), "expected a value, found nothing (null)") }
+            return nil
+        }
+        return entry.value
+    }
+
+    func fieldPath(_ key: String) -> String { joinPath(path, key) }
+
+    func string(_ key: String, required: Bool = false) -> Located<String>? {
+        guard let node = node(key, required: required) else { return nil }
+        guard case .scalar(let scalar) = node else {
+            sink.add(file, node.mark, joinPath(path, key), "expected a string, found \(describe(node))")
+            return nil
+        }
+        return Located(scalar.string, node.mark)
+    }
+
+    func int(_ key: String, required: Bool = false, range: ClosedRange<Int>? = nil) -> Located<Int>? {
+        guard let node = node(key, required: required) else { return nil }
+        guard case .scalar(let scalar) = node, scalar.style == .plain, let value = Int(scalar.string) else {
+            sink.add(file, node.mark, joinPath(path, key), "expected a whole number, found \(describe(node))")
+            return nil
+        }
+        if let range, !range.contains(value) {
+            sink.add(file, node.mark, joinPath(path, key), "expected a number from \(range.lowerBound) to \(range.upperBound), found \(value)")
+            return nil
+        }
+        return Located(value, node.mark)
+    }
+
+    func bool(_ key: String) -> Located<Bool>? {
+        guard let node = node(key) else { return nil }
+        guard case .scalar(let scalar) = node, scalar.style == .plain,
+            let value = ["true": true, "false": false][scalar.string.lowercased()]
+        else {
+            sink.add(file, node.mark, joinPath(path, key), "expected true or false, found \(describe(node))")
+            return nil
+        }
+        return Located(value, node.mark)
+    }
+
+    /// A duration like `90s`, `10m`, `1h30m`, `2d`.
+    func duration(_ key: String, required: Bool = false) -> Located<Int>? {
+        guard let text = string(key, required: required) else { return nil }
+        guard let seconds = DurationText.seconds(text.value) else {
+            sink.add(file, text.mark, joinPath(path, key),
+                     "expected a duration such as 30s, 10m, 1h30m or 2d, found \"\(text.value)\"")
+            return nil
+        }
+        return Located(seconds, text.mark)
+    }
+
+    /// A mapping of strings to strings (labels, environment variables, constants).
+    func stringMap(_ key: String) -> [String: String]? {
+        guard let node = node(key) else { return nil }
+        guard case .mapping(let mapping) = node else {
+            sink.add(file, node.mark, joinPath(path, key), "expected a mapping of names to values, found \(describe(node))")
+            return nil
+        }
+        var result: [String: String] = [:]
+        for (name, value) in mapping {
+            let nameText = name.string ?? ""
+            guard case .scalar(let scalar) = value else {
+                sink.add(file, value.mark, joinPath(joinPath(path, key), nameText), "expected a string value, found \(describe(value))")
+                continue
+            }
+            result[nameText] = scalar.string
+        }
+        return result
+    }
+
+    /// A list of strings; a single string is accepted as a list of one.
+    func stringList(_ key: String) -> [Located<String>]? {
+        guard let node = node(key) else { return nil }
+        switch node {
+        case .scalar(let scalar): return [Located(scalar.string, node.mark)]
+        case .sequence(let sequence):
+            return sequence.enumerated().compactMap { index, item in
+                guard case .scalar(let scalar) = item else {
+                    sink.add(file, item.mark, "\(joinPath(path, key))[\(index)]", "expected a string, found \(describe(item))")
+                    return nil
+                }
+                return Located(scalar.string, item.mark)
+            }
+        default:
+            sink.add(file, node.mark, joinPath(path, key), "expected a list of strings, found \(describe(node))")
+            return nil
+        }
+    }
+
+    /// The items of a list field, each with its path (`channels[2]`).
+    func list(_ key: String, required: Bool = false) -> [(node: Node, path: String)]? {
+        guard let node = node(key, required: required) else { return nil }
+        guard case .sequence(let sequence) = node else {
+            sink.add(file, node.mark, joinPath(path, key), "expected a list, found \(describe(node))")
+            return nil
+        }
+        return sequence.enumerated().map { ($1, "\(joinPath(path, key))[\($0)]") }
+    }
+
+    /// A nested mapping field.
+    func mapping(_ key: String, required: Bool = false) -> FieldReader? {
+        guard let node = node(key, required: required) else { return nil }
+        return FieldReader(node, file: file, path: joinPath(path, key), sink: sink)
+    }
+
+    /// Reports every field that was never read as unknown, with a suggestion when one is close.
+    func finish() {
+        for entry in entries where !read.contains(entry.key) {
+            var message = "unknown field '\(entry.key)'"
+            if let close = suggestion(for: entry.key, among: Array(read)) {
+                message += " (did you mean '\(close)'?)"
+            } else {
+                message += "; known fields: \(read.sorted().joined(separator: ", "))"
+            }
+            sink.add(file, entry.keyMark, path, message)
+        }
+    }
+
+    func report(_ mark: Mark?, _ key: String?, _ message: String) {
+        sink.add(file, mark ?? self.mark, key.map { joinPath(path, $0) } ?? path, message)
+    }
+
+}
+
+/// A value with the place it was written.
+struct Located<Value> {
+    var value: Value
+    var mark: Mark?
+
+    init(_ value: Value, _ mark: Mark?) {
+        self.value = value
+        self.mark = mark
+    }
+}
+
+/// Durations in config files: one or more `<number><unit>` parts, units s, m, h, d.
+public enum DurationText {
+    public static func seconds(_ text: String) -> Int? {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var total = 0
+        var digits = ""
+        var sawPart = false
+        for character in text {
+            if character.isASCII && character.isNumber {
+                digits.append(character)
+            } else if let unit = units[character], let amount = Int(digits) {
+                total += amount * unit
+                digits = ""
+                sawPart = true
+            } else {
+                return nil
+            }
+        }
+        return sawPart && digits.isEmpty ? total : nil
+    }
+}
+
+/// `Application shop ›` + `channels` → `Application shop › channels`; `a` + `b` → `a.b`.
+func joinPath(_ path: String, _ key: String) -> String {
+    path.isEmpty ? key : path.hasSuffix("›") ? "\(path) \(key)" : "\(path).\(key)"
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import KeelsonCompiler
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check config files without recording anything.",
+        discussion: """
+            Reads a file, or every .yaml/.yml file under a directory, and reports every problem at \
+            once as FILE:LINE:COLUMN: FIELD: what was found and what was expected. Exits 1 when \
+            there is any problem. See docs/config.md for the format.
+
+            Examples:
+              keelson validate -f examples/shop
+              keelson validate -f platform.yaml -o json
+            """
+    )
+
+    @Option(name: [.short, .customLong("file")], help: ArgumentHelp("A config file or directory.", valueName: "path"))
+    var file: String
+
+    @OptionGroup var format: OutputOptions
+
+    struct Report: Encodable {
+        var ok: Bool
+        var runtimes: [String]
+        var applications: [String: [String]]
+        var problems: [ConfigDiagnostic]
+    }
+
+    func run() throws {
+        let loaded = ConfigSource.load(path: file)
+        var problems = loaded.diagnostics
+        var report = Report(ok: false, runtimes: [], applications: [:], problems: [])
+        switch IntentParser.parse(loaded.documents) {
+        case .success(let intent):
+            report.runtimes = intent.runtimes.map(\.name)
+            for application in intent.applications {
+                report.applications[application.name] = application.channels.map(\.name)
+            }
+        case .failure(let errors):
+            problems += errors.diagnostics
+        }
+        report.problems = problems.sorted()
+        report.ok = problems.isEmpty
+        switch format.output {
+        case .json:
+            print(try Formatting.json(report))
+        case .table:
+            if report.ok {
+                print("\(file): ok — \(report.runtimes.count) runtime(s), \(report.applications.count) application(s)")
+                for (name, channels) in report.applications.sorted(by: { $0.key < $1.key }) {
+                    print("  \(name): \(channels.joined(separator: ", "))")
+                }
+            } else {
+                print(ConfigErrors(problems).description)
+            }
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,314 @@
+@testable import KeelsonCompiler
+import Testing
+
+/// A valid platform config the bad cases start from.
+let platform = """
+    kind: Runtime
+    name: local
+    type: local
+    ---
+    kind: Runtime
+    name: eu
+    type: simulated
+    labels: {region: eu, env: prod}
+    ---
+    kind: Runtime
+    name: us
+    type: simulated
+    labels: {region: us, env: prod}
+
+    """
+
+func diagnostics(_ yaml: String) -> [String] {
+    let parsed = ConfigSource.parse(yaml, file: "shop.yaml")
+    if !parsed.diagnostics.isEmpty { return parsed.diagnostics.map(\.description) }
+    switch IntentParser.parse(parsed.documents) {
+    case .success: return []
+    case .failure(let errors): return errors.diagnostics.map(\.description)
+    }
+}
+
+struct BadConfig: Sendable, CustomStringConvertible {
+    var name: String
+    var yaml: String
+    var expected: [String]
+    var description: String { name }
+}
+
+/// An application document after the platform; its first line is line 16 of the file.
+func application(_ body: String) -> String { platform + "---\n" + body }
+
+let badConfigs: [BadConfig] = [
+    BadConfig(name: "YAML syntax error", yaml: "kind: Runtime\nname: [unclosed\n", expected: [
+        "shop.yaml:3:1: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence",
+    ]),
+    BadConfig(name: "document is not a mapping", yaml: "- just\n- a list\n", expected: [
+        "shop.yaml:1:1: expected a mapping of fields, found a list",
+    ]),
+    BadConfig(name: "missing kind", yaml: "name: local\ntype: local\n", expected: [
+        "shop.yaml:1:1: missing required field 'kind'",
+    ]),
+    BadConfig(name: "unknown kind with suggestion", yaml: "kind: Runtim\nname: local\n", expected: [
+        "shop.yaml:1:7: kind: unknown kind 'Runtim' (did you mean 'Runtime'?); expected one of Runtime, Application",
+    ]),
+    BadConfig(name: "missing name", yaml: "kind: Runtime\ntype: local\n", expected: [
+        "shop.yaml:1:1: missing required field 'name'",
+    ]),
+    BadConfig(name: "unknown runtime type", yaml: "kind: Runtime\nname: a\ntype: kubernetis\n", expected: [
+        "shop.yaml:3:7: Runtime a › type: unknown runtime type 'kubernetis' (did you mean 'kubernetes'?); expected one of local, custom, kubernetes, ecs, simulated",
+    ]),
+    BadConfig(name: "unknown field with suggestion", yaml: "kind: Runtime\nname: a\ntype: local\nlabel: {x: y}\n", expected: [
+        "shop.yaml:4:1: Runtime a ›: unknown field 'label' (did you mean 'labels'?)",
+    ]),
+    BadConfig(name: "labels of the wrong type", yaml: "kind: Runtime\nname: a\ntype: local\nlabels: [eu]\n", expected: [
+        "shop.yaml:4:9: Runtime a › labels: expected a mapping of names to values, found a list",
+    ]),
+    BadConfig(name: "duplicate runtime", yaml: platform + "---\nkind: Runtime\nname: eu\ntype: local\n", expected: [
+        "shop.yaml:16:7: Runtime eu › name: duplicate runtime 'eu' (first defined at shop.yaml:6)",
+    ]),
+    BadConfig(name: "application without channels", yaml: application("kind: Application\nname: shop\n"), expected: [
+        "shop.yaml:15:1: Application shop ›: missing required field 'channels'",
+    ]),
+    BadConfig(name: "channels not a list", yaml: application("kind: Application\nname: shop\nchannels: staging\n"), expected: [
+        "shop.yaml:17:11: Application shop › channels: expected a list, found the string \"staging\"",
+    ]),
+    BadConfig(name: "unknown runtime reference", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+            runtime: locl
+        """), expected: [
+        "shop.yaml:19:14: Application shop › channels[0].runtime: unknown runtime 'locl' (did you mean 'local'?)",
+    ]),
+    BadConfig(name: "channel without runtime", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+        """), expected: [
+        "shop.yaml:18:5: Application shop › channels[0]: missing required field 'runtime' (or 'runtimeSelector')",
+    ]),
+    BadConfig(name: "runtime and selector together", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: prod
+            runtime: eu
+            runtimeSelector: {matchLabels: {env: prod}, channelNameLabel: region}
+        """), expected: [
+        "shop.yaml:18:5: Application shop › channels[0]: give either 'runtime' or 'runtimeSelector', not both",
+    ]),
+    BadConfig(name: "selector matching nothing", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: prod
+            runtimeSelector: {matchLabels: {env: qa}, channelNameLabel: region}
+        """), expected: [
+        "shop.yaml:19:22: Application shop › channels[0].runtimeSelector.matchLabels: no runtime has the labels {env: qa}",
+    ]),
+    BadConfig(name: "selector name label missing on a runtime", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: prod
+            runtimeSelector: {matchLabels: {env: prod}, channelNameLabel: zone}
+        """), expected: [
+        "shop.yaml:19:67: Application shop › channels[0].runtimeSelector.channelNameLabel: runtime 'eu' has no label 'zone'",
+        "shop.yaml:19:67: Application shop › channels[0].runtimeSelector.channelNameLabel: runtime 'us' has no label 'zone'",
+    ]),
+    BadConfig(name: "duplicate channel", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+            runtime: local
+          - name: staging
+            runtime: local
+        """), expected: [
+        "shop.yaml:20:11: Application shop › channels[1].name: duplicate release channel 'staging'",
+    ]),
+    BadConfig(name: "invalid channel name", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: Prod EU
+            runtime: local
+        """), expected: [
+        "shop.yaml:18:11: Application shop › channels[0].name: a release channel name uses lower-case letters, digits and '-', found \"Prod EU\"",
+    ]),
+    BadConfig(name: "after an unknown channel", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+            runtime: local
+          - name: prod
+            runtime: local
+            after: [stagign]
+        """), expected: [
+        "shop.yaml:22:13: Application shop › channels[1].after: unknown release channel 'stagign' (did you mean 'staging'?)",
+    ]),
+    BadConfig(name: "cycle in channel ordering", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: a
+            runtime: local
+            after: c
+          - name: b
+            runtime: local
+            after: a
+          - name: c
+            runtime: local
+            after: b
+        """), expected: [
+        "shop.yaml:15:1: Application shop › channels: release channels are ordered in a cycle: a → c → b → a",
+    ]),
+    BadConfig(name: "invalid duration", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+            runtime: local
+            rules: {soak: ten minutes}
+        """), expected: [
+        "shop.yaml:20:19: Application shop › channels[0].rules.soak: expected a duration such as 30s, 10m, 1h30m or 2d, found \"ten minutes\"",
+    ]),
+    BadConfig(name: "unknown rule with suggestion", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+            runtime: local
+            rules:
+              soke: 10m
+        """), expected: [
+        "shop.yaml:21:7: Application shop › channels[0].rules: unknown field 'soke' (did you mean 'soak'?)",
+    ]),
+    BadConfig(name: "approvers out of range", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: prod
+            runtime: local
+            rules: {approval: {approvers: 0}}
+        """), expected: [
+        "shop.yaml:20:35: Application shop › channels[0].rules.approval.approvers: expected a number from 1 to 100, found 0",
+    ]),
+    BadConfig(name: "maxConverging not a number", yaml: application("""
+        kind: Application
+        name: shop
+        maxConverging: many
+        channels:
+          - name: staging
+            runtime: local
+        """), expected: [
+        "shop.yaml:17:16: Application shop › maxConverging: expected a whole number, found the string \"many\"",
+    ]),
+    BadConfig(name: "bad time window", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: prod
+            runtime: local
+            rules:
+              windows:
+                - days: [mon, funday]
+                  hours: "9-17"
+                  timeZone: Europe/Berlinn
+        """), expected: [
+        "shop.yaml:22:23: Application shop › channels[0].rules.windows[0].days: expected a day of the week (mon, tue, wed, thu, fri, sat, sun), found \"funday\"",
+        "shop.yaml:23:18: Application shop › channels[0].rules.windows[0].hours: expected a time range such as \"09:00-17:00\", found \"9-17\"",
+        "shop.yaml:24:21: Application shop › channels[0].rules.windows[0].timeZone: unknown IANA time zone \"Europe/Berlinn\" (e.g. Europe/Berlin, America/New_York, UTC)",
+    ]),
+    BadConfig(name: "freeze ending before it starts", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: prod
+            runtime: local
+            rules:
+              freezes:
+                - {from: 2026-12-20T00:00:00Z, until: 2026-12-01T00:00:00Z}
+        """), expected: [
+        "shop.yaml:22:47: Application shop › channels[0].rules.freezes[0].until: the freeze ends before it starts",
+    ]),
+    BadConfig(name: "alert gate without labels", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: prod
+            runtime: local
+            rules:
+              alertGates:
+                - {severity: critical}
+        """), expected: [
+        "shop.yaml:22:11: Application shop › channels[0].rules.alertGates[0]: missing required field 'matchLabels'",
+        "shop.yaml:22:12: Application shop › channels[0].rules.alertGates[0]: unknown field 'severity'; known fields: matchLabels",
+    ]),
+    BadConfig(name: "duplicate field", yaml: "kind: Runtime\nname: a\ntype: local\ntype: ecs\n", expected: [
+        "shop.yaml:3:1: the field 'type' appears more than once in the same mapping",
+    ]),
+    BadConfig(name: "several problems reported together, sorted", yaml: application("""
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+            runtime: nowhere
+          - name: prod
+            runtime: local
+            after: [qa]
+            rules: {soak: 5x}
+        """), expected: [
+        "shop.yaml:19:14: Application shop › channels[0].runtime: unknown runtime 'nowhere'",
+        "shop.yaml:22:13: Application shop › channels[1].after: unknown release channel 'qa'",
+        "shop.yaml:23:19: Application shop › channels[1].rules.soak: expected a duration such as 30s, 10m, 1h30m or 2d, found \"5x\"",
+    ]),
+]
+
+@Suite("Bad configs give exact messages at exact places")
+struct BadConfigTests {
+    @Test(arguments: badConfigs)
+    func badConfig(_ config: BadConfig) {
+        #expect(diagnostics(config.yaml) == config.expected)
+    }
+
+    @Test("the base platform and a full application are valid")
+    func valid() throws {
+        let yaml = application("""
+            kind: Application
+            name: shop
+            maxConverging: 2
+            channels:
+              - name: staging
+                runtime: local
+              - name: canary
+                runtime: local
+                after: [staging]
+                rules: {soak: 10m}
+              - name: prod
+                runtimeSelector: {matchLabels: {env: prod}, channelNameLabel: region}
+                after: canary
+                rules:
+                  soak: 1h30m
+                  approval: {approvers: 2}
+                  windows: [{days: [mon, fri], hours: "09:00-17:30", timeZone: Europe/Berlin}]
+                  freezes: [{from: 2026-12-20T00:00:00Z, until: 2027-01-04T00:00:00Z, reason: holidays}]
+                  alertGates: [{matchLabels: {severity: critical}}]
+            """)
+        #expect(diagnostics(yaml) == [])
+        let parsed = ConfigSource.parse(yaml, file: "shop.yaml")
+        let intent = try IntentParser.parse(parsed.documents).get()
+        let channels = intent.applications[0].channels
+        #expect(channels.map(\.name) == ["staging", "canary", "prod-eu", "prod-us"])
+        #expect(channels.map(\.runtime) == ["local", "local", "eu", "us"])
+        let prod = channels[2].rules
+        #expect(prod.soakSeconds == 5400)
+        #expect(prod.approvals == 2)
+        #expect(prod.windows == [TimeWindow(days: ["mon", "fri"], startMinute: 540, endMinute: 1050, timeZone: "Europe/Berlin")])
+        #expect(prod.freezes.first?.reason == "holidays")
+        #expect(prod.alertGates == [["severity": "critical"]])
+    }
+}
