@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+@testable import KeelsonCompiler
+
+@Suite("examples/shop")
+struct ExampleTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("examples/shop").path
+
+    @Test("validates, and expands prod into one channel per region")
+    func shop() throws {
+        let loaded = ConfigSource.load(path: Self.folder)
+        #expect(loaded.diagnostics.isEmpty)
+        #expect(loaded.files.map { URL(fileURLWithPath: $0.name).lastPathComponent } == ["platform.yaml", "shop.yaml"])
+        let intent = try IntentParser.parse(loaded.documents).get()
+        #expect(intent.runtimes.map(\.name) == ["local", "sim-eu", "sim-us"])
+        let shop = try #require(intent.applications.first)
+        #expect(shop.channels.map(\.name) == ["staging", "canary", "prod-eu", "prod-us"])
+        #expect(shop.channels.map(\.after) == [[], ["staging"], ["canary"], ["canary"]])
+        let prod = shop.channels[2].rules
+        #expect(prod.approvals == 1)
+        #expect(prod.soakSeconds == 600)
+        #expect(prod.windows.first?.timeZone == "Europe/Berlin")
+        #expect(prod.freezes.first?.reason == "end-of-year freeze")
+        #expect(shop.maxConverging == 2)
+    }
+
+    @Test("parsing is deterministic: the same files give the same intent")
+    func deterministic() throws {
+        let first = try IntentParser.parse(ConfigSource.load(path: Self.folder).documents).get()
+        let second = try IntentParser.parse(ConfigSource.load(path: Self.folder).documents).get()
+        #expect(first == second)
+    }
+}
