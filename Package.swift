@@ -68,7 +68,8 @@ let package = Package(
             path: "tools/bench"
         ),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
-        .testTarget(name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore"]),
+        .testTarget(
+            name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore"], exclude: ["Fixtures"]),
         .testTarget(
             name: "KeelsonStoreTests",
             dependencies: ["KeelsonStore", "KeelsonCore", .product(name: "GRDB", package: "GRDB.swift")]

@@ -32,8 +32,9 @@ public struct ConfigDiagnostic: Sendable, Hashable, Codable, Comparable, CustomS
 public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
     public var diagnostics: [ConfigDiagnostic]
 
+    /// Sorted, and each problem once (a service's base fields are read once per release channel).
     public init(_ diagnostics: [ConfigDiagnostic]) {
-        self.diagnostics = diagnostics.sorted()
+        self.diagnostics = Array(Set(diagnostics)).sorted()
     }
 
     public var description: String {

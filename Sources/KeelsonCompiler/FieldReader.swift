@@ -31,6 +31,12 @@ final class FieldReader {
 
     func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
 
+    /// The field names, in the order written.
+    var keys: [String] { entries.map(\.key) }
+
+    /// Where a field's key was written.
+    func markOfKey(_ key: String) -> Mark? { entries.first { $0.key == key }?.keyMark }
+
     /// The raw node of a field (marked as read).
     func node(_ key: String, required: Bool = false) -> Node? {
         read.insert(key)

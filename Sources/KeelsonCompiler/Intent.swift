@@ -3,6 +3,7 @@
 public struct Intent: Sendable, Hashable {
     public var runtimes: [RuntimeIntent] = []
     public var applications: [ApplicationIntent] = []
+    public var services: [ServiceIntent] = []
 
     public init() {}
 }

@@ -4,13 +4,14 @@ import Yams
 /// Config documents → ``Intent``, checking every field and every reference between documents.
 /// All problems of a run are returned together, sorted by file and line.
 public enum IntentParser {
-    public static let kinds = ["Runtime", "Application"]
+    public static let kinds = ["Runtime", "Application", "Service"]
 
     public static func parse(_ documents: [ConfigDocument]) -> Result<Intent, ConfigErrors> {
         let sink = DiagnosticSink()
         var intent = Intent()
         var runtimeMarks: [String: (String, Mark?)] = [:]
         var applicationReaders: [(FieldReader, String)] = []
+        var serviceDocuments: [(ConfigDocument, String, Mark?)] = []
 
         for document in documents {
             guard let reader = FieldReader(document.node, file: document.file, path: "", sink: sink) else { continue }
@@ -32,6 +33,8 @@ public enum IntentParser {
                 }
                 runtimeMarks[name.value] = (document.file, name.mark)
                 if let runtime = parseRuntime(name.value, fields) { intent.runtimes.append(runtime) }
+            case "Service":
+                serviceDocuments.append((document, name.value, name.mark))
             default:
                 if let previous = applicationReaders.first(where: { $0.1 == name.value }) {
                     fields.report(name.mark, "name", "duplicate application '\(name.value)' (first defined at \(previous.0.file):\(previous.0.mark?.line ?? 0))")
@@ -40,12 +43,29 @@ public enum IntentParser {
                 applicationReaders.append((fields, name.value))
             }
         }
-        // Applications refer to runtimes, so they are read once every runtime is known.
+        // Applications refer to runtimes, services to applications: each kind is read once the
+        // kinds it refers to are known.
+        var channelGroups: [String: [String: [String]]] = [:]
         for (fields, name) in applicationReaders {
-            if let application = parseApplication(name, fields, runtimes: intent.runtimes) {
+            if let (application, groups) = parseApplication(name, fields, runtimes: intent.runtimes) {
                 intent.applications.append(application)
+                channelGroups[name] = groups
             }
         }
+        var serviceNames: [String: (String, Mark?)] = [:]
+        for (document, name, mark) in serviceDocuments {
+            guard let service = ServiceParser.parse(
+                document, name: name, sink: sink, intent: intent, channelGroups: channelGroups)
+            else { continue }
+            let key = "\(service.application)/\(service.name)"
+            if let previous = serviceNames[key] {
+                sink.add(document.file, mark, "Service \(name) › name", "duplicate service '\(key)' (first defined at \(previous.0):\(previous.1?.line ?? 0))")
+                continue
+            }
+            serviceNames[key] = (document.file, mark)
+            intent.services.append(service)
+        }
+        intent.services.sort { ($0.application, $0.name) < ($1.application, $1.name) }
         intent.runtimes.sort { $0.name < $1.name }
         intent.applications.sort { $0.name < $1.name }
         return sink.diagnostics.isEmpty ? .success(intent) : .failure(ConfigErrors(sink.diagnostics))
@@ -66,7 +86,10 @@ public enum IntentParser {
         return RuntimeIntent(name: name, type: type, labels: labels, settings: settings)
     }
 
-    private static func parseApplication(_ name: String, _ fields: FieldReader, runtimes: [RuntimeIntent]) -> ApplicationIntent? {
+    /// The application, and its channel groups (group name → generated channel names).
+    private static func parseApplication(
+        _ name: String, _ fields: FieldReader, runtimes: [RuntimeIntent]
+    ) -> (ApplicationIntent, [String: [String]])? {
         defer { fields.finish() }
         let maxConverging = fields.int("maxConverging", range: 1...10_000)?.value
         guard let items = fields.list("channels", required: true) else { return nil }
@@ -90,7 +113,9 @@ public enum IntentParser {
         if let cycle = findCycle(channels.map(\.channel)) {
             fields.report(fields.mark, "channels", "release channels are ordered in a cycle: \(cycle.joined(separator: " → "))")
         }
-        return ApplicationIntent(name: name, channels: channels.map(\.channel), maxConverging: maxConverging)
+        var groups: [String: [String]] = [:]
+        for parsed in channels where parsed.group != nil { groups[parsed.group!, default: []].append(parsed.channel.name) }
+        return (ApplicationIntent(name: name, channels: channels.map(\.channel), maxConverging: maxConverging), groups)
     }
 
     /// A channel with the places its name and its `after` entries were written.
@@ -99,6 +124,8 @@ public enum IntentParser {
         var nameMark: Mark?
         var after: [Located<String>]
         var reader: FieldReader
+        /// The group name, for channels a `runtimeSelector` generated.
+        var group: String?
     }
 
     private static func fieldsSink(_ fields: FieldReader) -> DiagnosticSink { fields.sinkForChildren }
@@ -129,7 +156,7 @@ public enum IntentParser {
             }
             let channel = ReleaseChannelIntent(
                 name: name.value, runtime: runtime.value, after: after, constants: constants, env: env, rules: rules)
-            return [ParsedChannel(channel: channel, nameMark: name.mark, after: afterEntries, reader: fields)]
+            return [ParsedChannel(channel: channel, nameMark: name.mark, after: afterEntries, reader: fields, group: nil)]
         case (nil, let selector?):
             defer { selector.finish() }
             let matchLabels = selector.stringMap("matchLabels") ?? [:]
@@ -148,7 +175,8 @@ public enum IntentParser {
                 let channel = ReleaseChannelIntent(
                     name: "\(name.value)-\(suffix)", runtime: runtime.name, after: after, constants: constants,
                     env: env, rules: rules)
-                generated.append(ParsedChannel(channel: channel, nameMark: name.mark, after: afterEntries, reader: fields))
+                generated.append(ParsedChannel(
+                    channel: channel, nameMark: name.mark, after: afterEntries, reader: fields, group: name.value))
             }
             return generated
         case (.some, .some):

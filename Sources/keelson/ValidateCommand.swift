@@ -26,19 +26,21 @@ struct ValidateCommand: ParsableCommand {
         var ok: Bool
         var runtimes: [String]
         var applications: [String: [String]]
+        var services: [String]
         var problems: [ConfigDiagnostic]
     }
 
     func run() throws {
         let loaded = ConfigSource.load(path: file)
         var problems = loaded.diagnostics
-        var report = Report(ok: false, runtimes: [], applications: [:], problems: [])
+        var report = Report(ok: false, runtimes: [], applications: [:], services: [], problems: [])
         switch IntentParser.parse(loaded.documents) {
         case .success(let intent):
             report.runtimes = intent.runtimes.map(\.name)
             for application in intent.applications {
                 report.applications[application.name] = application.channels.map(\.name)
             }
+            report.services = intent.services.map { "\($0.application)/\($0.name)" }
         case .failure(let errors):
             problems += errors.diagnostics
         }
@@ -49,10 +51,11 @@ struct ValidateCommand: ParsableCommand {
             print(try Formatting.json(report))
         case .table:
             if report.ok {
-                print("\(file): ok — \(report.runtimes.count) runtime(s), \(report.applications.count) application(s)")
+                print("\(file): ok — \(report.runtimes.count) runtime(s), \(report.applications.count) application(s), \(report.services.count) service(s)")
                 for (name, channels) in report.applications.sorted(by: { $0.key < $1.key }) {
                     print("  \(name): \(channels.joined(separator: ", "))")
                 }
+                for service in report.services { print("  service \(service)") }
             } else {
                 print(ConfigErrors(problems).description)
             }

@@ -49,7 +49,7 @@ let badConfigs: [BadConfig] = [
         "shop.yaml:1:1: missing required field 'kind'",
     ]),
     BadConfig(name: "unknown kind with suggestion", yaml: "kind: Runtim\nname: local\n", expected: [
-        "shop.yaml:1:7: kind: unknown kind 'Runtim' (did you mean 'Runtime'?); expected one of Runtime, Application",
+        "shop.yaml:1:7: kind: unknown kind 'Runtim' (did you mean 'Runtime'?); expected one of Runtime, Application, Service",
     ]),
     BadConfig(name: "missing name", yaml: "kind: Runtime\ntype: local\n", expected: [
         "shop.yaml:1:1: missing required field 'name'",

@@ -11,7 +11,7 @@ struct ExampleTests {
     func shop() throws {
         let loaded = ConfigSource.load(path: Self.folder)
         #expect(loaded.diagnostics.isEmpty)
-        #expect(loaded.files.map { URL(fileURLWithPath: $0.name).lastPathComponent } == ["platform.yaml", "shop.yaml"])
+        #expect(loaded.files.map { URL(fileURLWithPath: $0.name).lastPathComponent } == ["platform.yaml", "shop.yaml", "web.yaml", "worker.yaml"])
         let intent = try IntentParser.parse(loaded.documents).get()
         #expect(intent.runtimes.map(\.name) == ["local", "sim-eu", "sim-us"])
         let shop = try #require(intent.applications.first)
@@ -23,6 +23,11 @@ struct ExampleTests {
         #expect(prod.windows.first?.timeZone == "Europe/Berlin")
         #expect(prod.freezes.first?.reason == "end-of-year freeze")
         #expect(shop.maxConverging == 2)
+        #expect(intent.services.map(\.name) == ["web", "worker"])
+        let web = intent.services[0]
+        #expect(web.instances.map(\.replicas) == [1, 1, 4, 3])
+        #expect(web.instances.map(\.runtime) == ["local", "local", "sim-eu", "sim-us"])
+        #expect(web.instances[3].run == .simulated)
     }
 
     @Test("parsing is deterministic: the same files give the same intent")

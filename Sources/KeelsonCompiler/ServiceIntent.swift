@@ -1,0 +1,66 @@
+/// How a service runs, as declared by its owners; one ``ServiceInstanceIntent`` per release
+/// channel of its application, with that channel's `perReleaseChannel` overrides merged in.
+public struct ServiceIntent: Sendable, Hashable {
+    public var application: String
+    public var name: String
+    public var parameters: [ParameterIntent]
+    /// By release channel name, in the application's channel order.
+    public var instances: [ServiceInstanceIntent]
+}
+
+/// A release parameter (`version`, `image`, …).
+public struct ParameterIntent: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case string, int, bool, image, duration
+    }
+
+    public var name: String
+    public var type: Kind
+    public var required: Bool
+    public var defaultValue: String?
+    /// A regular expression the whole value must match.
+    public var pattern: String?
+}
+
+/// One service in one release channel: everything the compiler needs besides the release.
+public struct ServiceInstanceIntent: Sendable, Hashable {
+    public var channel: String
+    public var runtime: String
+    public var run: RunIntent
+    public var replicas: Int
+    public var healthCheck: HealthCheckIntent?
+    public var progressDeadlineSeconds: Int
+    public var autoRollback: Bool
+    public var env: [String: String]
+}
+
+/// How the instance runs on its runtime's type.
+public enum RunIntent: Sendable, Hashable {
+    case local(command: String, args: [String], env: [String: String], workingDirectory: String?)
+    case custom(fetch: ProgramIntent, apply: ProgramIntent)
+    /// Manifest files, resolved against the config file's directory, in sorted order.
+    case kubernetes(manifests: [String], namespace: String?)
+    case ecs(taskDefinition: String, cluster: String?, service: [String: String])
+    case simulated
+}
+
+public struct ProgramIntent: Sendable, Hashable {
+    public var command: String
+    public var args: [String]
+    public var env: [String: String]
+    public var timeoutSeconds: Int
+}
+
+public struct HealthCheckIntent: Sendable, Hashable {
+    public enum Probe: Sendable, Hashable {
+        case http(path: String, port: String?)
+        case tcp(port: String?)
+        case exec(command: String, args: [String])
+    }
+
+    public var probe: Probe
+    public var intervalSeconds: Int
+    public var timeoutSeconds: Int
+    public var healthyThreshold: Int
+    public var unhealthyThreshold: Int
+}

@@ -1,0 +1,313 @@
+import Foundation
+import Yams
+
+/// Reads `Service` documents. Each release channel of the service's application gets its own
+/// instance: the document's body with `perReleaseChannel` overrides merged in (a channel group's
+/// name applies to every channel it generates, an exact channel name after it), read by the same
+/// code — so an override is checked exactly like the base, at its own line.
+enum ServiceParser {
+    /// Fields that belong to the document, not to an instance.
+    static let documentFields = ["kind", "name", "application", "parameters", "perReleaseChannel"]
+
+    static func parse(
+        _ document: ConfigDocument, name: String, sink: DiagnosticSink, intent: Intent,
+        channelGroups: [String: [String: [String]]]
+    ) -> ServiceIntent? {
+        let prefix = "Service \(name) ›"
+        guard let fields = FieldReader(document.node, file: document.file, path: prefix, sink: sink) else { return nil }
+        _ = fields.node("kind")
+        _ = fields.node("name")
+        let parameters = (fields.list("parameters") ?? []).compactMap { node, path in
+            FieldReader(node, file: document.file, path: path, sink: sink).flatMap(parseParameter)
+        }
+        var seen: Set<String> = []
+        for parameter in parameters where !seen.insert(parameter.name).inserted {
+            fields.report(nil, "parameters", "duplicate parameter '\(parameter.name)'")
+        }
+        let overrides = fields.mapping("perReleaseChannel")
+        guard let applicationName = fields.string("application", required: true) else { return nil }
+        guard let application = intent.applications.first(where: { $0.name == applicationName.value }) else {
+            let hint = suggestion(for: applicationName.value, among: intent.applications.map(\.name))
+                .map { " (did you mean '\($0)'?)" } ?? ""
+            fields.report(applicationName.mark, "application", "unknown application '\(applicationName.value)'\(hint)")
+            return nil
+        }
+
+        // Which override keys apply to which channel: group names first, then exact names.
+        let groups = channelGroups[application.name] ?? [:]
+        var overrideNodes: [String: Node] = [:]
+        if let overrides {
+            for key in overrides.keys {
+                guard let node = overrides.node(key) else { continue }
+                if application.channels.contains(where: { $0.name == key }) || groups[key] != nil {
+                    overrideNodes[key] = node
+                } else {
+                    let names = application.channels.map(\.name) + groups.keys.sorted()
+                    let hint = suggestion(for: key, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+                    overrides.report(overrides.markOfKey(key), key, "unknown release channel '\(key)' of application \(application.name)\(hint)")
+                }
+            }
+        }
+
+        var instances: [ServiceInstanceIntent] = []
+        for channel in application.channels {
+            var node = document.node
+            if let group = groups.first(where: { $0.value.contains(channel.name) })?.key, let override = overrideNodes[group] {
+                node = merge(node, override)
+            }
+            if let override = overrideNodes[channel.name] { node = merge(node, override) }
+            guard let runtime = intent.runtimes.first(where: { $0.name == channel.runtime }) else { continue }
+            let body = FieldReader(node, file: document.file, path: prefix, sink: sink)!
+            for field in documentFields { _ = body.node(field) }
+            if let instance = parseInstance(body, channel: channel, runtime: runtime, file: document.file) {
+                instances.append(instance)
+            }
+            body.finish()
+        }
+        return ServiceIntent(application: application.name, name: name, parameters: parameters, instances: instances)
+    }
+
+    private static func parseParameter(_ fields: FieldReader) -> ParameterIntent? {
+        defer { fields.finish() }
+        let name = fields.string("name", required: true)
+        let typeText = fields.string("type")
+        let required = fields.bool("required")?.value ?? false
+        let defaultValue = fields.string("default")
+        let pattern = fields.string("pattern")
+        _ = fields.string("description")
+        guard let name else { return nil }
+        var type = ParameterIntent.Kind.string
+        if let typeText {
+            guard let parsed = ParameterIntent.Kind(rawValue: typeText.value) else {
+                let all = ParameterIntent.Kind.allCases.map(\.rawValue)
+                let hint = suggestion(for: typeText.value, among: all).map { " (did you mean '\($0)'?)" } ?? ""
+                fields.report(typeText.mark, "type", "unknown parameter type '\(typeText.value)'\(hint); expected one of \(all.joined(separator: ", "))")
+                return nil
+            }
+            type = parsed
+        }
+        if let pattern, (try? NSRegularExpression(pattern: pattern.value)) == nil {
+            fields.report(pattern.mark, "pattern", "not a valid regular expression: \"\(pattern.value)\"")
+            return nil
+        }
+        let parameter = ParameterIntent(
+            name: name.value, type: type, required: required, defaultValue: defaultValue?.value, pattern: pattern?.value)
+        if let defaultValue, let problem = ParameterCheck.problem(with: defaultValue.value, for: parameter) {
+            fields.report(defaultValue.mark, "default", problem)
+            return nil
+        }
+        return parameter
+    }
+
+    private static func parseInstance(
+        _ fields: FieldReader, channel: ReleaseChannelIntent, runtime: RuntimeIntent, file: String
+    ) -> ServiceInstanceIntent? {
+        let replicas = fields.int("replicas", range: 0...10_000)?.value ?? 1
+        let deadline = fields.duration("progressDeadline")?.value ?? 600
+        let autoRollback = fields.bool("autoRollback")?.value ?? true
+        let env = fields.stringMap("env") ?? [:]
+        let healthCheck = fields.mapping("healthCheck").flatMap(parseHealthCheck)
+        let runFields = fields.mapping("run", required: runtime.type != .simulated)
+        var runs: [RuntimeIntent.Kind: RunIntent] = [:]
+        if let runFields {
+            for kind in RuntimeIntent.Kind.allCases {
+                guard let entry = runFields.mapping(kind.rawValue) else { continue }
+                if let run = parseRun(kind, entry, file: file) { runs[kind] = run }
+            }
+            runFields.finish()
+        }
+        let run: RunIntent
+        if let found = runs[runtime.type] {
+            run = found
+        } else if runtime.type == .simulated {
+            run = .simulated
+        } else {
+            if let runFields, !runFields.has(runtime.type.rawValue) {
+                runFields.report(runFields.mark, nil,
+                    "release channel '\(channel.name)' runs on runtime '\(runtime.name)' (type \(runtime.type.rawValue)), but there is no 'run.\(runtime.type.rawValue)'")
+            }
+            return nil
+        }
+        return ServiceInstanceIntent(
+            channel: channel.name, runtime: runtime.name, run: run, replicas: replicas, healthCheck: healthCheck,
+            progressDeadlineSeconds: deadline, autoRollback: autoRollback, env: channel.env.merging(env) { $1 })
+    }
+
+    private static func parseRun(_ kind: RuntimeIntent.Kind, _ fields: FieldReader, file: String) -> RunIntent? {
+        defer { fields.finish() }
+        switch kind {
+        case .local:
+            // Every field is read before any `guard`, so that none is mistaken for an unknown one.
+            let command = fields.string("command", required: true)
+            let args = (fields.stringList("args") ?? []).map(\.value)
+            let env = fields.stringMap("env") ?? [:]
+            let workingDirectory = fields.string("workingDirectory")?.value
+            guard let command else { return nil }
+            return .local(command: command.value, args: args, env: env, workingDirectory: workingDirectory)
+        case .custom:
+            let fetch = fields.mapping("fetch", required: true).flatMap(parseProgram)
+            let apply = fields.mapping("apply", required: true).flatMap(parseProgram)
+            guard let fetch, let apply else { return nil }
+            return .custom(fetch: fetch, apply: apply)
+        case .kubernetes:
+            let namespace = fields.string("namespace")?.value
+            guard let path = fields.string("manifests", required: true) else { return nil }
+            guard let manifests = ManifestFiles.kubernetes(path.value, relativeTo: file, report: { fields.report(path.mark, "manifests", $0) })
+            else { return nil }
+            return .kubernetes(manifests: manifests, namespace: namespace)
+        case .ecs:
+            let cluster = fields.string("cluster")?.value
+            let service = fields.stringMap("service") ?? [:]
+            guard let path = fields.string("taskDefinition", required: true) else { return nil }
+            guard let resolved = ManifestFiles.ecsTaskDefinition(path.value, relativeTo: file, report: { fields.report(path.mark, "taskDefinition", $0) })
+            else { return nil }
+            return .ecs(taskDefinition: resolved, cluster: cluster, service: service)
+        case .simulated:
+            return .simulated
+        }
+    }
+
+    private static func parseProgram(_ fields: FieldReader) -> ProgramIntent? {
+        defer { fields.finish() }
+        let command = fields.string("command", required: true)
+        let args = (fields.stringList("args") ?? []).map(\.value)
+        let env = fields.stringMap("env") ?? [:]
+        let timeout = fields.duration("timeout")?.value ?? 60
+        guard let command else { return nil }
+        return ProgramIntent(command: command.value, args: args, env: env, timeoutSeconds: timeout)
+    }
+
+    private static func parseHealthCheck(_ fields: FieldReader) -> HealthCheckIntent? {
+        defer { fields.finish() }
+        let interval = fields.duration("interval")?.value ?? 5
+        let timeout = fields.duration("timeout")?.value ?? 2
+        let healthy = fields.int("healthyThreshold", range: 1...100)?.value ?? 1
+        let unhealthy = fields.int("unhealthyThreshold", range: 1...100)?.value ?? 3
+        var probes: [HealthCheckIntent.Probe] = []
+        if let http = fields.mapping("http") {
+            defer { http.finish() }
+            let path = http.string("path", required: true)
+            let port = http.string("port")?.value
+            if let path { probes.append(.http(path: path.value, port: port)) }
+        }
+        if let tcp = fields.mapping("tcp") {
+            defer { tcp.finish() }
+            probes.append(.tcp(port: tcp.string("port")?.value))
+        }
+        if let exec = fields.mapping("exec") {
+            defer { exec.finish() }
+            let command = exec.string("command", required: true)
+            let args = (exec.stringList("args") ?? []).map(\.value)
+            if let command { probes.append(.exec(command: command.value, args: args)) }
+        }
+        guard probes.count == 1 else {
+            fields.report(fields.mark, nil, probes.isEmpty
+                ? "a health check needs one of 'http', 'tcp' or 'exec'" : "a health check takes only one of 'http', 'tcp' or 'exec'")
+            return nil
+        }
+        return HealthCheckIntent(
+            probe: probes[0], intervalSeconds: interval, timeoutSeconds: timeout, healthyThreshold: healthy,
+            unhealthyThreshold: unhealthy)
+    }
+
+    /// `override` laid over `base`: mappings merge key by key (recursively), anything else replaces.
+    static func merge(_ base: Node, _ override: Node) -> Node {
+        guard case .mapping(let baseMapping) = base, case .mapping(let overrideMapping) = override else { return override }
+        var pairs: [(Node, Node)] = []
+        var overridden: Set<String> = []
+        for (key, value) in baseMapping {
+            if let replacement = overrideMapping.first(where: { $0.key.string == key.string }) {
+                pairs.append((replacement.key, merge(value, replacement.value)))
+                overridden.insert(key.string ?? "")
+            } else {
+                pairs.append((key, value))
+            }
+        }
+        for (key, value) in overrideMapping where !overridden.contains(key.string ?? "") {
+            pairs.append((key, value))
+        }
+        return .mapping(Node.Mapping(pairs, baseMapping.tag, baseMapping.style, baseMapping.mark))
+    }
+}
+
+/// Checks a parameter value against its type and pattern.
+public enum ParameterCheck {
+    /// A message saying what is wrong with `value`, or `nil` when it is acceptable.
+    public static func problem(with value: String, for parameter: ParameterIntent) -> String? {
+        switch parameter.type {
+        case .string: break
+        case .int:
+            if Int(value) == nil { return "expected a whole number for parameter '\(parameter.name)', found \"\(value)\"" }
+        case .bool:
+            if !["true", "false"].contains(value) { return "expected true or false for parameter '\(parameter.name)', found \"\(value)\"" }
+        case .duration:
+            if DurationText.seconds(value) == nil { return "expected a duration for parameter '\(parameter.name)', found \"\(value)\"" }
+        case .image:
+            if value.isEmpty || value.contains(where: \.isWhitespace) || value.hasPrefix(":") || value.hasSuffix(":") {
+                return "expected a container image reference (e.g. registry.example.com/shop/web:1.4.2) for parameter '\(parameter.name)', found \"\(value)\""
+            }
+        }
+        if let pattern = parameter.pattern, let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$"),
+            regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) == nil
+        {
+            return "parameter '\(parameter.name)' must match /\(pattern)/, found \"\(value)\""
+        }
+        return nil
+    }
+}
+
+/// Brownfield files that services point at: Kubernetes manifests and ECS task definitions.
+enum ManifestFiles {
+    static func resolve(_ path: String, relativeTo configFile: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: configFile).deletingLastPathComponent().appendingPathComponent(path).path
+    }
+
+    /// A manifest file, or every .yaml/.yml/.json file of a folder (sorted); each must be valid YAML.
+    static func kubernetes(_ path: String, relativeTo configFile: String, report: (String) -> Void) -> [String]? {
+        let resolved = resolve(path, relativeTo: configFile)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+            report("no manifest file or folder at \(resolved)")
+            return nil
+        }
+        var files = [resolved]
+        if isDirectory.boolValue {
+            files = ((try? FileManager.default.contentsOfDirectory(atPath: resolved)) ?? [])
+                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json") }
+                .sorted().map { resolved + "/" + $0 }
+            if files.isEmpty {
+                report("the folder \(resolved) holds no .yaml, .yml or .json manifest")
+                return nil
+            }
+        }
+        var valid = true
+        for file in files {
+            let text = String(decoding: FileManager.default.contents(atPath: file) ?? Data(), as: UTF8.self)
+            let parsed = ConfigSource.parse(text, file: file)
+            if let problem = parsed.diagnostics.first {
+                report("manifest \(file) is not valid YAML: line \(problem.line): \(problem.message)")
+                valid = false
+            }
+        }
+        return valid ? files : nil
+    }
+
+    /// An ECS task definition: a JSON object in a file.
+    static func ecsTaskDefinition(_ path: String, relativeTo configFile: String, report: (String) -> Void) -> String? {
+        let resolved = resolve(path, relativeTo: configFile)
+        guard let data = FileManager.default.contents(atPath: resolved) else {
+            report("no task definition file at \(resolved)")
+            return nil
+        }
+        do {
+            guard try JSONSerialization.jsonObject(with: data) is [String: Any] else {
+                report("task definition \(resolved) is not a JSON object")
+                return nil
+            }
+        } catch {
+            report("task definition \(resolved) is not valid JSON: \((error as NSError).userInfo[NSDebugDescriptionErrorKey] ?? error)")
+            return nil
+        }
+        return resolved
+    }
+}
