@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Pure vocabulary, events and folds: Foundation only.
@@ -35,7 +37,12 @@ let package = Package(
         // Config files → intent model → compiled desired states, with errors at file:line.
         .target(
             name: "KeelsonCompiler",
-            dependencies: ["KeelsonCore", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "KeelsonCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "KeelsonStore",

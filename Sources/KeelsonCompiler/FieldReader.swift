@@ -11,6 +11,8 @@ final class FieldReader {
     private let entries: [(key: String, keyMark: Mark?, value: Node)]
     private var read: Set<String> = []
     private let sink: DiagnosticSink
+    /// When set, every string read is checked as a template against these values.
+    var templateValues: [String: TemplateValue]?
 
     /// `nil` (with a diagnostic) when `node` is not a mapping.
     init?(_ node: Node, file: String, path: String, sink: DiagnosticSink) {
@@ -59,7 +61,18 @@ final class FieldReader {
             sink.add(file, node.mark, joinPath(path, key), "expected a string, found \(describe(node))")
             return nil
         }
+        checkTemplate(scalar.string, node.mark, joinPath(path, key))
         return Located(scalar.string, node.mark)
+    }
+
+    /// Reports a template that would not render with ``templateValues``.
+    private func checkTemplate(_ text: String, _ mark: Mark?, _ fieldPath: String) {
+        guard let templateValues, Template.isTemplated(text) else { return }
+        do {
+            _ = try Template.render(text, with: templateValues)
+        } catch {
+            sink.add(file, mark, fieldPath, error.description)
+        }
     }
 
     func int(_ key: String, required: Bool = false, range: ClosedRange<Int>? = nil) -> Located<Int>? {
@@ -111,6 +124,7 @@ final class FieldReader {
                 sink.add(file, value.mark, joinPath(joinPath(path, key), nameText), "expected a string value, found \(describe(value))")
                 continue
             }
+            checkTemplate(scalar.string, value.mark, joinPath(joinPath(path, key), nameText))
             result[nameText] = scalar.string
         }
         return result
@@ -120,13 +134,16 @@ final class FieldReader {
     func stringList(_ key: String) -> [Located<String>]? {
         guard let node = node(key) else { return nil }
         switch node {
-        case .scalar(let scalar): return [Located(scalar.string, node.mark)]
+        case .scalar(let scalar):
+            checkTemplate(scalar.string, node.mark, joinPath(path, key))
+            return [Located(scalar.string, node.mark)]
         case .sequence(let sequence):
             return sequence.enumerated().compactMap { index, item in
                 guard case .scalar(let scalar) = item else {
                     sink.add(file, item.mark, "\(joinPath(path, key))[\(index)]", "expected a string, found \(describe(item))")
                     return nil
                 }
+                checkTemplate(scalar.string, item.mark, "\(joinPath(path, key))[\(index)]")
                 return Located(scalar.string, item.mark)
             }
         default:
@@ -148,7 +165,9 @@ final class FieldReader {
     /// A nested mapping field.
     func mapping(_ key: String, required: Bool = false) -> FieldReader? {
         guard let node = node(key, required: required) else { return nil }
-        return FieldReader(node, file: file, path: joinPath(path, key), sink: sink)
+        let reader = FieldReader(node, file: file, path: joinPath(path, key), sink: sink)
+        reader?.templateValues = templateValues
+        return reader
     }
 
     /// Reports every field that was never read as unknown, with a suggestion when one is close.

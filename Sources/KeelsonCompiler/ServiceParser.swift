@@ -59,6 +59,12 @@ enum ServiceParser {
             guard let runtime = intent.runtimes.first(where: { $0.name == channel.runtime }) else { continue }
             let body = FieldReader(node, file: document.file, path: prefix, sink: sink)!
             for field in documentFields { _ = body.node(field) }
+            // Templates are checked here, per channel, against the names that channel offers;
+            // release values are not known yet, so parameters stand in as placeholders.
+            body.templateValues = TemplateContext.values(
+                application: application, service: name, channel: channel, runtime: runtime,
+                parameters: Dictionary(parameters.map { ($0.name, "") }, uniquingKeysWith: { first, _ in first }),
+                version: "")
             if let instance = parseInstance(body, channel: channel, runtime: runtime, file: document.file) {
                 instances.append(instance)
             }
