@@ -76,7 +76,7 @@ let package = Package(
         ),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
         .testTarget(
-            name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore"], exclude: ["Fixtures"]),
+            name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore"], exclude: ["Fixtures", "Golden"]),
         .testTarget(
             name: "KeelsonStoreTests",
             dependencies: ["KeelsonStore", "KeelsonCore", .product(name: "GRDB", package: "GRDB.swift")]

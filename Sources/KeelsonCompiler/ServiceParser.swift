@@ -64,7 +64,7 @@ enum ServiceParser {
             body.templateValues = TemplateContext.values(
                 application: application, service: name, channel: channel, runtime: runtime,
                 parameters: Dictionary(parameters.map { ($0.name, "") }, uniquingKeysWith: { first, _ in first }),
-                version: "")
+                version: "", replicas: 1)
             if let instance = parseInstance(body, channel: channel, runtime: runtime, file: document.file) {
                 instances.append(instance)
             }

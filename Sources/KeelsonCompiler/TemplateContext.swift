@@ -2,7 +2,7 @@
 public enum TemplateContext {
     public static func values(
         application: ApplicationIntent, service: String, channel: ReleaseChannelIntent, runtime: RuntimeIntent,
-        parameters: [String: String], version: String
+        parameters: [String: String], version: String, replicas: Int
     ) -> [String: TemplateValue] {
         [
             "application": .scope(["name": .text(application.name)]),
@@ -15,7 +15,9 @@ public enum TemplateContext {
             "constants": .scope(channel.constants.mapValues(TemplateValue.text)),
             "parameters": .scope(parameters.mapValues(TemplateValue.text)),
             "release": .scope(["version": .text(version)]),
-            "instance": .scope(["id": .text("\(application.name)/\(service)@\(channel.name)")]),
+            "instance": .scope([
+                "id": .text("\(application.name)/\(service)@\(channel.name)"), "replicas": .text(String(replicas)),
+            ]),
         ]
     }
 }
