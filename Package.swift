@@ -1,13 +1,15 @@
 // swift-tools-version:6.0
-import Foundation
 import PackageDescription
 
-// Every numbered SQL file in migrations/ is compiled into the binary, so `keelson` works from any
-// directory. migrations/Migrations.swift lists them in order; a test checks the two agree.
-let migrationFiles = ((try? FileManager.default.contentsOfDirectory(
-    atPath: Context.packageDirectory + "/migrations")) ?? [])
-    .filter { $0.hasSuffix(".sql") }
-    .sorted()
+// The numbered SQL files of migrations/, compiled into the binary so that `keelson` works from any
+// directory. Listed by hand (SwiftPM caches the manifest by its text, so a directory listing here
+// would miss a new file); migrations/Migrations.swift lists them again in order, and a test checks
+// both against the folder.
+let migrationFiles = [
+    "0001_events.sql",
+    "0002_projections.sql",
+    "0003_desired_state.sql",
+]
 
 let package = Package(
     name: "Keelson",

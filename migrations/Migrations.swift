@@ -11,4 +11,5 @@ public struct SchemaMigration: Sendable {
 public let schemaMigrations: [SchemaMigration] = [
     SchemaMigration(name: "0001_events", sql: String(decoding: PackageResources._001_events_sql, as: UTF8.self)),
     SchemaMigration(name: "0002_projections", sql: String(decoding: PackageResources._002_projections_sql, as: UTF8.self)),
+    SchemaMigration(name: "0003_desired_state", sql: String(decoding: PackageResources._003_desired_state_sql, as: UTF8.self)),
 ]

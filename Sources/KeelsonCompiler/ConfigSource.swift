@@ -1,3 +1,4 @@
+import KeelsonCore
 import Foundation
 import Yams
 
@@ -20,18 +21,16 @@ public enum ConfigSource {
         public var diagnostics: [ConfigDiagnostic]
     }
 
-    public static func load(path: String) -> Loaded {
+    public static func load(path: String, from source: ConfigFiles = DiskFiles()) -> Loaded {
         var loaded = Loaded(documents: [], files: [], diagnostics: [])
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        guard let isDirectory = source.isDirectory(path) else {
             loaded.diagnostics.append(ConfigDiagnostic(
                 file: path, line: 0, column: 0, path: "", message: "no such file or directory"))
             return loaded
         }
         var files: [String] = [path]
-        if isDirectory.boolValue {
-            let enumerator = FileManager.default.enumerator(atPath: path)
-            files = (enumerator?.allObjects as? [String] ?? [])
+        if isDirectory {
+            files = source.entries(of: path)
                 .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
                 .sorted()
                 .map { path.hasSuffix("/") ? path + $0 : path + "/" + $0 }
@@ -41,11 +40,10 @@ public enum ConfigSource {
             }
         }
         for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else {
+            guard let text = source.contents(of: file) else {
                 loaded.diagnostics.append(ConfigDiagnostic(file: file, line: 0, column: 0, path: "", message: "cannot read the file"))
                 continue
             }
-            let text = String(decoding: data, as: UTF8.self)
             loaded.files.append((file, text))
             let parsed = parse(text, file: file)
             loaded.documents += parsed.documents

@@ -1,3 +1,4 @@
+import KeelsonCore
 import Yams
 
 /// Collects diagnostics while a config is read, so that one run reports every problem at once.

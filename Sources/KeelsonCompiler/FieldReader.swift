@@ -1,3 +1,4 @@
+import KeelsonCore
 import Foundation
 import Yams
 

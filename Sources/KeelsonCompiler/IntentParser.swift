@@ -1,3 +1,4 @@
+import KeelsonCore
 import Foundation
 import Yams
 
@@ -6,7 +7,8 @@ import Yams
 public enum IntentParser {
     public static let kinds = ["Runtime", "Application", "Service"]
 
-    public static func parse(_ documents: [ConfigDocument]) -> Result<Intent, ConfigErrors> {
+    /// - Parameter files: where the manifests services name are read (the disk by default).
+    public static func parse(_ documents: [ConfigDocument], files: ConfigFiles = DiskFiles()) -> Result<Intent, ConfigErrors> {
         let sink = DiagnosticSink()
         var intent = Intent()
         var runtimeMarks: [String: (String, Mark?)] = [:]
@@ -55,7 +57,7 @@ public enum IntentParser {
         var serviceNames: [String: (String, Mark?)] = [:]
         for (document, name, mark) in serviceDocuments {
             guard let service = ServiceParser.parse(
-                document, name: name, sink: sink, intent: intent, channelGroups: channelGroups)
+                document, name: name, sink: sink, intent: intent, channelGroups: channelGroups, files: files)
             else { continue }
             let key = "\(service.application)/\(service.name)"
             if let previous = serviceNames[key] {

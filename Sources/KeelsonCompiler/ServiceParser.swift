@@ -1,3 +1,4 @@
+import KeelsonCore
 import Foundation
 import Yams
 
@@ -11,7 +12,7 @@ enum ServiceParser {
 
     static func parse(
         _ document: ConfigDocument, name: String, sink: DiagnosticSink, intent: Intent,
-        channelGroups: [String: [String: [String]]]
+        channelGroups: [String: [String: [String]]], files: ConfigFiles
     ) -> ServiceIntent? {
         let prefix = "Service \(name) ›"
         guard let fields = FieldReader(document.node, file: document.file, path: prefix, sink: sink) else { return nil }
@@ -65,7 +66,7 @@ enum ServiceParser {
                 application: application, service: name, channel: channel, runtime: runtime,
                 parameters: Dictionary(parameters.map { ($0.name, "") }, uniquingKeysWith: { first, _ in first }),
                 version: "", replicas: 1)
-            if let instance = parseInstance(body, channel: channel, runtime: runtime, file: document.file) {
+            if let instance = parseInstance(body, channel: channel, runtime: runtime, file: document.file, files: files) {
                 instances.append(instance)
             }
             body.finish()
@@ -106,7 +107,7 @@ enum ServiceParser {
     }
 
     private static func parseInstance(
-        _ fields: FieldReader, channel: ReleaseChannelIntent, runtime: RuntimeIntent, file: String
+        _ fields: FieldReader, channel: ReleaseChannelIntent, runtime: RuntimeIntent, file: String, files: ConfigFiles
     ) -> ServiceInstanceIntent? {
         let replicas = fields.int("replicas", range: 0...10_000)?.value ?? 1
         let deadline = fields.duration("progressDeadline")?.value ?? 600
@@ -118,7 +119,7 @@ enum ServiceParser {
         if let runFields {
             for kind in RuntimeIntent.Kind.allCases {
                 guard let entry = runFields.mapping(kind.rawValue) else { continue }
-                if let run = parseRun(kind, entry, file: file) { runs[kind] = run }
+                if let run = parseRun(kind, entry, file: file, files: files) { runs[kind] = run }
             }
             runFields.finish()
         }
@@ -139,7 +140,9 @@ enum ServiceParser {
             progressDeadlineSeconds: deadline, autoRollback: autoRollback, env: channel.env.merging(env) { $1 })
     }
 
-    private static func parseRun(_ kind: RuntimeIntent.Kind, _ fields: FieldReader, file: String) -> RunIntent? {
+    private static func parseRun(
+        _ kind: RuntimeIntent.Kind, _ fields: FieldReader, file: String, files: ConfigFiles
+    ) -> RunIntent? {
         defer { fields.finish() }
         switch kind {
         case .local:
@@ -158,14 +161,14 @@ enum ServiceParser {
         case .kubernetes:
             let namespace = fields.string("namespace")?.value
             guard let path = fields.string("manifests", required: true) else { return nil }
-            guard let manifests = ManifestFiles.kubernetes(path.value, relativeTo: file, report: { fields.report(path.mark, "manifests", $0) })
+            guard let manifests = ManifestFiles.kubernetes(path.value, relativeTo: file, files: files, report: { fields.report(path.mark, "manifests", $0) })
             else { return nil }
             return .kubernetes(manifests: manifests, namespace: namespace)
         case .ecs:
             let cluster = fields.string("cluster")?.value
             let service = fields.stringMap("service") ?? [:]
             guard let path = fields.string("taskDefinition", required: true) else { return nil }
-            guard let resolved = ManifestFiles.ecsTaskDefinition(path.value, relativeTo: file, report: { fields.report(path.mark, "taskDefinition", $0) })
+            guard let resolved = ManifestFiles.ecsTaskDefinition(path.value, relativeTo: file, files: files, report: { fields.report(path.mark, "taskDefinition", $0) })
             else { return nil }
             return .ecs(taskDefinition: resolved, cluster: cluster, service: service)
         case .simulated:
@@ -264,49 +267,54 @@ public enum ParameterCheck {
 
 /// Brownfield files that services point at: Kubernetes manifests and ECS task definitions.
 enum ManifestFiles {
+    /// A path relative to the config file that names it (kept relative when that file's is).
     static func resolve(_ path: String, relativeTo configFile: String) -> String {
-        path.hasPrefix("/") ? path : URL(fileURLWithPath: configFile).deletingLastPathComponent().appendingPathComponent(path).path
+        if path.hasPrefix("/") { return path }
+        let directory = (configFile as NSString).deletingLastPathComponent
+        return directory.isEmpty ? path : directory + "/" + path
     }
 
     /// A manifest file, or every .yaml/.yml/.json file of a folder (sorted); each must be valid YAML.
-    static func kubernetes(_ path: String, relativeTo configFile: String, report: (String) -> Void) -> [String]? {
+    static func kubernetes(
+        _ path: String, relativeTo configFile: String, files: ConfigFiles, report: (String) -> Void
+    ) -> [String]? {
         let resolved = resolve(path, relativeTo: configFile)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+        guard let isDirectory = files.isDirectory(resolved) else {
             report("no manifest file or folder at \(resolved)")
             return nil
         }
-        var files = [resolved]
-        if isDirectory.boolValue {
-            files = ((try? FileManager.default.contentsOfDirectory(atPath: resolved)) ?? [])
-                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json") }
-                .sorted().map { resolved + "/" + $0 }
-            if files.isEmpty {
+        var manifests = [resolved]
+        if isDirectory {
+            manifests = files.entries(of: resolved)
+                .filter { !$0.contains("/") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json")) }
+                .map { resolved + "/" + $0 }
+            if manifests.isEmpty {
                 report("the folder \(resolved) holds no .yaml, .yml or .json manifest")
                 return nil
             }
         }
         var valid = true
-        for file in files {
-            let text = String(decoding: FileManager.default.contents(atPath: file) ?? Data(), as: UTF8.self)
-            let parsed = ConfigSource.parse(text, file: file)
+        for file in manifests {
+            let parsed = ConfigSource.parse(files.contents(of: file) ?? "", file: file)
             if let problem = parsed.diagnostics.first {
                 report("manifest \(file) is not valid YAML: line \(problem.line): \(problem.message)")
                 valid = false
             }
         }
-        return valid ? files : nil
+        return valid ? manifests : nil
     }
 
     /// An ECS task definition: a JSON object in a file.
-    static func ecsTaskDefinition(_ path: String, relativeTo configFile: String, report: (String) -> Void) -> String? {
+    static func ecsTaskDefinition(
+        _ path: String, relativeTo configFile: String, files: ConfigFiles, report: (String) -> Void
+    ) -> String? {
         let resolved = resolve(path, relativeTo: configFile)
-        guard let data = FileManager.default.contents(atPath: resolved) else {
+        guard let text = files.contents(of: resolved) else {
             report("no task definition file at \(resolved)")
             return nil
         }
         do {
-            guard try JSONSerialization.jsonObject(with: data) is [String: Any] else {
+            guard try JSONSerialization.jsonObject(with: Data(text.utf8)) is [String: Any] else {
                 report("task definition \(resolved) is not a JSON object")
                 return nil
             }

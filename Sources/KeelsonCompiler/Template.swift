@@ -1,3 +1,4 @@
+import KeelsonCore
 import Mustache
 
 /// The values a template can use, as a tree of names. Documented in docs/config.md.

@@ -17,7 +17,9 @@ public final class EventStore: Sendable {
     private let committer: GroupCommitter<[StreamAppend], [AppendResult]>?
 
     /// The projections a store keeps unless told otherwise.
-    public static let defaultProjections: [any StoredProjection] = [KeyedProjectionTable.streamCatalogue]
+    public static let defaultProjections: [any StoredProjection] = [
+        KeyedProjectionTable.streamCatalogue, KeyedProjectionTable.desiredState,
+    ]
 
     /// Opens (or creates) the database at `path`: checks it is an intact SQLite file, applies the
     /// migrations it lacks, refuses one written by a newer schema, and brings every projection up

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeelsonCompiler
+import KeelsonCore
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

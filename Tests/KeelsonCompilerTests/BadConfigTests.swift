@@ -1,4 +1,5 @@
 @testable import KeelsonCompiler
+import KeelsonCore
 import Testing
 
 /// A valid platform config the bad cases start from.

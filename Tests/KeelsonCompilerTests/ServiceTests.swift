@@ -1,4 +1,5 @@
 import Foundation
+import KeelsonCore
 import Testing
 @testable import KeelsonCompiler
 

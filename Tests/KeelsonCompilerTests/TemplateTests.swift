@@ -1,3 +1,4 @@
+import KeelsonCore
 import Testing
 @testable import KeelsonCompiler
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One problem found in the config: where it is, which field, and what is wrong.
 public struct ConfigDiagnostic: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
     /// The file, as the user named it (relative paths stay relative).
