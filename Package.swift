@@ -63,6 +63,7 @@ let package = Package(
                 "KeelsonStore",
                 "KeelsonMigrations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Benchmarks: run with `swift run -c release keelson-bench`.

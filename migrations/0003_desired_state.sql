@@ -6,7 +6,7 @@ CREATE TABLE desired_state (
     version         TEXT    NOT NULL,                -- the release version
     parameters      TEXT    NOT NULL,                -- release parameters, canonical JSON
     position        INTEGER NOT NULL,                -- the DesiredStateCompiled event
-    config_position INTEGER NOT NULL,                -- the ConfigApplied it was compiled from
+    config_digest   TEXT    NOT NULL,                -- the ConfigApplied config it was compiled from
     recorded_at     INTEGER NOT NULL
 ) WITHOUT ROWID;
 
@@ -18,7 +18,7 @@ CREATE TABLE desired_state_snapshots (
     version         TEXT    NOT NULL,
     parameters      TEXT    NOT NULL,
     position        INTEGER NOT NULL,
-    config_position INTEGER NOT NULL,
+    config_digest   TEXT    NOT NULL,
     recorded_at     INTEGER NOT NULL,
     PRIMARY KEY (snapshot_position, instance)
 ) WITHOUT ROWID;

@@ -64,8 +64,8 @@ public enum Compiler {
             problems += renderer.problems
             guard renderer.problems.isEmpty else { continue }
             let json = (try? CanonicalJSON.string(document)) ?? "{}"
-            let digest = SHA256.hash(data: Data(json.utf8)).map { String(format: "%02x", $0) }.joined()
-            compiled.append(CompiledDesiredState(instance: "\(target)@\(channel.name)", document: json, digest: "sha256:\(digest)"))
+            compiled.append(CompiledDesiredState(
+                instance: "\(target)@\(channel.name)", document: json, digest: "sha256:" + sha256Hex(json)))
         }
         return problems.isEmpty ? .success(compiled) : .failure(ConfigErrors(problems))
     }
@@ -99,6 +99,11 @@ public enum Compiler {
             values[parameter.name] = value
         }
         return values
+    }
+
+    /// The hex SHA-256 of `text`'s UTF-8 bytes.
+    public static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     static func releaseProblem(_ path: String, _ message: String) -> ConfigDiagnostic {

@@ -54,19 +54,19 @@ public struct DesiredStateCompiled: EventPayload, Hashable {
     public var document: String
     public var version: String
     public var parameters: [String: String]
-    /// The position of the `ConfigApplied` event the state was compiled from.
-    public var configPosition: Int64
+    /// The digest of the `ConfigApplied` config the state was compiled from.
+    public var configDigest: String
 
     public init(
         instance: String, digest: String, document: String, version: String, parameters: [String: String],
-        configPosition: Int64
+        configDigest: String
     ) {
         self.instance = instance
         self.digest = digest
         self.document = document
         self.version = version
         self.parameters = parameters
-        self.configPosition = configPosition
+        self.configDigest = configDigest
     }
 }
 

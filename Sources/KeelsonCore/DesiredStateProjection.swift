@@ -10,12 +10,12 @@ public struct DesiredStateRow: Sendable, Hashable, Codable {
     public var parameters: String
     /// The position of the `DesiredStateCompiled` event.
     public var position: Int64
-    public var configPosition: Int64
+    public var configDigest: String
     public var recordedAtMilliseconds: Int64
 
     public init(
         instance: String, digest: String, document: String, version: String, parameters: String, position: Int64,
-        configPosition: Int64, recordedAtMilliseconds: Int64
+        configDigest: String, recordedAtMilliseconds: Int64
     ) {
         self.instance = instance
         self.digest = digest
@@ -23,7 +23,7 @@ public struct DesiredStateRow: Sendable, Hashable, Codable {
         self.version = version
         self.parameters = parameters
         self.position = position
-        self.configPosition = configPosition
+        self.configDigest = configDigest
         self.recordedAtMilliseconds = recordedAtMilliseconds
     }
 }
@@ -44,7 +44,7 @@ public struct DesiredStateProjection: KeyedProjection {
         row = DesiredStateRow(
             instance: compiled.instance, digest: compiled.digest, document: compiled.document,
             version: compiled.version, parameters: (try? CanonicalJSON.string(compiled.parameters)) ?? "{}",
-            position: event.position, configPosition: compiled.configPosition,
+            position: event.position, configDigest: compiled.configDigest,
             recordedAtMilliseconds: event.recordedAtMilliseconds)
     }
 }

@@ -9,14 +9,14 @@ extension KeyedProjectionTable where P == DesiredStateProjection {
         tables: ProjectionTables(rows: "desired_state", snapshots: "desired_state_snapshots"),
         mapping: RowMapping(
             columns: [
-                "instance", "digest", "document", "version", "parameters", "position", "config_position", "recorded_at",
+                "instance", "digest", "document", "version", "parameters", "position", "config_digest", "recorded_at",
             ],
             encodeKey: { $0.databaseValue },
             encode: { row in
                 [
                     row.instance.databaseValue, row.digest.databaseValue, row.document.databaseValue,
                     row.version.databaseValue, row.parameters.databaseValue, row.position.databaseValue,
-                    row.configPosition.databaseValue, row.recordedAtMilliseconds.databaseValue,
+                    row.configDigest.databaseValue, row.recordedAtMilliseconds.databaseValue,
                 ]
             },
             decode: { row in
@@ -25,7 +25,7 @@ extension KeyedProjectionTable where P == DesiredStateProjection {
                     instance,
                     DesiredStateRow(
                         instance: instance, digest: row[1], document: row[2], version: row[3], parameters: row[4],
-                        position: row[5], configPosition: row[6], recordedAtMilliseconds: row[7])
+                        position: row[5], configDigest: row[6], recordedAtMilliseconds: row[7])
                 )
             }))
 }

@@ -20,7 +20,8 @@ struct Keelson: AsyncParsableCommand {
             """,
         version: KeelsonVersion.current,
         subcommands: [
-            EventsCommand.self, StreamsCommand.self, ValidateCommand.self, DatabaseCommand.self, DemoCommand.self,
+            EventsCommand.self, StreamsCommand.self, ValidateCommand.self, ApplyCommand.self, ReleaseCommand.self,
+            GetCommand.self, DatabaseCommand.self, DemoCommand.self,
             VersionCommand.self,
         ]
     )

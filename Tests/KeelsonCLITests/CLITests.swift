@@ -249,3 +249,100 @@ struct ValidateCLITests {
         #expect(missing.stdout.contains("nowhere: no such file or directory"))
     }
 }
+
+@Suite("keelson apply, release, get desired")
+struct ApplyReleaseCLITests {
+    static let shop = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("examples/shop").path
+
+    func events(_ cli: CLI, type: String) throws -> [[String: Any]] {
+        let listed = try cli.run(["events", "--type", type, "--limit", "1000", "-o", "json", "--db", cli.db])
+        return try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]
+    }
+
+    @Test("apply records config; release compiles every channel; re-applying the same config appends nothing")
+    func applyAndRelease() throws {
+        let cli = CLI()
+        let applied = try cli.run(["apply", "-f", Self.shop, "--db", cli.db])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try events(cli, type: "ConfigApplied").count == 1)
+
+        let released = try cli.run(["release", "shop/web", "--version", "1.4.2", "--db", cli.db])
+        #expect(released.status == 0, "\(released.stderr)")
+        #expect(released.stdout.contains("shop/web@prod-eu"))
+        #expect(try events(cli, type: "DesiredStateCompiled").count == 4)
+        #expect(try events(cli, type: "ReleaseRequested").count == 1)
+
+        let again = try cli.run(["apply", "-f", Self.shop, "--db", cli.db])
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("config unchanged"))
+        #expect(again.stdout.contains("no desired state changes"))
+        #expect(try events(cli, type: "DesiredStateCompiled").count == 4)
+        #expect(try events(cli, type: "ConfigApplied").count == 1)
+
+        let desired = try cli.run(["get", "desired", "shop/web@prod-eu", "-o", "json", "--db", cli.db])
+        let entries = try JSONSerialization.jsonObject(with: Data(desired.stdout.utf8)) as! [[String: Any]]
+        #expect(entries.count == 1)
+        #expect(entries[0]["version"] as? String == "1.4.2")
+        #expect((entries[0]["document"] as? [String: Any])?["replicas"] as? Int == 4)
+        let yaml = try cli.run(["get", "desired", "shop/web", "-o", "yaml", "--db", cli.db])
+        #expect(yaml.stdout.contains("instance: shop/web@staging"))
+        #expect(try cli.run(["db", "check", "--db", cli.db]).status == 0)
+    }
+
+    @Test("a changed config recompiles released services and shows the diff; --dry-run records nothing")
+    func changedConfig() throws {
+        let cli = CLI()
+        let folder = cli.directory.appendingPathComponent("shop")
+        try FileManager.default.copyItem(atPath: Self.shop, toPath: folder.path)
+        #expect(try cli.run(["apply", "-f", "shop", "--db", cli.db]).status == 0)
+        #expect(try cli.run(["release", "shop/web", "--version", "1.4.2", "--db", cli.db]).status == 0)
+        let web = folder.appendingPathComponent("web.yaml")
+        try (try String(contentsOf: web, encoding: .utf8)).replacingOccurrences(of: "replicas: 3", with: "replicas: 5")
+            .write(to: web, atomically: true, encoding: .utf8)
+
+        let dryRun = try cli.run(["apply", "-f", "shop", "--dry-run", "--db", cli.db])
+        #expect(dryRun.stdout.contains("would record"))
+        #expect(dryRun.stdout.contains("shop/web@prod-us"))
+        #expect(dryRun.stdout.contains("~ replicas: 3 → 5"))
+        #expect(!dryRun.stdout.contains("shop/web@prod-eu"))
+        #expect(try events(cli, type: "DesiredStateCompiled").count == 4)
+
+        let applied = try cli.run(["apply", "-f", "shop", "--db", cli.db])
+        #expect(applied.stdout.contains("~ replicas: 3 → 5"))
+        #expect(try events(cli, type: "DesiredStateCompiled").count == 5)
+        #expect(try events(cli, type: "ConfigApplied").count == 2)
+    }
+
+    @Test("a config or release that does not compile appends one CompileFailed and changes nothing")
+    func compileFailed() throws {
+        let cli = CLI()
+        let folder = cli.directory.appendingPathComponent("shop")
+        try FileManager.default.copyItem(atPath: Self.shop, toPath: folder.path)
+        #expect(try cli.run(["apply", "-f", "shop", "--db", cli.db]).status == 0)
+        #expect(try cli.run(["release", "shop/web", "--version", "1.4.2", "--db", cli.db]).status == 0)
+
+        let badRelease = try cli.run(["release", "shop/web", "--version", "latest", "--db", cli.db])
+        #expect(badRelease.status == 1)
+        #expect(badRelease.stderr.contains("parameter 'version' must match"))
+        try "kind: Runtime\nname: local\ntype: lokal\n".write(
+            to: folder.appendingPathComponent("platform.yaml"), atomically: true, encoding: .utf8)
+        let badApply = try cli.run(["apply", "-f", "shop", "--db", cli.db])
+        #expect(badApply.status == 1)
+        #expect(badApply.stderr.contains("shop/platform.yaml:3:7: Runtime local › type: unknown runtime type 'lokal' (did you mean 'local'?)"))
+
+        let failed = try events(cli, type: "CompileFailed")
+        #expect(failed.map { $0["stream"] as? String } == ["service:shop/web", "config"])
+        #expect(try events(cli, type: "DesiredStateCompiled").count == 4)
+        #expect(try events(cli, type: "ConfigApplied").count == 1)
+        #expect(try events(cli, type: "ReleaseRequested").count == 1)
+    }
+
+    @Test("release before any apply is a clear error")
+    func releaseWithoutConfig() throws {
+        let cli = CLI()
+        let result = try cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no config has been applied to this database yet"))
+    }
+}
