@@ -346,3 +346,48 @@ struct ApplyReleaseCLITests {
         #expect(result.stderr.contains("no config has been applied to this database yet"))
     }
 }
+
+@Suite("keelson schema")
+struct SchemaCLITests {
+    /// The first `python3` on PATH — the one .ci/run makes sure has jsonschema and PyYAML.
+    static let python: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+        .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test("is a valid JSON Schema that accepts examples/shop and names a misspelt field",
+          .enabled(if: python != nil))
+    func schema() throws {
+        let cli = CLI()
+        let schema = try cli.run(["schema"])
+        #expect(schema.status == 0)
+        let file = cli.directory.appendingPathComponent("schema.json")
+        try schema.stdout.write(to: file, atomically: true, encoding: .utf8)
+        let script = """
+            import glob, json, sys, yaml, jsonschema
+            class Loader(yaml.SafeLoader): pass
+            # Like editors, read timestamps as strings.
+            Loader.yaml_implicit_resolvers = {k: [r for r in v if r[0] != 'tag:yaml.org,2002:timestamp']
+                                              for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+            schema = json.load(open(sys.argv[1]))
+            jsonschema.Draft202012Validator.check_schema(schema)
+            validator = jsonschema.Draft202012Validator(schema)
+            for path in sorted(glob.glob(sys.argv[2] + '/*.yaml')):
+                for doc in yaml.load_all(open(path), Loader=Loader):
+                    for error in validator.iter_errors(doc):
+                        print('INVALID', path, error.message)
+            bad = {'kind': 'Runtime', 'name': 'x', 'type': 'local', 'label': {}}
+            print('BAD', [e.message for e in validator.iter_errors(bad)])
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.python!)
+        process.arguments = ["-c", script, file.path, ApplyReleaseCLITests.shop]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(!output.contains("INVALID"), "\(output)")
+        #expect(output.contains("'label' was unexpected"), "\(output)")
+    }
+}
