@@ -71,6 +71,7 @@ let package = Package(
             name: "keelson-bench",
             dependencies: [
                 "KeelsonCore",
+                "KeelsonCompiler",
                 "KeelsonStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -1,5 +1,6 @@
 import KeelsonCore
 import Mustache
+import Synchronization
 
 /// The values a template can use, as a tree of names. Documented in docs/config.md.
 public indirect enum TemplateValue: Sendable, Hashable {
@@ -30,12 +31,39 @@ public enum Template {
     }
 
     /// Whether `text` contains template tags at all (most values do not).
-    public static func isTemplated(_ text: String) -> Bool { text.contains("{{") }
+    public static func isTemplated(_ text: String) -> Bool {
+        var previousBrace = false
+        for byte in text.utf8 {
+            let brace = byte == UInt8(ascii: "{")
+            if brace && previousBrace { return true }
+            previousBrace = brace
+        }
+        return false
+    }
 
     public static func render(_ text: String, with values: [String: TemplateValue]) throws(Problem) -> String {
         guard isTemplated(text) else { return text }
-        for tag in ["{{#", "{{^", "{{>", "{{<", "{{$", "{{/", "{{="] where text.contains(tag) {
-            throw .unsupported(tag + "…}}")
+        let template = try parsed(text)
+        let recorder = MissRecorder()
+        let rendered = template.render(Scope(path: "", values: values, recorder: recorder))
+        if !recorder.misses.isEmpty {
+            throw .missing(recorder.misses, available: leafNames(values, prefix: ""))
+        }
+        return rendered
+    }
+
+    /// Parsed templates by text: the same values recur in every channel and in many services.
+    private static let cache = Mutex<[String: MustacheTemplate]>([:])
+
+    private static func parsed(_ text: String) throws(Problem) -> MustacheTemplate {
+        if let template = cache.withLock({ $0[text] }) { return template }
+        // One pass for tags that are not plain variables ({{#…, {{^…, {{>…, …).
+        let bytes = Array(text.utf8)
+        for index in bytes.indices.dropLast(2) where bytes[index] == UInt8(ascii: "{") && bytes[index + 1] == UInt8(ascii: "{") {
+            let next = bytes[index + 2]
+            if "#^></$=".utf8.contains(next) {
+                throw .unsupported("{{" + String(UnicodeScalar(next)) + "…}}")
+            }
         }
         let template: MustacheTemplate
         do {
@@ -44,12 +72,11 @@ public enum Template {
         } catch {
             throw .syntax("\(error)")
         }
-        let recorder = MissRecorder()
-        let rendered = template.render(Scope(path: "", values: values, recorder: recorder))
-        if !recorder.misses.isEmpty {
-            throw .missing(recorder.misses, available: leafNames(values, prefix: ""))
+        cache.withLock { cache in
+            if cache.count > 50_000 { cache.removeAll() }  // a bound for long-running processes
+            cache[text] = template
         }
-        return rendered
+        return template
     }
 
     /// Every variable name available, dotted and sorted (`channel.name`, `parameters.version`…).

@@ -47,6 +47,7 @@ final class Benchmark {
             if parts.contains(6) { try await opening(log) }  // before 5, which keeps a store open
             if parts.contains(5) { try await pointInTime(log) }
         }
+        if parts.contains(7) { try compile() }
         return Report(
             date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
             totalTime: ContinuousClock.now - Progress.start,
@@ -381,6 +382,31 @@ final class Benchmark {
             `checkIntegrityOnOpen = true` (`PRAGMA quick_check`) and with `false`, alternating, \
             \(sizes.openRepetitions) times each, medians shown; the file is in the OS page cache (just written), \
             so a cold open costs more. The size includes the catalogue's snapshots.
+            """
+    }
+
+    // MARK: Part 7
+
+    private func compile() throws {
+        let services = options.quick ? 100 : 1_000
+        Progress.log("part 7: compiling \(services) services × 5 release channels, 3 rounds…")
+        var rounds: [CompileBenchmark.Result] = []
+        for _ in 0..<3 { rounds.append(try CompileBenchmark.run(services: services, channels: 5)) }
+        let best = rounds.min { ($0.parse + $0.compile) < ($1.parse + $1.compile) }!
+        let total = best.parse + best.compile
+        Progress.log("  parse \(Format.duration(best.parse)), compile \(Format.duration(best.compile)), \(best.documents) documents")
+        rows.append(ReportRow(
+            part: "7", measurement: "Parse + compile \(Format.count(services)) services × 5 channels (best of 3): parse \(Format.duration(best.parse)), compile \(Format.duration(best.compile))",
+            events: "\(Format.count(best.documents)) documents", wallTime: Format.duration(total),
+            goal: "compile 1,000 services × 5 channels ≤ 2 s", met: services == 1_000 ? total <= .seconds(2) : nil,
+            measured: Format.duration(total)))
+        notes[7] = """
+            **7 Compile.** One YAML text in memory: a runtime, an application with 5 ordered channels \
+            (soak rules, constants) and \(Format.count(services)) services, each with two parameters (a pattern, a default), \
+            templated env, args and health-check port, and a per-channel override. Parse = YAML to \
+            checked intent (`ConfigSource.parse` + `IntentParser.parse`, templates checked per channel); \
+            compile = `Compiler.compile` of a release of every service (templates rendered, canonical \
+            JSON, SHA-256). No events are written.
             """
     }
 }
