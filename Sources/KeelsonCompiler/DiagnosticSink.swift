@@ -9,6 +9,29 @@ final class DiagnosticSink {
         diagnostics.append(ConfigDiagnostic(
             file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, path: path, message: message))
     }
+
+    /// Template problems by place, with the release channels they occur in: a service's fields
+    /// are checked once per channel, and a name may exist in some channels and not in others.
+    private var templateProblems: [ConfigDiagnostic: [String]] = [:]
+
+    func addTemplateProblem(_ file: String, _ mark: Mark?, _ path: String, _ message: String, channel: String) {
+        let diagnostic = ConfigDiagnostic(
+            file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, path: path, message: message)
+        if !(templateProblems[diagnostic]?.contains(channel) ?? false) { templateProblems[diagnostic, default: []].append(channel) }
+    }
+
+    /// Reports the template problems collected for a service of `channels` channels: naming the
+    /// channels when the problem is not in all of them.
+    func flushTemplateProblems(channels: Int) {
+        for (diagnostic, inChannels) in templateProblems {
+            var reported = diagnostic
+            if inChannels.count < channels {
+                reported.message += " (in release channel\(inChannels.count == 1 ? "" : "s") \(inChannels.joined(separator: ", ")))"
+            }
+            diagnostics.append(reported)
+        }
+        templateProblems = [:]
+    }
 }
 
 /// How a YAML node is described in messages: "a string", "a list", …

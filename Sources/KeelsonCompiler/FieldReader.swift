@@ -14,6 +14,8 @@ final class FieldReader {
     private let sink: DiagnosticSink
     /// When set, every string read is checked as a template against these values.
     var templateValues: [String: TemplateValue]?
+    /// The release channel those values are for, named in template problems.
+    var templateChannel = ""
 
     /// `nil` (with a diagnostic) when `node` is not a mapping.
     init?(_ node: Node, file: String, path: String, sink: DiagnosticSink) {
@@ -72,7 +74,7 @@ final class FieldReader {
         do {
             _ = try Template.render(text, with: templateValues)
         } catch {
-            sink.add(file, mark, fieldPath, error.description)
+            sink.addTemplateProblem(file, mark, fieldPath, error.description, channel: templateChannel)
         }
     }
 
@@ -168,6 +170,7 @@ final class FieldReader {
         guard let node = node(key, required: required) else { return nil }
         let reader = FieldReader(node, file: file, path: joinPath(path, key), sink: sink)
         reader?.templateValues = templateValues
+        reader?.templateChannel = templateChannel
         return reader
     }
 

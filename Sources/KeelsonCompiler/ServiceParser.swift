@@ -66,11 +66,13 @@ enum ServiceParser {
                 application: application, service: name, channel: channel, runtime: runtime,
                 parameters: Dictionary(parameters.map { ($0.name, "") }, uniquingKeysWith: { first, _ in first }),
                 version: "", replicas: 1)
+            body.templateChannel = channel.name
             if let instance = parseInstance(body, channel: channel, runtime: runtime, file: document.file, files: files) {
                 instances.append(instance)
             }
             body.finish()
         }
+        sink.flushTemplateProblems(channels: application.channels.count)
         return ServiceIntent(application: application.name, name: name, parameters: parameters, instances: instances)
     }
 

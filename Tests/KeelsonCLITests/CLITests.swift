@@ -338,6 +338,21 @@ struct ApplyReleaseCLITests {
         #expect(try events(cli, type: "ReleaseRequested").count == 1)
     }
 
+    @Test("two separate processes compile the same digests (each has its own hash seed)")
+    func digestsAcrossProcesses() throws {
+        let cli = CLI()
+        #expect(try cli.run(["apply", "-f", Self.shop, "--db", cli.db]).status == 0)
+        func digests() throws -> [String] {
+            let run = try cli.run(["release", "shop/web", "--version", "1.4.2", "--dry-run", "-o", "json", "--db", cli.db])
+            let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]
+            return (report["changes"] as! [[String: Any]]).map { $0["digest"] as! String }
+        }
+        let first = try digests()
+        #expect(first.count == 4)
+        #expect(try digests() == first)
+        #expect(try events(cli, type: "DesiredStateCompiled").isEmpty)
+    }
+
     @Test("release before any apply is a clear error")
     func releaseWithoutConfig() throws {
         let cli = CLI()

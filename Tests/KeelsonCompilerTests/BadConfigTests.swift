@@ -276,6 +276,18 @@ struct BadConfigTests {
         #expect(diagnostics(config.yaml) == config.expected)
     }
 
+    @Test("a runtime selector over three region-labelled runtimes yields three channels")
+    func channelGroup() throws {
+        let yaml = (["eu", "us", "ap"].map { "kind: Runtime\nname: k8s-\($0)\ntype: kubernetes\nlabels: {region: \($0), env: prod}\n" }
+            + ["kind: Runtime\nname: k8s-qa\ntype: kubernetes\nlabels: {region: qa, env: test}\n",
+               "kind: Application\nname: shop\nchannels:\n  - name: prod\n    runtimeSelector: {matchLabels: {env: prod}, channelNameLabel: region}\n"])
+            .joined(separator: "---\n")
+        let intent = try IntentParser.parse(ConfigSource.parse(yaml, file: "group.yaml").documents).get()
+        let channels = intent.applications[0].channels
+        #expect(channels.map(\.name) == ["prod-ap", "prod-eu", "prod-us"])
+        #expect(channels.map(\.runtime) == ["k8s-ap", "k8s-eu", "k8s-us"])
+    }
+
     @Test("the base platform and a full application are valid")
     func valid() throws {
         let yaml = application("""

@@ -90,7 +90,11 @@ struct CompilerTests {
           - name: prod-ecs
             runtime: fargate
             after: staging
-            constants: {cpu: "1024", memory: "2048"}
+            constants: {cpu: "1024", memory: "2048", registry: registry.eu.example.com}
+          - name: prod-ecs-us
+            runtime: fargate
+            after: staging
+            constants: {cpu: "512", memory: "1024", registry: registry.us.example.com}
         ---
         kind: Service
         name: web
@@ -116,7 +120,7 @@ struct CompilerTests {
         let intent = try IntentParser.parse(parsed.documents).get()
         let compiled = try Compiler.compile(
             intent, release: ReleaseRequest(application: "shop", service: "web", version: "2.0.1"), readFile: readDisk).get()
-        #expect(compiled.map(\.instance) == ["shop/web@staging", "shop/web@prod", "shop/web@prod-ecs"])
+        #expect(compiled.map(\.instance) == ["shop/web@staging", "shop/web@prod", "shop/web@prod-ecs", "shop/web@prod-ecs-us"])
 
         for (index, (namespace, replicas)) in [("shop-staging", 1), ("shop-prod", 5)].enumerated() {
             let run = try #require(try object(compiled[index].document)["run"] as? [String: Any])
@@ -146,16 +150,23 @@ struct CompilerTests {
         #expect(task["cpu"] as? String == "1024")
         #expect(task["memory"] as? String == "2048")
         #expect(task["networkMode"] as? String == "awsvpc")
-        #expect((task["containerDefinitions"] as? [[String: Any]])?.first?["image"] as? String == "registry.example.com/shop/web:2.0.1")
+        #expect((task["containerDefinitions"] as? [[String: Any]])?.first?["image"] as? String == "registry.eu.example.com/shop/web:2.0.1")
         let tags = try #require(task["tags"] as? [[String: String]])
         #expect(tags.first == ["key": "team", "value": "storefront"])
         #expect(tags.contains(["key": "keelson.dev/channel", "value": "prod-ecs"]))
         #expect(ecs["service"] as? [String: String] == ["desiredCount": "2", "launchType": "FARGATE"])
+        // The other ECS channel: its own image registry, CPU and memory.
+        let us = try #require(((try object(compiled[3].document)["run"] as? [String: Any])?["ecs"] as? [String: Any])?["taskDefinition"] as? [String: Any])
+        #expect(us["cpu"] as? String == "512")
+        #expect(us["memory"] as? String == "1024")
+        #expect((us["containerDefinitions"] as? [[String: Any]])?.first?["image"] as? String == "registry.us.example.com/shop/web:2.0.1")
     }
 
     @Test("a template in a manifest that names a missing variable is reported at the manifest's line")
     func manifestTemplateError() throws {
-        let broken = Self.brownfield.replacingOccurrences(of: "constants: {cpu: \"1024\", memory: \"2048\"}", with: "constants: {cpu: \"1024\"}")
+        let broken = Self.brownfield.replacingOccurrences(
+            of: "constants: {cpu: \"1024\", memory: \"2048\", registry: registry.eu.example.com}",
+            with: "constants: {cpu: \"1024\", registry: registry.eu.example.com}")
         let parsed = ConfigSource.parse(broken, file: ServiceTests.fixtures + "/shop.yaml")
         let intent = try IntentParser.parse(parsed.documents).get()
         let result = Compiler.compile(

@@ -142,6 +142,12 @@ struct ServiceTests {
         BadConfig(name: "health check with two probes", yaml: "kind: Service\nname: web\napplication: shop\nrun: {local: {command: x}}\nhealthCheck:\n  http: {path: /}\n  tcp: {port: '80'}\n", expected: [
             "services.yaml:30:3: Service web › healthCheck: a health check takes only one of 'http', 'tcp' or 'exec'",
         ]),
+        BadConfig(name: "template variable that does not exist", yaml: "kind: Service\nname: web\napplication: shop\nparameters: [{name: version}]\nrun:\n  local: {command: x, args: [\"--v={{parameters.vrsion}}\"]}\n", expected: [
+            "services.yaml:30:30: Service web › run.local.args[0]: template variable 'parameters.vrsion' does not exist (did you mean 'parameters.version'?)",
+        ]),
+        BadConfig(name: "template variable missing in one channel only", yaml: "kind: Service\nname: web\napplication: shop\nrun:\n  local: {command: \"x-{{runtime.labels.region}}\"}\n", expected: [
+            "services.yaml:29:20: Service web › run.local.command: template variable 'runtime.labels.region' does not exist (in release channel staging)",
+        ]),
         BadConfig(name: "health check without a probe", yaml: "kind: Service\nname: web\napplication: shop\nrun: {local: {command: x}}\nhealthCheck: {interval: 5s}\n", expected: [
             "services.yaml:29:14: Service web › healthCheck: a health check needs one of 'http', 'tcp' or 'exec'",
         ]),
