@@ -1,61 +1,60 @@
 import ArgumentParser
 import Foundation
+import KeelsonCompiler
 import KeelsonCore
 import KeelsonStore
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Append a small sample history to the database and show what the CLI can read from it.",
+        abstract: "Apply examples/shop, release shop/web, and show what the CLI reads from the log.",
         discussion: """
-            Appends a handful of events to a few streams (an application, a service, two instances) \
-            through the real event store, then prints the streams, the latest events and the result \
-            of `keelson db check`. Running it again appends another round. This is a stand-in until \
-            `keelson up` exists; the events are illustrative, not yet produced by a real deploy.
+            Applies the example config (-f, default examples/shop), releases shop/web with the next \
+            patch version, then prints the streams, the latest events, the desired states and \
+            `keelson db check`. Running it again releases the next version. Nothing is deployed \
+            yet: the runtimes and the convergence engine come with later issues; `keelson up` will \
+            replace this command.
             """
     )
+
+    @Option(name: [.short, .customLong("file")], help: ArgumentHelp("The config to apply.", valueName: "path"))
+    var file = "examples/shop"
 
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let store = try store.open()
-        let round = try await store.version(of: "app:shop") + 1
-        let release = "1.4.\(round)"
-        let appends: [StreamAppend] = [
-            StreamAppend(stream: "app:shop", events: [
-                NewEvent(type: "DemoNote", payload: #"{"text":"round \#(round): sample history"}"#, actor: "demo"),
-            ]),
-            StreamAppend(stream: "service:shop/web", events: [
-                NewEvent(type: "DemoReleaseRequested", payload: #"{"version":"\#(release)"}"#, actor: "demo"),
-            ]),
-            StreamAppend(stream: "instance:shop/web@staging", events: [
-                NewEvent(type: "DemoApplied", payload: #"{"version":"\#(release)"}"#, actor: "demo"),
-                NewEvent(type: "DemoConverged", payload: #"{"version":"\#(release)"}"#, actor: "demo"),
-            ]),
-            StreamAppend(stream: "instance:shop/web@prod", events: [
-                NewEvent(type: "DemoApplied", payload: #"{"version":"\#(release)"}"#, actor: "demo"),
-            ]),
-        ]
-        let results = try await store.append(appends)
-        let positions = results.map(\.positions)
-        print("Appended 5 events to 4 streams at positions \(positions.first!.lowerBound)–\(positions.last!.upperBound) of \(store.path)\n")
-
-        print("$ keelson streams")
-        try await StreamsCommand.parse(["--db", store.path]).run()
-        print("\n$ keelson events --last 8")
-        print(EventTable.render(try await store.events(EventFilter(limit: 8, latest: true)), header: true))
-        print("\n$ keelson db check")
-        do {
-            try await CheckDatabase.parse(["--db", store.path]).run()
-        } catch let exit as ExitCode {
-            throw exit
+        guard FileManager.default.fileExists(atPath: file) else {
+            throw ValidationError("no config at \(file): run this from the repository root, or give -f PATH")
         }
+        let store = try store.open()
+        let recorder = DesiredStateRecorder(store: store, actor: "demo")
+        print("$ keelson apply -f \(file)")
+        let applied = try await recorder.apply(path: file, dryRun: false)
+        try ChangeReport.print(applied, format: .table, dryRun: false, what: applied.configApplied == nil
+            ? "config unchanged" : "config \(applied.configApplied!.digest.prefix(19))…")
+
+        let round = try await store.events(EventFilter(stream: "service:shop/web", types: [ReleaseRequested.eventType])).count
+        let version = "1.4.\(round + 1)"
+        print("\n$ keelson release shop/web --version \(version)")
+        let released = try await recorder.release(
+            ReleaseRequest(application: "shop", service: "web", version: version), dryRun: false)
+        try ChangeReport.print(released, format: .table, dryRun: false, what: "release shop/web \(version)")
+
+        print("\n$ keelson get desired shop/web")
+        try await GetDesired.parse(["shop/web", "--db", store.path]).run()
+        print("\n$ keelson streams")
+        try await StreamsCommand.parse(["--db", store.path]).run()
+        print("\n$ keelson events --limit 6")
+        print(EventTable.render(try await store.events(EventFilter(limit: 6, latest: true)), header: true))
+        print("\n$ keelson db check")
+        try await CheckDatabase.parse(["--db", store.path]).run()
         print("""
 
             Try next:
-              keelson events --follow --db \(store.path)      # and in another terminal:
-              keelson events append app:shop Note --data '{"text":"hi"}' --db \(store.path)
-              keelson streams --at \(positions.first!.lowerBound - 1) --db \(store.path)   # the catalogue before this round
+              keelson events --follow --db \(store.path)          # and in another terminal:
+              keelson release shop/web --version 2.0.0 --dry-run --db \(store.path)
+              keelson get desired shop/web@prod-eu -o yaml --db \(store.path)
+              keelson validate -f \(file)
             """)
     }
 }

@@ -191,15 +191,20 @@ struct CLITests {
         #expect(listHelp.stdout.contains("--since <time>"))
     }
 
-    @Test("demo appends a sample history and reports a clean check")
+    @Test("demo applies examples/shop, releases shop/web and reports a clean check")
     func demo() throws {
         let cli = CLI()
-        let result = try cli.run(["demo", "--db", cli.db])
+        let shop = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/shop").path
+        let result = try cli.run(["demo", "-f", shop, "--db", cli.db])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("instance:shop/web@prod"))
+        #expect(result.stdout.contains("release shop/web 1.4.1"))
+        #expect(result.stdout.contains("shop/web@prod-eu"))
         #expect(result.stdout.contains("check: clean"))
-        let again = try cli.run(["demo", "--db", cli.db])
-        #expect(again.stdout.contains("positions 6–10"))
+        let again = try cli.run(["demo", "-f", shop, "--db", cli.db])
+        #expect(again.stdout.contains("config unchanged"))
+        #expect(again.stdout.contains("release shop/web 1.4.2"))
+        #expect(try cli.run(["demo", "--db", cli.db]).stderr.contains("no config at examples/shop"))
     }
 }
 
