@@ -46,6 +46,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The Runtime interface and its backends.
+        .target(name: "KeelsonRuntimes", dependencies: ["KeelsonCore"]),
         .target(
             name: "KeelsonStore",
             dependencies: [
@@ -79,6 +81,7 @@ let package = Package(
             path: "tools/bench"
         ),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
+        .testTarget(name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore"]),
         .testTarget(
             name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore"], exclude: ["Fixtures", "Golden"]),
         .testTarget(

@@ -1,0 +1,101 @@
+/// A service instance, `application/service@channel`.
+public struct ServiceInstanceID: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
+    public var application: String
+    public var service: String
+    public var channel: String
+
+    public init(application: String, service: String, channel: String) {
+        self.application = application
+        self.service = service
+        self.channel = channel
+    }
+
+    /// Parses `application/service@channel`.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "@", maxSplits: 1)
+        guard parts.count == 2 else { return nil }
+        let names = parts[0].split(separator: "/")
+        guard names.count == 2, !names[0].isEmpty, !names[1].isEmpty, !parts[1].isEmpty else { return nil }
+        self.init(application: String(names[0]), service: String(names[1]), channel: String(parts[1]))
+    }
+
+    public var description: String { "\(application)/\(service)@\(channel)" }
+
+    public static func < (lhs: ServiceInstanceID, rhs: ServiceInstanceID) -> Bool { lhs.description < rhs.description }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let parsed = ServiceInstanceID(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not app/service@channel: \(text)"))
+        }
+        self = parsed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// How healthy a runtime object is.
+public enum Health: String, Codable, Sendable, Hashable {
+    case healthy, unhealthy, unknown
+}
+
+/// One object a runtime runs for an instance: a replica, a Deployment, an ECS service…
+public struct ObservedObject: Codable, Sendable, Hashable {
+    public var name: String
+    public var version: String?
+    public var desiredReplicas: Int
+    public var readyReplicas: Int
+    public var health: Health
+    public var message: String?
+    /// Whether the object differs from what Keelson last applied.
+    public var drifted: Bool
+
+    public init(
+        name: String, version: String?, desiredReplicas: Int, readyReplicas: Int, health: Health,
+        message: String? = nil, drifted: Bool = false
+    ) {
+        self.name = name
+        self.version = version
+        self.desiredReplicas = desiredReplicas
+        self.readyReplicas = readyReplicas
+        self.health = health
+        self.message = message
+        self.drifted = drifted
+    }
+}
+
+/// What a fetch saw: the instance's objects, sorted by name (so equal observations encode equal).
+public struct Observation: Codable, Sendable, Hashable {
+    public var objects: [ObservedObject]
+
+    public init(objects: [ObservedObject]) {
+        self.objects = objects.sorted { $0.name < $1.name }
+    }
+
+    /// Healthy when every object is, with as many ready replicas as desired.
+    public var isHealthy: Bool {
+        !objects.isEmpty && objects.allSatisfy { $0.health == .healthy && $0.readyReplicas >= $0.desiredReplicas }
+    }
+
+    /// The versions running, sorted.
+    public var versions: [String] { Array(Set(objects.compactMap(\.version))).sorted() }
+}
+
+/// What an apply did.
+public struct ApplyResult: Codable, Sendable, Hashable {
+    public var succeeded: Bool
+    public var durationMilliseconds: Int64
+    /// A bounded excerpt of the output (programs' stdout/stderr, API responses).
+    public var output: String
+    public var error: String?
+
+    public init(succeeded: Bool, durationMilliseconds: Int64, output: String = "", error: String? = nil) {
+        self.succeeded = succeeded
+        self.durationMilliseconds = durationMilliseconds
+        self.output = output
+        self.error = error
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import KeelsonCore
+
+/// What a runtime is asked to make true for one instance: the compiled desired state.
+public struct DesiredState: Sendable, Hashable {
+    public var instance: ServiceInstanceID
+    public var digest: String
+    public var version: String
+    /// The compiled document (canonical JSON).
+    public var document: String
+    public var replicas: Int
+
+    public init(instance: ServiceInstanceID, digest: String, version: String, document: String, replicas: Int) {
+        self.instance = instance
+        self.digest = digest
+        self.version = version
+        self.document = document
+        self.replicas = replicas
+    }
+}
+
+/// Keelson's gateway to a place where services run: observe an instance, drive it toward a desired
+/// state. Backends: local processes, custom fetch/apply programs, a simulated runtime (here);
+/// Kubernetes and ECS later.
+public protocol Runtime: Sendable {
+    var name: String { get }
+
+    /// Observes the instance as it is now.
+    func fetch(_ instance: ServiceInstanceID) async throws -> Observation
+
+    /// Drives the instance toward `state`. Re-issuing an apply with the same `idempotencyKey` does
+    /// no harm. Bounded by `timeout`; a timeout is a failed apply, not a thrown error.
+    func apply(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> ApplyResult
+}
+
+/// A fetch that could not observe the instance.
+public struct FetchError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var runtime: String
+    public var instance: ServiceInstanceID
+    public var reason: String
+
+    public init(runtime: String, instance: ServiceInstanceID, reason: String) {
+        self.runtime = runtime
+        self.instance = instance
+        self.reason = reason
+    }
+
+    public var description: String { "runtime \(runtime) could not fetch \(instance): \(reason)" }
+}
