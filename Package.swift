@@ -9,6 +9,7 @@ let migrationFiles = [
     "0001_events.sql",
     "0002_projections.sql",
     "0003_desired_state.sql",
+    "0004_current_state.sql",
 ]
 
 let package = Package(
@@ -57,6 +58,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
+        // The worker side: recording runtimes (and, next, the fetch/decide/apply loop).
+        .target(name: "KeelsonEngine", dependencies: ["KeelsonCore", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore"]),
         .executableTarget(
             name: "keelson",
             dependencies: [
@@ -82,6 +85,9 @@ let package = Package(
         ),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
         .testTarget(name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore"]),
+        .testTarget(
+            name: "KeelsonEngineTests",
+            dependencies: ["KeelsonEngine", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore"]),
         .testTarget(
             name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore"], exclude: ["Fixtures", "Golden"]),
         .testTarget(

@@ -12,4 +12,5 @@ public let schemaMigrations: [SchemaMigration] = [
     SchemaMigration(name: "0001_events", sql: String(decoding: PackageResources._001_events_sql, as: UTF8.self)),
     SchemaMigration(name: "0002_projections", sql: String(decoding: PackageResources._002_projections_sql, as: UTF8.self)),
     SchemaMigration(name: "0003_desired_state", sql: String(decoding: PackageResources._003_desired_state_sql, as: UTF8.self)),
+    SchemaMigration(name: "0004_current_state", sql: String(decoding: PackageResources._004_current_state_sql, as: UTF8.self)),
 ]

@@ -31,14 +31,8 @@ extension KeyedProjectionTable where P == DesiredStateProjection {
 }
 
 extension EventStore {
-    /// Every instance's current desired state, by instance; optionally only those whose id starts
-    /// with `prefix` (e.g. `shop/web@`).
+    /// Every instance's current desired state, optionally only instances whose id starts with `prefix` (e.g. `shop/web@`).
     public func desiredStates(prefix: String = "") async throws -> [DesiredStateRow] {
-        guard let table = projections.lazy.compactMap({ $0 as? KeyedProjectionTable<DesiredStateProjection> }).first else {
-            throw StoreError.unknownProjection(DesiredStateProjection.name)
-        }
-        return try await pool.read { db in
-            try table.rows(in: db).filter { $0.instance.hasPrefix(prefix) }
-        }
+        try await rows(of: DesiredStateProjection.self).filter { $0.instance.hasPrefix(prefix) }
     }
 }

@@ -18,7 +18,7 @@ public final class EventStore: Sendable {
 
     /// The projections a store keeps unless told otherwise.
     public static let defaultProjections: [any StoredProjection] = [
-        KeyedProjectionTable.streamCatalogue, KeyedProjectionTable.desiredState,
+        KeyedProjectionTable.streamCatalogue, KeyedProjectionTable.desiredState, KeyedProjectionTable.currentState,
     ]
 
     /// Opens (or creates) the database at `path`: checks it is an intact SQLite file, applies the
@@ -320,24 +320,28 @@ public final class EventStore: Sendable {
 
     // MARK: Stream catalogue
 
-    private var catalogue: KeyedProjectionTable<StreamCatalogue> {
-        get throws {
-            guard let table = projections.lazy.compactMap({ $0 as? KeyedProjectionTable<StreamCatalogue> }).first else {
-                throw StoreError.unknownProjection(StreamCatalogue.name)
-            }
-            return table
+    /// The store's table for a keyed projection.
+    func table<P: KeyedProjection>(_ type: P.Type) throws -> KeyedProjectionTable<P> {
+        guard let table = projections.lazy.compactMap({ $0 as? KeyedProjectionTable<P> }).first else {
+            throw StoreError.unknownProjection(P.name)
         }
+        return table
+    }
+
+    /// All rows of a keyed projection, in key order.
+    public func rows<P: KeyedProjection>(of type: P.Type) async throws -> [P.Row] {
+        let table = try table(type)
+        return try await pool.read { try table.rows(in: $0) }
     }
 
     /// Every stream's summary, in stream order.
     public func streamCatalogue() async throws -> [StreamSummary] {
-        let catalogue = try catalogue
-        return try await pool.read { try catalogue.rows(in: $0) }
+        try await rows(of: StreamCatalogue.self)
     }
 
     /// The stream catalogue as it stood just after the event at `position`.
     public func streamCatalogue(atPosition position: Int64) async throws -> [StreamSummary] {
-        let catalogue = try catalogue
+        let catalogue = try table(StreamCatalogue.self)
         return try await pool.read { try catalogue.rows(atPosition: position, in: $0) }
     }
 
