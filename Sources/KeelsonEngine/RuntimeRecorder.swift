@@ -36,6 +36,7 @@ public struct RuntimeRecorder: Sendable {
             throw error
         }
         let digest = "sha256:" + Compiler.sha256Hex(try CanonicalJSON.string(observation))
+        // The prefix also matches longer channel names (`@prod` and `@prod-eu`): keep the exact one.
         let current = try await store.currentStates(prefix: instance.description).first { $0.instance == instance.description }
         if let current, current.digest == digest {
             try await store.append(

@@ -31,11 +31,9 @@ public actor SimulatedRuntime: Runtime {
 
     private struct InstanceState {
         var version: String
-        var digest: String
         var replicas: Int
         var startedAt: Date
         var idempotencyKey: String
-        var draws: UInt64 = 0
     }
 
     private var instances: [ServiceInstanceID: InstanceState] = [:]
@@ -81,7 +79,7 @@ public actor SimulatedRuntime: Runtime {
                 succeeded: false, durationMilliseconds: timeout.milliseconds, error: "apply timed out after \(timeout)")
         }
         instances[state.instance] = InstanceState(
-            version: state.version, digest: state.digest, replicas: state.replicas,
+            version: state.version, replicas: state.replicas,
             startedAt: clock().addingTimeInterval(settings.applyLatency.timeInterval), idempotencyKey: idempotencyKey)
         return ApplyResult(
             succeeded: true, durationMilliseconds: settings.applyLatency.milliseconds,

@@ -34,6 +34,6 @@ extension KeyedProjectionTable where P == CurrentStateProjection {
 extension EventStore {
     /// Every instance's latest observation, optionally only instances whose id starts with `prefix` (e.g. `shop/web@`).
     public func currentStates(prefix: String = "") async throws -> [CurrentStateRow] {
-        try await rows(of: CurrentStateProjection.self).filter { $0.instance.hasPrefix(prefix) }
+        try await rows(of: CurrentStateProjection.self, keyPrefix: prefix)
     }
 }

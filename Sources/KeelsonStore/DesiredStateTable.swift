@@ -33,6 +33,6 @@ extension KeyedProjectionTable where P == DesiredStateProjection {
 extension EventStore {
     /// Every instance's current desired state, optionally only instances whose id starts with `prefix` (e.g. `shop/web@`).
     public func desiredStates(prefix: String = "") async throws -> [DesiredStateRow] {
-        try await rows(of: DesiredStateProjection.self).filter { $0.instance.hasPrefix(prefix) }
+        try await rows(of: DesiredStateProjection.self, keyPrefix: prefix)
     }
 }

@@ -334,6 +334,13 @@ public final class EventStore: Sendable {
         return try await pool.read { try table.rows(in: $0) }
     }
 
+    /// The rows of a keyed projection whose key starts with `prefix`, in key order.
+    public func rows<P: KeyedProjection>(of type: P.Type, keyPrefix prefix: String) async throws -> [P.Row]
+    where P.Key == String {
+        let table = try table(type)
+        return try await pool.read { try table.rows(keyPrefix: prefix, in: $0) }
+    }
+
     /// Every stream's summary, in stream order.
     public func streamCatalogue() async throws -> [StreamSummary] {
         try await rows(of: StreamCatalogue.self)

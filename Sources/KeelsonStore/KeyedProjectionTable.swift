@@ -124,6 +124,16 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
             .map { try mapping.decode($0).1 }
     }
 
+    /// The rows whose text key starts with `prefix`, in key order — a range over the primary key,
+    /// not a scan (U+10FFFF sorts after every other character in SQLite's binary collation).
+    public func rows(keyPrefix prefix: String, in db: Database) throws -> [P.Row] where P.Key == String {
+        let key = mapping.columns[0]
+        return try Row.fetchAll(
+            db, sql: "SELECT \(columnList) FROM \(tables.rows) WHERE \(key) >= ? AND \(key) < ? ORDER BY \(key)",
+            arguments: [prefix, prefix + "\u{10FFFF}"]
+        ).map { try mapping.decode($0).1 }
+    }
+
     /// The rows as they stood just after the event at `position`: the nearest snapshot at or
     /// before it, folded forward. Costs at most `snapshotEvery` events, however long the log.
     public func rows(atPosition position: Int64, in db: Database) throws -> [P.Row] {

@@ -150,7 +150,7 @@ struct AppendEvent: AsyncParsableCommand {
     var expectVersion: String = "any"
 
     @Option(help: "Who is appending (recorded as the event's actor).")
-    var actor: String = ProcessInfo.processInfo.environment["USER"].map { "user:\($0)" } ?? "cli"
+    var actor: String = CommandActor.current
 
     func run() async throws {
         let expected: ExpectedVersion

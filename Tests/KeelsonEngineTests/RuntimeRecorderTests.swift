@@ -55,6 +55,23 @@ struct RuntimeRecorderTests {
         #expect(try await store.verifyProjections().isClean)
     }
 
+    @Test("an instance whose id is a prefix of another's keeps its own current state")
+    func prefixIDs() async throws {
+        let (recorder, store, _, directory) = try setUp()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let prodEU = ServiceInstanceID("shop/web@prod-eu")!
+        for instance in [prodEU, web] {
+            let state = DesiredState(instance: instance, digest: "sha256:x", version: "1.0.0", document: "{}", replicas: 1)
+            try await recorder.apply(state, idempotencyKey: "k-\(instance)", timeout: .seconds(5))
+        }
+        try await recorder.fetch(prodEU)
+        try await recorder.fetch(web)
+        #expect(try await store.stream(StreamID("instance:\(web)")).map(\.type).last == "StateFetched")
+        #expect(try await store.currentStates(prefix: "shop/web@prod").map(\.instance) == ["shop/web@prod", "shop/web@prod-eu"])
+        #expect(try await store.currentStates(prefix: "shop/web@prod-").map(\.instance) == ["shop/web@prod-eu"])
+        #expect(try await store.currentStates(prefix: "shop/api@").isEmpty)
+    }
+
     @Test("failed fetches and applies are recorded with their errors")
     func failures() async throws {
         var settings = SimulationSettings()
