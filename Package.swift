@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // Already a dependency of swift-subprocess; named here for its FileDescriptor and FilePath.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // Pure vocabulary, events and folds: Foundation only.
@@ -48,7 +51,14 @@ let package = Package(
             ]
         ),
         // The Runtime interface and its backends.
-        .target(name: "KeelsonRuntimes", dependencies: ["KeelsonCore"]),
+        .target(
+            name: "KeelsonRuntimes",
+            dependencies: [
+                "KeelsonCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .target(
             name: "KeelsonStore",
             dependencies: [

@@ -171,6 +171,13 @@ private struct Renderer {
         .object([
             "command": text(program.command, "\(path).command"), "args": strings(program.args, "\(path).args"),
             "env": map(program.env, "\(path).env"), "timeoutSeconds": .integer(Int64(program.timeoutSeconds)),
+            "workingDirectory": .string(program.workingDirectory),
+            "retryableExitCodes": .array(program.retryableExitCodes.map { .integer(Int64($0)) }),
+            "retry": .object([
+                "attempts": .integer(Int64(program.retryAttempts)),
+                "baseSeconds": .integer(Int64(program.retryBackoffSeconds)),
+                "maxSeconds": .integer(Int64(program.retryMaxBackoffSeconds)),
+            ]),
         ])
     }
 

@@ -49,6 +49,12 @@ public struct ProgramIntent: Sendable, Hashable {
     public var args: [String]
     public var env: [String: String]
     public var timeoutSeconds: Int
+    /// Relative to Keelson's working directory: the config file's folder unless given.
+    public var workingDirectory: String
+    public var retryableExitCodes: [Int]
+    public var retryAttempts: Int
+    public var retryBackoffSeconds: Int
+    public var retryMaxBackoffSeconds: Int
 }
 
 public struct HealthCheckIntent: Sendable, Hashable {

@@ -152,12 +152,12 @@ enum ServiceParser {
             let command = fields.string("command", required: true)
             let args = (fields.stringList("args") ?? []).map(\.value)
             let env = fields.stringMap("env") ?? [:]
-            let workingDirectory = fields.string("workingDirectory")?.value
+            let workingDirectory = ManifestFiles.directory(fields.string("workingDirectory")?.value, relativeTo: file)
             guard let command else { return nil }
             return .local(command: command.value, args: args, env: env, workingDirectory: workingDirectory)
         case .custom:
-            let fetch = fields.mapping("fetch", required: true).flatMap(parseProgram)
-            let apply = fields.mapping("apply", required: true).flatMap(parseProgram)
+            let fetch = fields.mapping("fetch", required: true).flatMap { parseProgram($0, file: file) }
+            let apply = fields.mapping("apply", required: true).flatMap { parseProgram($0, file: file) }
             guard let fetch, let apply else { return nil }
             return .custom(fetch: fetch, apply: apply)
         case .kubernetes:
@@ -178,14 +178,38 @@ enum ServiceParser {
         }
     }
 
-    private static func parseProgram(_ fields: FieldReader) -> ProgramIntent? {
+    private static func parseProgram(_ fields: FieldReader, file: String) -> ProgramIntent? {
         defer { fields.finish() }
         let command = fields.string("command", required: true)
         let args = (fields.stringList("args") ?? []).map(\.value)
         let env = fields.stringMap("env") ?? [:]
         let timeout = fields.duration("timeout")?.value ?? 60
+        let workingDirectory = ManifestFiles.directory(fields.string("workingDirectory")?.value, relativeTo: file)
+        var retryable: [Int] = []
+        if let codes = fields.list("retryableExitCodes") {
+            for (node, path) in codes {
+                guard let code = node.int, (1...255).contains(code) else {
+                    fields.report(node.mark, nil, "\(path): an exit code is a whole number from 1 to 255, not '\(node.string ?? "a \(node)")'")
+                    continue
+                }
+                retryable.append(code)
+            }
+        }
+        var attempts = 3, backoff = 1, maxBackoff = 30
+        if let retry = fields.mapping("retry") {
+            defer { retry.finish() }
+            attempts = retry.int("attempts", range: 1...100)?.value ?? attempts
+            backoff = retry.duration("backoff")?.value ?? backoff
+            maxBackoff = retry.duration("maxBackoff")?.value ?? max(maxBackoff, backoff)
+        }
         guard let command else { return nil }
-        return ProgramIntent(command: command.value, args: args, env: env, timeoutSeconds: timeout)
+        // A relative path to a program is relative to the config file, like manifests.
+        let resolved = command.value.contains("/") && !command.value.hasPrefix("/") && !Template.isTemplated(command.value)
+            ? ManifestFiles.resolve(command.value, relativeTo: file) : command.value
+        return ProgramIntent(
+            command: resolved, args: args, env: env, timeoutSeconds: timeout, workingDirectory: workingDirectory,
+            retryableExitCodes: retryable, retryAttempts: attempts, retryBackoffSeconds: backoff,
+            retryMaxBackoffSeconds: maxBackoff)
     }
 
     private static func parseHealthCheck(_ fields: FieldReader) -> HealthCheckIntent? {
@@ -269,6 +293,13 @@ public enum ParameterCheck {
 
 /// Brownfield files that services point at: Kubernetes manifests and ECS task definitions.
 enum ManifestFiles {
+    /// A directory relative to the config file that names it (default: that file's folder).
+    static func directory(_ path: String?, relativeTo configFile: String) -> String {
+        let resolved = resolve(path ?? ".", relativeTo: configFile)
+        let standard = (resolved as NSString).standardizingPath
+        return standard.isEmpty ? "." : standard
+    }
+
     /// A path relative to the config file that names it (kept relative when that file's is).
     static func resolve(_ path: String, relativeTo configFile: String) -> String {
         if path.hasPrefix("/") { return path }

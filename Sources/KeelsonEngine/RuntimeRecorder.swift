@@ -23,12 +23,15 @@ public struct RuntimeRecorder: Sendable {
         self.actor = actor
     }
 
+    /// Fetches `instance`; its desired state is read from the store unless given.
     @discardableResult
-    public func fetch(_ instance: ServiceInstanceID) async throws -> Observation {
+    public func fetch(_ instance: ServiceInstanceID, desired: DesiredState? = nil) async throws -> Observation {
         let stream = StreamID("instance:\(instance)")
         let observation: Observation
         do {
-            observation = try await runtime.fetch(instance)
+            var desired = desired
+            if desired == nil { desired = try await store.desiredState(of: instance) }
+            observation = try await runtime.fetch(instance, desired: desired)
         } catch {
             try await store.append(
                 [try NewEvent(FetchFailed(instance: instance, runtime: runtime.name, error: "\(error)"), actor: actor)],
@@ -75,4 +78,23 @@ public struct RuntimeRecorder: Sendable {
         return result
     }
 
+}
+
+extension EventStore {
+    /// The instance's current desired state, as a runtime takes it.
+    public func desiredState(of instance: ServiceInstanceID) async throws -> DesiredState? {
+        guard let row = try await desiredStates(prefix: instance.description).first(where: { $0.instance == instance.description })
+        else { return nil }
+        return DesiredState(row)
+    }
+}
+
+extension DesiredState {
+    /// A desired state from its projection row (replicas read from the document).
+    public init(_ row: DesiredStateRow) {
+        let replicas = (try? CompiledDocument.decode(row.document))?.replicas ?? 1
+        self.init(
+            instance: ServiceInstanceID(row.instance)!, digest: row.digest, version: row.version, document: row.document,
+            replicas: replicas)
+    }
 }

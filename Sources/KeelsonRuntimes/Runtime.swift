@@ -25,12 +25,33 @@ public struct DesiredState: Sendable, Hashable {
 public protocol Runtime: Sendable {
     var name: String { get }
 
-    /// Observes the instance as it is now.
-    func fetch(_ instance: ServiceInstanceID) async throws -> Observation
+    /// Observes the instance as it is now. `desired` is its current desired state, if it has one
+    /// (a custom fetch program is named there; other runtimes remember what they applied).
+    func fetch(_ instance: ServiceInstanceID, desired: DesiredState?) async throws -> Observation
 
     /// Drives the instance toward `state`. Re-issuing an apply with the same `idempotencyKey` does
     /// no harm. Bounded by `timeout`; a timeout is a failed apply, not a thrown error.
     func apply(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> ApplyResult
+
+    /// Stops everything the instance runs and forgets it (the instance was removed from config);
+    /// `desired` is its last desired state.
+    func remove(_ instance: ServiceInstanceID, desired: DesiredState?, timeout: Duration) async throws -> ApplyResult
+
+    /// Preflight: whether the runtime is reachable and usable, one line per check.
+    func check() async -> [RuntimeCheck]
+}
+
+/// One preflight check of `keelson runtime check`.
+public struct RuntimeCheck: Sendable, Hashable, Codable {
+    public var name: String
+    public var passed: Bool
+    public var detail: String
+
+    public init(name: String, passed: Bool, detail: String) {
+        self.name = name
+        self.passed = passed
+        self.detail = detail
+    }
 }
 
 /// A fetch that could not observe the instance.

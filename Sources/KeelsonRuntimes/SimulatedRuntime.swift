@@ -45,7 +45,7 @@ public actor SimulatedRuntime: Runtime {
         self.clock = clock
     }
 
-    public func fetch(_ instance: ServiceInstanceID) async throws -> Observation {
+    public func fetch(_ instance: ServiceInstanceID, desired: DesiredState? = nil) async throws -> Observation {
         if draw(instance) < settings.fetchErrorRate {
             throw FetchError(runtime: name, instance: instance, reason: "simulated fetch error")
         }
@@ -86,9 +86,18 @@ public actor SimulatedRuntime: Runtime {
             output: "\(state.replicas) replica(s) of \(state.version) starting")
     }
 
+    public func remove(_ instance: ServiceInstanceID, desired: DesiredState? = nil, timeout: Duration) async throws -> ApplyResult {
+        let existed = instances.removeValue(forKey: instance) != nil
+        return ApplyResult(succeeded: true, durationMilliseconds: 0, output: existed ? "removed \(instance)" : "\(instance) was not running")
+    }
+
     /// Forgets an instance, as if it was deleted outside Keelson (a fetch then sees nothing).
-    public func remove(_ instance: ServiceInstanceID) {
+    public func forget(_ instance: ServiceInstanceID) {
         instances[instance] = nil
+    }
+
+    public func check() async -> [RuntimeCheck] {
+        [RuntimeCheck(name: "simulation", passed: true, detail: "seed \(settings.seed), \(instances.count) instance(s) held in memory")]
     }
 
     /// The number of instances the runtime holds.

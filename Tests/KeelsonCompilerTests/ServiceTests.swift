@@ -61,7 +61,8 @@ struct ServiceTests {
         #expect(web.parameters.map(\.name) == ["version", "workers"])
         #expect(web.instances.map(\.channel) == ["staging", "prod-eu", "prod-us"])
         #expect(web.instances.map(\.replicas) == [1, 5, 3])
-        #expect(web.instances.map(\.run) == [.local(command: "python3", args: ["web.py"], env: [:], workingDirectory: nil), .simulated, .simulated])
+        // No workingDirectory: the folder of the file that declares the service.
+        #expect(web.instances.map(\.run) == [.local(command: "python3", args: ["web.py"], env: [:], workingDirectory: Self.fixtures), .simulated, .simulated])
         #expect(web.instances[1].healthCheck?.intervalSeconds == 10)
         #expect(web.instances[1].healthCheck?.probe == .http(path: "/healthz", port: "8080"))
         #expect(web.instances[0].healthCheck?.intervalSeconds == 5)

@@ -1,0 +1,107 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What the kernel says about processes and ports (Linux `/proc`). A pid alone is not an
+/// identity — pids are reused — so every check pairs it with the process's start time.
+enum ProcessTable {
+    /// The process's start time in clock ticks since boot (`/proc/PID/stat` field 22), or nil when
+    /// there is no such process or it has exited and awaits reaping (a zombie).
+    static func startTime(of pid: Int32) -> UInt64? {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // After "pid (comm)": state is field 3, start time field 22.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// Whether `pid` is alive and still the process that started at `startTime`.
+    static func isRunning(_ pid: Int32, startedAt startTime: UInt64) -> Bool {
+        startTime != 0 && self.startTime(of: pid) == startTime
+    }
+
+    /// Sends `signal` to the process group led by `pid` (replicas lead their own session).
+    @discardableResult
+    static func signalGroup(_ pid: Int32, _ signal: Int32) -> Bool {
+        kill(-pid, signal) == 0 || kill(pid, signal) == 0
+    }
+
+    /// Whether a TCP listener could take `port` on any address (nobody holds it).
+    static func portIsFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = INADDR_ANY
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    /// Connects to 127.0.0.1:`port` within `timeout`; nil on success, else why not.
+    static func connect(port: Int, timeout: Duration) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return "socket: \(String(cString: strerror(errno)))" }
+        defer { close(fd) }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let started = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if started == 0 { return nil }
+        guard errno == EINPROGRESS else { return "connect to port \(port): \(String(cString: strerror(errno)))" }
+        var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        guard poll(&poller, 1, milliseconds) == 1 else { return "connect to port \(port): no answer within \(timeout)" }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        return error == 0 ? nil : "connect to port \(port): \(String(cString: strerror(error)))"
+    }
+
+    /// The absolute path of `command`: as given when it holds a slash (relative to `directory`),
+    /// else the first match on `PATH`. Nil when there is no executable file there.
+    static func executable(_ command: String, in directory: String?, path: String?) -> String? {
+        let manager = FileManager.default
+        if command.contains("/") {
+            let full = command.hasPrefix("/") ? command : ((directory ?? manager.currentDirectoryPath) as NSString).appendingPathComponent(command)
+            let absolute = full.hasPrefix("/") ? full : (manager.currentDirectoryPath as NSString).appendingPathComponent(full)
+            return manager.isExecutableFile(atPath: absolute) ? (absolute as NSString).standardizingPath : nil
+        }
+        for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/\(command)"
+            var isDirectory: ObjCBool = false
+            if manager.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
+                manager.isExecutableFile(atPath: candidate)
+            {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// The last `limit` bytes of a file, as text (for failure messages).
+    static func tail(of path: String, limit: Int = 2_048) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > UInt64(limit) ? size - UInt64(limit) : 0)
+        let data = (try? handle.readToEnd()) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// Runs a program to completion with swift-subprocess: JSON (or nothing) on stdin, extra
+/// environment, a timeout after which the program's whole process group is stopped (SIGTERM,
+/// then SIGKILL), and stdout/stderr captured through temporary files, bounded. Files rather
+/// than pipes, so that a grandchild that keeps the output open cannot stall Keelson.
+struct ProgramRunner {
+    struct Outcome: Sendable {
+        /// nil when the program was stopped at its timeout.
+        var exitCode: Int32?
+        var signal: Int32?
+        var stdout: String
+        var stderr: String
+        /// Whether stdout was longer than the limit (and cut).
+        var stdoutTruncated: Bool
+        var duration: Duration
+        var timedOut: Bool { exitCode == nil && signal == nil }
+
+        var statusDescription: String {
+            if let exitCode { return "exited with code \(exitCode)" }
+            if let signal { return "was killed by signal \(signal)" }
+            return "timed out"
+        }
+    }
+
+    enum Failure: Error, CustomStringConvertible {
+        case notExecutable(String)
+        case launch(String, String)
+
+        var description: String {
+            switch self {
+            case .notExecutable(let command): "no executable '\(command)' (not found, or not executable)"
+            case .launch(let command, let reason): "could not start '\(command)': \(reason)"
+            }
+        }
+    }
+
+    var stdoutLimit = 1 << 20
+    var stderrLimit = 16 << 10
+
+    /// Runs `command` (a path, or a name looked up on `PATH`) and waits for it, at most `timeout`.
+    func run(
+        _ command: String, arguments: [String], environment: [String: String], workingDirectory: String?,
+        stdin: String?, timeout: Duration
+    ) async throws -> Outcome {
+        let inherited = ProcessInfo.processInfo.environment
+        guard let executable = ProcessTable.executable(command, in: workingDirectory, path: environment["PATH"] ?? inherited["PATH"])
+        else { throw Failure.notExecutable(command) }
+
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outPath = scratch.appendingPathComponent("stdout").path
+        let errPath = scratch.appendingPathComponent("stderr").path
+        let outFD = try FileDescriptor.open(FilePath(outPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+        let errFD = try FileDescriptor.open(FilePath(errPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+
+        var options = PlatformOptions()
+        options.createSession = true
+        options.teardownSequence = [
+            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(1)),
+            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .seconds(1)),
+        ]
+        var environmentUpdates: [Environment.Key: String?] = [:]
+        for (key, value) in environment { environmentUpdates[Environment.Key(rawValue: key)!] = value }
+        let configuration = Configuration(
+            executable: .path(FilePath(executable)), arguments: Arguments(arguments),
+            environment: .inherit.updating(environmentUpdates),
+            workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options)
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        let status: TerminationStatus? = try await withThrowingTaskGroup(of: TerminationStatus?.self) { group in
+            group.addTask {
+                do {
+                    if let stdin {
+                        return try await Subprocess.run(
+                            configuration, input: .string(stdin),
+                            output: .fileDescriptor(outFD, closeAfterSpawningProcess: true),
+                            error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)
+                        ).terminationStatus
+                    }
+                    return try await Subprocess.run(
+                        configuration, input: .none,
+                        output: .fileDescriptor(outFD, closeAfterSpawningProcess: true),
+                        error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)
+                    ).terminationStatus
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    throw Failure.launch(command, "\(error)")
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            // Wait for the program's teardown (a cancelled run) or for the cancelled timer.
+            while (try? await group.next()) != nil {}
+            return first
+        }
+        let duration = clock.now - started
+        let (stdout, truncated) = Self.read(outPath, limit: stdoutLimit)
+        let (stderr, _) = Self.read(errPath, limit: stderrLimit)
+        var outcome = Outcome(exitCode: nil, signal: nil, stdout: stdout, stderr: stderr, stdoutTruncated: truncated, duration: duration)
+        switch status {
+        case .exited(let code)?: outcome.exitCode = code
+        case .signaled(let signal)?: outcome.signal = signal
+        case nil: break
+        }
+        return outcome
+    }
+
+    /// At most `limit` bytes of the file, and whether there was more.
+    static func read(_ path: String, limit: Int) -> (String, Bool) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return ("", false) }
+        defer { try? handle.close() }
+        let data = (try? handle.read(upToCount: limit + 1)) ?? Data()
+        return (String(decoding: data.prefix(limit), as: UTF8.self), data.count > limit)
+    }
+}
