@@ -24,15 +24,15 @@ struct SimulatedRuntimeTests {
         settings.timeToHealthy = .seconds(5)
         let runtime = SimulatedRuntime(name: "sim", settings: settings, clock: { clock.read() })
         let web = ServiceInstanceID("shop/web@staging")!
-        #expect(try await runtime.fetch(web).objects.isEmpty)
+        #expect(try await runtime.fetch(web, desired: nil).objects.isEmpty)
         let result = try await runtime.apply(desired("shop/web@staging", "1.0.0"), idempotencyKey: "k1", timeout: .seconds(30))
         #expect(result.succeeded)
         #expect(result.durationMilliseconds == 1000)
-        let starting = try await runtime.fetch(web)
+        let starting = try await runtime.fetch(web, desired: nil)
         #expect(starting.objects.first?.health == .unknown)
         #expect(!starting.isHealthy)
         clock.advance(6)
-        let healthy = try await runtime.fetch(web)
+        let healthy = try await runtime.fetch(web, desired: nil)
         #expect(healthy.isHealthy)
         #expect(healthy.versions == ["1.0.0"])
         #expect(healthy.objects.first?.readyReplicas == 2)
@@ -47,10 +47,10 @@ struct SimulatedRuntimeTests {
         let web = ServiceInstanceID("shop/web@prod")!
         _ = try await runtime.apply(desired("shop/web@prod", "1.0.1-bad"), idempotencyKey: "k7", timeout: .seconds(30))
         clock.advance(60)
-        #expect(try await runtime.fetch(web).objects.first?.health == .unhealthy)
+        #expect(try await runtime.fetch(web, desired: nil).objects.first?.health == .unhealthy)
         let again = try await runtime.apply(desired("shop/web@prod", "1.0.1-bad"), idempotencyKey: "k7", timeout: .seconds(30))
         #expect(again.output.contains("already applied"))
-        #expect(try await runtime.fetch(web).objects.first?.health == .unhealthy)
+        #expect(try await runtime.fetch(web, desired: nil).objects.first?.health == .unhealthy)
     }
 
     /// A scripted run: applies and fetches over many instances, with faults.

@@ -1,0 +1,277 @@
+import Foundation
+import KeelsonCore
+import Testing
+@testable import KeelsonRuntimes
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real child processes: examples/shop/web.py (python3) answering /healthz on its PORT.
+enum LocalFixture {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let shop = repository.appendingPathComponent("examples/shop").path
+
+    /// A compiled document as the compiler writes it for a `run.local` service.
+    static func document(
+        _ instance: String, version: String, replicas: Int, command: String = "python3", args: [String] = ["web.py"],
+        healthCheck: String? = #"{"http":{"path":"/healthz"},"intervalSeconds":1,"timeoutSeconds":1,"healthyThreshold":1,"unhealthyThreshold":3}"#
+    ) -> String {
+        let id = ServiceInstanceID(instance)!
+        let arguments = args.map { "\"\($0)\"" }.joined(separator: ",")
+        return """
+            {"apiVersion":"keelson.dev/v1","application":"\(id.application)","autoRollback":true,"channel":"\(id.channel)",\
+            "env":{"GREETING":"hi"},\(healthCheck.map { "\"healthCheck\":\($0)," } ?? "")"instance":"\(instance)",\
+            "progressDeadlineSeconds":60,"release":{"parameters":{"version":"\(version)"},"version":"\(version)"},\
+            "replicas":\(replicas),"run":{"local":{"args":[\(arguments)],"command":"\(command)","env":{},\
+            "workingDirectory":"\(shop)"}},"service":"\(id.service)"}
+            """
+    }
+
+    static func state(
+        _ instance: String, _ version: String, replicas: Int, command: String = "python3", args: [String] = ["web.py"],
+        healthCheck: String? = #"{"http":{"path":"/healthz"},"intervalSeconds":1,"timeoutSeconds":1,"healthyThreshold":1,"unhealthyThreshold":3}"#
+    ) -> DesiredState {
+        let document = document(instance, version: version, replicas: replicas, command: command, args: args, healthCheck: healthCheck)
+        return DesiredState(
+            instance: ServiceInstanceID(instance)!, digest: "sha256:\(version)-\(replicas)-\(command)", version: version,
+            document: document, replicas: replicas)
+    }
+
+    /// A runtime on its own temporary state directory and port range; every replica it started is
+    /// stopped afterwards, whatever the test did.
+    static func withRuntime(
+        ports: ClosedRange<Int>, _ body: (LocalProcessRuntime, LocalRuntimeSettings) async throws -> Void
+    ) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-local-\(UUID().uuidString)")
+        var settings = LocalRuntimeSettings(stateDirectory: directory.path)
+        settings.ports = ports
+        settings.stopGracePeriod = .seconds(3)
+        let runtime = LocalProcessRuntime(name: "local", settings: settings)
+        do {
+            try await body(runtime, settings)
+        } catch {
+            await cleanUp(settings, directory)
+            throw error
+        }
+        await cleanUp(settings, directory)
+    }
+
+    static func cleanUp(_ settings: LocalRuntimeSettings, _ directory: URL) async {
+        let runtime = LocalProcessRuntime(name: "cleanup", settings: settings)
+        for instance in Set(await runtime.discover().map(\.instance)) {
+            _ = try? await runtime.remove(instance, timeout: .seconds(10))
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// GET http://127.0.0.1:PORT/ through curl-free Python (the service's own answer).
+    static func get(_ port: Int, _ path: String = "/") throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())", "http://127.0.0.1:\(port)\(path)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func pidsAndPorts(_ runtime: LocalProcessRuntime) async -> [(replica: String, pid: Int32, port: Int, version: String, running: Bool)] {
+        await runtime.discover().map { ($0.replica, $0.pid, $0.port, $0.version, $0.running) }
+    }
+}
+
+@Suite("Local-process runtime (real child processes)", .serialized)
+struct LocalProcessRuntimeTests {
+    let web = ServiceInstanceID("shop/web@staging")!
+
+    @Test("replicas start on their own ports in their own sessions, pass the HTTP health check and serve")
+    func startsReplicas() async throws {
+        try await LocalFixture.withRuntime(ports: 19_100...19_119) { runtime, _ in
+            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "a1", timeout: .seconds(30))
+            #expect(result.succeeded, "\(result.error ?? "") \(result.output)")
+            let replicas = await LocalFixture.pidsAndPorts(runtime)
+            #expect(replicas.map(\.replica) == ["r1", "r2"])
+            #expect(Set(replicas.map(\.port)) == [19_100, 19_101])
+            #expect(replicas.allSatisfy { $0.running })
+            for replica in replicas {
+                // Each replica leads its own session (field 6 of /proc/PID/stat), so it outlives Keelson.
+                let stat = try String(contentsOfFile: "/proc/\(replica.pid)/stat", encoding: .utf8)
+                let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+                #expect(fields[3] == "\(replica.pid)")
+                let answer = try LocalFixture.get(replica.port)
+                #expect(answer.contains("\"version\": \"1.0.0\""))
+                #expect(answer.contains("\"replica\": \"\(replica.replica)\""))
+            }
+            let observation = try await runtime.fetch(web, desired: nil)
+            #expect(observation.isHealthy)
+            #expect(observation.objects.map(\.name) == ["r1", "r2"])
+            #expect(observation.objects.allSatisfy { $0.version == "1.0.0" && !$0.drifted })
+            #expect(observation.objects[0].message?.contains("HTTP 200") == true)
+            // Logs go to files under the state directory.
+            let logs = runtime.logFiles(of: web, replica: "r1")
+            #expect(try String(contentsOfFile: logs.stdout, encoding: .utf8).contains("listening on 127.0.0.1:19100"))
+        }
+    }
+
+    @Test("a new version replaces the old one replica by replica: start, healthy, then stop an old one")
+    func rollingReplacement() async throws {
+        try await LocalFixture.withRuntime(ports: 19_120...19_139) { runtime, _ in
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "a1", timeout: .seconds(30)).succeeded)
+            let before = await LocalFixture.pidsAndPorts(runtime)
+            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.1.0", replicas: 2), idempotencyKey: "a2", timeout: .seconds(30))
+            #expect(result.succeeded, "\(result.error ?? "")")
+            let lines = result.output.split(separator: "\n").map(String.init)
+            let order = lines.map { line in line.hasPrefix("started r3") ? "+r3" : line.hasPrefix("started r4") ? "+r4"
+                : line.hasPrefix("stopped r1") ? "-r1" : line.hasPrefix("stopped r2") ? "-r2" : "" }.filter { !$0.isEmpty }
+            #expect(order == ["+r3", "-r1", "+r4", "-r2"])
+            let after = await LocalFixture.pidsAndPorts(runtime)
+            #expect(after.map(\.replica) == ["r3", "r4"])
+            #expect(after.allSatisfy { $0.version == "1.1.0" && $0.running })
+            for old in before { #expect(ProcessTable.startTime(of: old.pid) == nil, "old replica \(old.replica) still runs") }
+            let observation = try await runtime.fetch(web, desired: nil)
+            #expect(observation.versions == ["1.1.0"])
+            #expect(observation.isHealthy)
+        }
+    }
+
+    @Test("scaling up and down keeps the running replicas")
+    func scaling() async throws {
+        try await LocalFixture.withRuntime(ports: 19_140...19_159) { runtime, _ in
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "s1", timeout: .seconds(30)).succeeded)
+            let first = try #require(await LocalFixture.pidsAndPorts(runtime).first)
+            // Same version, different replica count: a different compiled state.
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 3), idempotencyKey: "s2", timeout: .seconds(30)).succeeded)
+            var replicas = await LocalFixture.pidsAndPorts(runtime)
+            #expect(replicas.count == 3)
+            #expect(try await runtime.fetch(web, desired: nil).objects.count == 3)
+            #expect(try await runtime.fetch(web, desired: nil).isHealthy)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "s3", timeout: .seconds(30)).succeeded)
+            replicas = await LocalFixture.pidsAndPorts(runtime)
+            #expect(replicas.count == 1)
+            #expect(replicas.allSatisfy { $0.running })
+            _ = first
+            let removal = try await runtime.remove(web, timeout: .seconds(10))
+            #expect(removal.succeeded)
+            #expect(await LocalFixture.pidsAndPorts(runtime).isEmpty)
+            #expect(try await runtime.fetch(web, desired: nil).objects.isEmpty)
+        }
+    }
+
+    @Test("a replica killed from outside shows up as drifted and unhealthy; the next apply heals it")
+    func killedFromOutside() async throws {
+        try await LocalFixture.withRuntime(ports: 19_160...19_179) { runtime, _ in
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "k1", timeout: .seconds(30)).succeeded)
+            let victim = try #require(await LocalFixture.pidsAndPorts(runtime).first)
+            kill(-victim.pid, SIGKILL)
+            for _ in 0..<100 where ProcessTable.startTime(of: victim.pid) != nil { try await Task.sleep(for: .milliseconds(20)) }
+            let observation = try await runtime.fetch(web, desired: nil)
+            #expect(!observation.isHealthy)
+            let dead = try #require(observation.objects.first { $0.name == victim.replica })
+            #expect(dead.drifted)
+            #expect(dead.health == .unhealthy)
+            #expect(dead.message?.contains("is gone") == true)
+            // The same key again: not "already applied", because what runs is not what was applied.
+            let healed = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "k1", timeout: .seconds(30))
+            #expect(healed.succeeded)
+            #expect(healed.output.contains("is gone"))
+            #expect(try await runtime.fetch(web, desired: nil).isHealthy)
+        }
+    }
+
+    @Test("after a restart a new runtime object rediscovers the running replicas; the same key does no harm")
+    func rediscovery() async throws {
+        try await LocalFixture.withRuntime(ports: 19_180...19_199) { runtime, settings in
+            let state = LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2)
+            #expect(try await runtime.apply(state, idempotencyKey: "r1", timeout: .seconds(30)).succeeded)
+            let before = await LocalFixture.pidsAndPorts(runtime)
+            // "Keelson restarts": a new runtime object that knows nothing but the state directory.
+            let restarted = LocalProcessRuntime(name: "local", settings: settings)
+            let observation = try await restarted.fetch(web, desired: nil)
+            #expect(observation.isHealthy)
+            #expect(observation.objects.map(\.name) == before.map(\.replica))
+            let again = try await restarted.apply(state, idempotencyKey: "r1", timeout: .seconds(30))
+            #expect(again.succeeded)
+            #expect(again.output.contains("already applied"))
+            #expect(await LocalFixture.pidsAndPorts(restarted).map(\.pid) == before.map(\.pid))
+            let checks = await restarted.check()
+            #expect(checks.allSatisfy { $0.passed })
+            #expect(checks.contains { $0.detail == "2 running replica(s) rediscovered" })
+        }
+    }
+
+    @Test("a version that fails its health check fails the apply and leaves the old replicas running")
+    func badVersion() async throws {
+        try await LocalFixture.withRuntime(ports: 19_200...19_219) { runtime, _ in
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "b1", timeout: .seconds(30)).succeeded)
+            let old = try #require(await LocalFixture.pidsAndPorts(runtime).first)
+            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.1.0-bad", replicas: 1), idempotencyKey: "b2", timeout: .seconds(30))
+            #expect(!result.succeeded)
+            #expect(result.error?.contains("r2 of shop/web@staging (1.1.0-bad) failed its health check 3 time(s) in a row: GET /healthz on port 19201: HTTP 500") == true, "\(result.error ?? "")")
+            #expect(result.error?.contains("1 replica(s) of the previous version keep running") == true)
+            #expect(result.output.contains("deliberately broken"))
+            let now = await LocalFixture.pidsAndPorts(runtime)
+            #expect(now.map(\.pid) == [old.pid])
+            #expect(now.allSatisfy { $0.running })
+            let observation = try await runtime.fetch(web, desired: nil)
+            #expect(observation.objects.contains { $0.name == "r1" && $0.health == .healthy && $0.drifted })
+        }
+    }
+
+    @Test("a missing program and a taken port give a clear failed apply")
+    func clearFailures() async throws {
+        try await LocalFixture.withRuntime(ports: 19_220...19_220) { runtime, _ in
+            let missing = try await runtime.apply(
+                LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1, command: "no-such-program-keelson"),
+                idempotencyKey: "m1", timeout: .seconds(10))
+            #expect(!missing.succeeded)
+            #expect(missing.error == "cannot start shop/web@staging: command 'no-such-program-keelson' is not on PATH")
+            let relative = try await runtime.apply(
+                LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1, command: "./missing.sh"),
+                idempotencyKey: "m2", timeout: .seconds(10))
+            #expect(relative.error == "cannot start shop/web@staging: no executable file at ./missing.sh (in \(LocalFixture.shop))")
+
+            // Someone else listens on the only port of the range.
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(19_220).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            try #require(bound == 0)
+            listen(fd, 1)
+            let taken = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "p1", timeout: .seconds(10))
+            #expect(!taken.succeeded)
+            #expect(taken.error == "cannot start a replica of shop/web@staging: no free port in 19220-19220: port 19220 is in use by another process")
+            let checks = await runtime.check()
+            #expect(checks.first { $0.name == "ports" }?.passed == false)
+        }
+    }
+
+    @Test("TCP and exec health checks")
+    func otherProbes() async throws {
+        try await LocalFixture.withRuntime(ports: 19_230...19_239) { runtime, _ in
+            let tcp = LocalFixture.state(
+                "shop/web@tcp", "1.0.0", replicas: 1,
+                healthCheck: #"{"tcp":{},"intervalSeconds":1,"timeoutSeconds":1,"healthyThreshold":2,"unhealthyThreshold":3}"#)
+            let result = try await runtime.apply(tcp, idempotencyKey: "t1", timeout: .seconds(30))
+            #expect(result.succeeded, "\(result.error ?? "")")
+            #expect(result.output.contains("TCP port 19230 accepts connections"))
+            let exec = LocalFixture.state(
+                "shop/worker@staging", "1.0.0", replicas: 1, args: ["worker.py"],
+                healthCheck: #"{"exec":{"command":"sh","args":["-c","test -n \"$PORT\""]},"intervalSeconds":1,"timeoutSeconds":2,"healthyThreshold":1,"unhealthyThreshold":2}"#)
+            let worker = try await runtime.apply(exec, idempotencyKey: "e1", timeout: .seconds(30))
+            #expect(worker.succeeded, "\(worker.error ?? "")")
+            #expect(worker.output.contains("exited with code 0"))
+            let failing = LocalFixture.state(
+                "shop/worker@canary", "1.0.0", replicas: 1, args: ["worker.py"],
+                healthCheck: #"{"exec":{"command":"false","args":[]},"intervalSeconds":1,"timeoutSeconds":2,"healthyThreshold":1,"unhealthyThreshold":2}"#)
+            let failed = try await runtime.apply(failing, idempotencyKey: "e2", timeout: .seconds(30))
+            #expect(failed.error?.contains("failed its health check 2 time(s) in a row: false exited with code 1") == true, "\(failed.error ?? "")")
+        }
+    }
+}
