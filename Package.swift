@@ -94,7 +94,7 @@ let package = Package(
             path: "tools/bench"
         ),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
-        .testTarget(name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore"]),
+        .testTarget(name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore"], exclude: ["Fixtures"]),
         .testTarget(
             name: "KeelsonEngineTests",
             dependencies: ["KeelsonEngine", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore"]),

@@ -39,7 +39,7 @@ public struct CustomProgramRuntime: Runtime {
         } catch let error as DocumentError {
             throw FetchError(runtime: name, instance: instance, reason: error.description)
         }
-        let run = await runWithRetry(program, action: "fetch", state: desired, idempotencyKey: nil, deadline: nil)
+        let run = await runWithRetry(program, action: "fetch", state: desired, idempotencyKey: nil, deadline: nil, budget: nil)
         guard let outcome = run.last?.outcome, outcome.exitCode == 0 else {
             throw FetchError(runtime: name, instance: instance, reason: Self.failure(program, run))
         }
@@ -72,7 +72,8 @@ public struct CustomProgramRuntime: Runtime {
             return ApplyResult(succeeded: false, durationMilliseconds: 0, error: "\(error)")
         }
         let run = await runWithRetry(
-            program, action: "apply", state: state, idempotencyKey: idempotencyKey, deadline: started.advanced(by: timeout))
+            program, action: "apply", state: state, idempotencyKey: idempotencyKey, deadline: started.advanced(by: timeout),
+            budget: timeout)
         let succeeded = run.last?.exitCode == 0
         return ApplyResult(
             succeeded: succeeded, durationMilliseconds: (clock.now - started).milliseconds, output: excerpt(run),
@@ -89,7 +90,8 @@ public struct CustomProgramRuntime: Runtime {
                 succeeded: false, durationMilliseconds: 0,
                 error: "runtime \(name) cannot remove \(instance): no desired state names its apply program (run.custom)")
         }
-        let run = await runWithRetry(custom.apply, action: "remove", state: desired, idempotencyKey: nil, deadline: started.advanced(by: timeout))
+        let run = await runWithRetry(
+            custom.apply, action: "remove", state: desired, idempotencyKey: nil, deadline: started.advanced(by: timeout), budget: timeout)
         let succeeded = run.last?.exitCode == 0
         return ApplyResult(
             succeeded: succeeded, durationMilliseconds: (clock.now - started).milliseconds, output: excerpt(run),
@@ -119,7 +121,7 @@ public struct CustomProgramRuntime: Runtime {
     /// One outcome per attempt (a launch failure is an outcome with exit code 127).
     private func runWithRetry(
         _ program: CompiledDocument.Program, action: String, state: DesiredState, idempotencyKey: String?,
-        deadline: ContinuousClock.Instant?
+        deadline: ContinuousClock.Instant?, budget: Duration?
     ) async -> [Attempt] {
         let clock = ContinuousClock()
         let retry = program.retry ?? CompiledDocument.Retry(attempts: 3, baseSeconds: 1, maxSeconds: 30)
@@ -128,18 +130,22 @@ public struct CustomProgramRuntime: Runtime {
         var attempts: [Attempt] = []
         for attempt in 1...max(1, retry.attempts) {
             var timeout = Duration.seconds(program.timeoutSeconds)
-            if let deadline {
+            var limit = "its timeout of \(timeout.short)"
+            if let deadline, let budget {
                 let left = deadline - clock.now
                 if left <= .zero { break }
-                timeout = min(timeout, left)
+                if left < timeout {
+                    timeout = left
+                    limit = "the apply's timeout of \(budget.short)"
+                }
             }
             do {
                 let outcome = try await ProgramRunner(stdoutLimit: 1 << 20, stderrLimit: excerptLimit).run(
                     program.command, arguments: program.args, environment: environment,
                     workingDirectory: program.workingDirectory.map(LocalProcessRuntime.absolute), stdin: stdin, timeout: timeout)
-                attempts.append(Attempt(number: attempt, outcome: outcome, launchError: nil, timeout: timeout))
+                attempts.append(Attempt(number: attempt, outcome: outcome, launchError: nil, limit: limit))
             } catch {
-                attempts.append(Attempt(number: attempt, outcome: nil, launchError: "\(error)", timeout: timeout))
+                attempts.append(Attempt(number: attempt, outcome: nil, launchError: "\(error)", limit: limit))
                 break
             }
             guard let code = attempts.last?.exitCode, code != 0, retryable.contains(code), attempt < retry.attempts else { break }
@@ -155,7 +161,8 @@ public struct CustomProgramRuntime: Runtime {
         var number: Int
         var outcome: ProgramRunner.Outcome?
         var launchError: String?
-        var timeout: Duration
+        /// "its timeout of 60s" or "the apply's timeout of 5m".
+        var limit: String
         var exitCode: Int32? { outcome?.exitCode }
     }
 
@@ -199,7 +206,7 @@ public struct CustomProgramRuntime: Runtime {
         guard let last = attempts.last else { return "\(program.command) was not run: the apply's timeout had passed" }
         if let launchError = last.launchError { return "\(program.command): \(launchError)" }
         guard let outcome = last.outcome else { return "\(program.command) failed" }
-        var text = outcome.timedOut ? "\(program.command) did not finish within \(last.timeout) and was stopped"
+        var text = outcome.timedOut ? "\(program.command) was stopped at \(last.limit)"
             : "\(program.command) \(outcome.statusDescription)"
         if attempts.count > 1 { text += " (attempt \(attempts.count) of \(attempts.count); earlier attempts: "
             + attempts.dropLast().map { $0.outcome?.statusDescription ?? "not started" }.joined(separator: ", ") + ")" }
@@ -211,7 +218,7 @@ public struct CustomProgramRuntime: Runtime {
     private func excerpt(_ attempts: [Attempt]) -> String {
         attempts.map { attempt in
             var lines = ["attempt \(attempt.number): " + (attempt.launchError ?? attempt.outcome.map {
-                $0.timedOut ? "stopped at its timeout of \(attempt.timeout)" : $0.statusDescription } ?? "")]
+                $0.timedOut ? "stopped at \(attempt.limit)" : $0.statusDescription } ?? "")]
             if let outcome = attempt.outcome {
                 let out = outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 let err = outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines)

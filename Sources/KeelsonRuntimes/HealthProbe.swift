@@ -30,7 +30,7 @@ struct HealthProbe: Sendable {
                 let status = (response as? HTTPURLResponse)?.statusCode ?? 0
                 return ((200..<300).contains(status), "GET \(path) on port \(port): HTTP \(status)")
             } catch let error as URLError where error.code == .timedOut {
-                return (false, "GET \(path) on port \(port): no answer within \(check.timeout)")
+                return (false, "GET \(path) on port \(port): no answer within \(check.timeout.short)")
             } catch let error as URLError where error.code == .cannotConnectToHost {
                 return (false, "GET \(path) on port \(port): connection refused")
             } catch {

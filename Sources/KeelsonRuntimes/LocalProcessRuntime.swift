@@ -474,7 +474,7 @@ public actor LocalProcessRuntime: Runtime {
             ProcessTable.signalGroup(replica.pid, SIGKILL)
             let killEnds = clock.now.advanced(by: .seconds(5))
             while replica.isRunning, clock.now < killEnds { try? await Task.sleep(for: .milliseconds(25)) }
-            return "stopped \(replica.name) (pid \(replica.pid), \(replica.version)) with SIGKILL after \(settings.stopGracePeriod): \(why)"
+            return "stopped \(replica.name) (pid \(replica.pid), \(replica.version)) with SIGKILL after \(settings.stopGracePeriod.short): \(why)"
         }
         return "stopped \(replica.name) (pid \(replica.pid), \(replica.version)): \(why)"
     }

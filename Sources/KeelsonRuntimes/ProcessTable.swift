@@ -67,7 +67,7 @@ enum ProcessTable {
         guard errno == EINPROGRESS else { return "connect to port \(port): \(String(cString: strerror(errno)))" }
         var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
         let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        guard poll(&poller, 1, milliseconds) == 1 else { return "connect to port \(port): no answer within \(timeout)" }
+        guard poll(&poller, 1, milliseconds) == 1 else { return "connect to port \(port): no answer within \(timeout.short)" }
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)

@@ -5,7 +5,8 @@ import SystemPackage
 /// Runs a program to completion with swift-subprocess: JSON (or nothing) on stdin, extra
 /// environment, a timeout after which the program's whole process group is stopped (SIGTERM,
 /// then SIGKILL), and stdout/stderr captured through temporary files, bounded. Files rather
-/// than pipes, so that a grandchild that keeps the output open cannot stall Keelson.
+/// than pipes (stdin too), so that a grandchild that keeps the output open cannot stall Keelson
+/// and a program that never reads its input cannot break a write.
 struct ProgramRunner {
     struct Outcome: Sendable {
         /// nil when the program was stopped at its timeout.
@@ -54,6 +55,10 @@ struct ProgramRunner {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let outPath = scratch.appendingPathComponent("stdout").path
         let errPath = scratch.appendingPathComponent("stderr").path
+        // stdin is a file too: a program that exits without reading it is no error.
+        let inPath = scratch.appendingPathComponent("stdin").path
+        try Data((stdin ?? "").utf8).write(to: URL(fileURLWithPath: inPath))
+        let inFD = try FileDescriptor.open(FilePath(inPath), .readOnly)
         let outFD = try FileDescriptor.open(FilePath(outPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
         let errFD = try FileDescriptor.open(FilePath(errPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
 
@@ -75,15 +80,8 @@ struct ProgramRunner {
         let status: TerminationStatus? = try await withThrowingTaskGroup(of: TerminationStatus?.self) { group in
             group.addTask {
                 do {
-                    if let stdin {
-                        return try await Subprocess.run(
-                            configuration, input: .string(stdin),
-                            output: .fileDescriptor(outFD, closeAfterSpawningProcess: true),
-                            error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)
-                        ).terminationStatus
-                    }
                     return try await Subprocess.run(
-                        configuration, input: .none,
+                        configuration, input: .fileDescriptor(inFD, closeAfterSpawningProcess: true),
                         output: .fileDescriptor(outFD, closeAfterSpawningProcess: true),
                         error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)
                     ).terminationStatus

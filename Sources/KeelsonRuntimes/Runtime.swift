@@ -68,3 +68,17 @@ public struct FetchError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "runtime \(runtime) could not fetch \(instance): \(reason)" }
 }
+
+extension Duration {
+    /// `500ms`, `1s`, `1.5s`, `2m30s`, `1h5m`: how people write durations in config.
+    public var short: String {
+        let milliseconds = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        if milliseconds < 1000 { return "\(milliseconds)ms" }
+        if milliseconds < 60_000 {
+            return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : String(format: "%.1fs", Double(milliseconds) / 1000)
+        }
+        let seconds = milliseconds / 1000
+        if seconds < 3600 { return "\(seconds / 60)m" + (seconds % 60 == 0 ? "" : "\(seconds % 60)s") }
+        return "\(seconds / 3600)h" + (seconds % 3600 / 60 == 0 ? "" : "\(seconds % 3600 / 60)m")
+    }
+}

@@ -68,7 +68,7 @@ public actor SimulatedRuntime: Runtime {
         let roll = draw(state.instance)
         if roll < settings.applyHangRate {
             return ApplyResult(
-                succeeded: false, durationMilliseconds: timeout.milliseconds, error: "apply timed out after \(timeout)")
+                succeeded: false, durationMilliseconds: timeout.milliseconds, error: "apply timed out after \(timeout.short)")
         }
         if roll < settings.applyHangRate + settings.applyFailureRate {
             return ApplyResult(
@@ -76,7 +76,7 @@ public actor SimulatedRuntime: Runtime {
         }
         if settings.applyLatency > timeout {
             return ApplyResult(
-                succeeded: false, durationMilliseconds: timeout.milliseconds, error: "apply timed out after \(timeout)")
+                succeeded: false, durationMilliseconds: timeout.milliseconds, error: "apply timed out after \(timeout.short)")
         }
         instances[state.instance] = InstanceState(
             version: state.version, replicas: state.replicas,

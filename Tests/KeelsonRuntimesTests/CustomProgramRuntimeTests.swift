@@ -1,0 +1,184 @@
+import Foundation
+import KeelsonCore
+import Testing
+@testable import KeelsonRuntimes
+
+/// Fixture programs (shell scripts under Fixtures/custom) that succeed, fail, fail retryably, hang
+/// and print garbage, run for real through swift-subprocess.
+enum CustomFixture {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/custom").path
+
+    static func program(_ script: String, timeout: Int = 10, retryable: [Int] = [], attempts: Int = 3, state: String) -> String {
+        """
+        {"args":[],"command":"\(folder)/\(script)","env":{"STATE":"\(state)"},"retry":{"attempts":\(attempts),"baseSeconds":0.05,"maxSeconds":0.2},\
+        "retryableExitCodes":\(retryable),"timeoutSeconds":\(timeout),"workingDirectory":"\(folder)"}
+        """
+    }
+
+    static func state(fetch: String, apply: String, version: String = "2.0.0") -> DesiredState {
+        let document = """
+            {"apiVersion":"keelson.dev/v1","application":"billing","autoRollback":true,"channel":"prod","env":{"REGION":"eu"},\
+            "instance":"billing/api@prod","progressDeadlineSeconds":60,"release":{"parameters":{"version":"\(version)","build-id":"77"},"version":"\(version)"},\
+            "replicas":2,"run":{"custom":{"apply":\(apply),"fetch":\(fetch)}},"service":"api"}
+            """
+        return DesiredState(
+            instance: ServiceInstanceID("billing/api@prod")!, digest: "sha256:\(version)", version: version, document: document,
+            replicas: 2)
+    }
+
+    static func scratch() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("keelson-custom-\(UUID().uuidString)").path
+    }
+}
+
+@Suite("Custom fetch/apply programs")
+struct CustomProgramRuntimeTests {
+    let runtime = CustomProgramRuntime(name: "vms")
+    let api = ServiceInstanceID("billing/api@prod")!
+
+    @Test("apply gets the request as JSON on stdin and KEELSON_* variables; fetch's JSON becomes the observation")
+    func succeeds() async throws {
+        let dir = CustomFixture.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let state = CustomFixture.state(
+            fetch: CustomFixture.program("fetch-ok.sh", state: dir), apply: CustomFixture.program("apply-ok.sh", state: dir))
+        let result = try await runtime.apply(state, idempotencyKey: "key-1", timeout: .seconds(30))
+        #expect(result.succeeded, "\(result.error ?? "")")
+        #expect(result.output.contains("attempt 1: exited with code 0"))
+        #expect(result.output.contains("stdout: deployed api 2.0.0 to prod (2 replicas)"))
+        #expect(result.output.contains("stderr: a warning on stderr"))
+
+        let request = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/request.json")))
+        guard case .object(let fields) = request else { Issue.record("stdin was not a JSON object"); return }
+        #expect(fields["action"] == .string("apply"))
+        #expect(fields["idempotencyKey"] == .string("key-1"))
+        #expect(fields["instance"] == .string("billing/api@prod"))
+        #expect(fields["parameters"] == .object(["version": .string("2.0.0"), "build-id": .string("77")]))
+        #expect(fields["replicas"] == .integer(2))
+        if case .object(let document)? = fields["desiredState"] { #expect(document["apiVersion"] == .string("keelson.dev/v1")) }
+        else { Issue.record("no desiredState in the request") }
+        let environment = try String(contentsOfFile: dir + "/env", encoding: .utf8)
+        for line in ["KEELSON_ACTION=apply", "KEELSON_APPLICATION=billing", "KEELSON_CHANNEL=prod", "KEELSON_IDEMPOTENCY_KEY=key-1",
+                     "KEELSON_PARAM_BUILD_ID=77", "KEELSON_SERVICE=api", "KEELSON_VERSION=2.0.0"] {
+            #expect(environment.contains(line + "\n"), "missing \(line)")
+        }
+
+        let observation = try await runtime.fetch(api, desired: state)
+        #expect(observation.objects == [
+            ObservedObject(name: "vm-1", version: "2.0.0", desiredReplicas: 1, readyReplicas: 1, health: .healthy, message: "systemd unit active"),
+            ObservedObject(name: "vm-2", version: "2.0.0", desiredReplicas: 1, readyReplicas: 0, health: .unhealthy, message: "port 8080 closed", drifted: true),
+        ])
+    }
+
+    @Test("a failing program: ApplyFailed naming the program, its exit code and its last error line")
+    func fails() async throws {
+        let dir = CustomFixture.scratch()
+        let state = CustomFixture.state(
+            fetch: CustomFixture.program("fail.sh", state: dir), apply: CustomFixture.program("fail.sh", retryable: [75], state: dir))
+        let result = try await runtime.apply(state, idempotencyKey: "k", timeout: .seconds(30))
+        #expect(!result.succeeded)
+        #expect(result.error == "\(CustomFixture.folder)/fail.sh exited with code 2: error: disk full on vm-1")
+        // Exit code 2 is not retryable: one attempt.
+        #expect(result.output.contains("attempt 1") && !result.output.contains("attempt 2"))
+        #expect(result.output.contains("stdout: starting deploy"))
+        await #expect(throws: FetchError(runtime: "vms", instance: api, reason: "\(CustomFixture.folder)/fail.sh exited with code 2: error: disk full on vm-1")) {
+            try await runtime.fetch(api, desired: state)
+        }
+    }
+
+    @Test("a retryable exit code is retried with backoff until it succeeds, or until the attempts run out")
+    func retries() async throws {
+        let dir = CustomFixture.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let flaky = CustomFixture.program("flaky.sh", retryable: [75], attempts: 3, state: dir)
+        let result = try await runtime.apply(CustomFixture.state(fetch: flaky, apply: flaky), idempotencyKey: "k", timeout: .seconds(30))
+        #expect(result.succeeded, "\(result.error ?? "")")
+        #expect(result.output.contains("attempt 1: exited with code 75"))
+        #expect(result.output.contains("attempt 2: exited with code 75"))
+        #expect(result.output.contains("attempt 3: exited with code 0"))
+        #expect(try String(contentsOfFile: dir + "/attempts", encoding: .utf8) == "3\n")
+
+        let fresh = CustomFixture.scratch()
+        defer { try? FileManager.default.removeItem(atPath: fresh) }
+        let twice = CustomFixture.program("flaky.sh", retryable: [75], attempts: 2, state: fresh)
+        let exhausted = try await runtime.apply(CustomFixture.state(fetch: twice, apply: twice), idempotencyKey: "k", timeout: .seconds(30))
+        #expect(!exhausted.succeeded)
+        #expect(exhausted.error == "\(CustomFixture.folder)/flaky.sh exited with code 75 (attempt 2 of 2; earlier attempts: exited with code 75): lock held by another deploy (attempt 2)")
+    }
+
+    @Test("a program that hangs is stopped at its timeout, with the child it started")
+    func hangs() async throws {
+        let dir = CustomFixture.scratch()
+        let hang = CustomFixture.program("hang.sh", timeout: 1, state: dir)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let result = try await runtime.apply(CustomFixture.state(fetch: hang, apply: hang), idempotencyKey: "k", timeout: .seconds(30))
+        #expect(clock.now - started < .seconds(10))
+        #expect(!result.succeeded)
+        #expect(result.error == "\(CustomFixture.folder)/hang.sh was stopped at its timeout of 1s")
+        #expect(result.output.contains("stdout: waiting forever"))
+        // The whole process group went: no `sleep 600` of hang.sh is left.
+        #expect(Self.processes(withCommandLine: ["sleep", "600"]).isEmpty)
+        // The apply's own timeout bounds the program's too.
+        let slow = CustomFixture.program("hang.sh", timeout: 60, state: dir)
+        let bounded = try await runtime.apply(CustomFixture.state(fetch: slow, apply: slow), idempotencyKey: "k", timeout: .milliseconds(500))
+        #expect(bounded.error == "\(CustomFixture.folder)/hang.sh was stopped at the apply's timeout of 500ms")
+    }
+
+    @Test("a fetch program that prints garbage or the wrong shape gives a fetch error saying what is wrong")
+    func garbage() async throws {
+        let dir = CustomFixture.scratch()
+        let ok = CustomFixture.program("apply-ok.sh", state: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let garbage = CustomFixture.state(fetch: CustomFixture.program("garbage.sh", state: dir), apply: ok)
+        await #expect(throws: FetchError(
+            runtime: "vms", instance: api,
+            reason: "fetch program \(CustomFixture.folder)/garbage.sh printed output that is not a Keelson observation: not valid JSON; stdout was: 'vm-1 OK version=1.0.0'")) {
+            try await runtime.fetch(api, desired: garbage)
+        }
+        let badStatus = CustomFixture.state(fetch: CustomFixture.program("bad-status.sh", state: dir), apply: ok)
+        do {
+            _ = try await runtime.fetch(api, desired: badStatus)
+            Issue.record("a status of 'ok' was accepted")
+        } catch let error as FetchError {
+            #expect(error.reason.contains("objects.vm-1.status must be healthy, unhealthy or unknown, not 'ok'"))
+        }
+    }
+
+    @Test("the observation format is strict and names the path of each problem", arguments: [
+        (#"[]"#, "expected a JSON object with \"objects\""),
+        (#"{"objects": [], "extra": 1}"#, "unknown field 'extra' (expected only \"objects\")"),
+        (#"{"objects": []}"#, "\"objects\" must be an object of name → {version, replicas, readyReplicas, status, message, drifted}"),
+        (#"{"objects": {"a": {"replicas": -1}}}"#, "objects.a.replicas must be a whole number ≥ 0"),
+        (#"{"objects": {"a": {"version": 3}}}"#, "objects.a.version must be a string"),
+        (#"{"objects": {"a": {"drifted": "yes"}}}"#, "objects.a.drifted must be true or false"),
+        (#"{"objects": {"a": {"verison": "1"}}}"#, "objects.a: unknown field 'verison' (known: drifted, message, readyReplicas, replicas, status, version)"),
+    ])
+    func format(output: String, problem: String) {
+        #expect(throws: CustomProgramRuntime.FormatProblem.self) { try CustomProgramRuntime.parseObservation(output) }
+        do { _ = try CustomProgramRuntime.parseObservation(output) } catch { #expect(error.reason == problem) }
+    }
+
+    @Test("check: the programs exist and are executable")
+    func check() async {
+        let runtime = CustomProgramRuntime(name: "vms", programs: [
+            (what: "billing/api fetch", command: "\(CustomFixture.folder)/fetch-ok.sh", workingDirectory: nil),
+            (what: "billing/api apply", command: "./nope.sh", workingDirectory: CustomFixture.folder),
+            (what: "billing/api remove", command: "no-such-tool-keelson", workingDirectory: nil),
+        ])
+        let checks = await runtime.check()
+        #expect(checks.map(\.passed) == [true, false, false])
+        #expect(checks[1].detail == "no executable file at ./nope.sh (in \(CustomFixture.folder))")
+        #expect(checks[2].detail == "'no-such-tool-keelson' is not on PATH")
+    }
+
+    static func processes(withCommandLine arguments: [String]) -> [String] {
+        let wanted = arguments.joined(separator: "\u{0}") + "\u{0}"
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.filter { $0.allSatisfy(\.isNumber) }.filter {
+            let commandLine = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\($0)/cmdline"))).map { String(decoding: $0, as: UTF8.self) }
+            let stat = (try? String(contentsOfFile: "/proc/\($0)/stat", encoding: .utf8)) ?? ""
+            return commandLine == wanted && !stat.contains(") Z ")
+        }
+    }
+}
