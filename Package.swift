@@ -75,6 +75,8 @@ let package = Package(
             dependencies: [
                 "KeelsonCore",
                 "KeelsonCompiler",
+                "KeelsonRuntimes",
+                "KeelsonEngine",
                 "KeelsonStore",
                 "KeelsonMigrations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -77,15 +77,75 @@ public enum IntentParser {
         defer { fields.finish() }
         let typeText = fields.string("type", required: true)
         let labels = fields.stringMap("labels") ?? [:]
-        let settings = fields.stringMap("settings") ?? [:]
-        guard let typeText else { return nil }
+        guard let typeText else {
+            _ = fields.node("settings")
+            return nil
+        }
         guard let type = RuntimeIntent.Kind(rawValue: typeText.value) else {
+            _ = fields.node("settings")
             let all = RuntimeIntent.Kind.allCases.map(\.rawValue)
             let hint = suggestion(for: typeText.value, among: all).map { " (did you mean '\($0)'?)" } ?? ""
             fields.report(typeText.mark, "type", "unknown runtime type '\(typeText.value)'\(hint); expected one of \(all.joined(separator: ", "))")
             return nil
         }
+        let settings = fields.mapping("settings").map { parseSettings(type, $0) } ?? [:]
         return RuntimeIntent(name: name, type: type, labels: labels, settings: settings)
+    }
+
+    /// A runtime's `settings`, checked against its type and normalised to strings: durations in
+    /// seconds, port ranges as `LOW-HIGH`, lists joined by commas. Documented in docs/runtimes.md.
+    private static func parseSettings(_ type: RuntimeIntent.Kind, _ fields: FieldReader) -> [String: String] {
+        var settings: [String: String] = [:]
+        func duration(_ key: String) {
+            if let value = fields.duration(key)?.value { settings[key] = "\(value)" }
+        }
+        func rate(_ key: String) {
+            guard let text = fields.string(key) else { return }
+            guard let value = Double(text.value), (0...1).contains(value) else {
+                fields.report(text.mark, key, "expected a probability from 0 to 1, found \"\(text.value)\"")
+                return
+            }
+            settings[key] = "\(value)"
+        }
+        // Every runtime: how often instances are fetched while converging and once stable.
+        duration("fetchIntervalConverging")
+        duration("fetchIntervalStable")
+        switch type {
+        case .local:
+            if let directory = fields.string("stateDirectory")?.value { settings["stateDirectory"] = directory }
+            if let ports = fields.string("ports") {
+                let bounds = ports.value.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                if bounds.count == 2, let low = bounds[0], let high = bounds[1], 1024 <= low, low <= high, high <= 65535 {
+                    settings["ports"] = "\(low)-\(high)"
+                } else {
+                    fields.report(ports.mark, "ports", "expected a port range such as 18000-18999 (ports 1024 to 65535), found \"\(ports.value)\"")
+                }
+            }
+            duration("stopGracePeriod")
+            duration("startupGrace")
+        case .simulated:
+            if let seed = fields.int("seed", range: 0...Int.max)?.value { settings["seed"] = "\(seed)" }
+            duration("applyLatency")
+            duration("timeToHealthy")
+            rate("applyFailureRate")
+            rate("applyHangRate")
+            rate("fetchErrorRate")
+            if let versions = fields.stringList("unhealthyVersions") {
+                settings["unhealthyVersions"] = versions.map(\.value).joined(separator: ",")
+            }
+        case .custom:
+            for key in fields.keys where !key.hasPrefix("fetchInterval") {
+                _ = fields.node(key)
+                fields.report(fields.markOfKey(key), key, "a custom runtime has no settings: each service names its programs under run.custom")
+            }
+        case .kubernetes, .ecs:
+            // Their runtime issues give these a schema; until then any string settings are kept.
+            for key in fields.keys where settings[key] == nil {
+                if let value = fields.string(key)?.value { settings[key] = value }
+            }
+        }
+        fields.finish()
+        return settings
     }
 
     /// The application, and its channel groups (group name → generated channel names).

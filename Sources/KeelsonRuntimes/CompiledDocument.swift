@@ -88,7 +88,13 @@ public struct CompiledDocument: Decodable, Sendable, Hashable {
         }
     }
 
+    public struct RuntimeReference: Decodable, Sendable, Hashable {
+        public var name: String
+        public var type: String
+    }
+
     public var instance: String
+    public var runtime: RuntimeReference
     public var application: String
     public var service: String
     public var channel: String

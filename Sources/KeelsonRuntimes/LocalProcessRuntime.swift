@@ -152,8 +152,9 @@ public actor LocalProcessRuntime: Runtime {
         }
         if current < applied.replicas {
             objects.append(ObservedObject(
-                name: "missing", version: applied.version, desiredReplicas: applied.replicas - current, readyReplicas: 0,
-                health: .unhealthy, message: "\(applied.replicas - current) of \(applied.replicas) replica(s) have no process",
+                name: "missing", version: nil, desiredReplicas: applied.replicas - current, readyReplicas: 0,
+                health: .unhealthy,
+                message: "\(applied.replicas - current) of \(applied.replicas) replica(s) of \(applied.version) have no process",
                 drifted: true))
         }
         return Observation(objects: objects)
@@ -418,7 +419,10 @@ public actor LocalProcessRuntime: Runtime {
                 return "exited before it became healthy (see \(logFiles(of: instance, replica: replica.name).stderr))"
             }
             if let check = document.healthCheck {
-                let tracker = await probe(instance, replica, document: document, force: true)
+                // During the first interval a replica is still starting: failed probes are retried
+                // every 250 ms and not counted, so a fast service is healthy in a fraction of it.
+                let starting = clock.now - began < check.interval
+                let tracker = await probe(instance, replica, document: document, force: true, countFailures: !starting)
                 switch tracker.state {
                 case .healthy: return nil
                 case .unhealthy:
@@ -427,7 +431,8 @@ public actor LocalProcessRuntime: Runtime {
                 }
                 if clock.now >= deadline { return "was not healthy by the apply's deadline: \(tracker.message)" }
                 if Task.isCancelled { return "was cancelled before it became healthy" }
-                try? await Task.sleep(until: min(clock.now.advanced(by: check.interval), deadline), clock: clock)
+                let pause = starting ? min(.milliseconds(250), check.interval) : check.interval
+                try? await Task.sleep(until: min(clock.now.advanced(by: pause), deadline), clock: clock)
             } else {
                 if clock.now - began >= settings.startupGrace {
                     trackers[key(instance, replica)] = HealthTracker(state: .healthy, message: "running (no health check)")
@@ -442,7 +447,8 @@ public actor LocalProcessRuntime: Runtime {
 
     /// Probes a replica's health (at most once per interval unless `force`) and returns its tracker.
     private func probe(
-        _ instance: ServiceInstanceID, _ replica: ReplicaRecord, document: CompiledDocument?, force: Bool
+        _ instance: ServiceInstanceID, _ replica: ReplicaRecord, document: CompiledDocument?, force: Bool,
+        countFailures: Bool = true
     ) async -> HealthTracker {
         let key = key(instance, replica)
         guard let check = document?.healthCheck else {
@@ -458,6 +464,10 @@ public actor LocalProcessRuntime: Runtime {
             workingDirectory: document?.run.local?.workingDirectory.map(Self.absolute)
         ).run()
         var tracker = trackers[key] ?? HealthTracker()
+        if !outcome.passed && !countFailures {
+            tracker.message = outcome.message
+            return tracker
+        }
         tracker.record(passed: outcome.passed, message: outcome.message, check: check, at: clock.now)
         trackers[key] = tracker
         return tracker

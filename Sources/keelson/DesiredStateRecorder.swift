@@ -129,6 +129,14 @@ struct DesiredStateRecorder {
         throw Failure.compile(errors)
     }
 
+    /// The config last applied to the store, parsed again from the recorded files.
+    static func appliedIntent(_ store: EventStore) async throws -> (config: ConfigApplied, intent: Intent)? {
+        guard let config = try await DesiredStateRecorder(store: store, actor: "").latestConfig() else { return nil }
+        let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
+        let loaded = ConfigSource.load(path: config.source, from: files)
+        return (config, try IntentParser.parse(loaded.documents, files: files).get())
+    }
+
     private func latestConfig() async throws -> ConfigApplied? {
         try await store.events(EventFilter(stream: "config", types: [ConfigApplied.eventType], limit: 1, latest: true))
             .first?.decode(ConfigApplied.self)

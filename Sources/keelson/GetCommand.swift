@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import KeelsonCore
+import KeelsonEngine
+import KeelsonRuntimes
 import KeelsonStore
 import Yams
 
@@ -8,7 +10,7 @@ struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
         abstract: "Show recorded state.",
-        subcommands: [GetDesired.self]
+        subcommands: [GetDesired.self, GetCurrent.self]
     )
 }
 
@@ -66,6 +68,90 @@ struct GetDesired: AsyncParsableCommand {
             print(TextTable.render(
                 headers: ["INSTANCE", "VERSION", "DIGEST", "POSITION", "RECORDED"],
                 rows: rows.map { [$0.instance, $0.version, String($0.digest.prefix(19)) + "…", String($0.position), Formatting.time($0.recordedAtMilliseconds)] }))
+        }
+    }
+}
+
+struct GetCurrent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "current",
+        abstract: "Show the latest observation of a service's instances (or one instance).",
+        discussion: """
+            What the runtime last reported, as recorded by the last fetch: per object (a replica, a \
+            Deployment…) its version, ready/desired replicas, health and drift. --refresh fetches \
+            every instance now (recording it) before showing.
+
+            Examples:
+              keelson get current shop/web
+              keelson get current shop/web@staging --refresh -o json
+            """
+    )
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.", valueName: "target"))
+    var target: String
+
+    @Flag(help: "Fetch from the runtimes now (recorded as events) instead of showing the last recorded fetch.")
+    var refresh = false
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: [.short, .long], help: "Output format: table, json or yaml.")
+    var output: GetDesired.Format = .table
+
+    struct Entry: Encodable {
+        var instance: String
+        var runtime: String
+        var healthy: Bool
+        var versions: [String]
+        var observation: Observation
+        var fetchedPosition: Int64
+        var lastSeenPosition: Int64
+        var lastSeenAt: String
+    }
+
+    func run() async throws {
+        let prefix = target.contains("@") ? target : target + "@"
+        let exact = { (instance: String) in target.contains("@") ? instance == target : true }
+        if refresh {
+            let context = try await RuntimeContext.open(store, writable: true)
+            let desired = try await context.store.desiredStates(prefix: prefix).filter { exact($0.instance) }
+            guard !desired.isEmpty else { throw ValidationError("no desired state for \(target): nothing to fetch") }
+            for row in desired {
+                let (id, state, runtime) = try await context.instance(row.instance)
+                do {
+                    try await RuntimeRecorder(runtime: runtime, store: context.store, actor: CommandActor.current).fetch(id, desired: state)
+                } catch {
+                    FileHandle.standardError.write(Data("warning: \(error)\n".utf8))
+                }
+            }
+        }
+        let store = try store.open(checkIntegrity: false, mustExist: true)
+        let rows = try await store.currentStates(prefix: prefix).filter { exact($0.instance) }
+        guard !rows.isEmpty else {
+            throw ValidationError("no observation of \(target) has been recorded yet (fetch one with `keelson get current \(target) --refresh`)")
+        }
+        let entries = rows.map { row in
+            let observation = (try? JSONDecoder().decode(Observation.self, from: Data(row.observation.utf8))) ?? Observation(objects: [])
+            return Entry(
+                instance: row.instance, runtime: row.runtime, healthy: row.healthy, versions: observation.versions,
+                observation: observation, fetchedPosition: row.fetchedPosition, lastSeenPosition: row.lastSeenPosition,
+                lastSeenAt: Formatting.time(row.lastSeenAtMilliseconds))
+        }
+        switch output {
+        case .json: print(try Formatting.json(entries))
+        case .yaml:
+            let encoder = YAMLEncoder()
+            encoder.options.sortKeys = true
+            print(try encoder.encode(entries), terminator: "")
+        case .table:
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { print() }
+                let health = entry.observation.objects.isEmpty ? "nothing running" : entry.healthy ? "healthy" : "not healthy"
+                print("\(entry.instance) on \(entry.runtime): \(health)"
+                    + (entry.versions.isEmpty ? " " : ", running \(entry.versions.joined(separator: ", ")) ")
+                    + "(seen \(entry.lastSeenAt), position \(entry.lastSeenPosition))")
+                print(CurrentTable.render(entry.observation))
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ struct Keelson: AsyncParsableCommand {
         version: KeelsonVersion.current,
         subcommands: [
             EventsCommand.self, StreamsCommand.self, ValidateCommand.self, ApplyCommand.self, ReleaseCommand.self,
-            GetCommand.self, SchemaCommand.self, DatabaseCommand.self, DemoCommand.self,
+            GetCommand.self, RuntimeCommand.self, SchemaCommand.self, DatabaseCommand.self, DemoCommand.self,
             VersionCommand.self,
         ]
     )

@@ -19,7 +19,7 @@ enum CustomFixture {
         let document = """
             {"apiVersion":"keelson.dev/v1","application":"billing","autoRollback":true,"channel":"prod","env":{"REGION":"eu"},\
             "instance":"billing/api@prod","progressDeadlineSeconds":60,"release":{"parameters":{"version":"\(version)","build-id":"77"},"version":"\(version)"},\
-            "replicas":2,"run":{"custom":{"apply":\(apply),"fetch":\(fetch)}},"service":"api"}
+            "replicas":2,"runtime":{"name":"vms","type":"custom"},"run":{"custom":{"apply":\(apply),"fetch":\(fetch)}},"service":"api"}
             """
         return DesiredState(
             instance: ServiceInstanceID("billing/api@prod")!, digest: "sha256:\(version)", version: version, document: document,

@@ -23,7 +23,7 @@ enum LocalFixture {
         return """
             {"apiVersion":"keelson.dev/v1","application":"\(id.application)","autoRollback":true,"channel":"\(id.channel)",\
             "env":{"GREETING":"hi"},\(healthCheck.map { "\"healthCheck\":\($0)," } ?? "")"instance":"\(instance)",\
-            "progressDeadlineSeconds":60,"release":{"parameters":{"version":"\(version)"},"version":"\(version)"},\
+            "progressDeadlineSeconds":60,"release":{"parameters":{"version":"\(version)"},"version":"\(version)"},"runtime":{"name":"local","type":"local"},\
             "replicas":\(replicas),"run":{"local":{"args":[\(arguments)],"command":"\(command)","env":{},\
             "workingDirectory":"\(shop)"}},"service":"\(id.service)"}
             """

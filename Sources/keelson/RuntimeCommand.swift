@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import KeelsonCompiler
+import KeelsonCore
+import KeelsonEngine
+import KeelsonRuntimes
+import KeelsonStore
+
+struct RuntimeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runtime",
+        abstract: "Inspect and try out the runtimes the applied config declares.",
+        subcommands: [RuntimeList.self, RuntimeCheckCommand.self, RuntimeApply.self, RuntimeRemove.self]
+    )
+}
+
+/// The runtimes of the applied config, built with their settings.
+struct RuntimeContext {
+    let store: EventStore
+    let intent: Intent
+    let factory: RuntimeFactory
+
+    static func open(_ options: StoreOptions, writable: Bool) async throws -> RuntimeContext {
+        let store = try options.open(checkIntegrity: writable, mustExist: true)
+        guard let applied = try await DesiredStateRecorder.appliedIntent(store) else {
+            throw ValidationError("no config has been applied to \(options.path) yet: run `keelson apply -f PATH` first")
+        }
+        return RuntimeContext(
+            store: store, intent: applied.intent, factory: RuntimeFactory(stateRoot: RuntimeFactory.stateRoot(forDatabase: options.path)))
+    }
+
+    func runtime(named name: String) throws -> (RuntimeIntent, any Runtime) {
+        guard let declared = intent.runtimes.first(where: { $0.name == name }) else {
+            let names = intent.runtimes.map(\.name)
+            let hint = suggestion(for: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+            throw ValidationError("no runtime named '\(name)'\(hint); the applied config declares: \(names.joined(separator: ", "))")
+        }
+        return (declared, factory.make(declared, in: intent))
+    }
+
+    /// The instance's desired state and the runtime its document names.
+    func instance(_ text: String) async throws -> (ServiceInstanceID, DesiredState, any Runtime) {
+        guard let id = ServiceInstanceID(text) else {
+            throw ValidationError("'\(text)' is not an instance: write APPLICATION/SERVICE@CHANNEL, e.g. shop/web@staging")
+        }
+        guard let desired = try await store.desiredState(of: id) else {
+            throw ValidationError("\(id) has no desired state (has it been released? `keelson release \(id.application)/\(id.service) --version V`)")
+        }
+        let document = try CompiledDocument.decode(desired.document)
+        return (id, desired, try runtime(named: document.runtime.name).1)
+    }
+}
+
+struct RuntimeList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the runtimes of the applied config, with their settings.")
+
+    @OptionGroup var store: StoreOptions
+    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
+
+    struct Entry: Encodable {
+        var name: String
+        var type: String
+        var labels: [String: String]
+        var settings: [String: String]
+        var instances: [String]
+    }
+
+    func run() async throws {
+        let context = try await RuntimeContext.open(store, writable: false)
+        let entries = context.intent.runtimes.map { runtime in
+            Entry(
+                name: runtime.name, type: runtime.type.rawValue, labels: runtime.labels, settings: runtime.settings,
+                instances: context.intent.services.flatMap { service in
+                    service.instances.filter { $0.runtime == runtime.name }.map { "\(service.application)/\(service.name)@\($0.channel)" }
+                })
+        }
+        switch output {
+        case .json: print(try Formatting.json(entries))
+        case .table:
+            print(TextTable.render(
+                headers: ["NAME", "TYPE", "LABELS", "SETTINGS", "INSTANCES"],
+                rows: entries.map {
+                    [$0.name, $0.type, $0.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
+                     $0.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
+                     String($0.instances.count)]
+                }))
+        }
+    }
+}
+
+struct RuntimeCheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Preflight a runtime: is it reachable and usable?",
+        discussion: """
+            local: the state directory is writable, ports of the range are free, running replicas \
+            are rediscovered. custom: every fetch and apply program the services name exists and is \
+            executable. simulated: always usable. Exits 1 when a check fails.
+
+            Examples:
+              keelson runtime check local
+              keelson runtime check vms -o json
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The runtime's name (see `keelson runtime list`).", valueName: "name"))
+    var name: String
+
+    @OptionGroup var store: StoreOptions
+    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
+
+    func run() async throws {
+        let context = try await RuntimeContext.open(store, writable: false)
+        let (declared, runtime) = try context.runtime(named: name)
+        let checks = await runtime.check()
+        switch output {
+        case .json:
+            struct Report: Encodable { var runtime: String; var type: String; var usable: Bool; var checks: [RuntimeCheck] }
+            print(try Formatting.json(Report(runtime: name, type: declared.type.rawValue, usable: checks.allSatisfy(\.passed), checks: checks)))
+        case .table:
+            print("runtime \(name) (\(declared.type.rawValue))")
+            for check in checks { print("  \(check.passed ? "✓" : "✗") \(check.name): \(check.detail)") }
+        }
+        if !checks.allSatisfy(\.passed) { throw ExitCode(1) }
+    }
+}
+
+struct RuntimeApply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Apply an instance's desired state on its runtime now, then fetch it (both recorded).",
+        discussion: """
+            For trying a runtime out by hand: this bypasses the convergence engine and its rules \
+            (ordering, soak, approvals, windows). The apply and the fetch are recorded as events \
+            like any other. Exits 1 when the apply fails.
+
+            Example:
+              keelson runtime apply shop/web@staging
+            """
+    )
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"))
+    var instance: String
+
+    @Option(help: ArgumentHelp("Give up after this long (e.g. 90s, 5m).", valueName: "duration"))
+    var timeout: String = "2m"
+
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        guard let seconds = DurationText.seconds(timeout) else {
+            throw ValidationError("--timeout: expected a duration such as 90s or 5m, found '\(timeout)'")
+        }
+        let context = try await RuntimeContext.open(store, writable: true)
+        let (id, desired, runtime) = try await context.instance(instance)
+        let recorder = RuntimeRecorder(runtime: runtime, store: context.store, actor: CommandActor.current)
+        let key = "manual:\(desired.digest.dropFirst(7).prefix(16)):\(UUID().uuidString.prefix(8).lowercased())"
+        print("applying \(desired.version) to \(id) on \(runtime.name) (timeout \(Duration.seconds(seconds).short))…")
+        let result = try await recorder.apply(desired, idempotencyKey: key, timeout: .seconds(seconds))
+        if !result.output.isEmpty { print(result.output.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
+        let observation = try? await recorder.fetch(id, desired: desired)
+        if let observation { print(CurrentTable.render(observation)) }
+        if let error = result.error {
+            FileHandle.standardError.write(Data("error: apply failed after \(Duration.milliseconds(result.durationMilliseconds).short): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        print("applied in \(Duration.milliseconds(result.durationMilliseconds).short)")
+    }
+}
+
+struct RuntimeRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Stop everything an instance runs on its runtime, then fetch it (the fetch is recorded).",
+        discussion: "Example:\n  keelson runtime remove shop/web@staging"
+    )
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"))
+    var instance: String
+
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let context = try await RuntimeContext.open(store, writable: true)
+        let (id, desired, runtime) = try await context.instance(instance)
+        let result = try await runtime.remove(id, desired: desired, timeout: .seconds(120))
+        if !result.output.isEmpty { print(result.output) }
+        _ = try? await RuntimeRecorder(runtime: runtime, store: context.store, actor: CommandActor.current).fetch(id, desired: desired)
+        if let error = result.error {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+enum TableOrJSON: String, ExpressibleByArgument, CaseIterable { case table, json }
+
+/// An observation as lines: one per object.
+enum CurrentTable {
+    static func render(_ observation: Observation) -> String {
+        guard !observation.objects.isEmpty else { return "  (nothing running)" }
+        return TextTable.render(
+            headers: ["OBJECT", "VERSION", "READY", "HEALTH", "DRIFT", "MESSAGE"],
+            rows: observation.objects.map {
+                [$0.name, $0.version ?? "-", "\($0.readyReplicas)/\($0.desiredReplicas)", $0.health.rawValue,
+                 $0.drifted ? "drifted" : "-", $0.message ?? ""]
+            })
+    }
+}
