@@ -124,7 +124,7 @@ public enum IntentParser {
             duration("stopGracePeriod")
             duration("startupGrace")
         case .simulated:
-            if let seed = fields.int("seed", range: 0...Int.max)?.value { settings["seed"] = "\(seed)" }
+            if let seed = fields.int("seed", range: 0...Int(UInt32.max))?.value { settings["seed"] = "\(seed)" }
             duration("applyLatency")
             duration("timeToHealthy")
             rate("applyFailureRate")

@@ -61,6 +61,18 @@ let badConfigs: [BadConfig] = [
     BadConfig(name: "unknown field with suggestion", yaml: "kind: Runtime\nname: a\ntype: local\nlabel: {x: y}\n", expected: [
         "shop.yaml:4:1: Runtime a ›: unknown field 'label' (did you mean 'labels'?)",
     ]),
+    BadConfig(name: "local runtime settings: unknown, bad range, bad duration", yaml: "kind: Runtime\nname: a\ntype: local\nsettings:\n  port: 8000-8100\n  ports: 9000\n  stopGracePeriod: soon\n", expected: [
+        "shop.yaml:5:3: Runtime a › settings: unknown field 'port' (did you mean 'ports'?)",
+        "shop.yaml:6:10: Runtime a › settings.ports: expected a port range such as 18000-18999 (ports 1024 to 65535), found \"9000\"",
+        "shop.yaml:7:20: Runtime a › settings.stopGracePeriod: expected a duration such as 30s, 10m, 1h30m or 2d, found \"soon\"",
+    ]),
+    BadConfig(name: "simulated runtime settings: a rate above 1", yaml: "kind: Runtime\nname: a\ntype: simulated\nsettings: {applyFailureRate: 1.5, seed: -1}\n", expected: [
+        "shop.yaml:4:30: Runtime a › settings.applyFailureRate: expected a probability from 0 to 1, found \"1.5\"",
+        "shop.yaml:4:41: Runtime a › settings.seed: expected a number from 0 to 4294967295, found -1",
+    ]),
+    BadConfig(name: "custom runtimes have no settings", yaml: "kind: Runtime\nname: a\ntype: custom\nsettings: {fetch: ./f.sh, fetchIntervalStable: 5m}\n", expected: [
+        "shop.yaml:4:12: Runtime a › settings.fetch: a custom runtime has no settings: each service names its programs under run.custom",
+    ]),
     BadConfig(name: "labels of the wrong type", yaml: "kind: Runtime\nname: a\ntype: local\nlabels: [eu]\n", expected: [
         "shop.yaml:4:9: Runtime a › labels: expected a mapping of names to values, found a list",
     ]),
