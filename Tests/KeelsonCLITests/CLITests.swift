@@ -411,3 +411,75 @@ struct SchemaCLITests {
         #expect(output.contains("'label' was unexpected"), "\(output)")
     }
 }
+
+@Suite("keelson runtime, get current")
+struct RuntimeCLITests {
+    @Test("runtime list/check, runtime apply runs shop/web for real, get current shows it, runtime remove stops it; db check is clean")
+    func localRuntime() throws {
+        let cli = CLI()
+        // A copy of examples/shop on its own port range, so that it never meets a demo on this machine.
+        let shop = cli.directory.appendingPathComponent("shop")
+        try FileManager.default.copyItem(atPath: ApplyReleaseCLITests.shop, toPath: shop.path)
+        let platform = shop.appendingPathComponent("platform.yaml")
+        try String(contentsOf: platform, encoding: .utf8).replacingOccurrences(of: "18000-18099", with: "19400-19409")
+            .write(to: platform, atomically: true, encoding: .utf8)
+        #expect(try cli.run(["apply", "-f", "shop", "--db", cli.db]).status == 0)
+        #expect(try cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db]).status == 0)
+
+        let list = try cli.run(["runtime", "list", "-o", "json", "--db", cli.db])
+        let runtimes = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
+        #expect(runtimes.map { $0["name"] as? String } == ["local", "sim-eu", "sim-us"])
+        #expect((runtimes[0]["settings"] as? [String: String])?["ports"] == "19400-19409")
+
+        let check = try cli.run(["runtime", "check", "local", "--db", cli.db])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("✓ state directory: \(cli.directory.path)/state/local is writable"))
+        #expect(check.stdout.contains("✓ ports: 10 of 10 ports in 19400-19409 are free"))
+        let typo = try cli.run(["runtime", "check", "locl", "--db", cli.db])
+        #expect(typo.status != 0)
+        #expect(typo.stderr.contains("no runtime named 'locl' (did you mean 'local'?)"))
+
+        let applied = try cli.run(["runtime", "apply", "shop/web@staging", "--db", cli.db])
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(applied.stdout.contains("started r1"))
+        let current = try cli.run(["get", "current", "shop/web@staging", "-o", "json", "--db", cli.db])
+        let entries = try JSONSerialization.jsonObject(with: Data(current.stdout.utf8)) as! [[String: Any]]
+        #expect(entries.first?["healthy"] as? Bool == true)
+        #expect(entries.first?["versions"] as? [String] == ["1.0.0"])
+        let table = try cli.run(["get", "current", "shop/web@staging", "--refresh", "--db", cli.db])
+        #expect(table.stdout.contains("shop/web@staging on local: healthy, running 1.0.0"))
+
+        // The deliberately bad version fails its health check; the good replica keeps serving.
+        #expect(try cli.run(["release", "shop/web", "--version", "1.1.0-bad", "--db", cli.db]).status == 0)
+        let bad = try cli.run(["runtime", "apply", "shop/web@staging", "--db", cli.db])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("failed its health check 3 time(s) in a row"))
+
+        let removed = try cli.run(["runtime", "remove", "shop/web@staging", "--db", cli.db])
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(removed.stdout.contains("stopped r1"))
+        let after = try cli.run(["get", "current", "shop/web@staging", "--db", cli.db])
+        #expect(after.stdout.contains("nothing running"))
+        let types = try ApplyReleaseCLITests().events(cli, type: "ApplyFailed")
+        #expect(types.count == 1)
+        let dbCheck = try cli.run(["db", "check", "--db", cli.db])
+        #expect(dbCheck.status == 0)
+        #expect(dbCheck.stdout.contains("current_state: ok"))
+    }
+
+    @Test("get current before any fetch, and runtime commands before any config, are clear errors")
+    func clearErrors() throws {
+        let cli = CLI()
+        #expect(try cli.run(["apply", "-f", ApplyReleaseCLITests.shop, "--db", cli.db]).status == 0)
+        let none = try cli.run(["get", "current", "shop/web", "--db", cli.db])
+        #expect(none.status != 0)
+        #expect(none.stderr.contains("no observation of shop/web has been recorded yet"))
+        let empty = CLI()
+        _ = try empty.run(["events", "append", "app:x", "Note", "--db", empty.db])
+        let noConfig = try empty.run(["runtime", "list", "--db", empty.db])
+        #expect(noConfig.status != 0)
+        #expect(noConfig.stderr.contains("no config has been applied"))
+        let notInstance = try cli.run(["runtime", "apply", "shop/web", "--db", cli.db])
+        #expect(notInstance.stderr.contains("'shop/web' is not an instance: write APPLICATION/SERVICE@CHANNEL"))
+    }
+}
