@@ -7,13 +7,15 @@ import KeelsonStore
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Apply examples/shop, release shop/web, and show what the CLI reads from the log.",
+        abstract: "Apply examples/shop, release shop/web, run it for real on staging, and show what the log holds.",
         discussion: """
             Applies the example config (-f, default examples/shop), releases shop/web with the next \
-            patch version, then prints the streams, the latest events, the desired states and \
-            `keelson db check`. Running it again releases the next version. Nothing is deployed \
-            yet: the runtimes and the convergence engine come with later issues; `keelson up` will \
-            replace this command.
+            patch version, applies it to shop/web@staging on the local-process runtime (a real \
+            Python web service on 127.0.0.1), then prints what it observes, the latest events, the \
+            desired states and `keelson db check`. Running it again releases the next version and \
+            replaces the running replica with it. The replica keeps running after the demo: stop it \
+            with `keelson runtime remove shop/web@staging`. Promotion to the other channels comes \
+            with the convergence engine; `keelson up` will replace this command.
             """
     )
 
@@ -40,6 +42,12 @@ struct DemoCommand: AsyncParsableCommand {
             ReleaseRequest(application: "shop", service: "web", version: version), dryRun: false)
         try ChangeReport.print(released, format: .table, dryRun: false, what: "release shop/web \(version)")
 
+        print("\n$ keelson runtime apply shop/web@staging")
+        do {
+            try await RuntimeApply.parse(["shop/web@staging", "--db", store.path]).run()
+        } catch {
+            print("(the apply failed: the demo goes on)")
+        }
         print("\n$ keelson get desired shop/web")
         try await GetDesired.parse(["shop/web", "--db", store.path]).run()
         print("\n$ keelson streams")
@@ -50,7 +58,12 @@ struct DemoCommand: AsyncParsableCommand {
         try await CheckDatabase.parse(["--db", store.path]).run()
         print("""
 
+            shop/web@staging keeps running (`keelson get current shop/web@staging --refresh --db \(store.path)`
+            shows its port). Stop it with: keelson runtime remove shop/web@staging --db \(store.path)
+
             Try next:
+              keelson release shop/web --version 2.0.0-bad --db \(store.path)   # a version that fails its health check
+              keelson runtime apply shop/web@staging --db \(store.path)        # fails; the old replica keeps serving
               keelson events --follow --db \(store.path)          # and in another terminal:
               keelson release shop/web --version 2.0.0 --dry-run --db \(store.path)
               keelson get desired shop/web@prod-eu -o yaml --db \(store.path)

@@ -191,7 +191,7 @@ struct CLITests {
         #expect(listHelp.stdout.contains("--since <time>"))
     }
 
-    @Test("demo applies examples/shop, releases shop/web and reports a clean check")
+    @Test("demo applies examples/shop, releases shop/web, runs it on staging and reports a clean check")
     func demo() throws {
         let cli = CLI()
         let shop = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -205,6 +205,11 @@ struct CLITests {
         #expect(again.stdout.contains("config unchanged"))
         #expect(again.stdout.contains("release shop/web 1.4.2"))
         #expect(try cli.run(["demo", "--db", cli.db]).stderr.contains("no config at examples/shop"))
+        // The demo ran shop/web@staging for real, and the second run replaced the first replica.
+        #expect(result.stdout.contains("started r1"))
+        #expect(again.stdout.contains("started r2") && again.stdout.contains("stopped r1"))
+        let removed = try cli.run(["runtime", "remove", "shop/web@staging", "--db", cli.db])
+        #expect(removed.stdout.contains("stopped r2"), "\(removed.stdout)\(removed.stderr)")
     }
 }
 
