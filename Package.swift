@@ -89,6 +89,8 @@ let package = Package(
             dependencies: [
                 "KeelsonCore",
                 "KeelsonCompiler",
+                "KeelsonRuntimes",
+                "KeelsonEngine",
                 "KeelsonStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -48,6 +48,7 @@ final class Benchmark {
             if parts.contains(5) { try await pointInTime(log) }
         }
         if parts.contains(7) { try compile() }
+        if parts.contains(8) { try await fetchBytes() }
         return Report(
             date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
             totalTime: ContinuousClock.now - Progress.start,
@@ -407,6 +408,34 @@ final class Benchmark {
             checked intent (`ConfigSource.parse` + `IntentParser.parse`, templates checked per channel); \
             compile = `Compiler.compile` of a release of every service (templates rendered, canonical \
             JSON, SHA-256). No events are written.
+            """
+    }
+
+    // MARK: Part 8
+
+    private func fetchBytes() async throws {
+        let instances = options.quick ? 5 : 50
+        Progress.log("part 8: a day of fetches of \(instances) stable instances at the stable cadence, compact and whole…")
+        let result = try await FetchBenchmark.run(directory: directory, instances: instances)
+        let fetches = result.instances * result.fetchesPerInstance
+        Progress.log("  \(Format.count(fetches)) fetches recorded in \(Format.duration(result.recordingTime)); \(Int(result.compactPerInstance)) vs \(Int(result.fullPerInstance)) bytes per instance")
+        let kib = { (bytes: Double) in String(format: "%.0f KiB", bytes / 1_024) }
+        rows.append(ReportRow(
+            part: "8", measurement: "Bytes stored per stable instance per day (\(Format.count(result.fetchesPerInstance)) fetches at the 60 s stable cadence; `StateUnchanged` of \(result.compactPayload) B payload)",
+            events: Format.count(fetches), wallTime: Format.duration(result.recordingTime),
+            rate: Format.rate(Double(fetches) / result.recordingTime.seconds),
+            baseline: "\(kib(result.fullPerInstance)) (whole `StateFetched`, \(result.fullPayload) B payload)",
+            ratio: Format.ratio(result.compactPerInstance / result.fullPerInstance),
+            measured: kib(result.compactPerInstance)))
+        notes[8] = """
+            **8 Fetch recording.** \(result.instances) instances on the simulated runtime, applied and \
+            fetched once, then a day of fetches at the stable cadence of `FetchCadence` (60 s: \
+            \(Format.count(result.fetchesPerInstance)) per instance), each through `RuntimeRecorder` (a read of the current \
+            state and one append, NORMAL). The figure is the growth of the database file (after a \
+            checkpoint) divided by the instances: events, their index entries and the projection \
+            updates. The baseline stores every fetch as a whole `StateFetched`, as without the \
+            compact event. A converging instance is fetched every 2 s, 30× as often, but only while \
+            it converges.
             """
     }
 }
