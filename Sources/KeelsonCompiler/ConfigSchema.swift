@@ -22,7 +22,11 @@ public enum ConfigSchema {
             "$defs": .object([
                 "Runtime": resource("Runtime", required: ["type"], properties: [
                     "type": .object(["enum": .array(RuntimeIntent.Kind.allCases.map { .string($0.rawValue) })]),
-                    "labels": stringMap, "settings": stringMap,
+                    "labels": stringMap,
+                    // Checked per type by the parser (docs/runtimes.md); here: scalars or a list of strings.
+                    "settings": .object(["type": "object", "additionalProperties": .object(["oneOf": .array([
+                        .object(["type": .array(["string", "number", "boolean"])]), .object(["type": "array", "items": string]),
+                    ])])]),
                 ]),
                 "Application": resource("Application", required: ["channels"], properties: [
                     "channels": .object(["type": "array", "minItems": .integer(1), "items": ref("Channel")]),
@@ -62,6 +66,9 @@ public enum ConfigSchema {
                 ]) { $1 }),
                 "Program": closed(required: ["command"], properties: [
                     "command": string, "args": stringOrList, "env": stringMap, "timeout": duration,
+                    "workingDirectory": string,
+                    "retryableExitCodes": .object(["type": "array", "items": .object(["type": "integer", "minimum": .integer(1), "maximum": .integer(255)])]),
+                    "retry": closed(required: [], properties: ["attempts": positive, "backoff": duration, "maxBackoff": duration]),
                 ]),
             ]),
         ])

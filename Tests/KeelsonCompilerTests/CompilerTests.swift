@@ -65,7 +65,7 @@ struct CompilerTests {
             return errors.diagnostics.map(\.description)
         }
         #expect(problems(ReleaseRequest(application: "shop", service: "web", version: "latest")) == [
-            "release: parameters.version: parameter 'version' must match /[0-9]+\\.[0-9]+\\.[0-9]+/, found \"latest\"",
+            "release: parameters.version: parameter 'version' must match /[0-9]+\\.[0-9]+\\.[0-9]+(-[a-z0-9.]+)?/, found \"latest\"",
         ])
         #expect(problems(ReleaseRequest(application: "shop", service: "web", version: "1.0.0", parameters: ["verison": "x"])) == [
             "release: parameters.verison: unknown parameter 'verison' of shop/web (did you mean 'version'?)",
