@@ -36,3 +36,45 @@ public struct FetchCadence: Sendable, Hashable {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
+
+/// Which instances are due for a fetch, by the cadence: each instance's next fetch time, from when
+/// it was last fetched and whether it was stable then. Deterministic: due instances come sorted,
+/// and nothing here reads a clock.
+public struct FetchSchedule: Sendable, Hashable {
+    public var cadence: FetchCadence
+    private var nextFetch: [ServiceInstanceID: Date] = [:]
+
+    public init(cadence: FetchCadence) {
+        self.cadence = cadence
+    }
+
+    /// Adds an instance, due at once (a new instance is fetched straight away).
+    public mutating func add(_ instance: ServiceInstanceID, at now: Date) {
+        if nextFetch[instance] == nil { nextFetch[instance] = now }
+    }
+
+    public mutating func remove(_ instance: ServiceInstanceID) {
+        nextFetch[instance] = nil
+    }
+
+    /// Records a fetch (or a failed one: not stable) and schedules the next, by the instance's
+    /// runtime's cadence when given (else the schedule's).
+    public mutating func fetched(_ instance: ServiceInstanceID, at time: Date, stable: Bool, cadence: FetchCadence? = nil) {
+        nextFetch[instance] = (cadence ?? self.cadence).next(after: time, stable: stable)
+    }
+
+    /// Asks for an early fetch (an apply just happened, so the instance is converging).
+    public mutating func expedite(_ instance: ServiceInstanceID, at now: Date) {
+        nextFetch[instance] = now
+    }
+
+    /// The instances due at `now`, sorted.
+    public func due(at now: Date) -> [ServiceInstanceID] {
+        nextFetch.filter { $0.value <= now }.keys.sorted()
+    }
+
+    /// When the next instance falls due, if any.
+    public var nextWake: Date? { nextFetch.values.min() }
+
+    public var instances: [ServiceInstanceID] { nextFetch.keys.sorted() }
+}

@@ -144,6 +144,9 @@ public struct CustomProgramRuntime: Runtime {
                     program.command, arguments: program.args, environment: environment,
                     workingDirectory: program.workingDirectory.map(LocalProcessRuntime.absolute), stdin: stdin, timeout: timeout)
                 attempts.append(Attempt(number: attempt, outcome: outcome, launchError: nil, limit: limit))
+            } catch is CancellationError {
+                attempts.append(Attempt(number: attempt, outcome: nil, launchError: "cancelled; the program was stopped", limit: limit))
+                break
             } catch {
                 attempts.append(Attempt(number: attempt, outcome: nil, launchError: "\(error)", limit: limit))
                 break

@@ -473,8 +473,13 @@ public actor LocalProcessRuntime: Runtime {
         return tracker
     }
 
-    /// Stops a replica's process group: SIGTERM, then SIGKILL after the grace period.
+    /// Stops a replica's process group: SIGTERM, then SIGKILL after the grace period. It runs to
+    /// the end even when the apply was cancelled (in a task of its own, which is not).
     private func stop(_ instance: ServiceInstanceID, _ replica: ReplicaRecord, why: String) async -> String {
+        await Task { await self.stopUncancelled(instance, replica, why: why) }.value
+    }
+
+    private func stopUncancelled(_ instance: ServiceInstanceID, _ replica: ReplicaRecord, why: String) async -> String {
         defer { forget(instance, replica) }
         guard replica.isRunning else { return "\(replica.name) (pid \(replica.pid)) had already exited" }
         ProcessTable.signalGroup(replica.pid, SIGTERM)

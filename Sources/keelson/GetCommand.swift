@@ -60,10 +60,7 @@ struct GetDesired: AsyncParsableCommand {
         }
         switch output {
         case .json: print(try Formatting.json(entries))
-        case .yaml:
-            let encoder = YAMLEncoder()
-            encoder.options.sortKeys = true
-            print(try encoder.encode(entries), terminator: "")
+        case .yaml: print(try Formatting.yaml(entries), terminator: "")
         case .table:
             print(TextTable.render(
                 headers: ["INSTANCE", "VERSION", "DIGEST", "POSITION", "RECORDED"],
@@ -139,10 +136,7 @@ struct GetCurrent: AsyncParsableCommand {
         }
         switch output {
         case .json: print(try Formatting.json(entries))
-        case .yaml:
-            let encoder = YAMLEncoder()
-            encoder.options.sortKeys = true
-            print(try encoder.encode(entries), terminator: "")
+        case .yaml: print(try Formatting.yaml(entries), terminator: "")
         case .table:
             for (index, entry) in entries.enumerated() {
                 if index > 0 { print() }

@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 import KeelsonCore
 
 /// Plain-text tables for people.
@@ -31,6 +32,13 @@ enum Formatting {
     }
 
     /// Pretty, sorted-key JSON for `-o json`.
+    /// YAML with sorted keys, ending in a newline.
+    static func yaml<Value: Encodable>(_ value: Value) throws -> String {
+        let encoder = YAMLEncoder()
+        encoder.options.sortKeys = true
+        return try encoder.encode(value)
+    }
+
     static func json<Value: Encodable>(_ value: Value, pretty: Bool = true) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]

@@ -10,7 +10,7 @@ struct RuntimeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runtime",
         abstract: "Inspect and try out the runtimes the applied config declares.",
-        subcommands: [RuntimeList.self, RuntimeCheckCommand.self, RuntimeApply.self, RuntimeRemove.self]
+        subcommands: [RuntimeList.self, RuntimeCheckCommand.self, RuntimeApply.self, RuntimeRemove.self, RuntimeWatch.self]
     )
 }
 
@@ -190,6 +190,88 @@ struct RuntimeRemove: AsyncParsableCommand {
         if let error = result.error {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+    }
+}
+
+struct RuntimeWatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Fetch instances at their fetch cadence, record every fetch, and print each change.",
+        discussion: """
+            Every instance of the target with a desired state is fetched straight away, then every \
+            fetchIntervalConverging (default 2s) while it is not stable and every \
+            fetchIntervalStable (default 1m) once it is — healthy, undrifted, on the desired \
+            version. Every fetch is recorded (StateFetched, StateUnchanged or FetchFailed); a line \
+            is printed when an observation changes. Ctrl-C stops, or --for.
+
+            Examples:
+              keelson runtime watch shop/web
+              keelson runtime watch shop/web@staging --for 10m
+            """
+    )
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.", valueName: "target"))
+    var target: String
+
+    @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this long (e.g. 90s, 10m).", valueName: "duration"))
+    var duration: String?
+
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let limit = try duration.map { text in
+            guard let seconds = DurationText.seconds(text) else {
+                throw ValidationError("--for: expected a duration such as 90s or 10m, found '\(text)'")
+            }
+            return Date().addingTimeInterval(TimeInterval(seconds))
+        }
+        let context = try await RuntimeContext.open(store, writable: true)
+        let prefix = target.contains("@") ? target : target + "@"
+        let rows = try await context.store.desiredStates(prefix: prefix).filter { !target.contains("@") || $0.instance == target }
+        guard !rows.isEmpty else { throw ValidationError("no desired state for \(target): nothing to watch") }
+        var watched: [ServiceInstanceID: (DesiredState, any Runtime, RuntimeIntent)] = [:]
+        var schedule = FetchSchedule(cadence: FetchCadence())
+        for row in rows {
+            let (id, desired, runtime) = try await context.instance(row.instance)
+            let declared = try context.runtime(named: runtime.name).0
+            watched[id] = (desired, runtime, declared)
+            schedule.add(id, at: Date())
+        }
+        print("watching \(watched.count) instance(s); Ctrl-C stops")
+        var last: [ServiceInstanceID: String] = [:]
+        while !Task.isCancelled {
+            let now = Date()
+            if let limit, now >= limit { break }
+            for id in schedule.due(at: now) {
+                guard let (desired, runtime, declared) = watched[id] else { continue }
+                let cadence = FetchCadence(settings: declared.settings)
+                let recorder = RuntimeRecorder(runtime: runtime, store: context.store, actor: CommandActor.current)
+                var line: String
+                var stable = false
+                do {
+                    let observation = try await recorder.fetch(id, desired: desired)
+                    stable = FetchCadence.isStable(desiredVersion: desired.version, observation: observation)
+                    let versions = observation.versions.joined(separator: ", ")
+                    let ready = observation.objects.reduce(0) { $0 + $1.readyReplicas }
+                    let wanted = observation.objects.reduce(0) { $0 + $1.desiredReplicas }
+                    line = observation.objects.isEmpty ? "nothing running"
+                        : "\(stable ? "stable" : "converging"): \(versions.isEmpty ? "-" : versions), \(ready)/\(wanted) ready"
+                            + (observation.objects.contains(where: \.drifted) ? ", drifted" : "")
+                            + (observation.objects.first { $0.health != .healthy }?.message.map { " (\($0))" } ?? "")
+                } catch {
+                    line = "fetch failed: \(error)"
+                }
+                if last[id] != line {
+                    print("\(Formatting.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(id)  \(line)")
+                    last[id] = line
+                }
+                schedule.fetched(id, at: Date(), stable: stable, cadence: cadence)
+            }
+            guard let wake = schedule.nextWake else { break }
+            let until = limit.map { min($0, wake) } ?? wake
+            let pause = until.timeIntervalSinceNow
+            if pause > 0 { try? await Task.sleep(for: .milliseconds(Int64(pause * 1000))) }
         }
     }
 }

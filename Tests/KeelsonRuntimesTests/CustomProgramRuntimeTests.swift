@@ -8,9 +8,9 @@ import Testing
 enum CustomFixture {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/custom").path
 
-    static func program(_ script: String, timeout: Int = 10, retryable: [Int] = [], attempts: Int = 3, state: String) -> String {
+    static func program(_ script: String, timeout: Int = 10, retryable: [Int] = [], attempts: Int = 3, state: String, hang: Int = 600) -> String {
         """
-        {"args":[],"command":"\(folder)/\(script)","env":{"STATE":"\(state)"},"retry":{"attempts":\(attempts),"baseSeconds":0.05,"maxSeconds":0.2},\
+        {"args":[],"command":"\(folder)/\(script)","env":{"HANG":"\(hang)","STATE":"\(state)"},"retry":{"attempts":\(attempts),"baseSeconds":0.05,"maxSeconds":0.2},\
         "retryableExitCodes":\(retryable),"timeoutSeconds":\(timeout),"workingDirectory":"\(folder)"}
         """
     }
@@ -123,6 +123,23 @@ struct CustomProgramRuntimeTests {
         let slow = CustomFixture.program("hang.sh", timeout: 60, state: dir)
         let bounded = try await runtime.apply(CustomFixture.state(fetch: slow, apply: slow), idempotencyKey: "k", timeout: .milliseconds(500))
         #expect(bounded.error == "\(CustomFixture.folder)/hang.sh was stopped at the apply's timeout of 500ms")
+    }
+
+    @Test("cancelling an apply stops the program at once")
+    func cancelled() async throws {
+        let dir = CustomFixture.scratch()
+        let hang = CustomFixture.program("hang.sh", timeout: 60, state: dir, hang: 601)
+        let runtime = runtime
+        let clock = ContinuousClock()
+        let started = clock.now
+        let task = Task { try await runtime.apply(CustomFixture.state(fetch: hang, apply: hang), idempotencyKey: "k", timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(300))
+        task.cancel()
+        let result = try await task.value
+        #expect(clock.now - started < .seconds(5))
+        #expect(!result.succeeded)
+        #expect(result.error == "\(CustomFixture.folder)/hang.sh: cancelled; the program was stopped")
+        #expect(Self.processes(withCommandLine: ["sleep", "601"]).isEmpty)
     }
 
     @Test("a fetch program that prints garbage or the wrong shape gives a fetch error saying what is wrong")

@@ -221,6 +221,26 @@ struct LocalProcessRuntimeTests {
         }
     }
 
+    @Test("cancelling an apply that waits for health stops the new replica and keeps the old one")
+    func cancelled() async throws {
+        try await LocalFixture.withRuntime(ports: 19_240...19_249) { runtime, _ in
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "c1", timeout: .seconds(30)).succeeded)
+            let old = try #require(await LocalFixture.pidsAndPorts(runtime).first)
+            // A bad version with a lenient check: it would wait for the whole timeout.
+            let lenient = #"{"http":{"path":"/healthz"},"intervalSeconds":1,"timeoutSeconds":1,"healthyThreshold":1,"unhealthyThreshold":100}"#
+            let clock = ContinuousClock()
+            let started = clock.now
+            let task = Task { try await runtime.apply(LocalFixture.state("shop/web@staging", "1.1.0-bad", replicas: 1, healthCheck: lenient), idempotencyKey: "c2", timeout: .seconds(120)) }
+            try await Task.sleep(for: .milliseconds(1_500))
+            task.cancel()
+            let result = try await task.value
+            #expect(clock.now - started < .seconds(10))
+            #expect(!result.succeeded)
+            #expect(result.error?.contains("was cancelled before it became healthy") == true, "\(result.error ?? "")")
+            #expect(await LocalFixture.pidsAndPorts(runtime).map(\.pid) == [old.pid])
+        }
+    }
+
     @Test("a missing program and a taken port give a clear failed apply")
     func clearFailures() async throws {
         try await LocalFixture.withRuntime(ports: 19_220...19_220) { runtime, _ in

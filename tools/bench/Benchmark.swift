@@ -421,8 +421,8 @@ final class Benchmark {
         Progress.log("  \(Format.count(fetches)) fetches recorded in \(Format.duration(result.recordingTime)); \(Int(result.compactPerInstance)) vs \(Int(result.fullPerInstance)) bytes per instance")
         let kib = { (bytes: Double) in String(format: "%.0f KiB", bytes / 1_024) }
         rows.append(ReportRow(
-            part: "8", measurement: "Bytes stored per stable instance per day (\(Format.count(result.fetchesPerInstance)) fetches at the 60 s stable cadence; `StateUnchanged` of \(result.compactPayload) B payload)",
-            events: Format.count(fetches), wallTime: Format.duration(result.recordingTime),
+            part: "8", measurement: "Bytes stored per stable instance per day (\(Format.count(result.fetchesPerInstance)) fetches at the 60 s stable cadence; `StateUnchanged` of \(result.compactPayload) B payload; recorded in \(Format.duration(result.recordingTime)))",
+            events: Format.count(fetches), wallTime: kib(result.compactPerInstance),
             rate: Format.rate(Double(fetches) / result.recordingTime.seconds),
             baseline: "\(kib(result.fullPerInstance)) (whole `StateFetched`, \(result.fullPayload) B payload)",
             ratio: Format.ratio(result.compactPerInstance / result.fullPerInstance),

@@ -1,0 +1,67 @@
+import Foundation
+import KeelsonCore
+import KeelsonRuntimes
+import Testing
+@testable import KeelsonEngine
+
+@Suite("Fetch cadence")
+struct FetchCadenceTests {
+    let start = Date(timeIntervalSince1970: 1_795_000_000)
+    let web = ServiceInstanceID("shop/web@staging")!
+    let api = ServiceInstanceID("shop/api@staging")!
+
+    func object(version: String, health: Health = .healthy, drifted: Bool = false) -> Observation {
+        Observation(objects: [ObservedObject(name: "r1", version: version, desiredReplicas: 1, readyReplicas: health == .healthy ? 1 : 0, health: health, drifted: drifted)])
+    }
+
+    @Test("stable means healthy, undrifted and on the desired version", arguments: [
+        ("1.0.0", true, Health.healthy, false, true),
+        ("1.0.0", true, Health.unhealthy, false, false),
+        ("1.0.0", true, Health.healthy, true, false),
+        ("1.1.0", true, Health.healthy, false, false),
+        ("1.0.0", false, Health.healthy, false, false),
+    ])
+    func stable(desired: String, observed: Bool, health: Health, drifted: Bool, expected: Bool) {
+        let observation = observed ? object(version: "1.0.0", health: health, drifted: drifted) : nil
+        #expect(FetchCadence.isStable(desiredVersion: desired, observation: observation) == expected)
+        #expect(!FetchCadence.isStable(desiredVersion: nil, observation: object(version: "1.0.0")))
+    }
+
+    @Test("settings give the intervals; the defaults are 2 s converging and 60 s stable")
+    func settings() {
+        #expect(FetchCadence() == FetchCadence(converging: .seconds(2), stable: .seconds(60)))
+        let cadence = FetchCadence(settings: ["fetchIntervalConverging": "5", "fetchIntervalStable": "300"])
+        #expect(cadence.next(after: start, stable: false) == start.addingTimeInterval(5))
+        #expect(cadence.next(after: start, stable: true) == start.addingTimeInterval(300))
+    }
+
+    @Test("a converging instance is fetched often, a stable one rarely; an apply brings it forward")
+    func schedule() {
+        var schedule = FetchSchedule(cadence: FetchCadence())
+        schedule.add(web, at: start)
+        schedule.add(api, at: start)
+        #expect(schedule.due(at: start) == [api, web])
+        schedule.fetched(web, at: start, stable: false)
+        schedule.fetched(api, at: start, stable: true)
+        #expect(schedule.nextWake == start.addingTimeInterval(2))
+        #expect(schedule.due(at: start.addingTimeInterval(1)).isEmpty)
+        #expect(schedule.due(at: start.addingTimeInterval(2)) == [web])
+        #expect(schedule.due(at: start.addingTimeInterval(60)) == [api, web])
+        // Over an hour: web converges for 10 s (fetched at 0, 2, … 10), then stays stable (70, 130, … 3550).
+        var fetches: [ServiceInstanceID: Int] = [web: 1, api: 1]
+        var now = start
+        while let wake = schedule.nextWake, wake < start.addingTimeInterval(3_600) {
+            now = wake
+            for instance in schedule.due(at: now) {
+                fetches[instance, default: 0] += 1
+                schedule.fetched(instance, at: now, stable: instance == api || now >= start.addingTimeInterval(10))
+            }
+        }
+        #expect(fetches[api] == 60)
+        #expect(fetches[web] == 6 + 59)
+        schedule.expedite(api, at: now)
+        #expect(schedule.due(at: now).contains(api))
+        schedule.remove(api)
+        #expect(schedule.instances == [web])
+    }
+}
