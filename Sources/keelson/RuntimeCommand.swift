@@ -238,7 +238,7 @@ struct RuntimeWatch: AsyncParsableCommand {
             watched[id] = (desired, runtime, declared)
             schedule.add(id, at: Date())
         }
-        print("watching \(watched.count) instance(s); Ctrl-C stops")
+        emit("watching \(watched.count) instance(s); Ctrl-C stops")
         var last: [ServiceInstanceID: String] = [:]
         while !Task.isCancelled {
             let now = Date()
@@ -263,7 +263,7 @@ struct RuntimeWatch: AsyncParsableCommand {
                     line = "fetch failed: \(error)"
                 }
                 if last[id] != line {
-                    print("\(Formatting.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(id)  \(line)")
+                    emit("\(Formatting.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(id)  \(line)")
                     last[id] = line
                 }
                 schedule.fetched(id, at: Date(), stable: stable, cadence: cadence)

@@ -454,6 +454,11 @@ struct RuntimeCLITests {
         let table = try cli.run(["get", "current", "shop/web@staging", "--refresh", "--db", cli.db])
         #expect(table.stdout.contains("shop/web@staging on local: healthy, running 1.0.0"))
 
+        // watch fetches at the cadence and prints what changes (here: once, stable).
+        let watch = try cli.run(["runtime", "watch", "shop/web@staging", "--for", "3s", "--db", cli.db])
+        #expect(watch.status == 0, "\(watch.stderr)")
+        #expect(watch.stdout.contains("shop/web@staging  stable: 1.0.0, 1/1 ready"))
+
         // The deliberately bad version fails its health check; the good replica keeps serving.
         #expect(try cli.run(["release", "shop/web", "--version", "1.1.0-bad", "--db", cli.db]).status == 0)
         let bad = try cli.run(["runtime", "apply", "shop/web@staging", "--db", cli.db])
