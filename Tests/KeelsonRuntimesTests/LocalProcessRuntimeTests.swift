@@ -272,6 +272,45 @@ struct LocalProcessRuntimeTests {
         }
     }
 
+    @Test("a pid file whose process start time does not match is never taken for ours, nor signalled")
+    func reusedPid() async throws {
+        try await LocalFixture.withRuntime(ports: 19_250...19_259) { runtime, settings in
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "p1", timeout: .seconds(30)).succeeded)
+            // Plant a pid file naming this very test process, with another start time: as if the
+            // replica had died and the kernel had given its pid to an unrelated process.
+            let me = getpid()
+            let record = LocalProcessRuntime.ReplicaRecord(
+                name: "r7", pid: me, startTime: (ProcessTable.startTime(of: me) ?? 0) + 1, port: 19_259, version: "0.9.0",
+                digest: "sha256:old", command: ["python3", "web.py"])
+            let file = URL(fileURLWithPath: settings.stateDirectory).appendingPathComponent("shop/web@staging/replicas/r7.json")
+            try JSONEncoder().encode(record).write(to: file)
+            let observation = try await runtime.fetch(web, desired: nil)
+            let planted = try #require(observation.objects.first { $0.name == "r7" })
+            #expect(planted.health == .unhealthy && planted.drifted)
+            #expect(planted.message == "process \(me) is gone (it exited or was killed outside Keelson)")
+            // Removing the instance stops r1 and only forgets r7 — this process is still here to check.
+            let removed = try await runtime.remove(web, timeout: .seconds(10))
+            #expect(removed.output.contains("r7 was not running"))
+            #expect(!FileManager.default.fileExists(atPath: file.path))
+        }
+    }
+
+    @Test("an executable file that cannot be executed fails the apply, clearly")
+    func notAProgram() async throws {
+        try await LocalFixture.withRuntime(ports: 19_260...19_269) { runtime, settings in
+            let file = URL(fileURLWithPath: settings.stateDirectory).appendingPathComponent("not-a-program")
+            try FileManager.default.createDirectory(atPath: settings.stateDirectory, withIntermediateDirectories: true)
+            try Data([0x00, 0x01, 0x02, 0xFF]).write(to: file)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file.path)
+            let result = try await runtime.apply(
+                LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1, command: file.path, args: []),
+                idempotencyKey: "x1", timeout: .seconds(10))
+            #expect(!result.succeeded)
+            #expect(result.error == "cannot start r1 of shop/web@staging: Failed to launch the new process. Underlying error: Exec format error")
+            #expect(await LocalFixture.pidsAndPorts(runtime).isEmpty)
+        }
+    }
+
     @Test("TCP and exec health checks")
     func otherProbes() async throws {
         try await LocalFixture.withRuntime(ports: 19_230...19_239) { runtime, _ in
