@@ -39,7 +39,10 @@ struct HealthProbe: Sendable {
         case .tcp(let port):
             let port = port ?? self.port
             let timeout = check.timeout
-            let problem = await Task.detached { ProcessTable.connect(port: port, timeout: timeout) }.value
+            // connect + poll block: on a GCD thread, not one of Swift concurrency's few.
+            let problem = await withCheckedContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(returning: ProcessTable.connect(port: port, timeout: timeout)) }
+            }
             return (problem == nil, problem ?? "TCP port \(port) accepts connections")
         case .exec(let command, let args):
             do {

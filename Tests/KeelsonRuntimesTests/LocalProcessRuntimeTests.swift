@@ -234,7 +234,8 @@ struct LocalProcessRuntimeTests {
             try await Task.sleep(for: .milliseconds(1_500))
             task.cancel()
             let result = try await task.value
-            #expect(clock.now - started < .seconds(10))
+            // Not a timing goal: only that it did not wait for the 120 s timeout.
+            #expect(clock.now - started < .seconds(60))
             #expect(!result.succeeded)
             #expect(result.error?.contains("was cancelled before it became healthy") == true, "\(result.error ?? "")")
             #expect(await LocalFixture.pidsAndPorts(runtime).map(\.pid) == [old.pid])
