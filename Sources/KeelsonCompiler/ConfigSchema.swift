@@ -41,7 +41,7 @@ public enum ConfigSchema {
                     "after": stringOrList, "constants": stringMap, "env": stringMap, "rules": ref("Rules"),
                 ]),
                 "Rules": closed(required: [], properties: [
-                    "soak": duration, "maxConverging": positive,
+                    "soak": duration, "watch": duration, "maxConverging": positive,
                     "approval": closed(required: [], properties: ["required": boolean, "approvers": positive]),
                     "windows": .object(["type": "array", "items": closed(required: ["hours", "timeZone"], properties: [
                         "days": .object(["oneOf": .array([weekDay, .object(["type": "array", "items": weekDay])])]),

@@ -56,6 +56,8 @@ public struct Rules: Sendable, Hashable {
     public var alertGates: [[String: String]] = []
     /// At most this many instances converging at once in this channel (nil: no limit).
     public var maxConverging: Int?
+    /// After converging, how long health loss or a gating alert still rolls a release back, in seconds.
+    public var watchSeconds: Int = 300
 
     public init() {}
 }

@@ -254,6 +254,7 @@ public enum IntentParser {
         defer { fields.finish() }
         var rules = Rules()
         rules.soakSeconds = fields.duration("soak")?.value ?? 0
+        rules.watchSeconds = fields.duration("watch")?.value ?? 300
         rules.maxConverging = fields.int("maxConverging", range: 1...10_000)?.value
         if let approval = fields.mapping("approval") {
             defer { approval.finish() }

@@ -1,0 +1,293 @@
+import Foundation
+
+/// The convergence engine's decision function: pure. The same view and `now` give the same
+/// decision, in any process — no clock, randomness, I/O or unordered iteration here.
+public enum Engine {
+    /// Bump whenever `decide` changes what it answers: replay compares recorded decisions with the
+    /// engine version that made them.
+    public static let version = 1
+
+    public static func decide(_ view: InstanceView, nowMilliseconds now: Int64) -> Decision {
+        Decider(view: view, now: now).decide()
+    }
+}
+
+private struct Decider {
+    let view: InstanceView
+    let now: Int64
+    var record: InstanceRecord { view.record }
+
+    func decide() -> Decision {
+        guard let desired = record.desired else { return Decision(status: .idle, reason: "no release yet") }
+
+        // An apply is running: wait for its result (the runtime bounds it by its timeout).
+        if let request = record.request, request.result == nil {
+            let verb = request.rollback ? "rolling back to" : "applying"
+            return Decision(
+                status: request.rollback ? .rollingBack : .converging, version: request.release.version,
+                reason: "\(verb) \(request.release.version): apply running for \(Text.duration(now - request.atMilliseconds))",
+                wakeAtMilliseconds: request.atMilliseconds + Int64(request.release.progressDeadlineSeconds) * 1000)
+        }
+
+        var note = ""
+        if let by = record.rollbackRequestedBy {
+            if let good = record.lastGood, record.request?.release.digest != good.digest || record.request?.result?.succeeded != true {
+                var actions: [DecisionAction] = []
+                if let current = record.request?.release, current.version != good.version, view.badVersions[current.version] == nil {
+                    actions.append(.markBad(version: current.version, reason: "rolled back by \(by)"))
+                }
+                actions.append(.apply(version: good.version, digest: good.digest, rollback: true))
+                return Decision(
+                    status: .rollingBack, version: good.version,
+                    reason: "rolling back to \(good.version), the last good release: requested by \(by)", actions: actions)
+            }
+            note = record.lastGood == nil
+                ? " (rollback requested by \(by), but there is no earlier good release here)"
+                : " (rollback requested by \(by): already on the last good release)"
+        }
+
+        if let request = record.request, let result = request.result {
+            let release = request.release
+            let sameRelease = release.digest == desired.digest
+            if !result.succeeded {
+                if request.rollback {
+                    return Decision(
+                        status: .failed, version: release.version,
+                        reason: "rollback to \(release.version) failed: \(result.error ?? "no error given")\(note)")
+                }
+                if sameRelease { return fail(release, "its apply failed: \(result.error ?? "no error given")") }
+            } else if sameRelease || (request.rollback && view.badVersions[desired.version] != nil) {
+                return follow(request, appliedAt: result.atMilliseconds, note: note)
+            }
+        }
+        return gate(desired, note: note)
+    }
+
+    /// After a successful apply of `request`: becoming healthy, converged and watched, then good;
+    /// afterwards, drift is healed by applying the release again.
+    func follow(_ request: InstanceRecord.Request, appliedAt: Int64, note: String) -> Decision {
+        let release = request.release
+        let policy = view.policy
+        let convergedHere = record.converged.map { $0.release.digest == release.digest && $0.atMilliseconds >= appliedAt } ?? false
+        guard convergedHere, let converged = record.converged else {
+            if let seen = record.seen, seen.atMilliseconds >= appliedAt, seen.healthy, !seen.drifted,
+                seen.versions == [release.version]
+            {
+                return Decision(
+                    status: request.rollback ? .rolledBack : .converged, version: release.version,
+                    reason: "\(request.rollback ? "rolled back to" : "converged on") \(release.version): \(seen.ready)/\(seen.desired) ready\(note)",
+                    actions: [.markConverged(version: release.version, digest: release.digest)],
+                    wakeAtMilliseconds: request.rollback ? nil : now + Int64(policy.watchSeconds) * 1000)
+            }
+            let deadline = appliedAt + Int64(release.progressDeadlineSeconds) * 1000
+            let health = record.seen.map { seen in
+                seen.atMilliseconds >= appliedAt
+                    ? "\(seen.ready)/\(seen.desired) ready, running \(seen.versions.isEmpty ? "nothing" : seen.versions.joined(separator: ", "))"
+                        + (seen.problem.map { "; \($0)" } ?? "")
+                    : "not fetched since the apply"
+            } ?? "not fetched yet"
+            if now >= deadline {
+                if request.rollback {
+                    return Decision(
+                        status: .failed, version: release.version,
+                        reason: "rollback to \(release.version) not healthy within its progress deadline of \(Text.duration(Int64(release.progressDeadlineSeconds) * 1000)): \(health)")
+                }
+                return fail(release, "not healthy within its progress deadline of \(Text.duration(Int64(release.progressDeadlineSeconds) * 1000)) (\(health))")
+            }
+            return Decision(
+                status: request.rollback ? .rollingBack : .converging, version: release.version,
+                reason: "waiting for \(release.version) to become healthy: \(health); deadline in \(Text.duration(deadline - now))\(note)",
+                wakeAtMilliseconds: deadline)
+        }
+
+        if record.lastGood?.digest != release.digest && !request.rollback {
+            let watchEnd = converged.atMilliseconds + Int64(policy.watchSeconds) * 1000
+            if let seen = record.seen, seen.atMilliseconds > converged.atMilliseconds, !seen.healthy {
+                return fail(release, "it lost its health during the watch (\(seen.problem ?? "\(seen.ready)/\(seen.desired) ready"))")
+            }
+            if let alert = view.gatingAlerts.first {
+                return fail(release, "alert \(AlertFired.key(name: alert.name, labels: alert.labels)) fired during the watch")
+            }
+            if now < watchEnd {
+                return Decision(
+                    status: .converged, version: release.version,
+                    reason: "converged on \(release.version); watching for \(Text.duration(watchEnd - now)) more\(note)",
+                    wakeAtMilliseconds: watchEnd)
+            }
+            return Decision(
+                status: .converged, version: release.version,
+                reason: "\(release.version) passed its watch of \(Text.duration(Int64(policy.watchSeconds) * 1000))\(note)",
+                actions: [.markGood(version: release.version, digest: release.digest)])
+        }
+
+        if let seen = record.seen, seen.atMilliseconds > converged.atMilliseconds,
+            !seen.healthy || seen.drifted || seen.versions != [release.version]
+        {
+            let what = seen.problem ?? (seen.drifted ? "drifted" : "running \(seen.versions.joined(separator: ", "))")
+            return Decision(
+                status: request.rollback ? .rollingBack : .converging, version: release.version,
+                reason: "drift: \(what); applying \(release.version) again",
+                actions: [.apply(version: release.version, digest: release.digest, rollback: request.rollback)])
+        }
+        if request.rollback, let desired = record.desired, let why = view.badVersions[desired.version] {
+            return Decision(
+                status: .rolledBack, version: release.version,
+                reason: "rolled back to \(release.version); \(desired.version) is marked bad: \(why)\(note)")
+        }
+        return Decision(status: .converged, version: release.version, reason: "converged on \(release.version)\(note)")
+    }
+
+    /// The release failed here: mark it bad, and roll back to the last good release if allowed.
+    func fail(_ release: ReleaseRef, _ why: String) -> Decision {
+        var actions: [DecisionAction] = []
+        if view.badVersions[release.version] == nil {
+            actions.append(.markBad(version: release.version, reason: "failed in \(record.instance.channel): \(why)"))
+        }
+        if release.autoRollback, let good = record.lastGood, good.digest != release.digest {
+            actions.append(.apply(version: good.version, digest: good.digest, rollback: true))
+            return Decision(
+                status: .rollingBack, version: good.version,
+                reason: "\(release.version) failed: \(why); rolling back to \(good.version)", actions: actions)
+        }
+        let why2 = !release.autoRollback ? "automatic rollback is off" : "there is no earlier good release to roll back to"
+        return Decision(status: .failed, version: release.version, reason: "\(release.version) failed: \(why); \(why2)", actions: actions)
+    }
+
+    /// A release not applied here yet: every precondition must hold before it is applied.
+    func gate(_ desired: ReleaseRef, note: String) -> Decision {
+        let version = desired.version
+        if let why = view.badVersions[version] {
+            let good = record.lastGood
+            let onGood = good != nil && record.converged?.release.digest == good?.digest
+            return Decision(
+                status: onGood ? .rolledBack : .failed, version: version,
+                reason: "\(version) is marked bad (\(why))" + (onGood ? "; staying on \(good!.version)" : "") + note)
+        }
+        if let by = record.rejections[version] {
+            return Decision(status: .rejected, version: version, reason: "\(version) was rejected for \(record.instance.channel) by \(by)\(note)")
+        }
+        var superseded = ""
+        if let request = record.request, !request.rollback, request.release.digest != desired.digest,
+            record.converged?.release.digest != request.release.digest
+        {
+            superseded = "\(request.release.version) superseded by \(version); "
+        }
+        func wait(_ precondition: Precondition, _ reason: String, until wake: Int64? = nil) -> Decision {
+            Decision(
+                status: superseded.isEmpty ? .waiting : .superseded, waitingFor: precondition, version: version,
+                reason: superseded + "\(version) waits: " + reason + note, wakeAtMilliseconds: wake)
+        }
+
+        if let pause = view.pausedBy { return wait(.paused, "paused (\(pause))") }
+        for upstream in view.upstream {
+            guard let converged = upstream.converged, converged.release.version == version else {
+                return wait(.upstream, "\(upstream.channel) has not converged on it yet")
+            }
+            let soak = Int64(view.policy.soakSeconds) * 1000
+            let stable = now - converged.atMilliseconds
+            if stable < soak {
+                return wait(
+                    .soak, "soak: \(upstream.channel) stable on \(version) for \(Text.duration(stable)) of \(Text.duration(soak))",
+                    until: converged.atMilliseconds + soak)
+            }
+        }
+        let needed = view.policy.approvals
+        if needed > 0 {
+            let approvers = record.approvals[version] ?? []
+            if approvers.count < needed {
+                return wait(
+                    .approval,
+                    "approval: \(approvers.count) of \(needed)" + (approvers.isEmpty ? "" : " (\(approvers.joined(separator: ", ")))")
+                        + " — keelson approve \(record.instance) --release \(version)")
+            }
+        }
+        let seconds = now / 1000
+        if let freeze = view.policy.freezes.first(where: { $0.from <= seconds && seconds < $0.until }) {
+            return wait(
+                .freeze, "freeze until \(Text.time(freeze.until * 1000))" + (freeze.reason.map { " (\($0))" } ?? ""),
+                until: freeze.until * 1000)
+        }
+        if !view.policy.windows.isEmpty && !TimeRules.inside(now, view.policy.windows) {
+            let next = TimeRules.nextOpening(after: now, view.policy.windows)
+            return wait(.window, "outside the allowed windows" + (next.map { "; the next opens \(Text.time($0))" } ?? ""), until: next)
+        }
+        if let alert = view.gatingAlerts.first {
+            return wait(.alert, "alert firing: \(AlertFired.key(name: alert.name, labels: alert.labels))")
+        }
+        if let limit = view.applicationMaxConverging, view.convergingInApplication >= limit {
+            return wait(.concurrency, "\(view.convergingInApplication) of at most \(limit) instances of \(record.instance.application) are converging")
+        }
+        if let limit = view.policy.maxConverging, view.convergingInChannel >= limit {
+            return wait(.concurrency, "\(view.convergingInChannel) of at most \(limit) instances in \(record.instance.channel) are converging")
+        }
+        return Decision(
+            status: .converging, version: version, reason: superseded + "applying \(version)" + note,
+            actions: [.apply(version: version, digest: desired.digest, rollback: false)])
+    }
+}
+
+/// Allowed windows in their time zones. Deterministic: the answer depends only on `now` and the
+/// windows (and the time zone database).
+public enum TimeRules {
+    static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+    static func calendar(_ zone: String) -> Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
+        return calendar
+    }
+
+    /// Whether `now` (milliseconds since 1970) falls inside any window.
+    public static func inside(_ now: Int64, _ windows: [WindowPolicy]) -> Bool {
+        let date = Date(timeIntervalSince1970: Double(now) / 1000)
+        return windows.contains { window in
+            let calendar = calendar(window.timeZone)
+            let parts = calendar.dateComponents([.weekday, .hour, .minute], from: date)
+            let day = dayNames[(parts.weekday ?? 1) - 1]
+            let minute = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
+            return (window.days.isEmpty || window.days.contains(day)) && window.startMinute <= minute && minute < window.endMinute
+        }
+    }
+
+    /// The first time after `now` at which a window opens (within the next 8 days).
+    public static func nextOpening(after now: Int64, _ windows: [WindowPolicy]) -> Int64? {
+        let date = Date(timeIntervalSince1970: Double(now) / 1000)
+        var best: Int64?
+        for window in windows {
+            let calendar = calendar(window.timeZone)
+            let today = calendar.startOfDay(for: date)
+            for offset in 0...8 {
+                guard let day = calendar.date(byAdding: .day, value: offset, to: today) else { continue }
+                let name = dayNames[calendar.component(.weekday, from: day) - 1]
+                guard window.days.isEmpty || window.days.contains(name),
+                    let start = calendar.date(byAdding: .minute, value: window.startMinute, to: day)
+                else { continue }
+                let milliseconds = Int64((start.timeIntervalSince1970 * 1000).rounded())
+                if milliseconds > now {
+                    best = min(best ?? milliseconds, milliseconds)
+                    break
+                }
+            }
+        }
+        return best
+    }
+}
+
+/// How decisions write durations and times for people.
+public enum Text {
+    /// `45s`, `3m12s`, `2h5m`, `1d3h`.
+    public static func duration(_ milliseconds: Int64) -> String {
+        let seconds = max(0, milliseconds / 1000)
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m" + (seconds % 60 == 0 ? "" : "\(seconds % 60)s") }
+        if seconds < 86_400 { return "\(seconds / 3600)h" + (seconds % 3600 / 60 == 0 ? "" : "\(seconds % 3600 / 60)m") }
+        return "\(seconds / 86_400)d" + (seconds % 86_400 / 3600 == 0 ? "" : "\(seconds % 86_400 / 3600)h")
+    }
+
+    /// ISO 8601 in UTC, to the second.
+    public static func time(_ milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}

@@ -1,0 +1,111 @@
+/// What the engine decided for one instance, and the applies it asked for.
+
+/// Where an instance stands, as the last decision put it.
+public enum InstanceStatus: String, Codable, Sendable, Hashable, CaseIterable {
+    /// No release yet.
+    case idle
+    /// A precondition holds the release back (see `Precondition`).
+    case waiting
+    /// An apply of the release is running or the instance is becoming healthy.
+    case converging
+    /// The instance runs the release, healthy.
+    case converged
+    /// The release failed here and could not be rolled back automatically.
+    case failed
+    /// Rolling back to the last good release.
+    case rollingBack
+    /// Back on the last good release; the failed one is marked bad.
+    case rolledBack
+    /// A newer release replaced the one in flight.
+    case superseded
+    /// The release was rejected for this channel.
+    case rejected
+
+    /// Whether the instance counts against `maxConverging` limits.
+    public var isConverging: Bool { self == .converging || self == .rollingBack }
+}
+
+/// What holds a waiting release back.
+public enum Precondition: String, Codable, Sendable, Hashable, CaseIterable {
+    case upstream, soak, approval, window, freeze, alert, paused, concurrency
+}
+
+/// One thing a decision asks for.
+public enum DecisionAction: Codable, Sendable, Hashable {
+    /// Apply this release's desired state (`rollback`: the last good one, skipping soak and approval).
+    case apply(version: String, digest: String, rollback: Bool)
+    /// The instance runs the release healthy: its watch begins.
+    case markConverged(version: String, digest: String)
+    /// The release passed its watch here: it is the one to roll back to from now on.
+    case markGood(version: String, digest: String)
+    /// The release failed: it is not tried again until a newer one (the worker records `ReleaseMarkedBad`).
+    case markBad(version: String, reason: String)
+}
+
+/// `decide`'s answer: the status, why (for people), what to do, and when to be asked again.
+public struct Decision: Codable, Sendable, Hashable {
+    public var status: InstanceStatus
+    /// Set when `status` is `waiting`.
+    public var waitingFor: Precondition?
+    /// The release the decision is about, if any.
+    public var version: String?
+    public var reason: String
+    public var actions: [DecisionAction]
+    /// Ask again at this time (milliseconds since 1970), even if no event arrives.
+    public var wakeAtMilliseconds: Int64?
+
+    public init(
+        status: InstanceStatus, waitingFor: Precondition? = nil, version: String? = nil, reason: String,
+        actions: [DecisionAction] = [], wakeAtMilliseconds: Int64? = nil
+    ) {
+        self.status = status
+        self.waitingFor = waitingFor
+        self.version = version
+        self.reason = reason
+        self.actions = actions
+        self.wakeAtMilliseconds = wakeAtMilliseconds
+    }
+}
+
+/// A decision as recorded (stream `instance:<id>`): the view's log position, `now` and the engine
+/// version, so that replay can rebuild the same view and must get the same decision.
+public struct DecisionMade: EventPayload, Hashable {
+    public static let eventType = "DecisionMade"
+    public var instance: ServiceInstanceID
+    /// The last position folded into the view the decision was made over.
+    public var viewPosition: Int64
+    public var nowMilliseconds: Int64
+    public var engineVersion: Int
+    public var decision: Decision
+
+    public init(instance: ServiceInstanceID, viewPosition: Int64, nowMilliseconds: Int64, engineVersion: Int, decision: Decision) {
+        self.instance = instance
+        self.viewPosition = viewPosition
+        self.nowMilliseconds = nowMilliseconds
+        self.engineVersion = engineVersion
+        self.decision = decision
+    }
+}
+
+/// The worker's outbox: an apply a decision asked for (stream `instance:<id>`, in the decision's
+/// transaction). `requestID` is the idempotency key its `ApplyStarted`/`ApplySucceeded`/`ApplyFailed`
+/// carry; a request without a result is unfinished work after a crash.
+public struct ApplyRequested: EventPayload, Hashable {
+    public static let eventType = "ApplyRequested"
+    public var instance: ServiceInstanceID
+    public var requestID: String
+    public var version: String
+    public var digest: String
+    /// The compiled document to apply.
+    public var document: String
+    public var rollback: Bool
+
+    public init(instance: ServiceInstanceID, requestID: String, version: String, digest: String, document: String, rollback: Bool) {
+        self.instance = instance
+        self.requestID = requestID
+        self.version = version
+        self.digest = digest
+        self.document = document
+        self.rollback = rollback
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Testing
+@testable import KeelsonCore
+
+/// Table-driven tests of `Engine.decide`: one case per rule and status, `now` injected.
+struct DecideCase: CustomTestStringConvertible, Sendable {
+    var name: String
+    var view: InstanceView
+    var now: Int64 = DecideFixture.now
+    var status: InstanceStatus
+    var waitingFor: Precondition? = nil
+    var actions: [DecisionAction] = []
+    /// Substrings the reason must contain.
+    var reason: [String] = []
+    var wake: Int64?? = .none
+
+    var testDescription: String { name }
+}
+
+enum DecideFixture {
+    /// 2026-11-25T10:00:00Z, a Wednesday (11:00 in Berlin).
+    static let now: Int64 = 1_795_600_800_000
+    static let minute: Int64 = 60_000
+    static let web = ServiceInstanceID("shop/web@prod")!
+
+    static func release(_ version: String, deadline: Int = 120, autoRollback: Bool = true) -> ReleaseRef {
+        ReleaseRef(version: version, digest: "sha256:\(version)", document: "{}", progressDeadlineSeconds: deadline, autoRollback: autoRollback)
+    }
+
+    static func record(
+        desired: String? = "2.0.0", deadline: Int = 120, autoRollback: Bool = true,
+        request: String? = nil, rollback: Bool = false, requestedAgo: Int64 = 5 * minute,
+        result: Bool? = nil, resultAgo: Int64 = 4 * minute, error: String? = "exit 1",
+        seen: (healthy: Bool, versions: [String], drifted: Bool, ago: Int64)? = nil,
+        converged: (String, ago: Int64)? = nil, lastGood: String? = nil,
+        approvals: [String] = [], rejectedBy: String? = nil, rollbackBy: String? = nil
+    ) -> InstanceRecord {
+        var record = InstanceRecord(instance: web)
+        record.desired = desired.map { release($0, deadline: deadline, autoRollback: autoRollback) }
+        if let request {
+            var entry = InstanceRecord.Request(
+                requestID: "r-\(request)", release: release(request, deadline: deadline, autoRollback: autoRollback),
+                rollback: rollback, atMilliseconds: now - requestedAgo)
+            if let result {
+                entry.result = .init(succeeded: result, atMilliseconds: now - resultAgo, error: result ? nil : error)
+            }
+            record.request = entry
+        }
+        if let seen {
+            record.seen = .init(
+                healthy: seen.healthy, versions: seen.versions, drifted: seen.drifted, ready: seen.healthy ? 2 : 0, desired: 2,
+                problem: seen.healthy ? nil : "r1: GET /healthz: HTTP 500", sinceMilliseconds: now - seen.ago,
+                atMilliseconds: now - seen.ago)
+        }
+        if let converged { record.converged = .init(release: release(converged.0, deadline: deadline), atMilliseconds: now - converged.ago) }
+        record.lastGood = lastGood.map { release($0, deadline: deadline) }
+        if !approvals.isEmpty { record.approvals["2.0.0"] = approvals }
+        if let rejectedBy { record.rejections["2.0.0"] = rejectedBy }
+        record.rollbackRequestedBy = rollbackBy
+        return record
+    }
+
+    static func view(
+        _ record: InstanceRecord, policy: ChannelPolicy = ChannelPolicy(name: "prod"), upstream: [InstanceView.Upstream] = [],
+        paused: String? = nil, alerts: [FiringAlert] = [], appLimit: Int? = nil, convergingInApp: Int = 0,
+        convergingInChannel: Int = 0, bad: [String: String] = [:]
+    ) -> InstanceView {
+        InstanceView(
+            record: record, policy: policy, applicationMaxConverging: appLimit, upstream: upstream, pausedBy: paused,
+            gatingAlerts: alerts, convergingInApplication: convergingInApp, convergingInChannel: convergingInChannel,
+            badVersions: bad)
+    }
+
+    static func upstream(_ version: String, ago: Int64) -> [InstanceView.Upstream] {
+        [InstanceView.Upstream(channel: "canary", converged: .init(release: release(version), atMilliseconds: now - ago))]
+    }
+
+    static let alert = FiringAlert(name: "HighErrorRate", labels: ["service": "web", "severity": "critical"], sinceMilliseconds: now - minute)
+    static let berlinOfficeHours = WindowPolicy(days: ["mon", "tue", "wed", "thu", "fri"], startMinute: 8 * 60, endMinute: 18 * 60, timeZone: "Europe/Berlin")
+}
+
+extension DecisionAction {
+    static func applying(_ version: String, rollback: Bool = false) -> DecisionAction {
+        .apply(version: version, digest: "sha256:\(version)", rollback: rollback)
+    }
+}
+
+@Suite("decide: every rule and status")
+struct DecideTests {
+    typealias F = DecideFixture
+    static let m = DecideFixture.minute
+
+    static let cases: [DecideCase] = [
+        // Nothing yet, first releases
+        DecideCase(name: "no release: idle", view: F.view(F.record(desired: nil)), status: .idle, reason: ["no release yet"], wake: .some(nil)),
+        DecideCase(name: "a first release with no rules is applied", view: F.view(F.record()), status: .converging,
+                   actions: [.applying("2.0.0")], reason: ["applying 2.0.0"]),
+        DecideCase(name: "an apply that runs: converging until its deadline", view: F.view(F.record(request: "2.0.0", requestedAgo: m)),
+                   status: .converging, reason: ["applying 2.0.0: apply running for 1m"], wake: .some(F.now + m)),
+        DecideCase(name: "a rollback that runs: rolling back", view: F.view(F.record(request: "1.0.0", rollback: true, requestedAgo: 10_000)),
+                   status: .rollingBack, reason: ["rolling back to 1.0.0"]),
+
+        // Becoming healthy
+        DecideCase(name: "applied, not fetched since: converging", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (true, ["1.0.0"], false, 2 * m))),
+                   status: .converging, reason: ["not fetched since the apply"], wake: .some(F.now + m)),
+        DecideCase(name: "applied and healthy: converged, the watch begins", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (true, ["2.0.0"], false, 10_000))),
+                   status: .converged, actions: [.markConverged(version: "2.0.0", digest: "sha256:2.0.0")], reason: ["converged on 2.0.0: 2/2 ready"],
+                   wake: .some(F.now + 300_000)),
+        DecideCase(name: "applied, unhealthy before the deadline: waiting for health", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, ["2.0.0"], false, 10_000))),
+                   status: .converging, reason: ["waiting for 2.0.0 to become healthy: 0/2 ready", "HTTP 500", "deadline in 1m"], wake: .some(F.now + m)),
+        DecideCase(name: "unhealthy past the progress deadline: marked bad, rolled back", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 3 * m, seen: (false, ["2.0.0"], false, 10_000), lastGood: "1.0.0")),
+                   status: .rollingBack,
+                   actions: [.markBad(version: "2.0.0", reason: "failed in prod: not healthy within its progress deadline of 2m (0/2 ready, running 2.0.0; r1: GET /healthz: HTTP 500)"), .applying("1.0.0", rollback: true)],
+                   reason: ["2.0.0 failed: not healthy within its progress deadline of 2m", "rolling back to 1.0.0"]),
+        DecideCase(name: "past the deadline with nothing to roll back to: failed", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 3 * m, seen: (false, ["2.0.0"], false, 10_000))),
+                   status: .failed, actions: [.markBad(version: "2.0.0", reason: "failed in prod: not healthy within its progress deadline of 2m (0/2 ready, running 2.0.0; r1: GET /healthz: HTTP 500)")],
+                   reason: ["no earlier good release to roll back to"]),
+        DecideCase(name: "past the deadline with automatic rollback off: failed", view: F.view(F.record(autoRollback: false, request: "2.0.0", result: true, resultAgo: 3 * m, seen: (false, ["2.0.0"], false, 10_000), lastGood: "1.0.0")),
+                   status: .failed, actions: [.markBad(version: "2.0.0", reason: "failed in prod: not healthy within its progress deadline of 2m (0/2 ready, running 2.0.0; r1: GET /healthz: HTTP 500)")],
+                   reason: ["automatic rollback is off"]),
+        DecideCase(name: "a failed apply: marked bad, rolled back", view: F.view(F.record(request: "2.0.0", result: false, error: "no free port", lastGood: "1.0.0")),
+                   status: .rollingBack, actions: [.markBad(version: "2.0.0", reason: "failed in prod: its apply failed: no free port"), .applying("1.0.0", rollback: true)],
+                   reason: ["its apply failed: no free port"]),
+        DecideCase(name: "a failed apply of a version already marked bad is not marked again", view: F.view(F.record(request: "2.0.0", result: false, lastGood: "1.0.0"), bad: ["2.0.0": "failed in canary"]),
+                   status: .rollingBack, actions: [.applying("1.0.0", rollback: true)]),
+
+        // The watch
+        DecideCase(name: "converged, healthy, in the watch: watching", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 3 * m, seen: (true, ["2.0.0"], false, 10_000), converged: ("2.0.0", 2 * m), lastGood: "1.0.0")),
+                   status: .converged, reason: ["watching for 3m more"], wake: .some(F.now + 3 * m)),
+        DecideCase(name: "health lost during the watch: rolled back", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 3 * m, seen: (false, ["2.0.0"], false, 10_000), converged: ("2.0.0", 2 * m), lastGood: "1.0.0")),
+                   status: .rollingBack, actions: [.markBad(version: "2.0.0", reason: "failed in prod: it lost its health during the watch (r1: GET /healthz: HTTP 500)"), .applying("1.0.0", rollback: true)],
+                   reason: ["lost its health during the watch"]),
+        DecideCase(name: "a gating alert during the watch: rolled back", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 3 * m, seen: (true, ["2.0.0"], false, 10_000), converged: ("2.0.0", 2 * m), lastGood: "1.0.0"), alerts: [F.alert]),
+                   status: .rollingBack,
+                   actions: [.markBad(version: "2.0.0", reason: "failed in prod: alert HighErrorRate{service=\"web\",severity=\"critical\"} fired during the watch"), .applying("1.0.0", rollback: true)],
+                   reason: ["fired during the watch"]),
+        DecideCase(name: "the watch is over: the release is good", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 9 * m, seen: (true, ["2.0.0"], false, 10_000), converged: ("2.0.0", 6 * m), lastGood: "1.0.0")),
+                   status: .converged, actions: [.markGood(version: "2.0.0", digest: "sha256:2.0.0")], reason: ["passed its watch of 5m"]),
+        DecideCase(name: "good and healthy: converged, nothing to do", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 9 * m, seen: (true, ["2.0.0"], false, 10_000), converged: ("2.0.0", 6 * m), lastGood: "2.0.0")),
+                   status: .converged, reason: ["converged on 2.0.0"], wake: .some(nil)),
+        DecideCase(name: "good, then drifted: applied again", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 9 * m, seen: (true, ["2.0.0"], true, 10_000), converged: ("2.0.0", 6 * m), lastGood: "2.0.0")),
+                   status: .converging, actions: [.applying("2.0.0")], reason: ["drift: drifted; applying 2.0.0 again"]),
+        DecideCase(name: "good, then a replica died: applied again", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 9 * m, seen: (false, ["2.0.0"], true, 10_000), converged: ("2.0.0", 6 * m), lastGood: "2.0.0")),
+                   status: .converging, actions: [.applying("2.0.0")], reason: ["drift: r1: GET /healthz: HTTP 500"]),
+
+        // Rolled back
+        DecideCase(name: "the rollback is healthy: rolled back", view: F.view(F.record(request: "1.0.0", rollback: true, result: true, resultAgo: m, seen: (true, ["1.0.0"], false, 10_000), lastGood: "1.0.0"), bad: ["2.0.0": "failed in prod"]),
+                   status: .rolledBack, actions: [.markConverged(version: "1.0.0", digest: "sha256:1.0.0")], reason: ["rolled back to 1.0.0"], wake: .some(nil)),
+        DecideCase(name: "rolled back and steady: stays there while the release is bad", view: F.view(F.record(request: "1.0.0", rollback: true, result: true, resultAgo: 9 * m, seen: (true, ["1.0.0"], false, 10_000), converged: ("1.0.0", 8 * m), lastGood: "1.0.0"), bad: ["2.0.0": "failed in prod"]),
+                   status: .rolledBack, reason: ["rolled back to 1.0.0; 2.0.0 is marked bad: failed in prod"]),
+        DecideCase(name: "a rollback that fails: failed, nothing more is tried", view: F.view(F.record(request: "1.0.0", rollback: true, result: false, error: "disk full", lastGood: "1.0.0"), bad: ["2.0.0": "x"]),
+                   status: .failed, reason: ["rollback to 1.0.0 failed: disk full"]),
+        DecideCase(name: "a release marked bad elsewhere is not applied here", view: F.view(F.record(request: "1.0.0", result: true, resultAgo: 9 * m, seen: (true, ["1.0.0"], false, 10_000), converged: ("1.0.0", 8 * m), lastGood: "1.0.0"), bad: ["2.0.0": "failed in canary"]),
+                   status: .rolledBack, reason: ["2.0.0 is marked bad (failed in canary); staying on 1.0.0"]),
+        DecideCase(name: "a rejected release does not go to this channel", view: F.view(F.record(rejectedBy: "alice")),
+                   status: .rejected, reason: ["2.0.0 was rejected for prod by alice"]),
+        DecideCase(name: "a manual rollback request: the current release is marked bad, the last good one applied", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 9 * m, seen: (true, ["2.0.0"], false, 10_000), converged: ("2.0.0", 8 * m), lastGood: "1.0.0", rollbackBy: "bob")),
+                   status: .rollingBack, actions: [.markBad(version: "2.0.0", reason: "rolled back by bob"), .applying("1.0.0", rollback: true)],
+                   reason: ["requested by bob"]),
+        DecideCase(name: "a manual rollback with nothing earlier: said so, nothing done", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 9 * m, seen: (true, ["2.0.0"], false, 10_000), converged: ("2.0.0", 8 * m), lastGood: "2.0.0", rollbackBy: "bob")),
+                   status: .converged, reason: ["rollback requested by bob: already on the last good release"]),
+
+        // Ordering and soak
+        DecideCase(name: "upstream not converged on the release: waiting", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", after: ["canary"], soakSeconds: 600), upstream: [.init(channel: "canary", converged: nil)]),
+                   status: .waiting, waitingFor: .upstream, reason: ["canary has not converged on it yet"]),
+        DecideCase(name: "upstream converged on another release: waiting", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", after: ["canary"], soakSeconds: 600), upstream: F.upstream("1.0.0", ago: 60 * m)),
+                   status: .waiting, waitingFor: .upstream),
+        DecideCase(name: "soaking: waiting, asks again when the soak ends", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", after: ["canary"], soakSeconds: 600), upstream: F.upstream("2.0.0", ago: 192_000)),
+                   status: .waiting, waitingFor: .soak, reason: ["soak: canary stable on 2.0.0 for 3m12s of 10m"], wake: .some(F.now + 408_000)),
+        DecideCase(name: "soaked: applied", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", after: ["canary"], soakSeconds: 600), upstream: F.upstream("2.0.0", ago: 11 * m)),
+                   status: .converging, actions: [.applying("2.0.0")]),
+
+        // Approval
+        DecideCase(name: "an approval is needed: waiting, says how to give it", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", approvals: 1)),
+                   status: .waiting, waitingFor: .approval, reason: ["approval: 0 of 1", "keelson approve shop/web@prod --release 2.0.0"]),
+        DecideCase(name: "two approvers needed, one given: waiting", view: F.view(F.record(approvals: ["alice"]), policy: ChannelPolicy(name: "prod", approvals: 2)),
+                   status: .waiting, waitingFor: .approval, reason: ["approval: 1 of 2 (alice)"]),
+        DecideCase(name: "approved: applied", view: F.view(F.record(approvals: ["alice", "bob"]), policy: ChannelPolicy(name: "prod", approvals: 2)),
+                   status: .converging, actions: [.applying("2.0.0")]),
+        DecideCase(name: "a rollback needs no approval", view: F.view(F.record(request: "2.0.0", result: false, lastGood: "1.0.0"), policy: ChannelPolicy(name: "prod", approvals: 2, freezes: [FreezePolicy(from: 0, until: 4_000_000_000)])),
+                   status: .rollingBack, actions: [.markBad(version: "2.0.0", reason: "failed in prod: its apply failed: exit 1"), .applying("1.0.0", rollback: true)]),
+
+        // Time: freezes and windows
+        DecideCase(name: "inside a freeze: waiting until it ends", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", freezes: [FreezePolicy(from: F.now / 1000 - 3600, until: F.now / 1000 + 7200, reason: "end of year")])),
+                   status: .waiting, waitingFor: .freeze, reason: ["freeze until 2026-11-25T12:00:00Z (end of year)"], wake: .some(F.now + 7_200_000)),
+        DecideCase(name: "after a freeze: applied", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", freezes: [FreezePolicy(from: F.now / 1000 - 7200, until: F.now / 1000 - 1)])),
+                   status: .converging, actions: [.applying("2.0.0")]),
+        DecideCase(name: "inside the allowed window (11:00 in Berlin on a Wednesday): applied", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", windows: [F.berlinOfficeHours])),
+                   status: .converging, actions: [.applying("2.0.0")]),
+        DecideCase(name: "outside the window (19:30 in Berlin): waiting for the next opening, Thursday 08:00 Berlin", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", windows: [F.berlinOfficeHours])),
+                   now: F.now + 510 * F.minute, status: .waiting, waitingFor: .window, reason: ["the next opens 2026-11-26T07:00:00Z"], wake: .some(1_795_676_400_000)),
+        DecideCase(name: "a Saturday: the next opening is Monday", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", windows: [F.berlinOfficeHours])),
+                   now: F.now + 3 * 86_400_000, status: .waiting, waitingFor: .window, reason: ["2026-11-30T07:00:00Z"]),
+
+        // Alerts, pauses, concurrency
+        DecideCase(name: "a gating alert firing holds promotion", view: F.view(F.record(), alerts: [F.alert]),
+                   status: .waiting, waitingFor: .alert, reason: ["alert firing: HighErrorRate{service=\"web\",severity=\"critical\"}"]),
+        DecideCase(name: "paused: waiting", view: F.view(F.record(), paused: "shop: maintenance"),
+                   status: .waiting, waitingFor: .paused, reason: ["paused (shop: maintenance)"]),
+        DecideCase(name: "a pause does not stop a rollback", view: F.view(F.record(request: "2.0.0", result: false, lastGood: "1.0.0"), paused: "shop: maintenance"),
+                   status: .rollingBack, actions: [.markBad(version: "2.0.0", reason: "failed in prod: its apply failed: exit 1"), .applying("1.0.0", rollback: true)]),
+        DecideCase(name: "the application's concurrency limit is reached: waiting", view: F.view(F.record(), appLimit: 2, convergingInApp: 2),
+                   status: .waiting, waitingFor: .concurrency, reason: ["2 of at most 2 instances of shop are converging"]),
+        DecideCase(name: "below the limit: applied", view: F.view(F.record(), appLimit: 2, convergingInApp: 1),
+                   status: .converging, actions: [.applying("2.0.0")]),
+        DecideCase(name: "the channel's concurrency limit is reached: waiting", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", maxConverging: 1), convergingInChannel: 1),
+                   status: .waiting, waitingFor: .concurrency, reason: ["1 of at most 1 instances in prod are converging"]),
+
+        // Newer releases
+        DecideCase(name: "a newer release while the last is good: applied", view: F.view(F.record(desired: "3.0.0", request: "2.0.0", result: true, resultAgo: 60 * m, seen: (true, ["2.0.0"], false, m), converged: ("2.0.0", 59 * m), lastGood: "2.0.0")),
+                   status: .converging, actions: [.applying("3.0.0")], reason: ["applying 3.0.0"]),
+        DecideCase(name: "a newer release supersedes one still becoming healthy", view: F.view(F.record(desired: "3.0.0", request: "2.0.0", result: true, resultAgo: m, seen: (false, ["2.0.0"], false, 10_000), lastGood: "1.0.0")),
+                   status: .converging, actions: [.applying("3.0.0")], reason: ["2.0.0 superseded by 3.0.0; applying 3.0.0"]),
+        DecideCase(name: "superseded, and the newer release must wait: superseded", view: F.view(F.record(desired: "3.0.0", request: "2.0.0", result: true, resultAgo: m, seen: (false, ["2.0.0"], false, 10_000), lastGood: "1.0.0"), policy: ChannelPolicy(name: "prod", approvals: 1)),
+                   status: .superseded, waitingFor: .approval, reason: ["2.0.0 superseded by 3.0.0; 3.0.0 waits: approval: 0 of 1"]),
+        DecideCase(name: "a newer release after a failed one is gated as usual", view: F.view(F.record(desired: "3.0.0", request: "1.0.0", rollback: true, result: true, resultAgo: 9 * m, seen: (true, ["1.0.0"], false, m), converged: ("1.0.0", 8 * m), lastGood: "1.0.0"), bad: ["2.0.0": "x"]),
+                   status: .converging, actions: [.applying("3.0.0")]),
+    ]
+
+    @Test("decide", arguments: cases)
+    func decide(_ test: DecideCase) {
+        let decision = Engine.decide(test.view, nowMilliseconds: test.now)
+        #expect(decision.status == test.status, "\(decision.reason)")
+        #expect(decision.waitingFor == test.waitingFor)
+        #expect(decision.actions == test.actions, "\(decision.reason)")
+        for part in test.reason { #expect(decision.reason.contains(part), "reason: \(decision.reason)") }
+        if case .some(let wake) = test.wake { #expect(decision.wakeAtMilliseconds == wake) }
+    }
+
+    @Test("the table covers every status and every precondition, with 40 cases or more")
+    func coverage() {
+        #expect(Self.cases.count >= 40)
+        #expect(Set(Self.cases.map(\.status)) == Set(InstanceStatus.allCases))
+        #expect(Set(Self.cases.compactMap(\.waitingFor)) == Set(Precondition.allCases))
+    }
+
+    @Test("decisions encode to the same bytes every time (what replay compares)")
+    func stableBytes() throws {
+        for test in Self.cases {
+            let first = try CanonicalJSON.string(Engine.decide(test.view, nowMilliseconds: test.now))
+            let second = try CanonicalJSON.string(Engine.decide(test.view, nowMilliseconds: test.now))
+            #expect(first == second)
+        }
+    }
+}
