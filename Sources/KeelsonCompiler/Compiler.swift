@@ -101,6 +101,22 @@ public enum Compiler {
         return values
     }
 
+    /// An application's channel order and rules as the engine reads them.
+    public static func policy(_ application: ApplicationIntent) -> ApplicationPolicy {
+        ApplicationPolicy(
+            application: application.name, maxConverging: application.maxConverging,
+            channels: application.channels.map { channel in
+                let rules = channel.rules
+                return ChannelPolicy(
+                    name: channel.name, after: channel.after, soakSeconds: rules.soakSeconds, approvals: rules.approvals,
+                    windows: rules.windows.map {
+                        WindowPolicy(days: $0.days, startMinute: $0.startMinute, endMinute: $0.endMinute, timeZone: $0.timeZone)
+                    },
+                    freezes: rules.freezes.map { FreezePolicy(from: $0.from, until: $0.until, reason: $0.reason) },
+                    alertGates: rules.alertGates, maxConverging: rules.maxConverging, watchSeconds: rules.watchSeconds)
+            })
+    }
+
     /// The hex SHA-256 of `text`'s UTF-8 bytes.
     public static func sha256Hex(_ text: String) -> String {
         let digits = Array("0123456789abcdef".utf8)

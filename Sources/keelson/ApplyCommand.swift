@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KeelsonCompiler
 import KeelsonCore
+import KeelsonEngine
 import KeelsonStore
 
 struct ApplyCommand: AsyncParsableCommand {
@@ -125,6 +126,9 @@ enum ChangeReport {
             Swift.print(try Formatting.json(Report(recorded: !dryRun, summary: what, changes: changes)))
         case .table:
             Swift.print("\(dryRun ? "would record" : "recorded"): \(what)")
+            for policy in outcome.policies {
+                Swift.print("\(dryRun ? "would record" : "recorded"): release policy of \(policy.policy.application) (\(policy.policy.channels.map(\.name).joined(separator: " → ")))")
+            }
             if changes.isEmpty { Swift.print("no desired state changes") }
             for change in changes {
                 let was = change.previousDigest.map { " (was \($0.prefix(19))…)" } ?? " (new)"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KeelsonCompiler
 import KeelsonCore
+import KeelsonEngine
 import KeelsonStore
 
 struct DemoCommand: AsyncParsableCommand {

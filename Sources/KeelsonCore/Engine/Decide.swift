@@ -20,6 +20,26 @@ private struct Decider {
     func decide() -> Decision {
         guard let desired = record.desired else { return Decision(status: .idle, reason: "no release yet") }
 
+        // An apply whose worker stopped: fetch first, then re-issue it or give it up.
+        if let request = record.request, request.result == nil, let orphaned = request.orphanedAtMilliseconds {
+            guard let seen = record.seen, seen.atMilliseconds >= orphaned else {
+                return Decision(
+                    status: request.rollback ? .rollingBack : .converging, version: request.release.version,
+                    reason: "resuming after a restart: fetching before deciding about the unfinished apply of \(request.release.version)")
+            }
+            if request.rollback || request.release.digest == desired.digest {
+                return Decision(
+                    status: request.rollback ? .rollingBack : .converging, version: request.release.version,
+                    reason: "resuming after a restart: re-issuing the apply of \(request.release.version) with its idempotency key "
+                        + "(it now runs \(seen.versions.isEmpty ? "nothing" : seen.versions.joined(separator: ", ")))",
+                    actions: [.reissue(requestID: request.requestID)])
+            }
+            return Decision(
+                status: .converging, version: desired.version,
+                reason: "resuming after a restart: abandoning the unfinished apply of \(request.release.version), superseded by \(desired.version)",
+                actions: [.abandon(requestID: request.requestID, reason: "superseded by \(desired.version) while no worker ran")])
+        }
+
         // An apply is running: wait for its result (the runtime bounds it by its timeout).
         if let request = record.request, request.result == nil {
             let verb = request.rollback ? "rolling back to" : "applying"

@@ -40,6 +40,10 @@ public enum DecisionAction: Codable, Sendable, Hashable {
     case markGood(version: String, digest: String)
     /// The release failed: it is not tried again until a newer one (the worker records `ReleaseMarkedBad`).
     case markBad(version: String, reason: String)
+    /// After a worker restart: run the unfinished apply again with its idempotency key.
+    case reissue(requestID: String)
+    /// After a worker restart: give up the unfinished apply (the worker records it as failed).
+    case abandon(requestID: String, reason: String)
 }
 
 /// `decide`'s answer: the status, why (for people), what to do, and when to be asked again.
@@ -107,5 +111,18 @@ public struct ApplyRequested: EventPayload, Hashable {
         self.digest = digest
         self.document = document
         self.rollback = rollback
+    }
+}
+
+/// A worker started (stream `worker:<id>`): applies requested before it without a result are
+/// unfinished work of a worker that stopped, to be re-issued or abandoned by a decision.
+public struct WorkerStarted: EventPayload, Hashable {
+    public static let eventType = "WorkerStarted"
+    public var worker: String
+    public var engineVersion: Int
+
+    public init(worker: String, engineVersion: Int) {
+        self.worker = worker
+        self.engineVersion = engineVersion
     }
 }

@@ -35,6 +35,9 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
         public var atMilliseconds: Int64
         /// nil while the apply runs; then whether it succeeded, when, and the error.
         public var result: Result?
+        /// Set when a worker started while this apply had no result: its worker stopped. The time
+        /// of that start; cleared when a decision re-issues the request.
+        public var orphanedAtMilliseconds: Int64?
 
         public struct Result: Codable, Sendable, Hashable {
             public var succeeded: Bool
@@ -115,7 +118,7 @@ public struct EngineState: Sendable, Hashable {
         ApplyFinished.succeededType, ApplyFinished.failedType, StateFetched.eventType, StateUnchanged.eventType,
         DecisionMade.eventType, ApprovalGranted.eventType, ApprovalRejected.eventType, AlertFired.eventType,
         AlertResolved.eventType, Paused.eventType, Resumed.eventType, ReleaseMarkedBad.eventType,
-        RollbackRequested.eventType,
+        RollbackRequested.eventType, WorkerStarted.eventType,
     ]
 
     public mutating func evolve(_ event: RecordedEvent) {
@@ -174,13 +177,15 @@ public struct EngineState: Sendable, Hashable {
                 if record.request?.result != nil || record.request == nil { record.rollbackRequestedBy = nil }
                 for action in decision.actions {
                     switch action {
+                    case .reissue(let requestID):
+                        if record.request?.requestID == requestID { record.request?.orphanedAtMilliseconds = nil }
                     case .markConverged(_, let digest):
                         if let release = [record.request?.release, record.desired, record.lastGood].compactMap({ $0 }).first(where: { $0.digest == digest }) {
                             record.converged = .init(release: release, atMilliseconds: made.nowMilliseconds)
                         }
                     case .markGood(_, let digest):
                         if let release = record.converged?.release, release.digest == digest { record.lastGood = release }
-                    case .apply, .markBad:
+                    case .apply, .markBad, .abandon:
                         break
                     }
                 }
@@ -211,6 +216,10 @@ public struct EngineState: Sendable, Hashable {
         case ReleaseMarkedBad.eventType:
             guard let bad = try? event.decode(ReleaseMarkedBad.self) else { return }
             badReleases[bad.service, default: [:]][bad.version] = bad.reason
+        case WorkerStarted.eventType:
+            for id in instances.keys where instances[id]?.request != nil && instances[id]?.request?.result == nil {
+                instances[id]?.request?.orphanedAtMilliseconds = at
+            }
         case RollbackRequested.eventType:
             guard let requested = try? event.decode(RollbackRequested.self) else { return }
             update(requested.instance) { $0.rollbackRequestedBy = event.actor ?? "someone" }

@@ -5,23 +5,30 @@ import KeelsonStore
 
 /// Compiles config and releases and records the outcome as events: the work behind
 /// `keelson apply` and `keelson release`.
-struct DesiredStateRecorder {
-    let store: EventStore
-    let actor: String
+public struct DesiredStateRecorder: Sendable {
+    public let store: EventStore
+    public let actor: String
 
-    /// What an apply or a release would change (or changed).
-    struct Outcome {
-        var configApplied: ConfigApplied?
-        var release: ReleaseRequested?
-        var changes: [DesiredStateCompiled] = []
-        var previous: [String: DesiredStateRow] = [:]
+    public init(store: EventStore, actor: String) {
+        self.store = store
+        self.actor = actor
     }
 
-    enum Failure: Error, CustomStringConvertible {
+    /// What an apply or a release would change (or changed).
+    public struct Outcome: Sendable {
+        public var configApplied: ConfigApplied?
+        public var release: ReleaseRequested?
+        public var changes: [DesiredStateCompiled] = []
+        public var previous: [String: DesiredStateRow] = [:]
+        /// Applications whose channel order or rules changed (recorded as `PolicyCompiled`).
+        public var policies: [PolicyCompiled] = []
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
         case compile(ConfigErrors)
         case noConfig
 
-        var description: String {
+        public var description: String {
             switch self {
             case .compile(let errors): errors.description
             case .noConfig: "no config has been applied to this database yet: run `keelson apply -f PATH` first"
@@ -31,7 +38,7 @@ struct DesiredStateRecorder {
 
     // MARK: apply
 
-    func apply(path: String, dryRun: Bool) async throws -> Outcome {
+    public func apply(path: String, dryRun: Bool) async throws -> Outcome {
         let files = DiskFiles()
         let loaded = ConfigSource.load(path: path, from: files)
         let intent: Intent
@@ -47,6 +54,13 @@ struct DesiredStateRecorder {
 
         var outcome = Outcome()
         if try await latestConfig()?.digest != digest { outcome.configApplied = config }
+        for application in intent.applications {
+            let policy = Compiler.policy(application)
+            let recorded = try await store.events(EventFilter(
+                stream: StreamID("app:\(application.name)"), types: [PolicyCompiled.eventType], limit: 1, latest: true)
+            ).first.flatMap { try? $0.decode(PolicyCompiled.self) }
+            if recorded?.policy != policy { outcome.policies.append(PolicyCompiled(policy: policy, configDigest: digest)) }
+        }
         let current = try await currentDesiredStates()
         outcome.previous = current
         // Every service with a release is recompiled against the new config.
@@ -68,7 +82,7 @@ struct DesiredStateRecorder {
 
     // MARK: release
 
-    func release(_ request: ReleaseRequest, dryRun: Bool) async throws -> Outcome {
+    public func release(_ request: ReleaseRequest, dryRun: Bool) async throws -> Outcome {
         let stream = "service:\(request.application)/\(request.service)"
         guard let config = try await latestConfig() else { throw Failure.noConfig }
         let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
@@ -112,6 +126,9 @@ struct DesiredStateRecorder {
         if let config = outcome.configApplied {
             appends.append(StreamAppend(stream: "config", events: [try NewEvent(config, actor: actor)]))
         }
+        for policy in outcome.policies {
+            appends.append(StreamAppend(stream: StreamID("app:\(policy.policy.application)"), events: [try NewEvent(policy, actor: actor)]))
+        }
         if let release = outcome.release, let releaseStream {
             appends.append(StreamAppend(stream: StreamID(releaseStream), events: [try NewEvent(release, actor: actor)]))
         }
@@ -130,11 +147,9 @@ struct DesiredStateRecorder {
     }
 
     /// The config last applied to the store, parsed again from the recorded files.
-    static func appliedIntent(_ store: EventStore) async throws -> (config: ConfigApplied, intent: Intent)? {
-        guard let config = try await DesiredStateRecorder(store: store, actor: "").latestConfig() else { return nil }
-        let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
-        let loaded = ConfigSource.load(path: config.source, from: files)
-        return (config, try IntentParser.parse(loaded.documents, files: files).get())
+    public static func appliedIntent(_ store: EventStore) async throws -> (config: ConfigApplied, intent: Intent)? {
+        guard let config = try await AppliedConfig.latest(in: store) else { return nil }
+        return (config, try AppliedConfig.intent(of: config))
     }
 
     private func latestConfig() async throws -> ConfigApplied? {
@@ -155,8 +170,8 @@ struct DesiredStateRecorder {
 }
 
 /// A readable diff of two compiled documents: one line per changed leaf, by JSON path.
-enum DocumentDiff {
-    static func lines(from old: String?, to new: String) -> [String] {
+public enum DocumentDiff {
+    public static func lines(from old: String?, to new: String) -> [String] {
         let before = old.map(flatten) ?? [:]
         let after = flatten(new)
         var lines: [String] = []
@@ -171,7 +186,7 @@ enum DocumentDiff {
         return lines
     }
 
-    static func flatten(_ json: String) -> [String: String] {
+    public static func flatten(_ json: String) -> [String: String] {
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)) else { return [:] }
         var leaves: [String: String] = [:]
         func walk(_ value: JSONValue, _ path: String) {

@@ -1,0 +1,19 @@
+import Foundation
+import KeelsonCompiler
+import KeelsonCore
+import KeelsonStore
+
+/// The config last applied to a store, parsed again from the files `ConfigApplied` recorded, so
+/// that nothing depends on what is on disk now.
+public enum AppliedConfig {
+    public static func latest(in store: EventStore) async throws -> ConfigApplied? {
+        try await store.events(EventFilter(stream: "config", types: [ConfigApplied.eventType], limit: 1, latest: true))
+            .first?.decode(ConfigApplied.self)
+    }
+
+    public static func intent(of config: ConfigApplied) throws -> Intent {
+        let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
+        let loaded = ConfigSource.load(path: config.source, from: files)
+        return try IntentParser.parse(loaded.documents, files: files).get()
+    }
+}

@@ -1,0 +1,332 @@
+import Foundation
+import KeelsonCompiler
+import KeelsonCore
+import KeelsonRuntimes
+import KeelsonStore
+
+/// Runs the loop: fold the log into `EngineState`, decide for every instance that has news or a
+/// timer due, record each decision with the applies it asks for in one transaction (the outbox),
+/// carry the applies out through the runtimes (recorded by `RuntimeRecorder`), and fetch instances
+/// at their cadence. Event-driven: it wakes on new events and at the earliest time something asked
+/// for, never by polling.
+///
+/// Crash resume: `start()` records `WorkerStarted`; every apply requested before it without a
+/// result is then, after a fresh fetch, re-issued with its idempotency key or abandoned — by a
+/// recorded decision like any other.
+public actor Worker {
+    public struct Settings: Sendable {
+        /// The worker's name: the actor of what it records.
+        public var name: String
+        /// At most this many applies at once.
+        public var applyConcurrency = 4
+        public var clock: @Sendable () -> Date = Date.init
+        /// Where local runtimes keep their state (see `RuntimeFactory`).
+        public var stateRoot: String
+
+        public init(name: String = "worker:\(ProcessInfo.processInfo.processIdentifier)", stateRoot: String) {
+            self.name = name
+            self.stateRoot = stateRoot
+        }
+    }
+
+    /// A recorded decision, for whoever watches the worker (the CLI prints them).
+    public struct Report: Sendable {
+        public var instance: ServiceInstanceID
+        public var decision: Decision
+        public var position: Int64
+    }
+
+    public let store: EventStore
+    public let settings: Settings
+    private let fixedRuntimes: [String: any Runtime]?
+    private let onDecision: @Sendable (Report) -> Void
+
+    private var state = EngineState()
+    private var folded: Int64 = 0
+    private var dirty: Set<ServiceInstanceID> = []
+    private var everythingDirty = true
+    private var wakes: [ServiceInstanceID: Int64] = [:]
+    private var lastKeys: [ServiceInstanceID: String] = [:]
+    private var schedule = FetchSchedule(cadence: FetchCadence())
+    private var runtimes: [String: any Runtime] = [:]
+    private var declared: [String: RuntimeIntent] = [:]
+    private var cadences: [String: FetchCadence] = [:]
+    private var running: [ServiceInstanceID: Task<Void, Never>] = [:]
+    private var queued: [(ServiceInstanceID, String, ReleaseRef)] = []
+    private var started = false
+    private let wakeup = Wakeup()
+
+    /// `runtimes` replaces the runtimes config declares (tests pass simulated ones by name).
+    public init(
+        store: EventStore, settings: Settings, runtimes: [String: any Runtime]? = nil,
+        onDecision: @escaping @Sendable (Report) -> Void = { _ in }
+    ) {
+        self.store = store
+        self.settings = settings
+        self.fixedRuntimes = runtimes
+        self.onDecision = onDecision
+        if let runtimes { self.runtimes = runtimes }
+    }
+
+    /// The engine state as folded so far (for status, tests).
+    public var engineState: EngineState { state }
+
+    /// Records `WorkerStarted` and folds the whole log.
+    public func start() async throws {
+        guard !started else { return }
+        started = true
+        try await store.append(
+            [try NewEvent(WorkerStarted(worker: settings.name, engineVersion: Engine.version), actor: settings.name)],
+            to: StreamID("worker:\(settings.name)"))
+        try await catchUp()
+    }
+
+    /// Runs until the task is cancelled.
+    public func run() async throws {
+        try await start()
+        let subscription = store.follow(after: folded)
+        let wakeup = wakeup
+        let follower = Task {
+            for try await _ in subscription { wakeup.signal() }
+        }
+        defer { follower.cancel() }
+        while !Task.isCancelled {
+            let next = try await step()
+            let pause = next.map { $0.timeIntervalSince(settings.clock()) } ?? 3600
+            if pause > 0 { await wakeup.wait(seconds: min(pause, 3600)) }
+        }
+        await waitForApplies()
+    }
+
+    /// One pass at the clock's `now`: fold, decide what is due, launch applies, fetch what is due.
+    /// Returns when the worker next wants to run (or nil: only when something happens).
+    @discardableResult
+    public func step() async throws -> Date? {
+        if !started { try await start() }
+        try await catchUp()
+        let now = settings.clock()
+        let nowMilliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
+        let instances = state.instances.keys.filter { state.instances[$0]?.desired != nil }.sorted()
+        for id in instances {
+            let due = everythingDirty || dirty.contains(id) || (wakes[id].map { $0 <= nowMilliseconds } ?? false)
+            guard due, running[id] == nil, !queued.contains(where: { $0.0 == id }), let view = state.view(of: id) else { continue }
+            let decision = Engine.decide(view, nowMilliseconds: nowMilliseconds)
+            wakes[id] = decision.wakeAtMilliseconds
+            let key = Self.key(decision)
+            if !decision.actions.isEmpty || lastKeys[id] != key {
+                try await record(decision, for: id, view: view, now: nowMilliseconds)
+                lastKeys[id] = key
+                try await catchUp()
+            }
+        }
+        dirty.removeAll()
+        everythingDirty = false
+
+        for id in instances { schedule.add(id, at: now) }
+        for id in schedule.due(at: now) where running[id] == nil {
+            guard let record = state.instances[id], let release = record.request?.release ?? record.desired else { continue }
+            guard let (runtime, name) = runtime(for: release) else { continue }
+            let desired = Self.desiredState(id, release)
+            let observation = try? await RuntimeRecorder(runtime: runtime, store: store, actor: settings.name).fetch(id, desired: desired)
+            schedule.fetched(
+                id, at: now, stable: FetchCadence.isStable(desiredVersion: record.desired?.version, observation: observation),
+                cadence: cadences[name])
+        }
+        let wake = wakes.values.min().map { Date(timeIntervalSince1970: Double($0) / 1000) }
+        return [wake, schedule.nextWake].compactMap { $0 }.min()
+    }
+
+    /// Waits until every apply launched so far has finished (and been recorded).
+    public func waitForApplies() async {
+        while let task = running.values.first {
+            await task.value
+        }
+    }
+
+    // MARK: folding
+
+    private func catchUp() async throws {
+        while true {
+            let events = try await store.events(EventFilter(
+                afterPosition: folded, types: EngineState.eventTypes + [ConfigApplied.eventType], limit: 2_000))
+            guard !events.isEmpty else { return }
+            for event in events {
+                if event.type == ConfigApplied.eventType {
+                    if let config = try? event.decode(ConfigApplied.self) { loadRuntimes(config) }
+                } else {
+                    state.evolve(event)
+                }
+                if event.streamID.rawValue.hasPrefix("instance:"), let id = ServiceInstanceID(String(event.streamID.rawValue.dropFirst(9))) {
+                    dirty.insert(id)
+                } else {
+                    everythingDirty = true
+                }
+                folded = event.position
+            }
+        }
+    }
+
+    private func loadRuntimes(_ config: ConfigApplied) {
+        guard let intent = try? AppliedConfig.intent(of: config) else { return }
+        let factory = RuntimeFactory(stateRoot: settings.stateRoot, clock: settings.clock)
+        for runtime in intent.runtimes {
+            cadences[runtime.name] = FetchCadence(settings: runtime.settings)
+            guard fixedRuntimes == nil else { continue }
+            // Keep a runtime whose declaration did not change (a simulated one holds its state).
+            if declared[runtime.name] != runtime || runtimes[runtime.name] == nil {
+                runtimes[runtime.name] = factory.make(runtime, in: intent)
+                declared[runtime.name] = runtime
+            }
+        }
+    }
+
+    private func runtime(for release: ReleaseRef) -> (any Runtime, String)? {
+        guard let name = (try? CompiledDocument.decode(release.document))?.runtime.name ?? runtimes.keys.sorted().first,
+            let runtime = runtimes[name]
+        else { return nil }
+        return (runtime, name)
+    }
+
+    static func desiredState(_ id: ServiceInstanceID, _ release: ReleaseRef) -> DesiredState {
+        DesiredState(
+            instance: id, digest: release.digest, version: release.version, document: release.document,
+            replicas: (try? CompiledDocument.decode(release.document))?.replicas ?? 1)
+    }
+
+    /// What must change for a decision to be recorded again: its status, precondition, release,
+    /// and the words of its reason (numbers such as countdowns left out).
+    static func key(_ decision: Decision) -> String {
+        "\(decision.status.rawValue)|\(decision.waitingFor?.rawValue ?? "")|\(decision.version ?? "")|"
+            + decision.reason.filter { !$0.isNumber }
+    }
+
+    // MARK: recording and applying
+
+    /// One transaction: `DecisionMade`, the `ApplyRequested` outbox, `ReleaseMarkedBad`, and the
+    /// failure of an abandoned request. Then the applies start.
+    private func record(_ decision: Decision, for id: ServiceInstanceID, view: InstanceView, now: Int64) async throws {
+        let record = view.record
+        let made = DecisionMade(instance: id, viewPosition: folded, nowMilliseconds: now, engineVersion: Engine.version, decision: decision)
+        var instanceEvents = [try NewEvent(made, actor: settings.name)]
+        var others: [StreamAppend] = []
+        var launches: [(String, ReleaseRef)] = []
+        for action in decision.actions {
+            switch action {
+            case .apply(_, let digest, let rollback):
+                guard let release = [record.desired, record.lastGood, record.request?.release].compactMap({ $0 })
+                    .first(where: { $0.digest == digest })
+                else { continue }
+                let requestID = "req-" + UUID().uuidString.lowercased()
+                instanceEvents.append(try NewEvent(
+                    ApplyRequested(
+                        instance: id, requestID: requestID, version: release.version, digest: release.digest,
+                        document: release.document, rollback: rollback),
+                    actor: settings.name))
+                launches.append((requestID, release))
+            case .reissue(let requestID):
+                if let request = record.request, request.requestID == requestID { launches.append((requestID, request.release)) }
+            case .abandon(let requestID, let reason):
+                guard let request = record.request, request.requestID == requestID else { continue }
+                let finished = ApplyFinished(
+                    instance: id, runtime: runtime(for: request.release)?.1 ?? "unknown", digest: request.release.digest,
+                    idempotencyKey: requestID,
+                    result: ApplyResult(succeeded: false, durationMilliseconds: 0, error: "abandoned: \(reason)"))
+                instanceEvents.append(NewEvent(type: ApplyFinished.failedType, payload: try CanonicalJSON.string(finished), actor: settings.name))
+            case .markBad(let version, let reason):
+                let service = "\(id.application)/\(id.service)"
+                others.append(StreamAppend(
+                    stream: StreamID("service:\(service)"),
+                    events: [try NewEvent(ReleaseMarkedBad(service: service, version: version, reason: reason), actor: settings.name)]))
+            case .markConverged, .markGood:
+                break
+            }
+        }
+        let results = try await store.append([StreamAppend(stream: StreamID("instance:\(id)"), events: instanceEvents)] + others)
+        onDecision(Report(instance: id, decision: decision, position: results[0].positions.lowerBound))
+        for (requestID, release) in launches { launch(id, requestID, release) }
+    }
+
+    private func launch(_ id: ServiceInstanceID, _ requestID: String, _ release: ReleaseRef) {
+        guard running.count < settings.applyConcurrency else {
+            queued.append((id, requestID, release))
+            return
+        }
+        let store = store
+        let actor = settings.name
+        guard let (runtime, _) = runtime(for: release) else {
+            running[id] = Task {
+                let finished = ApplyFinished(
+                    instance: id, runtime: "unknown", digest: release.digest, idempotencyKey: requestID,
+                    result: ApplyResult(succeeded: false, durationMilliseconds: 0, error: "no runtime for this desired state"))
+                _ = try? await store.append(
+                    [NewEvent(type: ApplyFinished.failedType, payload: (try? CanonicalJSON.string(finished)) ?? "{}", actor: actor)],
+                    to: StreamID("instance:\(id)"))
+                self.finished(id)
+            }
+            return
+        }
+        let desired = Self.desiredState(id, release)
+        let timeout = Duration.seconds(max(1, release.progressDeadlineSeconds))
+        running[id] = Task {
+            let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: actor)
+            _ = try? await recorder.apply(desired, idempotencyKey: requestID, timeout: timeout)
+            _ = try? await recorder.fetch(id, desired: desired)
+            self.finished(id)
+        }
+    }
+
+    private func finished(_ id: ServiceInstanceID) {
+        running[id] = nil
+        schedule.expedite(id, at: settings.clock())
+        if !queued.isEmpty, running.count < settings.applyConcurrency {
+            let (next, requestID, release) = queued.removeFirst()
+            launch(next, requestID, release)
+        }
+        wakeup.signal()
+    }
+}
+
+/// Wakes the worker's loop: on a signal (new events) or at a time, whichever comes first.
+final class Wakeup: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending = false
+    private var continuation: CheckedContinuation<Void, Never>?
+
+    func signal() {
+        lock.lock()
+        if let continuation {
+            self.continuation = nil
+            lock.unlock()
+            continuation.resume()
+        } else {
+            pending = true
+            lock.unlock()
+        }
+    }
+
+    private func next() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if pending {
+                pending = false
+                lock.unlock()
+                continuation.resume()
+            } else {
+                self.continuation = continuation
+                lock.unlock()
+            }
+        }
+    }
+
+    func wait(seconds: TimeInterval) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                if !Task.isCancelled { self.signal() }
+            }
+            group.addTask { await self.next() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
