@@ -197,7 +197,7 @@ public actor Worker {
     /// and the words of its reason (numbers such as countdowns left out).
     static func key(_ decision: Decision) -> String {
         "\(decision.status.rawValue)|\(decision.waitingFor?.rawValue ?? "")|\(decision.version ?? "")|"
-            + decision.reason.filter { !$0.isNumber }
+            + decision.reason.replacingOccurrences(of: #"([0-9]+(ms|[dhms])?)+"#, with: "#", options: .regularExpression)
     }
 
     // MARK: recording and applying

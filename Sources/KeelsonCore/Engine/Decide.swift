@@ -177,10 +177,12 @@ private struct Decider {
     func gate(_ desired: ReleaseRef, note: String) -> Decision {
         let version = desired.version
         if let why = view.badVersions[version] {
+            // Rolled back here, or never tried here (it failed upstream): either way it stays put.
             let good = record.lastGood
             let onGood = good != nil && record.converged?.release.digest == good?.digest
+            let status: InstanceStatus = !onGood ? .failed : record.request?.rollback == true ? .rolledBack : .converged
             return Decision(
-                status: onGood ? .rolledBack : .failed, version: version,
+                status: status, version: version,
                 reason: "\(version) is marked bad (\(why))" + (onGood ? "; staying on \(good!.version)" : "") + note)
         }
         if let by = record.rejections[version] {
