@@ -128,9 +128,10 @@ public actor Worker {
             guard let (runtime, name) = runtime(for: release) else { continue }
             let desired = Self.desiredState(id, release)
             let observation = try? await RuntimeRecorder(runtime: runtime, store: store, actor: settings.name).fetch(id, desired: desired)
-            schedule.fetched(
-                id, at: now, stable: FetchCadence.isStable(desiredVersion: record.desired?.version, observation: observation),
-                cadence: cadences[name])
+            // Fetched often only while converging; an instance that waits or is settled is stable.
+            let stable = !record.status.isConverging
+                || FetchCadence.isStable(desiredVersion: record.desired?.version, observation: observation)
+            schedule.fetched(id, at: now, stable: stable, cadence: cadences[name])
         }
         let wake = wakes.values.min().map { Date(timeIntervalSince1970: Double($0) / 1000) }
         return [wake, schedule.nextWake].compactMap { $0 }.min()
@@ -321,8 +322,10 @@ final class Wakeup: @unchecked Sendable {
     func wait(seconds: TimeInterval) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
+                // Also when cancelled (the other child is done, or the worker stops): a spare
+                // signal only costs one extra pass.
                 try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                if !Task.isCancelled { self.signal() }
+                self.signal()
             }
             group.addTask { await self.next() }
             await group.next()

@@ -21,7 +21,9 @@ struct Keelson: AsyncParsableCommand {
         version: KeelsonVersion.current,
         subcommands: [
             EventsCommand.self, StreamsCommand.self, ValidateCommand.self, ApplyCommand.self, ReleaseCommand.self,
-            GetCommand.self, RuntimeCommand.self, SchemaCommand.self, DatabaseCommand.self, DemoCommand.self,
+            GetCommand.self, RuntimeCommand.self, StatusCommand.self, WorkerCommand.self, ApproveCommand.self, RejectCommand.self,
+            PauseCommand.self, ResumeCommand.self, RollbackCommand.self, AlertCommand.self, ReplayCommand.self, ExplainCommand.self,
+            SchemaCommand.self, DatabaseCommand.self, DemoCommand.self,
             VersionCommand.self,
         ]
     )

@@ -221,4 +221,111 @@ struct ScenarioTests {
             .filter { $0.type == ApplyRequested.eventType }.map { try $0.decode(ApplyRequested.self).version }
         #expect(canaryApplies == ["1.0.0", "1.2.0"])
     }
+
+    static let twoServices = """
+        kind: Runtime
+        name: sim
+        type: simulated
+        settings: {applyLatency: 1s, timeToHealthy: 20s}
+        ---
+        kind: Application
+        name: shop
+        maxConverging: 1
+        channels:
+          - name: staging
+            runtime: sim
+          - name: prod
+            runtime: sim
+            after: [staging]
+            rules:
+              freezes:
+                - {from: 2026-11-25T09:00:00Z, until: 2026-11-25T12:00:00Z, reason: migration}
+        ---
+        kind: Service
+        name: web
+        application: shop
+        run: {simulated: {}}
+        ---
+        kind: Service
+        name: api
+        application: shop
+        run: {simulated: {}}
+        """
+
+    @Test("the concurrency limit holds: one instance of the application converges at a time")
+    func concurrency() async throws {
+        let scenario = try await Scenario.make(config: Self.twoServices)
+        defer { try? FileManager.default.removeItem(at: scenario.directory) }
+        try await scenario.release("1.0.0", service: "api")
+        try await scenario.release("1.0.0", service: "web")
+        try await scenario.run(for: 10, tick: 5)
+        // api comes first (instances are decided in sorted order); web waits for it.
+        #expect(await scenario.record("staging", service: "api")?.status == .converging)
+        let web = await scenario.record("staging", service: "web")
+        #expect(web?.status == .waiting)
+        #expect(web?.reason.contains("1 of at most 1 instances of shop are converging") == true, "\(web?.reason ?? "")")
+        try await scenario.run(for: 60, tick: 5)
+        #expect(await scenario.status("staging", service: "api") == "converged 1.0.0")
+        #expect(await scenario.status("staging", service: "web") == "converged 1.0.0")
+        // Never two converging at once: every decision that started an apply saw the other settled.
+        let starts = try await scenario.store.events(EventFilter(types: [ApplyRequested.eventType])).map(\.position)
+        let converged = try await scenario.store.events(EventFilter(types: [DecisionMade.eventType]))
+            .filter { (try? $0.decode(DecisionMade.self).decision.actions.contains { if case .markConverged = $0 { true } else { false } }) == true }
+            .map(\.position)
+        #expect(starts.count == 2 && converged.count == 2)
+        #expect(converged[0] < starts[1])
+    }
+
+    @Test("a freeze holds prod until it ends")
+    func freeze() async throws {
+        let scenario = try await Scenario.make(config: Self.twoServices)
+        defer { try? FileManager.default.removeItem(at: scenario.directory) }
+        try await scenario.release("1.0.0", service: "web")
+        try await scenario.run(for: 3_600, tick: 30)
+        let held = await scenario.record("prod")
+        #expect(held?.status == .waiting)
+        #expect(held?.reason.contains("freeze until 2026-11-25T12:00:00Z (migration)") == true, "\(held?.reason ?? "")")
+        #expect(held?.request == nil)
+        try await scenario.run(for: 3_660, tick: 30)
+        #expect(await scenario.status("prod") == "converged 1.0.0")
+        let applied = try #require(try await scenario.store.events(EventFilter(stream: "instance:shop/web@prod", types: [ApplyRequested.eventType])).first)
+        #expect(applied.recordedAtMilliseconds >= 1_795_608_000_000)
+    }
+
+    @Test("crash resume: an apply recorded by a worker that died is re-issued once, with its key; a stale one is abandoned")
+    func crashResume() async throws {
+        let scenario = try await Scenario.make()
+        defer { try? FileManager.default.removeItem(at: scenario.directory) }
+        try await scenario.release("1.0.0")
+        // A worker recorded its decision and the apply request, then died before applying.
+        let staging = ServiceInstanceID("shop/web@staging")!
+        let desired = try #require(try await scenario.store.desiredState(of: staging))
+        try await scenario.signal(
+            ApplyRequested(instance: staging, requestID: "req-crashed", version: "1.0.0", digest: desired.digest, document: desired.document, rollback: false),
+            stream: "instance:shop/web@staging", actor: "worker:dead")
+        try await scenario.run(for: 30, tick: 5)
+        #expect(await scenario.status("staging") == "converged 1.0.0")
+        let events = try await scenario.store.stream(StreamID("instance:shop/web@staging"))
+        #expect(events.filter { $0.type == ApplyRequested.eventType }.count == 1)
+        let started = events.filter { $0.type == ApplyStarted.eventType }.map { try? $0.decode(ApplyStarted.self).idempotencyKey }
+        #expect(started == ["req-crashed"])
+        let decisions = try await scenario.decisions("staging")
+        #expect(decisions.contains { $0.actions == [.reissue(requestID: "req-crashed")] })
+        #expect(decisions.first?.reason.contains("resuming after a restart: fetching") == true)
+
+        // A stale request: the release moved on while no worker ran.
+        let second = try await Scenario.make()
+        defer { try? FileManager.default.removeItem(at: second.directory) }
+        try await second.release("1.0.0")
+        let old = try #require(try await second.store.desiredState(of: staging))
+        try await second.signal(
+            ApplyRequested(instance: staging, requestID: "req-stale", version: "1.0.0", digest: old.digest, document: old.document, rollback: false),
+            stream: "instance:shop/web@staging", actor: "worker:dead")
+        try await second.release("1.1.0")
+        try await second.run(for: 30, tick: 5)
+        let failed = try await second.store.stream(StreamID("instance:shop/web@staging")).filter { $0.type == ApplyFinished.failedType }
+        #expect(failed.count == 1)
+        #expect(failed.first?.payload.contains("abandoned: superseded by 1.1.0 while no worker ran") == true)
+        #expect(await second.status("staging") == "converged 1.1.0")
+    }
 }

@@ -1,0 +1,136 @@
+import Foundation
+import KeelsonCore
+import KeelsonStore
+
+extension EventStore {
+    /// The engine's state folded from the log, up to `position` (inclusive; nil: everything).
+    public func engineState(upTo position: Int64? = nil) async throws -> EngineState {
+        var state = EngineState()
+        try await foldEngineEvents(upTo: position) { state.evolve($0) }
+        return state
+    }
+
+    /// Feeds every event the engine folds, in log order, to `body`, reading in pages.
+    func foldEngineEvents(from start: Int64 = 0, upTo end: Int64? = nil, _ body: (RecordedEvent) throws -> Void) async throws {
+        var after = start
+        while true {
+            let page = try await events(EventFilter(afterPosition: after, types: EngineState.eventTypes, limit: 5_000))
+            for event in page {
+                if let end, event.position > end { return }
+                try body(event)
+                after = event.position
+            }
+            if page.count < 5_000 { return }
+        }
+    }
+}
+
+/// Replays recorded decisions: rebuilds the engine's view along the log, in one pass, and asks
+/// `decide` again at each decision's view position and `now`.
+public enum Replay {
+    public struct Difference: Sendable, Hashable, Codable {
+        public var position: Int64
+        public var instance: String
+        public var recordedEngineVersion: Int
+        public var recorded: Decision
+        public var replayed: Decision
+        /// One line per differing field.
+        public var diff: [String]
+    }
+
+    public struct Report: Sendable, Codable {
+        public var decisions: Int
+        public var matched: Int
+        public var differences: [Difference]
+        /// Decisions made by another engine version (compared only with `currentEngine`).
+        public var skipped: Int
+        public var firstPosition: Int64?
+        public var lastPosition: Int64?
+    }
+
+    /// `from`/`to` bound the decisions replayed (by their own positions). With `currentEngine`,
+    /// decisions of older engine versions are compared with today's `decide` instead of skipped.
+    public static func run(
+        store: EventStore, from: Int64 = 0, to: Int64? = nil, currentEngine: Bool = false
+    ) async throws -> Report {
+        // The decisions to replay and the view positions they need (a scan of one event type).
+        var wanted: [(position: Int64, made: DecisionMade)] = []
+        var after = max(0, from - 1)
+        while true {
+            let page = try await store.events(EventFilter(afterPosition: after, types: [DecisionMade.eventType], limit: 5_000))
+            for event in page where to.map({ event.position <= $0 }) ?? true {
+                if let made = try? event.decode(DecisionMade.self) { wanted.append((event.position, made)) }
+            }
+            guard let last = page.last, page.count == 5_000, to.map({ last.position < $0 }) ?? true else { break }
+            after = last.position
+        }
+        var report = Report(decisions: wanted.count, matched: 0, differences: [], skipped: 0,
+                            firstPosition: wanted.first?.position, lastPosition: wanted.last?.position)
+        guard !wanted.isEmpty else { return report }
+        let byView = Dictionary(grouping: wanted, by: \.made.viewPosition)
+        let viewPositions = byView.keys.sorted()
+        var next = 0
+        var state = EngineState()
+
+        func check(upTo position: Int64) {
+            while next < viewPositions.count, viewPositions[next] <= position {
+                for (eventPosition, made) in byView[viewPositions[next]]!.sorted(by: { $0.position < $1.position }) {
+                    if made.engineVersion != Engine.version && !currentEngine {
+                        report.skipped += 1
+                        continue
+                    }
+                    guard let view = state.view(of: made.instance) else {
+                        report.differences.append(Difference(
+                            position: eventPosition, instance: made.instance.description, recordedEngineVersion: made.engineVersion,
+                            recorded: made.decision, replayed: Decision(status: .idle, reason: "(no view: no policy or instance)"),
+                            diff: ["view: the instance or its application's policy is missing at position \(made.viewPosition)"]))
+                        continue
+                    }
+                    let replayed = Engine.decide(view, nowMilliseconds: made.nowMilliseconds)
+                    if replayed == made.decision {
+                        report.matched += 1
+                    } else {
+                        report.differences.append(Difference(
+                            position: eventPosition, instance: made.instance.description, recordedEngineVersion: made.engineVersion,
+                            recorded: made.decision, replayed: replayed, diff: diff(made.decision, replayed)))
+                    }
+                }
+                next += 1
+            }
+        }
+        try await store.foldEngineEvents(upTo: viewPositions.last!) { event in
+            check(upTo: event.position - 1)
+            state.evolve(event)
+        }
+        check(upTo: Int64.max)
+        return report
+    }
+
+    static func diff(_ recorded: Decision, _ replayed: Decision) -> [String] {
+        var lines: [String] = []
+        if recorded.status != replayed.status { lines.append("status: \(recorded.status.rawValue) → \(replayed.status.rawValue)") }
+        if recorded.waitingFor != replayed.waitingFor {
+            lines.append("waitingFor: \(recorded.waitingFor?.rawValue ?? "-") → \(replayed.waitingFor?.rawValue ?? "-")")
+        }
+        if recorded.version != replayed.version { lines.append("version: \(recorded.version ?? "-") → \(replayed.version ?? "-")") }
+        if recorded.reason != replayed.reason { lines.append("reason: \(recorded.reason) → \(replayed.reason)") }
+        if recorded.actions != replayed.actions {
+            lines.append("actions: \(recorded.actions.map(describe)) → \(replayed.actions.map(describe))")
+        }
+        if recorded.wakeAtMilliseconds != replayed.wakeAtMilliseconds {
+            lines.append("wakeAt: \(recorded.wakeAtMilliseconds.map(Text.time) ?? "-") → \(replayed.wakeAtMilliseconds.map(Text.time) ?? "-")")
+        }
+        return lines
+    }
+
+    public static func describe(_ action: DecisionAction) -> String {
+        switch action {
+        case .apply(let version, _, let rollback): rollback ? "roll back to \(version)" : "apply \(version)"
+        case .markConverged(let version, _): "mark \(version) converged"
+        case .markGood(let version, _): "mark \(version) good"
+        case .markBad(let version, let reason): "mark \(version) bad (\(reason))"
+        case .reissue(let id): "re-issue \(id)"
+        case .abandon(let id, let reason): "abandon \(id) (\(reason))"
+        }
+    }
+}

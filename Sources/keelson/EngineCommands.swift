@@ -1,0 +1,386 @@
+import ArgumentParser
+import Foundation
+import KeelsonCompiler
+import KeelsonCore
+import KeelsonEngine
+import KeelsonStore
+
+/// `APP/SERVICE@CHANNEL`, checked.
+func instanceArgument(_ text: String) throws -> ServiceInstanceID {
+    guard let id = ServiceInstanceID(text) else {
+        throw ValidationError("'\(text)' is not an instance: write APPLICATION/SERVICE@CHANNEL, e.g. shop/web@prod")
+    }
+    return id
+}
+
+/// The release a signal is about: `--release`, or the instance's current desired one.
+func releaseOf(_ id: ServiceInstanceID, given: String?, in store: EventStore) async throws -> String {
+    if let given { return given }
+    guard let desired = try await store.desiredState(of: id) else {
+        throw ValidationError("\(id) has no desired state (has it been released? `keelson release \(id.application)/\(id.service) --version V`)")
+    }
+    return desired.version
+}
+
+struct ApproveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "approve",
+        abstract: "Approve a release for one instance (a channel with an approval rule waits for it).",
+        discussion: "Examples:\n  keelson approve shop/web@prod-eu\n  keelson approve shop/web@prod-eu --release 1.4.2 --comment 'checked the dashboards'")
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
+    @Option(help: ArgumentHelp("The release (default: the instance's current desired release).", valueName: "version")) var release: String?
+    @Option(help: "A note kept with the approval.") var comment: String?
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let id = try instanceArgument(instance)
+        let store = try store.open(mustExist: true)
+        let version = try await releaseOf(id, given: release, in: store)
+        try await store.append([try NewEvent(ApprovalGranted(instance: id, version: version, comment: comment), actor: CommandActor.current)], to: StreamID("instance:\(id)"))
+        print("approved \(version) for \(id) (\(CommandActor.current))")
+    }
+}
+
+struct RejectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reject", abstract: "Reject a release for one instance: it will not go there.",
+        discussion: "Example:\n  keelson reject shop/web@prod-eu --release 1.4.2 --reason 'breaks checkout'")
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
+    @Option(help: ArgumentHelp("The release (default: the instance's current desired release).", valueName: "version")) var release: String?
+    @Option(help: "Why.") var reason: String?
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let id = try instanceArgument(instance)
+        let store = try store.open(mustExist: true)
+        let version = try await releaseOf(id, given: release, in: store)
+        try await store.append([try NewEvent(ApprovalRejected(instance: id, version: version, reason: reason), actor: CommandActor.current)], to: StreamID("instance:\(id)"))
+        print("rejected \(version) for \(id) (\(CommandActor.current))")
+    }
+}
+
+/// `APP`, `APP/SERVICE` or `APP/SERVICE@CHANNEL`.
+func scopeArgument(_ text: String) throws -> String {
+    let valid = text.range(of: #"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+(@[A-Za-z0-9._-]+)?)?$"#, options: .regularExpression) != nil
+    guard valid else { throw ValidationError("'\(text)' is not a scope: write APPLICATION, APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL") }
+    return text
+}
+
+struct PauseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "Hold promotion for an application, a service or one instance (rollbacks still happen).",
+        discussion: "Examples:\n  keelson pause shop --reason 'payment provider incident'\n  keelson pause shop/web@prod-eu")
+
+    @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]].", valueName: "scope")) var scope: String
+    @Option(help: "Why (shown in status).") var reason: String?
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let scope = try scopeArgument(scope)
+        let store = try store.open(mustExist: true)
+        try await store.append([try NewEvent(Paused(scope: scope, reason: reason), actor: CommandActor.current)], to: "pauses")
+        print("paused \(scope)")
+    }
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume", abstract: "Lift a pause (the same scope that was paused).",
+        discussion: "Example:\n  keelson resume shop")
+
+    @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]].", valueName: "scope")) var scope: String
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let scope = try scopeArgument(scope)
+        let store = try store.open(mustExist: true)
+        try await store.append([try NewEvent(Resumed(scope: scope), actor: CommandActor.current)], to: "pauses")
+        print("resumed \(scope)")
+    }
+}
+
+struct RollbackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback", abstract: "Roll an instance back to its last good release (the current one is marked bad).",
+        discussion: "Example:\n  keelson rollback shop/web@prod-eu --reason 'latency up'")
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
+    @Option(help: "Why.") var reason: String?
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let id = try instanceArgument(instance)
+        let store = try store.open(mustExist: true)
+        try await store.append([try NewEvent(RollbackRequested(instance: id, reason: reason), actor: CommandActor.current)], to: StreamID("instance:\(id)"))
+        print("rollback of \(id) requested; the worker carries it out")
+    }
+}
+
+struct AlertCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alert", abstract: "Record alerts firing and resolving (what an alert gate reads).",
+        subcommands: [Fire.self, Resolve.self])
+
+    struct Labels: ParsableArguments {
+        @Argument(help: ArgumentHelp("The alert's name.", valueName: "name")) var name: String
+        @Option(name: .customLong("label"), help: ArgumentHelp("A label, k=v (repeatable).", valueName: "k=v")) var labels: [String] = []
+        @OptionGroup var store: StoreOptions
+
+        func parsed() throws -> [String: String] {
+            var result: [String: String] = [:]
+            for label in labels {
+                let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--label: expected k=v, found '\(label)'") }
+                result[parts[0]] = parts[1]
+            }
+            return result
+        }
+    }
+
+    struct Fire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "An alert fires.", discussion: "Example:\n  keelson alert fire HighErrorRate --label service=web --label severity=critical")
+        @OptionGroup var options: Labels
+
+        func run() async throws {
+            let labels = try options.parsed()
+            let store = try options.store.open(mustExist: true)
+            let alert = AlertFired(name: options.name, labels: labels)
+            try await store.append([try NewEvent(alert, actor: CommandActor.current)], to: "alerts")
+            print("firing: \(alert.key)")
+        }
+    }
+
+    struct Resolve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "An alert resolves (name and labels as it fired).", discussion: "Example:\n  keelson alert resolve HighErrorRate --label service=web --label severity=critical")
+        @OptionGroup var options: Labels
+
+        func run() async throws {
+            let labels = try options.parsed()
+            let store = try options.store.open(mustExist: true)
+            try await store.append([try NewEvent(AlertResolved(name: options.name, labels: labels), actor: CommandActor.current)], to: "alerts")
+            print("resolved: \(AlertFired.key(name: options.name, labels: labels))")
+        }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Every instance: channel, target and current release, status, reason, since when.",
+        discussion: "Examples:\n  keelson status\n  keelson status shop/web -o json")
+
+    @Argument(help: ArgumentHelp("APPLICATION or APPLICATION/SERVICE (default: everything).", valueName: "scope")) var scope: String?
+    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
+    @OptionGroup var store: StoreOptions
+
+    struct Entry: Encodable {
+        var instance: String
+        var channel: String
+        var desired: String?
+        var target: String?
+        var current: [String]
+        var status: String
+        var reason: String
+        var since: String?
+        var lastGood: String?
+    }
+
+    func run() async throws {
+        let store = try store.open(checkIntegrity: false, mustExist: true)
+        let state = try await store.engineState()
+        let entries = state.instances.keys.sorted().filter { id in
+            guard let scope else { return true }
+            return id.application == scope || "\(id.application)/\(id.service)" == scope
+        }.compactMap { id -> Entry? in
+            guard let record = state.instances[id], record.desired != nil else { return nil }
+            return Entry(
+                instance: id.description, channel: id.channel, desired: record.desired?.version,
+                target: record.request?.release.version, current: record.seen?.versions ?? [],
+                status: record.status.rawValue, reason: record.reason,
+                since: record.statusSinceMilliseconds > 0 ? Text.time(record.statusSinceMilliseconds) : nil,
+                lastGood: record.lastGood?.version)
+        }
+        switch output {
+        case .json: print(try Formatting.json(entries))
+        case .table:
+            guard !entries.isEmpty else {
+                print("no instances with a release\(scope.map { " in \($0)" } ?? "") yet")
+                return
+            }
+            print(TextTable.render(
+                headers: ["INSTANCE", "DESIRED", "TARGET", "CURRENT", "STATUS", "SINCE", "REASON"],
+                rows: entries.map {
+                    [$0.instance, $0.desired ?? "-", $0.target ?? "-", $0.current.isEmpty ? "-" : $0.current.joined(separator: ","),
+                     $0.status, $0.since ?? "-", Formatting.truncated($0.reason, to: 100)]
+                }))
+        }
+    }
+}
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run the convergence worker: decide, apply and fetch until stopped.",
+        discussion: """
+            Folds the log, decides for every instance that has news or a timer due, records each \
+            decision with the applies it asks for, carries the applies out on the runtimes the \
+            config declares, and fetches instances at their cadence. Prints every recorded \
+            decision. Stop it with Ctrl-C; a worker started later resumes unfinished applies \
+            (re-issued with their idempotency key, or abandoned, by a recorded decision).
+
+            Example:
+              keelson worker --db .keelson/keelson.db
+            """)
+
+    @Option(help: ArgumentHelp("The worker's name (default worker:<pid>).", valueName: "name")) var name: String?
+    @Option(help: ArgumentHelp("Stop after this long (e.g. 10m); default: run until stopped.", valueName: "duration")) var duration: String?
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let store = try store.open()
+        var settings = Worker.Settings(stateRoot: RuntimeFactory.stateRoot(forDatabase: self.store.path))
+        if let name { settings.name = name }
+        let worker = Worker(store: store, settings: settings) { report in
+            let actions = report.decision.actions.map(Replay.describe)
+            emit("\(Text.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(report.instance)  \(report.decision.status.rawValue): \(report.decision.reason)"
+                + (actions.isEmpty ? "" : "  [\(actions.joined(separator: "; "))]"))
+        }
+        emit("\(settings.name) running on \(self.store.path); Ctrl-C stops")
+        let task = Task { try await worker.run() }
+        if let duration {
+            guard let seconds = DurationText.seconds(duration) else { throw ValidationError("--duration: expected a duration such as 90s or 10m") }
+            try await Task.sleep(for: .seconds(seconds))
+            task.cancel()
+        }
+        do {
+            try await task.value
+        } catch is CancellationError {
+            emit("\(settings.name) stopped")
+        }
+    }
+}
+
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Recompute every recorded decision from the log and compare.",
+        discussion: """
+            Rebuilds the engine's view along the log in one pass and asks decide again at each \
+            decision's view position and recorded time. --verify exits 1 on any difference and \
+            prints it. --engine current compares decisions of older engine versions with today's \
+            decide ("what would today's engine have done?").
+
+            Examples:
+              keelson replay --verify
+              keelson replay --from 1200 --to 1900 -o json
+            """)
+
+    @Option(help: ArgumentHelp("First decision position to replay.", valueName: "position")) var from: Int64 = 0
+    @Option(help: ArgumentHelp("Last decision position to replay.", valueName: "position")) var to: Int64?
+    @Option(help: ArgumentHelp("Replay decisions up to this time (ISO 8601 or an age like 2h).", valueName: "time")) var until: TimeArgument?
+    @Flag(help: "Exit 1 when a decision differs.") var verify = false
+    @Option(help: ArgumentHelp("recorded (default) or current.", valueName: "engine")) var engine: String = "recorded"
+    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        guard ["recorded", "current"].contains(engine) else { throw ValidationError("--engine: recorded or current, not '\(engine)'") }
+        let store = try store.open(checkIntegrity: false, mustExist: true)
+        var last = to
+        if let until {
+            let date = until.date(relativeTo: Date())
+            let before = try await store.events(EventFilter(until: date, limit: 1, latest: true)).first?.position ?? 0
+            last = min(last ?? before, before)
+        }
+        let report = try await Replay.run(store: store, from: from, to: last, currentEngine: engine == "current")
+        switch output {
+        case .json: print(try Formatting.json(report))
+        case .table:
+            let range = report.firstPosition.map { "positions \($0)–\(report.lastPosition!)" } ?? "no decisions"
+            print("replayed \(report.decisions) decision(s), \(range): \(report.matched) identical, \(report.differences.count) different"
+                + (report.skipped > 0 ? ", \(report.skipped) of another engine version skipped (use --engine current)" : ""))
+            for difference in report.differences {
+                print("\nposition \(difference.position)  \(difference.instance)  (engine \(difference.recordedEngineVersion) → \(Engine.version))")
+                for line in difference.diff { print("  \(line)") }
+            }
+        }
+        if verify && !report.differences.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct ExplainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Why an instance is where it is: the view, the decision and the events that led to it.",
+        discussion: """
+            Shows the last decision for the instance at the given point (default: now), the view \
+            it was made over, its reasons, and the instance's events since the decision before.
+
+            Examples:
+              keelson explain shop/web@prod-eu
+              keelson explain shop/web@prod-eu --at 2026-11-26T14:03:00Z
+              keelson explain shop/web@prod-eu --position 1884 -o json
+            """)
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
+    @Option(help: ArgumentHelp("As it was at this time (ISO 8601 or an age like 2h).", valueName: "time")) var at: TimeArgument?
+    @Option(help: ArgumentHelp("As it was at this log position.", valueName: "position")) var position: Int64?
+    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
+    @OptionGroup var store: StoreOptions
+
+    struct Explanation: Encodable {
+        var instance: String
+        var decisionPosition: Int64
+        var viewPosition: Int64
+        var now: String
+        var engineVersion: Int
+        var decision: Decision
+        var view: InstanceRecord
+        var events: [EventJSON]
+    }
+
+    func run() async throws {
+        let id = try instanceArgument(instance)
+        let store = try store.open(checkIntegrity: false, mustExist: true)
+        var limit = position
+        if let at {
+            let before = try await store.events(EventFilter(until: at.date(relativeTo: Date()), limit: 1, latest: true)).first?.position ?? 0
+            limit = min(limit ?? before, before)
+        }
+        let stream = try await store.stream(StreamID("instance:\(id)")).filter { event in limit.map { event.position <= $0 } ?? true }
+        let decisions = stream.filter { $0.type == DecisionMade.eventType }
+        guard let last = decisions.last, let made = try? last.decode(DecisionMade.self) else {
+            throw ValidationError("no decision about \(id)\(limit.map { " up to position \($0)" } ?? "") (is a worker running? `keelson worker`)")
+        }
+        let state = try await store.engineState(upTo: made.viewPosition)
+        guard let record = state.instances[id] else { throw ValidationError("no record of \(id) at position \(made.viewPosition)") }
+        let previous = decisions.dropLast().last?.position ?? 0
+        let led = stream.filter { $0.position > previous && $0.position <= last.position }
+        switch output {
+        case .json:
+            print(try Formatting.json(Explanation(
+                instance: id.description, decisionPosition: last.position, viewPosition: made.viewPosition,
+                now: Text.time(made.nowMilliseconds), engineVersion: made.engineVersion, decision: made.decision, view: record,
+                events: led.map { EventJSON(event: $0) })))
+        case .table:
+            let decision = made.decision
+            print("\(id) at position \(last.position) (\(Text.time(made.nowMilliseconds)), engine \(made.engineVersion))")
+            print("  status:   \(decision.status.rawValue)\(decision.waitingFor.map { " (waiting for \($0.rawValue))" } ?? "")")
+            print("  reason:   \(decision.reason)")
+            if !decision.actions.isEmpty { print("  actions:  \(decision.actions.map(Replay.describe).joined(separator: "; "))") }
+            if let wake = decision.wakeAtMilliseconds { print("  next:     asks again at \(Text.time(wake))") }
+            print("\nthe view at position \(made.viewPosition):")
+            print("  desired:  \(record.desired?.version ?? "-")")
+            print("  target:   \(record.request.map { "\($0.release.version)\($0.rollback ? " (rollback)" : "") — \($0.result.map { $0.succeeded ? "applied" : "apply failed: \($0.error ?? "")" } ?? "apply running")" } ?? "-")")
+            print("  current:  \(record.seen.map { $0.desired == 0 ? "nothing running" : "\($0.versions.joined(separator: ", ")) \($0.ready)/\($0.desired) ready\($0.healthy ? ", healthy" : "")\($0.drifted ? ", drifted" : "")" } ?? "not fetched")")
+            print("  converged: \(record.converged.map { "\($0.release.version) at \(Text.time($0.atMilliseconds))" } ?? "-")")
+            print("  last good: \(record.lastGood?.version ?? "-")")
+            if !record.approvals.isEmpty { print("  approvals: \(record.approvals.keys.sorted().map { "\($0): \(record.approvals[$0]!.joined(separator: ", "))" }.joined(separator: "; "))") }
+            print("\nevents that led to it:")
+            print(EventTable.render(led, header: true))
+        }
+    }
+}
