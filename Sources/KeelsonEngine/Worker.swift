@@ -43,7 +43,8 @@ public actor Worker {
 
     private var state = EngineState()
     private var folded: Int64 = 0
-    private var dirty: Set<ServiceInstanceID> = []
+    /// Applications with news since their instances were last decided.
+    private var dirty: Set<String> = []
     private var everythingDirty = true
     private var wakes: [ServiceInstanceID: Int64] = [:]
     private var lastKeys: [ServiceInstanceID: String] = [:]
@@ -107,8 +108,13 @@ public actor Worker {
         let now = settings.clock()
         let nowMilliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
         let instances = state.instances.keys.filter { state.instances[$0]?.desired != nil }.sorted()
+        // News that arrives while deciding (our own decisions among it) is for the next pass.
+        let news = dirty
+        let everything = everythingDirty
+        dirty.removeAll()
+        everythingDirty = false
         for id in instances {
-            let due = everythingDirty || dirty.contains(id) || (wakes[id].map { $0 <= nowMilliseconds } ?? false)
+            let due = everything || news.contains(id.application) || (wakes[id].map { $0 <= nowMilliseconds } ?? false)
             guard due, running[id] == nil, !queued.contains(where: { $0.0 == id }), let view = state.view(of: id) else { continue }
             let decision = Engine.decide(view, nowMilliseconds: nowMilliseconds)
             wakes[id] = decision.wakeAtMilliseconds
@@ -119,9 +125,6 @@ public actor Worker {
                 try await catchUp()
             }
         }
-        dirty.removeAll()
-        everythingDirty = false
-
         for id in instances { schedule.add(id, at: now) }
         for id in schedule.due(at: now) where running[id] == nil {
             guard let record = state.instances[id], let release = record.request?.release ?? record.desired else { continue }
@@ -134,6 +137,8 @@ public actor Worker {
             schedule.fetched(id, at: now, stable: stable, cadence: cadences[name])
         }
         let wake = wakes.values.min().map { Date(timeIntervalSince1970: Double($0) / 1000) }
+        // Decisions recorded in this pass are news for their neighbours: go again at once.
+        if everythingDirty || !dirty.isEmpty { return now }
         return [wake, schedule.nextWake].compactMap { $0 }.min()
     }
 
@@ -158,7 +163,8 @@ public actor Worker {
                     state.evolve(event)
                 }
                 if event.streamID.rawValue.hasPrefix("instance:"), let id = ServiceInstanceID(String(event.streamID.rawValue.dropFirst(9))) {
-                    dirty.insert(id)
+                    // Its neighbours read it too: upstream convergence, concurrency counts.
+                    dirty.insert(id.application)
                 } else {
                     everythingDirty = true
                 }

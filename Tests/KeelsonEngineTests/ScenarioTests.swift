@@ -123,7 +123,8 @@ struct ScenarioTests {
         try await scenario.run(for: 60)
         #expect(await scenario.status("staging") == "converged 1.0.0")
         #expect(await scenario.record("canary")?.status == .waiting)
-        #expect(await scenario.record("canary")?.reason.contains("soak: staging stable on 1.0.0") == true)
+        let canaryNow = await scenario.record("canary")
+        #expect(canaryNow?.reason.contains("soak: staging stable on 1.0.0") == true, "\(canaryNow?.reason ?? "")")
         #expect(await scenario.record("prod")?.status == .waiting)
 
         try await scenario.run(for: 660)
