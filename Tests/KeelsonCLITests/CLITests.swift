@@ -493,3 +493,93 @@ struct RuntimeCLITests {
         #expect(notInstance.stderr.contains("'shop/web' is not an instance: write APPLICATION/SERVICE@CHANNEL"))
     }
 }
+
+@Suite("keelson worker, status, approve, replay, explain")
+struct EngineCLITests {
+    static let config = """
+        kind: Runtime
+        name: sim
+        type: simulated
+        settings: {applyLatency: 0s, timeToHealthy: 1s}
+        ---
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+            runtime: sim
+            rules: {watch: 1s}
+          - name: prod
+            runtime: sim
+            after: [staging]
+            rules:
+              watch: 1s
+              approval: {approvers: 1}
+        ---
+        kind: Service
+        name: web
+        application: shop
+        run: {simulated: {}}
+        """
+
+    func status(_ cli: CLI) throws -> [String: [String: Any]] {
+        let listed = try cli.run(["status", "-o", "json", "--db", cli.db])
+        let entries = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]
+        return Dictionary(uniqueKeysWithValues: entries.map { ($0["instance"] as! String, $0) })
+    }
+
+    @Test("a release converges in staging, waits for approval in prod, converges after `approve`; replay --verify is clean")
+    func promotion() throws {
+        let cli = CLI()
+        try Self.config.write(to: cli.directory.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        let applied = try cli.run(["apply", "-f", "shop.yaml", "--db", cli.db])
+        #expect(applied.stdout.contains("recorded: release policy of shop (staging → prod)"))
+        #expect(try cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db]).status == 0)
+
+        let first = try cli.run(["worker", "--duration", "4s", "--name", "worker:one", "--db", cli.db])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("shop/web@staging  converging: applying 1.0.0  [apply 1.0.0]"), "\(first.stdout)")
+        #expect(first.stdout.contains("shop/web@prod  waiting: 1.0.0 waits: approval: 0 of 1"))
+        var entries = try status(cli)
+        #expect(entries["shop/web@staging"]?["status"] as? String == "converged")
+        #expect(entries["shop/web@prod"]?["status"] as? String == "waiting")
+
+        let approved = try cli.run(["approve", "shop/web@prod", "--db", cli.db], environment: ["USER": "bob"])
+        #expect(approved.stdout == "approved 1.0.0 for shop/web@prod (user:bob)\n")
+        let second = try cli.run(["worker", "--duration", "5s", "--name", "worker:two", "--db", cli.db])
+        #expect(second.stdout.contains("shop/web@prod  converging: applying 1.0.0"), "\(second.stdout)")
+        entries = try status(cli)
+        #expect(entries["shop/web@prod"]?["status"] as? String == "converged", "\(entries)")
+        #expect(entries["shop/web@prod"]?["lastGood"] as? String == "1.0.0")
+
+        let replay = try cli.run(["replay", "--verify", "--db", cli.db])
+        #expect(replay.status == 0, "\(replay.stdout)")
+        #expect(replay.stdout.contains(" identical, 0 different"))
+        let explain = try cli.run(["explain", "shop/web@prod", "--db", cli.db])
+        #expect(explain.stdout.contains("status:   converged"))
+        #expect(explain.stdout.contains("approvals: 1.0.0: user:bob"))
+        #expect(try cli.run(["db", "check", "--db", cli.db]).status == 0)
+    }
+
+    @Test("signals are recorded with their actor; bad arguments are explained")
+    func signals() throws {
+        let cli = CLI()
+        try Self.config.write(to: cli.directory.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        _ = try cli.run(["apply", "-f", "shop.yaml", "--db", cli.db])
+        _ = try cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db])
+        #expect(try cli.run(["pause", "shop", "--reason", "incident", "--db", cli.db]).stdout == "paused shop\n")
+        #expect(try cli.run(["resume", "shop", "--db", cli.db]).stdout == "resumed shop\n")
+        let fired = try cli.run(["alert", "fire", "HighErrorRate", "--label", "severity=critical", "--label", "service=web", "--db", cli.db])
+        #expect(fired.stdout == "firing: HighErrorRate{service=\"web\",severity=\"critical\"}\n")
+        #expect(try cli.run(["alert", "resolve", "HighErrorRate", "--label", "severity=critical", "--label", "service=web", "--db", cli.db]).status == 0)
+        #expect(try cli.run(["reject", "shop/web@prod", "--reason", "breaks checkout", "--db", cli.db]).stdout.contains("rejected 1.0.0 for shop/web@prod"))
+        #expect(try cli.run(["rollback", "shop/web@staging", "--db", cli.db]).status == 0)
+        let types = try ApplyReleaseCLITests().events(cli, type: "Paused") + ApplyReleaseCLITests().events(cli, type: "AlertFired")
+            + ApplyReleaseCLITests().events(cli, type: "ApprovalRejected") + ApplyReleaseCLITests().events(cli, type: "RollbackRequested")
+        #expect(types.count == 4)
+        #expect(try cli.run(["approve", "shop/web", "--db", cli.db]).stderr.contains("'shop/web' is not an instance"))
+        #expect(try cli.run(["pause", "shop web", "--db", cli.db]).stderr.contains("is not a scope"))
+        #expect(try cli.run(["alert", "fire", "X", "--label", "nolabel", "--db", cli.db]).stderr.contains("--label: expected k=v, found 'nolabel'"))
+        #expect(try cli.run(["approve", "shop/api@prod", "--db", cli.db]).stderr.contains("shop/api@prod has no desired state"))
+        #expect(try cli.run(["explain", "shop/web@prod", "--db", cli.db]).stderr.contains("no decision about shop/web@prod"))
+    }
+}

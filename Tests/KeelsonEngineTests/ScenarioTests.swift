@@ -329,4 +329,30 @@ struct ScenarioTests {
         #expect(failed.first?.payload.contains("abandoned: superseded by 1.1.0 while no worker ran") == true)
         #expect(await second.status("staging") == "converged 1.1.0")
     }
+
+    @Test("replay recomputes every recorded decision identically, and a forged one is reported with a diff")
+    func replay() async throws {
+        let scenario = try await Scenario.make()
+        defer { try? FileManager.default.removeItem(at: scenario.directory) }
+        try await scenario.release("1.0.0")
+        try await scenario.run(for: 1_500, tick: 10)
+        try await scenario.release("2.0.0")
+        try await scenario.run(for: 900, tick: 10)
+        let clean = try await Replay.run(store: scenario.store)
+        #expect(clean.decisions > 20)
+        #expect(clean.matched == clean.decisions, "\(clean.differences.map(\.diff))")
+
+        // A decision nobody's engine would make from that view.
+        let last = try #require(try await scenario.store.events(EventFilter(types: [DecisionMade.eventType], limit: 1, latest: true)).first)
+        var forged = try last.decode(DecisionMade.self)
+        forged.decision.status = .failed
+        forged.decision.actions = [.markBad(version: "1.0.0", reason: "forged")]
+        try await scenario.signal(forged, stream: "instance:\(forged.instance)", actor: "mallory")
+        let report = try await Replay.run(store: scenario.store, from: last.position + 1)
+        #expect(report.decisions == 1)
+        #expect(report.differences.count == 1)
+        let diff = try #require(report.differences.first?.diff)
+        #expect(diff.contains { $0.hasPrefix("status: failed → ") })
+        #expect(diff.contains { $0.hasPrefix("actions: [\"mark 1.0.0 bad (forged)\"] → ") })
+    }
 }
