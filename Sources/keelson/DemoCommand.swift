@@ -15,8 +15,8 @@ struct DemoCommand: AsyncParsableCommand {
             Python web service on 127.0.0.1), then prints what it observes, the latest events, the \
             desired states and `keelson db check`. Running it again releases the next version and \
             replaces the running replica with it. The replica keeps running after the demo: stop it \
-            with `keelson runtime remove shop/web@staging`. Promotion to the other channels comes \
-            with the convergence engine; `keelson up` will replace this command.
+            with `keelson runtime remove shop/web@staging`. `keelson worker` promotes releases through \
+            the channels; `keelson up` will replace this command.
             """
     )
 
@@ -65,6 +65,8 @@ struct DemoCommand: AsyncParsableCommand {
             Try next:
               keelson release shop/web --version 2.0.0-bad --db \(store.path)   # a version that fails its health check
               keelson runtime apply shop/web@staging --db \(store.path)        # fails; the old replica keeps serving
+              keelson worker --db \(store.path)                   # promotes 1.4.x staging → canary → prod
+              keelson status --db \(store.path)
               keelson events --follow --db \(store.path)          # and in another terminal:
               keelson release shop/web --version 2.0.0 --dry-run --db \(store.path)
               keelson get desired shop/web@prod-eu -o yaml --db \(store.path)
