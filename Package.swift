@@ -10,6 +10,7 @@ let migrationFiles = [
     "0002_projections.sql",
     "0003_desired_state.sql",
     "0004_current_state.sql",
+    "0005_leases.sql",
 ]
 
 let package = Package(

@@ -13,4 +13,5 @@ public let schemaMigrations: [SchemaMigration] = [
     SchemaMigration(name: "0002_projections", sql: String(decoding: PackageResources._002_projections_sql, as: UTF8.self)),
     SchemaMigration(name: "0003_desired_state", sql: String(decoding: PackageResources._003_desired_state_sql, as: UTF8.self)),
     SchemaMigration(name: "0004_current_state", sql: String(decoding: PackageResources._004_current_state_sql, as: UTF8.self)),
+    SchemaMigration(name: "0005_leases", sql: String(decoding: PackageResources._005_leases_sql, as: UTF8.self)),
 ]

@@ -10,9 +10,13 @@ import KeelsonStore
 /// at their cadence. Event-driven: it wakes on new events and at the earliest time something asked
 /// for, never by polling.
 ///
-/// Crash resume: `start()` records `WorkerStarted`; every apply requested before it without a
-/// result is then, after a fresh fetch, re-issued with its idempotency key or abandoned — by a
-/// recorded decision like any other.
+/// Several workers may share one database: each instance is owned through a lease (the `leases`
+/// table) that its worker renews; an expired lease is taken over, and recorded (`LeaseAcquired`).
+///
+/// Crash resume: an apply requested without a result is unfinished work when its worker restarts
+/// (`WorkerStarted` under the same name) or when another worker takes over the instance's lease.
+/// After a fresh fetch it is re-issued with its idempotency key or abandoned — by a recorded
+/// decision like any other.
 public actor Worker {
     public struct Settings: Sendable {
         /// The worker's name: the actor of what it records.
@@ -22,6 +26,9 @@ public actor Worker {
         public var clock: @Sendable () -> Date = Date.init
         /// Where local runtimes keep their state (see `RuntimeFactory`).
         public var stateRoot: String
+        /// How long a lease on an instance lasts; it is renewed at half of that. A worker that
+        /// stops without releasing its leases holds its instances this long.
+        public var leaseDuration: Duration = .seconds(30)
 
         public init(name: String = "worker:\(ProcessInfo.processInfo.processIdentifier)", stateRoot: String) {
             self.name = name
@@ -56,6 +63,10 @@ public actor Worker {
     private var queued: [(ServiceInstanceID, String, ReleaseRef)] = []
     private var started = false
     private let wakeup = Wakeup()
+    /// Instances this worker holds a lease on, and until when (ms).
+    private var leaseUntil: [ServiceInstanceID: Int64] = [:]
+    /// Instances another worker holds, and until when (ms): not asked again before that.
+    private var heldElsewhere: [ServiceInstanceID: Int64] = [:]
 
     /// `runtimes` replaces the runtimes config declares (tests pass simulated ones by name).
     public init(
@@ -91,12 +102,68 @@ public actor Worker {
             for try await _ in subscription { wakeup.signal() }
         }
         defer { follower.cancel() }
-        while !Task.isCancelled {
-            let next = try await step()
-            let pause = next.map { $0.timeIntervalSince(settings.clock()) } ?? 3600
-            if pause > 0 { await wakeup.wait(seconds: min(pause, 3600)) }
+        do {
+            while !Task.isCancelled {
+                let next = try await step()
+                // Wake for leases too: renew ours, and look again at instances whose holder may be gone.
+                let renewal = settings.clock().addingTimeInterval(Self.seconds(settings.leaseDuration) / 2)
+                let pause = min(next ?? renewal, renewal).timeIntervalSince(settings.clock())
+                if pause > 0 { await wakeup.wait(seconds: min(pause, 3600)) }
+            }
+        } catch where Task.isCancelled {
+            // Stopped while reading or writing: stop cleanly below.
+        } catch {
+            await stop()
+            throw error
         }
         await waitForApplies()
+        await stop()
+    }
+
+    /// Gives up this worker's leases, so that another worker need not wait for them to expire.
+    public func stop() async {
+        let (store, name) = (store, settings.name)
+        // In a task of its own: the caller may be a cancelled task.
+        await Task.detached { try? await store.releaseLeases(owner: name) }.value
+        leaseUntil.removeAll()
+    }
+
+    static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Takes or renews the leases of `instances` that need it; records a `LeaseAcquired` for each
+    /// instance that changed hands. Returns the instances this worker holds now.
+    private func holdLeases(_ instances: [ServiceInstanceID], now: Int64) async throws -> Set<ServiceInstanceID> {
+        let duration = Int64(Self.seconds(settings.leaseDuration) * 1000)
+        let needing = instances.filter { (leaseUntil[$0] ?? 0) < now + duration / 2 && (heldElsewhere[$0] ?? 0) <= now }
+        if !needing.isEmpty {
+            let outcomes = try await store.acquireLeases(
+                needing.map { "instance:\($0)" }, owner: settings.name, nowMilliseconds: now, expiresAtMilliseconds: now + duration)
+            var changes: [StreamAppend] = []
+            for id in needing {
+                switch outcomes["instance:\(id)"] {
+                case .renewed?:
+                    leaseUntil[id] = now + duration
+                case .acquired(let previous)?:
+                    leaseUntil[id] = now + duration
+                    heldElsewhere[id] = nil
+                    changes.append(StreamAppend(
+                        stream: StreamID("instance:\(id)"),
+                        events: [try NewEvent(LeaseAcquired(instance: id, worker: settings.name, previousOwner: previous), actor: settings.name)]))
+                case .heldBy(_, let until)?:
+                    leaseUntil[id] = nil
+                    heldElsewhere[id] = until
+                case nil:
+                    leaseUntil[id] = nil
+                }
+            }
+            if !changes.isEmpty {
+                try await store.append(changes)
+                try await catchUp()
+            }
+        }
+        return Set(instances.filter { (leaseUntil[$0] ?? 0) > now })
     }
 
     /// One pass at the clock's `now`: fold, decide what is due, launch applies, fetch what is due.
@@ -107,7 +174,8 @@ public actor Worker {
         try await catchUp()
         let now = settings.clock()
         let nowMilliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
-        let instances = state.instances.keys.filter { state.instances[$0]?.desired != nil }.sorted()
+        let owned = try await holdLeases(state.instances.keys.filter { state.instances[$0]?.desired != nil }.sorted(), now: nowMilliseconds)
+        let instances = state.instances.keys.filter { owned.contains($0) }.sorted()
         // News that arrives while deciding (our own decisions among it) is for the next pass.
         let news = dirty
         let everything = everythingDirty
@@ -126,7 +194,7 @@ public actor Worker {
             }
         }
         for id in instances { schedule.add(id, at: now) }
-        for id in schedule.due(at: now) where running[id] == nil {
+        for id in schedule.due(at: now) where running[id] == nil && owned.contains(id) {
             guard let record = state.instances[id], let release = record.request?.release ?? record.desired else { continue }
             guard let (runtime, name) = runtime(for: release) else { continue }
             let desired = Self.desiredState(id, release)

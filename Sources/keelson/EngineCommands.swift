@@ -250,6 +250,16 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         emit("\(settings.name) running on \(self.store.path); Ctrl-C stops")
         let task = Task { try await worker.run() }
+        // Ctrl-C and SIGTERM stop it cleanly: running applies finish and its leases are released.
+        var sources: [DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
+            source.setEventHandler { task.cancel() }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
         if let duration {
             guard let seconds = DurationText.seconds(duration) else { throw ValidationError("--duration: expected a duration such as 90s or 10m") }
             try await Task.sleep(for: .seconds(seconds))

@@ -59,19 +59,26 @@ struct EngineStateTests {
         #expect(state.view(of: ServiceInstanceID("other/web@prod")!) == nil)
     }
 
-    @Test("apply results match their request by idempotency key; a worker start orphans requests without one")
+    @Test("apply results match their request by idempotency key; a restart of its worker or a lease taken over orphans a request without one")
     mutating func requests() {
         var state = EngineState()
         let web = ServiceInstanceID("shop/web@staging")!
-        state.evolve(event(ApplyRequested(instance: web, requestID: "req-1", version: "1.0.0", digest: "sha256:1", document: "{}", rollback: false), stream: "instance:shop/web@staging"))
+        state.evolve(event(ApplyRequested(instance: web, requestID: "req-1", version: "1.0.0", digest: "sha256:1", document: "{}", rollback: false), stream: "instance:shop/web@staging", actor: "worker:1"))
         // A result for another key changes nothing.
         let other = ApplyFinished(instance: web, runtime: "sim", digest: "sha256:1", idempotencyKey: "req-0", result: ApplyResult(succeeded: true, durationMilliseconds: 1))
         position += 1
         state.evolve(RecordedEvent(position: position, streamID: "instance:shop/web@staging", version: position, type: ApplyFinished.succeededType, schemaVersion: 1,
                                    payload: try! CanonicalJSON.string(other), recordedAtMilliseconds: 0, actor: nil, correlationID: nil, causationPosition: nil))
         #expect(state.instances[web]?.request?.result == nil)
-        state.evolve(event(WorkerStarted(worker: "worker:2", engineVersion: 1), stream: "worker:worker:2", at: 30))
+        // Another worker starting leaves it alone; its own worker restarting orphans it.
+        state.evolve(event(WorkerStarted(worker: "worker:2", engineVersion: 1), stream: "worker:worker:2", at: 20))
+        #expect(state.instances[web]?.request?.orphanedAtMilliseconds == nil)
+        var leased = state
+        state.evolve(event(WorkerStarted(worker: "worker:1", engineVersion: 1), stream: "worker:worker:1", at: 30))
         #expect(state.instances[web]?.request?.orphanedAtMilliseconds == 1_795_600_830_000)
+        // So does another worker taking the instance's lease over.
+        leased.evolve(event(LeaseAcquired(instance: web, worker: "worker:2", previousOwner: "worker:1"), stream: "instance:shop/web@staging", at: 40))
+        #expect(leased.instances[web]?.request?.orphanedAtMilliseconds == 1_795_600_840_000)
         let mine = ApplyFinished(instance: web, runtime: "sim", digest: "sha256:1", idempotencyKey: "req-1", result: ApplyResult(succeeded: false, durationMilliseconds: 1, error: "boom"))
         position += 1
         state.evolve(RecordedEvent(position: position, streamID: "instance:shop/web@staging", version: position, type: ApplyFinished.failedType, schemaVersion: 1,

@@ -355,4 +355,73 @@ struct ScenarioTests {
         #expect(diff.contains { $0.hasPrefix("status: failed → ") })
         #expect(diff.contains { $0.hasPrefix("actions: [\"mark 1.0.0 bad (forged)\"] → ") })
     }
+
+    @Test("two workers share one database through leases; when one stops, the other takes its instances over and resumes its apply")
+    func leases() async throws {
+        let scenario = try await Scenario.make()
+        defer { try? FileManager.default.removeItem(at: scenario.directory) }
+        var simulation = SimulationSettings()
+        simulation.applyLatency = .seconds(1)
+        simulation.timeToHealthy = .seconds(5)
+        let clock = scenario.clock
+        func worker(_ name: String, _ runtimes: [String: any Runtime]) -> Worker {
+            var settings = Worker.Settings(name: name, stateRoot: scenario.directory.path)
+            settings.clock = { clock.now }
+            return Worker(store: scenario.store, settings: settings, runtimes: runtimes)
+        }
+        // worker:a's runtime never finishes an apply: it "dies" with its apply requested.
+        let first = worker("worker:a", ["sim": HangingRuntime(name: "sim"), "sim-canary": HangingRuntime(name: "sim-canary")])
+        let second = worker("worker:b", [
+            "sim": SimulatedRuntime(name: "sim", settings: simulation, clock: { clock.now }),
+            "sim-canary": SimulatedRuntime(name: "sim-canary", settings: simulation, clock: { clock.now }),
+        ])
+        try await scenario.release("1.0.0")
+        try await first.step()
+        try await second.step()
+        #expect(try await scenario.store.leases().map(\.owner) == ["worker:a", "worker:a", "worker:a"])
+        let staging = ServiceInstanceID("shop/web@staging")!
+        let pending = try #require(await first.engineState.instances[staging]?.request)
+        #expect(pending.result == nil && pending.requestedBy == "worker:a")
+        #expect(Set(try await scenario.store.events(EventFilter(types: [DecisionMade.eventType])).compactMap(\.actor)) == ["worker:a"])
+
+        // Nobody renews worker:a's leases (30 s); worker:b takes over once they expire.
+        clock.advance(20)
+        try await second.step()
+        #expect(try await scenario.store.leases().allSatisfy { $0.owner == "worker:a" })
+        clock.advance(15)
+        for _ in 0..<6 {
+            try await second.step()
+            await second.waitForApplies()
+            clock.advance(5)
+        }
+        #expect(try await scenario.store.leases().allSatisfy { $0.owner == "worker:b" })
+        let taken = try await scenario.store.events(EventFilter(types: [LeaseAcquired.eventType]))
+            .map { try $0.decode(LeaseAcquired.self) }.filter { $0.worker == "worker:b" }
+        #expect(taken.count == 3 && taken.allSatisfy { $0.previousOwner == "worker:a" })
+        let record = await second.engineState.instances[staging]
+        #expect(record?.converged?.release.version == "1.0.0", "\(record?.reason ?? "")")
+        // worker:a's request was re-issued with its id by worker:b; no second request was made.
+        let events = try await scenario.store.stream(StreamID("instance:shop/web@staging"))
+        #expect(events.filter { $0.type == ApplyRequested.eventType }.count == 1)
+        let started = events.filter { $0.type == ApplyStarted.eventType }.compactMap { try? $0.decode(ApplyStarted.self) }
+        #expect(started.map(\.idempotencyKey) == [pending.requestID, pending.requestID])
+        #expect(events.filter { $0.type == ApplyStarted.eventType }.map(\.actor) == ["worker:a", "worker:b"])
+        #expect(try await scenario.decisions("staging").contains { $0.actions == [.reissue(requestID: pending.requestID)] })
+        let replay = try await Replay.run(store: scenario.store)
+        #expect(replay.matched == replay.decisions)
+    }
+}
+
+/// A runtime whose applies never finish (a worker that died mid-apply, as far as the log knows).
+struct HangingRuntime: Runtime {
+    let name: String
+    func fetch(_ instance: ServiceInstanceID, desired: DesiredState?) async throws -> Observation { Observation(objects: []) }
+    func apply(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> ApplyResult {
+        try await Task.sleep(for: .seconds(3_600))
+        return ApplyResult(succeeded: false, durationMilliseconds: 0)
+    }
+    func remove(_ instance: ServiceInstanceID, desired: DesiredState?, timeout: Duration) async throws -> ApplyResult {
+        ApplyResult(succeeded: true, durationMilliseconds: 0)
+    }
+    func check() async -> [RuntimeCheck] { [] }
 }

@@ -114,8 +114,8 @@ public struct ApplyRequested: EventPayload, Hashable {
     }
 }
 
-/// A worker started (stream `worker:<id>`): applies requested before it without a result are
-/// unfinished work of a worker that stopped, to be re-issued or abandoned by a decision.
+/// A worker started (stream `worker:<name>`): applies it requested under the same name before,
+/// without a result, are unfinished work of its previous run, to be re-issued or abandoned.
 public struct WorkerStarted: EventPayload, Hashable {
     public static let eventType = "WorkerStarted"
     public var worker: String
@@ -124,5 +124,21 @@ public struct WorkerStarted: EventPayload, Hashable {
     public init(worker: String, engineVersion: Int) {
         self.worker = worker
         self.engineVersion = engineVersion
+    }
+}
+
+/// A worker took over the lease on an instance (stream `instance:<id>`): from a holder that let it
+/// expire, or from nobody. An apply another worker requested there without a result is then
+/// unfinished work, to be re-issued or abandoned by a decision.
+public struct LeaseAcquired: EventPayload, Hashable {
+    public static let eventType = "LeaseAcquired"
+    public var instance: ServiceInstanceID
+    public var worker: String
+    public var previousOwner: String?
+
+    public init(instance: ServiceInstanceID, worker: String, previousOwner: String?) {
+        self.instance = instance
+        self.worker = worker
+        self.previousOwner = previousOwner
     }
 }

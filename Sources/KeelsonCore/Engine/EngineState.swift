@@ -33,6 +33,8 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
         public var release: ReleaseRef
         public var rollback: Bool
         public var atMilliseconds: Int64
+        /// The worker that asked for it (the event's actor).
+        public var requestedBy: String?
         /// nil while the apply runs; then whether it succeeded, when, and the error.
         public var result: Result?
         /// Set when a worker started while this apply had no result: its worker stopped. The time
@@ -118,7 +120,7 @@ public struct EngineState: Sendable, Hashable {
         ApplyFinished.succeededType, ApplyFinished.failedType, StateFetched.eventType, StateUnchanged.eventType,
         DecisionMade.eventType, ApprovalGranted.eventType, ApprovalRejected.eventType, AlertFired.eventType,
         AlertResolved.eventType, Paused.eventType, Resumed.eventType, ReleaseMarkedBad.eventType,
-        RollbackRequested.eventType, WorkerStarted.eventType,
+        RollbackRequested.eventType, WorkerStarted.eventType, LeaseAcquired.eventType,
     ]
 
     public mutating func evolve(_ event: RecordedEvent) {
@@ -140,7 +142,7 @@ public struct EngineState: Sendable, Hashable {
                 $0.request = InstanceRecord.Request(
                     requestID: requested.requestID,
                     release: ReleaseRef(version: requested.version, digest: requested.digest, document: requested.document),
-                    rollback: requested.rollback, atMilliseconds: at)
+                    rollback: requested.rollback, atMilliseconds: at, requestedBy: event.actor)
                 if requested.rollback { $0.rollbackRequestedBy = nil }
             }
         case ApplyFinished.succeededType, ApplyFinished.failedType:
@@ -217,8 +219,20 @@ public struct EngineState: Sendable, Hashable {
             guard let bad = try? event.decode(ReleaseMarkedBad.self) else { return }
             badReleases[bad.service, default: [:]][bad.version] = bad.reason
         case WorkerStarted.eventType:
-            for id in instances.keys where instances[id]?.request != nil && instances[id]?.request?.result == nil {
+            // The worker's own unfinished applies from before its restart.
+            guard let started = try? event.decode(WorkerStarted.self) else { return }
+            for id in instances.keys where instances[id]?.request?.result == nil
+                && instances[id]?.request?.requestedBy == started.worker && instances[id]?.request != nil
+            {
                 instances[id]?.request?.orphanedAtMilliseconds = at
+            }
+        case LeaseAcquired.eventType:
+            // Another worker's unfinished apply on an instance whose lease changed hands.
+            guard let acquired = try? event.decode(LeaseAcquired.self) else { return }
+            update(acquired.instance) {
+                if let request = $0.request, request.result == nil, request.requestedBy != acquired.worker {
+                    $0.request?.orphanedAtMilliseconds = at
+                }
             }
         case RollbackRequested.eventType:
             guard let requested = try? event.decode(RollbackRequested.self) else { return }

@@ -1,0 +1,65 @@
+import Foundation
+import GRDB
+
+/// What asking for a lease gave.
+public enum LeaseOutcome: Sendable, Hashable {
+    /// The caller held it and now holds it longer.
+    case renewed
+    /// The caller holds it now; `previousOwner` held it before and let it expire (nil: nobody).
+    case acquired(previousOwner: String?)
+    /// Someone else holds it until then.
+    case heldBy(owner: String, untilMilliseconds: Int64)
+
+    public var isHeld: Bool {
+        if case .heldBy = self { return false }
+        return true
+    }
+}
+
+extension EventStore {
+    /// Takes or renews leases on `keys` for `owner` until `expiresAt`, in one transaction: a lease
+    /// is granted when nobody holds it, when `owner` does, or when its holder let it expire.
+    /// Times are the caller's clock, in milliseconds since 1970.
+    public func acquireLeases(
+        _ keys: [String], owner: String, nowMilliseconds now: Int64, expiresAtMilliseconds expiresAt: Int64
+    ) async throws -> [String: LeaseOutcome] {
+        try await pool.write { db in
+            var outcomes: [String: LeaseOutcome] = [:]
+            for key in keys {
+                let row = try Row.fetchOne(db, sql: "SELECT owner, expires_at FROM leases WHERE key = ?", arguments: [key])
+                if let row {
+                    let holder: String = row["owner"]
+                    let until: Int64 = row["expires_at"]
+                    if holder != owner && until > now {
+                        outcomes[key] = .heldBy(owner: holder, untilMilliseconds: until)
+                        continue
+                    }
+                    try db.execute(
+                        sql: "UPDATE leases SET owner = ?, expires_at = ?, acquired_at = CASE WHEN owner = ? THEN acquired_at ELSE ? END WHERE key = ?",
+                        arguments: [owner, expiresAt, owner, now, key])
+                    outcomes[key] = holder == owner ? .renewed : .acquired(previousOwner: holder)
+                } else {
+                    try db.execute(
+                        sql: "INSERT INTO leases (key, owner, expires_at, acquired_at) VALUES (?, ?, ?, ?)",
+                        arguments: [key, owner, expiresAt, now])
+                    outcomes[key] = .acquired(previousOwner: nil)
+                }
+            }
+            return outcomes
+        }
+    }
+
+    /// Gives up every lease `owner` holds (a worker stopping cleanly), so others need not wait.
+    public func releaseLeases(owner: String) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM leases WHERE owner = ?", arguments: [owner]) }
+    }
+
+    /// Every lease: key, owner and expiry (for status and tests).
+    public func leases() async throws -> [(key: String, owner: String, expiresAtMilliseconds: Int64)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT key, owner, expires_at FROM leases ORDER BY key").map {
+                (key: $0["key"], owner: $0["owner"], expiresAtMilliseconds: $0["expires_at"])
+            }
+        }
+    }
+}
