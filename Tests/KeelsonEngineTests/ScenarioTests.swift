@@ -178,6 +178,15 @@ struct ScenarioTests {
         #expect(prod?.request?.release.version == "1.0.0")
         #expect(prod?.reason.contains("2.0.0 is marked bad") == true, "\(prod?.reason ?? "")")
         #expect(try await scenario.store.verifyProjections().isClean)
+
+        // Someone asks to retry it by releasing 2.0.0 again: canary tries it again (and fails again).
+        try await scenario.release("2.0.0")
+        try await scenario.run(for: 400, tick: 10)
+        let again = try await scenario.store.stream(StreamID("instance:shop/web@canary"))
+            .filter { $0.type == ApplyRequested.eventType }.map { try $0.decode(ApplyRequested.self) }
+        #expect(again.map { "\($0.version)\($0.rollback ? " rollback" : "")" } == ["1.0.0", "2.0.0", "1.0.0 rollback", "2.0.0", "1.0.0 rollback"])
+        #expect(try await scenario.store.events(EventFilter(types: [ReleaseMarkedBad.eventType])).count == 2)
+        #expect(await scenario.record("canary")?.status == .rolledBack)
     }
 
     @Test("a critical alert holds promotion to prod; its resolution lets it go on")

@@ -152,7 +152,7 @@ private struct Decider {
         if request.rollback, let desired = record.desired, let why = view.badVersions[desired.version] {
             return Decision(
                 status: .rolledBack, version: release.version,
-                reason: "rolled back to \(release.version); \(desired.version) is marked bad: \(why)\(note)")
+                reason: "rolled back to \(release.version); \(desired.version) is marked bad: \(why); release it again to retry it\(note)")
         }
         return Decision(status: .converged, version: release.version, reason: "converged on \(release.version)\(note)")
     }
@@ -183,7 +183,8 @@ private struct Decider {
             let status: InstanceStatus = !onGood ? .failed : record.request?.rollback == true ? .rolledBack : .converged
             return Decision(
                 status: status, version: version,
-                reason: "\(version) is marked bad (\(why))" + (onGood ? "; staying on \(good!.version)" : "") + note)
+                reason: "\(version) is marked bad (\(why))" + (onGood ? "; staying on \(good!.version)" : "")
+                    + "; release it again to retry it" + note)
         }
         if let by = record.rejections[version] {
             return Decision(status: .rejected, version: version, reason: "\(version) was rejected for \(record.instance.channel) by \(by)\(note)")

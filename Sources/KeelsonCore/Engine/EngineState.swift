@@ -120,7 +120,7 @@ public struct EngineState: Sendable, Hashable {
         ApplyFinished.succeededType, ApplyFinished.failedType, StateFetched.eventType, StateUnchanged.eventType,
         DecisionMade.eventType, ApprovalGranted.eventType, ApprovalRejected.eventType, AlertFired.eventType,
         AlertResolved.eventType, Paused.eventType, Resumed.eventType, ReleaseMarkedBad.eventType,
-        RollbackRequested.eventType, WorkerStarted.eventType, LeaseAcquired.eventType,
+        RollbackRequested.eventType, WorkerStarted.eventType, LeaseAcquired.eventType, ReleaseRequested.eventType,
     ]
 
     public mutating func evolve(_ event: RecordedEvent) {
@@ -232,6 +232,19 @@ public struct EngineState: Sendable, Hashable {
             update(acquired.instance) {
                 if let request = $0.request, request.result == nil, request.requestedBy != acquired.worker {
                     $0.request?.orphanedAtMilliseconds = at
+                }
+            }
+        case ReleaseRequested.eventType:
+            // Releasing a version again is how someone asks to retry a release marked bad.
+            guard let requested = try? event.decode(ReleaseRequested.self) else { return }
+            let service = "\(requested.application)/\(requested.service)"
+            guard badReleases[service]?[requested.version] != nil else { return }
+            badReleases[service]?[requested.version] = nil
+            for id in instances.keys where id.application == requested.application && id.service == requested.service {
+                if let request = instances[id]?.request, !request.rollback, request.release.version == requested.version,
+                    request.result?.succeeded == false
+                {
+                    instances[id]?.request = nil
                 }
             }
         case RollbackRequested.eventType:
