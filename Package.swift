@@ -11,6 +11,7 @@ let migrationFiles = [
     "0003_desired_state.sql",
     "0004_current_state.sql",
     "0005_leases.sql",
+    "0006_instance_status.sql",
 ]
 
 let package = Package(

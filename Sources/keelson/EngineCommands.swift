@@ -190,18 +190,15 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try store.open(checkIntegrity: false, mustExist: true)
-        let state = try await store.engineState()
-        let entries = state.instances.keys.sorted().filter { id in
-            guard let scope else { return true }
-            return id.application == scope || "\(id.application)/\(id.service)" == scope
-        }.compactMap { id -> Entry? in
-            guard let record = state.instances[id], record.desired != nil else { return nil }
-            return Entry(
-                instance: id.description, channel: id.channel, desired: record.desired?.version,
-                target: record.request?.release.version, current: record.seen?.versions ?? [],
-                status: record.status.rawValue, reason: record.reason,
-                since: record.statusSinceMilliseconds > 0 ? Text.time(record.statusSinceMilliseconds) : nil,
-                lastGood: record.lastGood?.version)
+        // The instance_status projection: one indexed read, whatever the length of the log.
+        let prefix = scope.map { $0.contains("/") ? $0 + "@" : $0 + "/" } ?? ""
+        let entries = try await store.instanceStatuses(prefix: prefix).filter { $0.desiredVersion != nil }.map { row in
+            Entry(
+                instance: row.instance, channel: String(row.instance.split(separator: "@").last ?? ""),
+                desired: row.desiredVersion, target: row.targetVersion.map { $0 + (row.targetIsRollback ? " (rollback)" : "") },
+                current: row.currentVersions.isEmpty ? [] : row.currentVersions.split(separator: ",").map(String.init),
+                status: row.status, reason: row.reason,
+                since: row.sinceMilliseconds > 0 ? Text.time(row.sinceMilliseconds) : nil, lastGood: row.lastGoodVersion)
         }
         switch output {
         case .json: print(try Formatting.json(entries))

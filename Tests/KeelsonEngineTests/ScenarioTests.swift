@@ -143,6 +143,15 @@ struct ScenarioTests {
         for channel in ["staging", "canary", "prod"] {
             #expect(await scenario.record(channel)?.lastGood?.version == "1.0.0", "\(channel)")
         }
+        // The instance_status table says what the engine's fold says.
+        let rows = try await scenario.store.instanceStatuses(prefix: "shop/")
+        let state = await scenario.worker.engineState
+        #expect(rows.map(\.instance) == ["shop/web@canary", "shop/web@prod", "shop/web@staging"])
+        for row in rows {
+            let record = state.instances[ServiceInstanceID(row.instance)!]
+            #expect(row.status == record?.status.rawValue && row.reason == record?.reason)
+            #expect(row.lastGoodVersion == "1.0.0" && row.desiredVersion == "1.0.0" && row.currentVersions == "1.0.0")
+        }
         let prodDecisions = try await scenario.decisions("prod").map(\.waitingFor)
         #expect(prodDecisions.contains(.upstream) && prodDecisions.contains(.soak) && prodDecisions.contains(.approval))
         #expect(try await scenario.store.verifyProjections().isClean)

@@ -1,0 +1,75 @@
+/// One service instance as `keelson status` shows it: desired, target and current release, the
+/// last decision's status and reason, since when.
+public struct InstanceStatusRow: Sendable, Hashable, Codable {
+    public var instance: String
+    public var desiredVersion: String?
+    /// The release last requested (applied, or being applied).
+    public var targetVersion: String?
+    public var targetIsRollback: Bool
+    /// Versions the last fetch saw, comma-separated, sorted.
+    public var currentVersions: String
+    public var status: String
+    public var waitingFor: String?
+    public var reason: String
+    /// When the status last changed (the deciding `now`), ms since 1970; 0 before any decision.
+    public var sinceMilliseconds: Int64
+    /// The position of the last `DecisionMade`.
+    public var decisionPosition: Int64
+    public var lastGoodVersion: String?
+
+    public init(instance: String) {
+        self.instance = instance
+        self.targetIsRollback = false
+        self.currentVersions = ""
+        self.status = InstanceStatus.idle.rawValue
+        self.reason = "no release yet"
+        self.sinceMilliseconds = 0
+        self.decisionPosition = 0
+    }
+}
+
+/// Per service instance: its status as the engine last decided it, with the releases around it.
+/// A table, so that status reads cost the same whatever the length of the log.
+public struct InstanceStatusProjection: KeyedProjection {
+    public static let name = "instance_status"
+
+    public init() {}
+
+    static let types: Set<String> = [
+        DesiredStateCompiled.eventType, ApplyRequested.eventType, StateFetched.eventType, DecisionMade.eventType,
+    ]
+
+    public func keys(of event: RecordedEvent) -> [String] {
+        guard Self.types.contains(event.type), event.streamID.rawValue.hasPrefix("instance:") else { return [] }
+        return [String(event.streamID.rawValue.dropFirst("instance:".count))]
+    }
+
+    public func evolve(_ row: inout InstanceStatusRow?, key: String, event: RecordedEvent) {
+        var status = row ?? InstanceStatusRow(instance: key)
+        switch event.type {
+        case DesiredStateCompiled.eventType:
+            guard let compiled = try? event.decode(DesiredStateCompiled.self) else { return }
+            status.desiredVersion = compiled.version
+        case ApplyRequested.eventType:
+            guard let requested = try? event.decode(ApplyRequested.self) else { return }
+            status.targetVersion = requested.version
+            status.targetIsRollback = requested.rollback
+        case StateFetched.eventType:
+            guard let fetched = try? event.decode(StateFetched.self) else { return }
+            status.currentVersions = fetched.observation.versions.joined(separator: ",")
+        case DecisionMade.eventType:
+            guard let made = try? event.decode(DecisionMade.self) else { return }
+            if status.status != made.decision.status.rawValue || status.sinceMilliseconds == 0 {
+                status.sinceMilliseconds = made.nowMilliseconds
+            }
+            status.status = made.decision.status.rawValue
+            status.waitingFor = made.decision.waitingFor?.rawValue
+            status.reason = made.decision.reason
+            status.decisionPosition = event.position
+            for case .markGood(let version, _) in made.decision.actions { status.lastGoodVersion = version }
+        default:
+            return
+        }
+        row = status
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import KeelsonCore
+
+extension KeyedProjectionTable where P == InstanceStatusProjection {
+    /// The instance-status projection, kept in `instance_status` (see migrations/0006_instance_status.sql).
+    public static let instanceStatus = KeyedProjectionTable(
+        InstanceStatusProjection(),
+        tables: ProjectionTables(rows: "instance_status", snapshots: "instance_status_snapshots"),
+        mapping: RowMapping(
+            columns: [
+                "instance", "desired_version", "target_version", "target_is_rollback", "current_versions", "status",
+                "waiting_for", "reason", "since", "decision_position", "last_good_version",
+            ],
+            encodeKey: { $0.databaseValue },
+            encode: { row in
+                [
+                    row.instance.databaseValue, row.desiredVersion.databaseValue, row.targetVersion.databaseValue,
+                    row.targetIsRollback.databaseValue, row.currentVersions.databaseValue, row.status.databaseValue,
+                    row.waitingFor.databaseValue, row.reason.databaseValue, row.sinceMilliseconds.databaseValue,
+                    row.decisionPosition.databaseValue, row.lastGoodVersion.databaseValue,
+                ]
+            },
+            decode: { row in
+                let instance: String = row[0]
+                var status = InstanceStatusRow(instance: instance)
+                status.desiredVersion = row[1]
+                status.targetVersion = row[2]
+                status.targetIsRollback = row[3]
+                status.currentVersions = row[4]
+                status.status = row[5]
+                status.waitingFor = row[6]
+                status.reason = row[7]
+                status.sinceMilliseconds = row[8]
+                status.decisionPosition = row[9]
+                status.lastGoodVersion = row[10]
+                return (instance, status)
+            }))
+}
+
+extension EventStore {
+    /// Every instance's status, optionally only instances whose id starts with `prefix` (`shop/`, `shop/web@`).
+    public func instanceStatuses(prefix: String = "") async throws -> [InstanceStatusRow] {
+        try await rows(of: InstanceStatusProjection.self, keyPrefix: prefix)
+    }
+}
