@@ -49,6 +49,7 @@ final class Benchmark {
         }
         if parts.contains(7) { try compile() }
         if parts.contains(8) { try await fetchBytes() }
+        if parts.contains(9) { try await engine() }
         return Report(
             date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
             totalTime: ContinuousClock.now - Progress.start,
@@ -436,6 +437,33 @@ final class Benchmark {
             updates. The baseline stores every fetch as a whole `StateFetched`, as without the \
             compact event. A converging instance is fetched every 2 s, 30× as often, but only while \
             it converges.
+            """
+    }
+
+    // MARK: Part 9
+
+    private func engine() async throws {
+        let services = options.quick ? 20 : 200
+        Progress.log("part 9: the worker drives \(services * 3) instances through 3 channels for 15 simulated minutes, then replay…")
+        let result = try await EngineBenchmark.run(directory: directory, services: services)
+        Progress.log("  \(result.decisions) decisions, \(result.events) events; worker \(Format.duration(result.workerTime)), replay \(Format.duration(result.replayTime)); \(result.converged) of \(result.instances) good")
+        rows.append(ReportRow(
+            part: "9a", measurement: "Worker on the simulated runtime: \(Format.count(result.instances)) instances released through staging → canary → prod (1 min soaks), 15 simulated minutes; \(Format.count(result.converged)) end converged and good",
+            events: Format.count(result.events), wallTime: Format.duration(result.workerTime),
+            rate: "\(Format.count(Int(Double(result.decisions) / result.workerTime.seconds))) decisions/s",
+            measured: Format.duration(result.workerTime)))
+        rows.append(ReportRow(
+            part: "9b", measurement: "Replay of every recorded decision in one pass (`keelson replay --verify`): \(Format.count(result.replayMatched)) of \(Format.count(result.decisions)) identical",
+            events: "\(Format.count(result.decisions)) decisions", wallTime: Format.duration(result.replayTime),
+            rate: "\(Format.count(Int(Double(result.decisions) / result.replayTime.seconds))) decisions/s",
+            goal: "every decision replays identically", met: result.replayMatched == result.decisions,
+            measured: "\(result.replayMatched) of \(result.decisions)"))
+        notes[9] = """
+            **9 Engine.** One worker (`applyConcurrency` 64) on a fake clock advanced 10 s per pass (two \
+            passes each: decide and launch, then fold the results), simulated runtimes becoming healthy \
+            5 s after an apply, NORMAL durability. Wall time is the worker's: folding, deciding, recording \
+            decisions with their outbox, the recorded applies and fetches. Replay folds the engine's \
+            events once and recomputes each decision at its view position.
             """
     }
 }

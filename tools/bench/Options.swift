@@ -11,8 +11,8 @@ struct Options {
     var outputPath = "docs/benchmarks.md"
     /// Scratch directory for the database files; `nil` means a fresh temp dir, deleted at the end.
     var directory: String?
-    /// The parts to run (1–8); all of them unless `--parts` narrows it.
-    var parts: Set<Int> = Set(1...8)
+    /// The parts to run (1–9); all of them unless `--parts` narrows it.
+    var parts: Set<Int> = Set(1...9)
 
     static let usage = """
         usage: keelson-bench [--events N] [--quick] [--output PATH] [--dir DIR] [--parts LIST]
@@ -21,7 +21,7 @@ struct Options {
           --quick        small sizes everywhere, to smoke-test in seconds
           --output PATH  where to write the markdown report (default docs/benchmarks.md)
           --dir DIR      keep the database files in DIR (default: a temp dir, deleted at the end)
-          --parts LIST   run only these parts, e.g. 1,3 (default 1,2,3,4,5,6,7,8)
+          --parts LIST   run only these parts, e.g. 1,3 (default 1,2,3,4,5,6,7,8,9)
 
         Build and run in release mode:
           swift build -c release --scratch-path .build-bench --product keelson-bench
@@ -58,8 +58,8 @@ struct Options {
                 options.directory = try value(for: argument)
             case "--parts":
                 let list = try value(for: argument).split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-                guard !list.isEmpty, list.allSatisfy({ $0.map((1...8).contains) ?? false }) else {
-                    throw UsageError(description: "--parts takes numbers from 1 to 8, e.g. 1,3")
+                guard !list.isEmpty, list.allSatisfy({ $0.map((1...9).contains) ?? false }) else {
+                    throw UsageError(description: "--parts takes numbers from 1 to 9, e.g. 1,3")
                 }
                 options.parts = Set(list.compactMap { $0 })
             case "--help", "-h":
@@ -81,7 +81,7 @@ struct Options {
         var words = [".build-bench/release/keelson-bench"]
         if quick { words.append("--quick") }
         if events != (quick ? 20_000 : 1_000_000) { words += ["--events", String(events)] }
-        if parts != Set(1...8) { words += ["--parts", parts.sorted().map(String.init).joined(separator: ",")] }
+        if parts != Set(1...9) { words += ["--parts", parts.sorted().map(String.init).joined(separator: ",")] }
         if outputPath != "docs/benchmarks.md" { words += ["--output", outputPath] }
         return words.joined(separator: " ")
     }
