@@ -111,6 +111,9 @@ public struct EngineState: Sendable, Hashable {
     public var pauses: [String: String] = [:]
     /// Bad versions by service (`app/service`).
     public var badReleases: [String: [String: String]] = [:]
+    /// Instances whose status counts against `maxConverging`, by application (kept as statuses
+    /// change, so that a view does not scan every instance).
+    public var convergingByApplication: [String: Set<ServiceInstanceID>] = [:]
 
     public init() {}
 
@@ -169,6 +172,11 @@ public struct EngineState: Sendable, Hashable {
             update(unchanged.instance) { $0.seen?.atMilliseconds = at }
         case DecisionMade.eventType:
             guard let made = try? event.decode(DecisionMade.self) else { return }
+            if made.decision.status.isConverging {
+                convergingByApplication[made.instance.application, default: []].insert(made.instance)
+            } else {
+                convergingByApplication[made.instance.application]?.remove(made.instance)
+            }
             update(made.instance) { record in
                 let decision = made.decision
                 if record.status != decision.status { record.statusSinceMilliseconds = made.nowMilliseconds }
@@ -277,12 +285,12 @@ public struct EngineState: Sendable, Hashable {
         let gating = alerts.keys.sorted().compactMap { alerts[$0] }.filter { alert in
             channel.alertGates.contains { gate in gate.allSatisfy { alert.labels[$0.key] == $0.value } }
         }
-        let others = instances.values.filter { $0.instance != instance && $0.instance.application == instance.application }
+        let converging = (convergingByApplication[instance.application] ?? []).subtracting([instance])
         return InstanceView(
             record: record, policy: channel, applicationMaxConverging: policy.maxConverging, upstream: upstream,
             pausedBy: pause.map { "\($0.0): \($0.1)" }, gatingAlerts: gating,
-            convergingInApplication: others.filter { $0.status.isConverging }.count,
-            convergingInChannel: others.filter { $0.status.isConverging && $0.instance.channel == instance.channel }.count,
+            convergingInApplication: converging.count,
+            convergingInChannel: converging.filter { $0.channel == instance.channel }.count,
             badVersions: badReleases[service] ?? [:])
     }
 }
