@@ -583,3 +583,35 @@ struct EngineCLITests {
         #expect(try cli.run(["explain", "shop/web@prod", "--db", cli.db]).stderr.contains("no decision about shop/web@prod"))
     }
 }
+
+@Suite("The worker with real processes")
+struct RealRollbackCLITests {
+    @Test("shop/web on the local runtime: 1.0.0 converges and passes its watch; 1.1.0-bad fails its health check and is rolled back to 1.0.0 by itself")
+    func rollback() throws {
+        let cli = CLI()
+        let shop = cli.directory.appendingPathComponent("shop")
+        try FileManager.default.copyItem(atPath: ApplyReleaseCLITests.shop, toPath: shop.path)
+        for (file, from, to) in [("platform.yaml", "18000-18099", "19500-19509"), ("shop.yaml", "watch: 30s", "watch: 2s")] {
+            let url = shop.appendingPathComponent(file)
+            try String(contentsOf: url, encoding: .utf8).replacingOccurrences(of: from, with: to).write(to: url, atomically: true, encoding: .utf8)
+        }
+        #expect(try cli.run(["apply", "-f", "shop", "--db", cli.db]).status == 0)
+        #expect(try cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db]).status == 0)
+        let first = try cli.run(["worker", "--duration", "6s", "--db", cli.db])
+        #expect(first.stdout.contains("shop/web@staging  converged: 1.0.0 passed its watch of 2s  [mark 1.0.0 good]"), "\(first.stdout)")
+
+        #expect(try cli.run(["release", "shop/web", "--version", "1.1.0-bad", "--db", cli.db]).status == 0)
+        let second = try cli.run(["worker", "--duration", "15s", "--db", cli.db])
+        #expect(second.stdout.contains("shop/web@staging  rollingBack: 1.1.0-bad failed: its apply failed"), "\(second.stdout)")
+        #expect(second.stdout.contains("shop/web@staging  rolledBack: rolled back to 1.0.0"), "\(second.stdout)")
+        let current = try cli.run(["get", "current", "shop/web@staging", "-o", "json", "--db", cli.db])
+        let entries = try JSONSerialization.jsonObject(with: Data(current.stdout.utf8)) as! [[String: Any]]
+        #expect(entries.first?["versions"] as? [String] == ["1.0.0"])
+        #expect(entries.first?["healthy"] as? Bool == true)
+        let bad = try ApplyReleaseCLITests().events(cli, type: "ReleaseMarkedBad")
+        #expect(bad.count == 1)
+        #expect(try cli.run(["replay", "--verify", "--db", cli.db]).status == 0)
+        #expect(try cli.run(["db", "check", "--db", cli.db]).status == 0)
+        #expect(try cli.run(["runtime", "remove", "shop/web@staging", "--db", cli.db]).status == 0)
+    }
+}
