@@ -12,6 +12,7 @@ let migrationFiles = [
     "0004_current_state.sql",
     "0005_leases.sql",
     "0006_instance_status.sql",
+    "0007_timeline.sql",
 ]
 
 let package = Package(

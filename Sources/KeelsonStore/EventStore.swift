@@ -19,7 +19,7 @@ public final class EventStore: Sendable {
     /// The projections a store keeps unless told otherwise.
     public static let defaultProjections: [any StoredProjection] = [
         KeyedProjectionTable.streamCatalogue, KeyedProjectionTable.desiredState, KeyedProjectionTable.currentState,
-        KeyedProjectionTable.instanceStatus,
+        KeyedProjectionTable.instanceStatus, TimelineTable.timeline,
     ]
 
     /// Opens (or creates) the database at `path`: checks it is an intact SQLite file, applies the

@@ -21,7 +21,7 @@ struct Keelson: AsyncParsableCommand {
         version: KeelsonVersion.current,
         subcommands: [
             EventsCommand.self, StreamsCommand.self, ValidateCommand.self, ApplyCommand.self, ReleaseCommand.self,
-            GetCommand.self, RuntimeCommand.self, StatusCommand.self, WorkerCommand.self, ApproveCommand.self, RejectCommand.self,
+            GetCommand.self, RuntimeCommand.self, StatusCommand.self, TimelineCommand.self, WorkerCommand.self, ApproveCommand.self, RejectCommand.self,
             PauseCommand.self, ResumeCommand.self, RollbackCommand.self, AlertCommand.self, ReplayCommand.self, ExplainCommand.self,
             SchemaCommand.self, DatabaseCommand.self, DemoCommand.self,
             VersionCommand.self,
