@@ -50,6 +50,7 @@ final class Benchmark {
         if parts.contains(7) { try compile() }
         if parts.contains(8) { try await fetchBytes() }
         if parts.contains(9) { try await engine() }
+        if parts.contains(10) { try await timeline() }
         return Report(
             date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
             totalTime: ContinuousClock.now - Progress.start,
@@ -464,6 +465,32 @@ final class Benchmark {
             5 s after an apply, NORMAL durability. Wall time is the worker's: folding, deciding, recording \
             decisions with their outbox, the recorded applies and fetches. Replay folds the engine's \
             events once and recomputes each decision at its view position.
+            """
+    }
+
+    // MARK: Part 10
+
+    private func timeline() async throws {
+        let events = options.quick ? 200_000 : options.timelineEvents
+        Progress.log("part 10: the timeline of one instance on logs of 1,000 and \(Format.count(events)) events (building the big one takes a while)…")
+        let result = try await TimelineBenchmark.run(directory: directory, bigEvents: events) { Progress.log($0) }
+        Progress.log("  small p50 \(Format.milliseconds(result.small.median)) p99 \(Format.milliseconds(result.small.percentile(99))); big p50 \(Format.milliseconds(result.big.median)) p99 \(Format.milliseconds(result.big.percentile(99)))")
+        rows.append(ReportRow(
+            part: "10", measurement: "Timeline: the latest 100 entries of shop/web@prod (`keelson timeline shop/web@prod`), 1,000 queries on a log of \(Format.count(result.bigEvents)) events (\(Format.mebibytes(bytes: result.bytes)), built in \(Format.duration(result.buildTime)))",
+            events: Format.count(result.bigEvents),
+            wallTime: "p50 \(Format.milliseconds(result.big.median)), p99 \(Format.milliseconds(result.big.percentile(99)))",
+            baseline: "log of \(Format.count(result.smallEvents)): p50 \(Format.milliseconds(result.small.median)), p99 \(Format.milliseconds(result.small.percentile(99)))",
+            ratio: Format.ratio(result.big.percentile(99) / result.small.percentile(99)),
+            goal: "p99 ≤ 20 ms on a 10M-event log", met: result.bigEvents >= 10_000_000 ? result.big.percentile(99) <= 20 : nil,
+            measured: "p99 \(Format.milliseconds(result.big.percentile(99)))"))
+        notes[10] = """
+            **10 Timeline.** Every event of the big log is a `DecisionMade` about one of 10,000 \
+            instances (appended 1,000 per call, NORMAL), so every event is a timeline row; \
+            shop/web@prod gets 1 % of them. The query is `EventStore.timeline` for that \
+            instance (its rows and its service's, newest first, limit 100): a backward scan of the \
+            `(application, service, position)` index. The baseline is the same query on a log of \
+            1,000 events, in the same run. Runs only with `--parts 10` (or all parts): building the \
+            big log takes minutes and about 3 GB of disk; `--timeline-events N` sizes it.
             """
     }
 }

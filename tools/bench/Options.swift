@@ -7,6 +7,8 @@ struct Options {
     var events = 1_000_000
     /// Small sizes everywhere, to smoke-test the benchmark in seconds.
     var quick = false
+    /// Events in part 10's big timeline log.
+    var timelineEvents = 10_000_000
     /// Where the markdown report goes.
     var outputPath = "docs/benchmarks.md"
     /// Scratch directory for the database files; `nil` means a fresh temp dir, deleted at the end.
@@ -21,7 +23,9 @@ struct Options {
           --quick        small sizes everywhere, to smoke-test in seconds
           --output PATH  where to write the markdown report (default docs/benchmarks.md)
           --dir DIR      keep the database files in DIR (default: a temp dir, deleted at the end)
-          --parts LIST   run only these parts, e.g. 1,3 (default 1,2,3,4,5,6,7,8,9)
+          --parts LIST   run only these parts, e.g. 1,3 (default 1–9; part 10, the 10M-event
+                         timeline, only when asked for: --parts 10)
+          --timeline-events N   events in part 10's big log (default 10,000,000)
 
         Build and run in release mode:
           swift build -c release --scratch-path .build-bench --product keelson-bench
@@ -58,10 +62,15 @@ struct Options {
                 options.directory = try value(for: argument)
             case "--parts":
                 let list = try value(for: argument).split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-                guard !list.isEmpty, list.allSatisfy({ $0.map((1...9).contains) ?? false }) else {
-                    throw UsageError(description: "--parts takes numbers from 1 to 9, e.g. 1,3")
+                guard !list.isEmpty, list.allSatisfy({ $0.map((1...10).contains) ?? false }) else {
+                    throw UsageError(description: "--parts takes numbers from 1 to 10, e.g. 1,3")
                 }
                 options.parts = Set(list.compactMap { $0 })
+            case "--timeline-events":
+                guard let count = Int(try value(for: argument)), count >= 1_000 else {
+                    throw UsageError(description: "--timeline-events takes a number ≥ 1000")
+                }
+                options.timelineEvents = count
             case "--help", "-h":
                 print(usage)
                 exit(0)
@@ -82,6 +91,7 @@ struct Options {
         if quick { words.append("--quick") }
         if events != (quick ? 20_000 : 1_000_000) { words += ["--events", String(events)] }
         if parts != Set(1...9) { words += ["--parts", parts.sorted().map(String.init).joined(separator: ",")] }
+        if parts.contains(10) && timelineEvents != 10_000_000 { words += ["--timeline-events", String(timelineEvents)] }
         if outputPath != "docs/benchmarks.md" { words += ["--output", outputPath] }
         return words.joined(separator: " ")
     }
