@@ -30,6 +30,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var format: OutputOptions
+    @OptionGroup var waiting: WaitOptions
 
     func run() async throws {
         let store = try store.open()
@@ -37,6 +38,11 @@ struct ApplyCommand: AsyncParsableCommand {
         let outcome = try await recorder.apply(path: file, dryRun: dryRun)
         try ChangeReport.print(outcome, format: format.output, dryRun: dryRun, what: outcome.configApplied == nil
             ? "config unchanged" : "config \(outcome.configApplied!.digest.prefix(19))… (\(outcome.configApplied!.files.count) files)")
+        // --wait follows the instances whose desired state this apply changed.
+        let targets = Dictionary(uniqueKeysWithValues: outcome.changes.map { ($0.instance, $0.version) })
+        if waiting.wait && !dryRun && !targets.isEmpty {
+            try RolloutWaiter.exit(try await RolloutWaiter(store: store, targets: targets, timeout: .seconds(try waiting.seconds())).run())
+        }
     }
 }
 
@@ -52,6 +58,11 @@ struct ReleaseCommand: AsyncParsableCommand {
             Examples:
               keelson release shop/web --version 1.4.2
               keelson release shop/web --version 1.4.3 --param image=registry.example.com/web:1.4.3 --dry-run
+              keelson release shop/web --version 1.4.2 --wait --timeout 20m
+
+            With --wait it follows the rollout (each instance's status as the worker decides it) and \
+            exits 0 when every instance converged on the release, 1 when one failed, was rolled back \
+            or rejected, and 2 at --timeout.
             """
     )
 
@@ -69,6 +80,7 @@ struct ReleaseCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var format: OutputOptions
+    @OptionGroup var waiting: WaitOptions
 
     func validate() throws {
         if target.split(separator: "/").count != 2 { throw ValidationError("expected APPLICATION/SERVICE, found '\(target)'") }
@@ -89,6 +101,14 @@ struct ReleaseCommand: AsyncParsableCommand {
         let outcome = try await recorder.release(
             ReleaseRequest(application: parts[0], service: parts[1], version: version, parameters: values), dryRun: dryRun)
         try ChangeReport.print(outcome, format: format.output, dryRun: dryRun, what: "release \(target) \(version)")
+        if waiting.wait && !dryRun {
+            // Every instance of the service: those whose desired state changed and those already on it.
+            let instances = try await store.desiredStates(prefix: target + "@").filter { $0.version == version }.map(\.instance)
+            let waiter = RolloutWaiter(
+                store: store, targets: Dictionary(uniqueKeysWithValues: instances.map { ($0, version) }),
+                timeout: .seconds(try waiting.seconds()))
+            try RolloutWaiter.exit(try await waiter.run())
+        }
     }
 }
 

@@ -615,3 +615,43 @@ struct RealRollbackCLITests {
         #expect(try cli.run(["runtime", "remove", "shop/web@staging", "--db", cli.db]).status == 0)
     }
 }
+
+@Suite("keelson release --wait")
+struct WaitCLITests {
+    @Test("--wait follows the rollout: exit 2 at the timeout while prod waits for approval, 0 once converged, 1 when the release fails and is rolled back")
+    func wait() throws {
+        let cli = CLI()
+        let config = EngineCLITests.config
+            .replacingOccurrences(of: "settings: {applyLatency: 0s, timeToHealthy: 1s}", with: "settings: {applyLatency: 0s, timeToHealthy: 1s, unhealthyVersions: [2.0.0]}")
+            .replacingOccurrences(of: "run: {simulated: {}}", with: "run: {simulated: {}}\nprogressDeadline: 3s")
+        try config.write(to: cli.directory.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        #expect(try cli.run(["apply", "-f", "shop.yaml", "--db", cli.db]).status == 0)
+        let worker = Process()
+        worker.executableURL = CLI.binary
+        worker.arguments = ["worker", "--db", cli.db]
+        worker.currentDirectoryURL = cli.directory
+        worker.standardOutput = FileHandle.nullDevice
+        worker.standardError = FileHandle.nullDevice
+        try worker.run()
+        defer {
+            worker.terminate()
+            worker.waitUntilExit()
+        }
+
+        let held = try cli.run(["release", "shop/web", "--version", "1.0.0", "--wait", "--timeout", "6s", "--db", cli.db])
+        #expect(held.status == 2, "\(held.stdout)\(held.stderr)")
+        #expect(held.stdout.contains("shop/web@prod  waiting (approval): 1.0.0 waits: approval: 0 of 1"), "\(held.stdout)")
+        #expect(held.stdout.contains("timed out: 1 of 2 instance(s) converged"))
+
+        #expect(try cli.run(["approve", "shop/web@prod", "--db", cli.db]).status == 0)
+        let done = try cli.run(["release", "shop/web", "--version", "1.0.0", "--wait", "--timeout", "30s", "--db", cli.db])
+        #expect(done.status == 0, "\(done.stdout)\(done.stderr)")
+        #expect(done.stdout.contains("converged: 2 of 2 instance(s)"))
+
+        let bad = try cli.run(["release", "shop/web", "--version", "2.0.0", "--wait", "--timeout", "40s", "--db", cli.db])
+        #expect(bad.status == 1, "\(bad.stdout)\(bad.stderr)")
+        #expect(bad.stdout.contains("rollout failed in shop/web@"), "\(bad.stdout)")
+        #expect(bad.stdout.contains("2.0.0 failed: not healthy within its progress deadline of 3s") || bad.stdout.contains("failed in staging: not healthy"))
+        #expect(bad.stdout.hasPrefix("recorded: release shop/web 2.0.0"))
+    }
+}

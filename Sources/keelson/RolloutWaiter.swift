@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import KeelsonCompiler
+import KeelsonCore
+import KeelsonStore
+
+/// Options of `release --wait` and `apply --wait`.
+struct WaitOptions: ParsableArguments {
+    @Flag(help: "Follow the rollout until every instance has converged on it, failed, or --timeout passed (exit 0, 1, 2). Needs a worker running.")
+    var wait = false
+
+    @Option(help: ArgumentHelp("With --wait: give up after this long (e.g. 30m).", valueName: "duration"))
+    var timeout: String = "30m"
+
+    func seconds() throws -> Int {
+        guard let seconds = DurationText.seconds(timeout) else {
+            throw ValidationError("--timeout: expected a duration such as 90s or 30m, found '\(timeout)'")
+        }
+        return seconds
+    }
+}
+
+/// Follows a rollout in the log: prints each instance's status as it changes (what the worker
+/// decides), until every instance is converged on its release (exit 0), one of them failed, was
+/// rolled back or rejected (exit 1), or the timeout passed (exit 2).
+struct RolloutWaiter {
+    let store: EventStore
+    /// Instance → the release it should converge on.
+    let targets: [String: String]
+    let timeout: Duration
+
+    enum Outcome { case converged, failed, timedOut }
+
+    func run() async throws -> Outcome {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        var shown: [String: String] = [:]
+        var lastPosition = try await store.lastPosition()
+        var quietSince = clock.now
+        var hinted = false
+        fflush(nil)  // what `print` buffered so far comes first
+        emit("waiting for \(targets.count) instance(s) to converge (timeout \(Text.duration(Int64(timeout.components.seconds) * 1000)))…")
+        while true {
+            let rows = Dictionary(uniqueKeysWithValues: try await store.instanceStatuses().map { ($0.instance, $0) })
+            var done = 0
+            var failed: [String] = []
+            for instance in targets.keys.sorted() {
+                let version = targets[instance]!
+                guard let row = rows[instance] else { continue }
+                let line = "\(row.status)\(row.waitingFor.map { " (\($0))" } ?? ""): \(row.reason)"
+                if shown[instance] != line {
+                    emit("  \(instance)  \(line)")
+                    shown[instance] = line
+                }
+                let converged = row.status == InstanceStatus.converged.rawValue && row.currentVersions == version
+                    && (row.reason.contains(version) || row.targetVersion == version)
+                if converged { done += 1 }
+                if ["failed", "rolledBack", "rejected"].contains(row.status) && row.reason.contains(version) { failed.append(instance) }
+            }
+            if !failed.isEmpty {
+                emit("rollout failed in \(failed.joined(separator: ", "))")
+                return .failed
+            }
+            if done == targets.count {
+                emit("converged: \(targets.count) of \(targets.count) instance(s)")
+                return .converged
+            }
+            if clock.now >= deadline {
+                emit("timed out: \(done) of \(targets.count) instance(s) converged")
+                return .timedOut
+            }
+            // No decision for a while: say what might be missing.
+            let position = try await store.lastPosition()
+            if position != lastPosition { lastPosition = position; quietSince = clock.now }
+            if !hinted, clock.now - quietSince > .seconds(15) {
+                emit("  (nothing has happened for 15 s: is a worker running? `keelson worker`)")
+                hinted = true
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// Exits with the outcome's code (0 converged, 1 failed, 2 timed out).
+    static func exit(_ outcome: Outcome) throws {
+        switch outcome {
+        case .converged: return
+        case .failed: throw ExitCode(1)
+        case .timedOut: throw ExitCode(2)
+        }
+    }
+}
