@@ -90,8 +90,12 @@ public struct RecordedEvent: Sendable, Hashable, Codable {
         guard type == Payload.eventType else {
             throw EventDecodingError.typeMismatch(expected: Payload.eventType, actual: type, position: position)
         }
-        return try JSONDecoder().decode(Payload.self, from: Data(payload.utf8))
+        return try RecordedEvent.decoder.decode(Payload.self, from: Data(payload.utf8))
     }
+
+    /// One decoder for every payload (it holds no per-call state; making one per event showed up
+    /// in rebuilds).
+    static let decoder = JSONDecoder()
 }
 
 public enum EventDecodingError: Error, CustomStringConvertible, Sendable {

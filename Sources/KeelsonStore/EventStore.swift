@@ -363,11 +363,10 @@ public final class EventStore: Sendable {
         let snapshotEvery = configuration.snapshotEvery
         return try await pool.write { db in
             let last = try EventRows.lastPosition(db)
-            for projection in selected {
-                try projection.clear(in: db, tables: projection.tables)
-                try Self.refold(projection, from: 0, to: last, in: db, into: projection.tables, snapshotEvery: snapshotEvery)
-                try ProjectionCheckpoints.set(projection.name, to: last, in: db)
-            }
+            for projection in selected { try projection.clear(in: db, tables: projection.tables) }
+            // One pass over the log for all of them: each chunk is read once.
+            try Self.refold(selected.map { ($0, $0.tables) }, from: 0, to: last, in: db, snapshotEvery: snapshotEvery)
+            for projection in selected { try ProjectionCheckpoints.set(projection.name, to: last, in: db) }
             return last
         }
     }
@@ -379,6 +378,26 @@ public final class EventStore: Sendable {
                 throw StoreError.unknownProjection(name)
             }
             return projection
+        }
+    }
+
+    /// Folds the events in `(from, to]` into each projection's tables in one pass over the log,
+    /// a chunk at a time so memory stays flat; payloads are read when any projection needs them.
+    static func refold(
+        _ targets: [(projection: any StoredProjection, tables: ProjectionTables)], from: Int64, to: Int64, in db: Database,
+        snapshotEvery: Int64, chunk: Int64 = 10_000
+    ) throws {
+        let payloads = targets.contains { $0.projection.readsPayload }
+        var cursor = from
+        while cursor < to {
+            let upTo = min(cursor + chunk, to)
+            let events = try EventRows.fetch(db, after: cursor, upTo: upTo, payloads: payloads)
+            if !events.isEmpty {
+                for target in targets {
+                    try target.projection.fold(events, in: db, into: target.tables, snapshotEvery: snapshotEvery)
+                }
+            }
+            cursor = upTo
         }
     }
 

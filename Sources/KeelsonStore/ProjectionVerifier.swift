@@ -56,11 +56,15 @@ extension EventStore {
             let last = try EventRows.lastPosition(db)
             var report = VerifyReport(lastPosition: last, checkpoints: [:], differences: [], omittedDifferences: 0)
             for projection in projections {
-                report.checkpoints[projection.name] = try ProjectionCheckpoints.position(of: projection.name, in: db)
                 let scratch = projection.tables.prefixed("scratch_")
                 try Self.createScratchTable(copying: projection.tables.rows, as: scratch.rows, in: db)
                 try Self.createScratchTable(copying: projection.tables.snapshots, as: scratch.snapshots, in: db)
-                try Self.refold(projection, from: 0, to: last, in: db, into: scratch, snapshotEvery: snapshotEvery)
+            }
+            // One pass over the log rebuilds every projection into its scratch tables.
+            try Self.refold(projections.map { ($0, $0.tables.prefixed("scratch_")) }, from: 0, to: last, in: db, snapshotEvery: snapshotEvery)
+            for projection in projections {
+                report.checkpoints[projection.name] = try ProjectionCheckpoints.position(of: projection.name, in: db)
+                let scratch = projection.tables.prefixed("scratch_")
                 for (live, rebuilt, keys) in [
                     (projection.tables.rows, scratch.rows, projection.keyColumns),
                     (projection.tables.snapshots, scratch.snapshots, ["snapshot_position"] + projection.keyColumns),
