@@ -42,7 +42,7 @@ struct CustomProgramRuntimeTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let state = CustomFixture.state(
             fetch: CustomFixture.program("fetch-ok.sh", state: dir), apply: CustomFixture.program("apply-ok.sh", state: dir))
-        let result = try await runtime.apply(state, idempotencyKey: "key-1", timeout: .seconds(30))
+        let result = try await runtime.apply(state, idempotencyKey: "key-1", timeout: .seconds(120))
         #expect(result.succeeded, "\(result.error ?? "")")
         #expect(result.output.contains("attempt 1: exited with code 0"))
         #expect(result.output.contains("stdout: deployed api 2.0.0 to prod (2 replicas)"))
@@ -75,7 +75,7 @@ struct CustomProgramRuntimeTests {
         let dir = CustomFixture.scratch()
         let state = CustomFixture.state(
             fetch: CustomFixture.program("fail.sh", state: dir), apply: CustomFixture.program("fail.sh", retryable: [75], state: dir))
-        let result = try await runtime.apply(state, idempotencyKey: "k", timeout: .seconds(30))
+        let result = try await runtime.apply(state, idempotencyKey: "k", timeout: .seconds(120))
         #expect(!result.succeeded)
         #expect(result.error == "\(CustomFixture.folder)/fail.sh exited with code 2: error: disk full on vm-1")
         // Exit code 2 is not retryable: one attempt.
@@ -91,7 +91,7 @@ struct CustomProgramRuntimeTests {
         let dir = CustomFixture.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let flaky = CustomFixture.program("flaky.sh", retryable: [75], attempts: 3, state: dir)
-        let result = try await runtime.apply(CustomFixture.state(fetch: flaky, apply: flaky), idempotencyKey: "k", timeout: .seconds(30))
+        let result = try await runtime.apply(CustomFixture.state(fetch: flaky, apply: flaky), idempotencyKey: "k", timeout: .seconds(120))
         #expect(result.succeeded, "\(result.error ?? "")")
         #expect(result.output.contains("attempt 1: exited with code 75"))
         #expect(result.output.contains("attempt 2: exited with code 75"))
@@ -101,7 +101,7 @@ struct CustomProgramRuntimeTests {
         let fresh = CustomFixture.scratch()
         defer { try? FileManager.default.removeItem(atPath: fresh) }
         let twice = CustomFixture.program("flaky.sh", retryable: [75], attempts: 2, state: fresh)
-        let exhausted = try await runtime.apply(CustomFixture.state(fetch: twice, apply: twice), idempotencyKey: "k", timeout: .seconds(30))
+        let exhausted = try await runtime.apply(CustomFixture.state(fetch: twice, apply: twice), idempotencyKey: "k", timeout: .seconds(120))
         #expect(!exhausted.succeeded)
         #expect(exhausted.error == "\(CustomFixture.folder)/flaky.sh exited with code 75 (attempt 2 of 2; earlier attempts: exited with code 75): lock held by another deploy (attempt 2)")
     }
@@ -112,7 +112,7 @@ struct CustomProgramRuntimeTests {
         let hang = CustomFixture.program("hang.sh", timeout: 1, state: dir)
         let clock = ContinuousClock()
         let started = clock.now
-        let result = try await runtime.apply(CustomFixture.state(fetch: hang, apply: hang), idempotencyKey: "k", timeout: .seconds(30))
+        let result = try await runtime.apply(CustomFixture.state(fetch: hang, apply: hang), idempotencyKey: "k", timeout: .seconds(120))
         // Not a timing goal: only that the 1 s timeout stopped a program that would run for 10 minutes.
         #expect(clock.now - started < .seconds(60))
         #expect(!result.succeeded)

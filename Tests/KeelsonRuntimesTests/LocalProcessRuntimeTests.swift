@@ -91,7 +91,7 @@ struct LocalProcessRuntimeTests {
     @Test("replicas start on their own ports in their own sessions, pass the HTTP health check and serve")
     func startsReplicas() async throws {
         try await LocalFixture.withRuntime(ports: 19_100...19_119) { runtime, _ in
-            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "a1", timeout: .seconds(30))
+            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "a1", timeout: .seconds(120))
             #expect(result.succeeded, "\(result.error ?? "") \(result.output)")
             let replicas = await LocalFixture.pidsAndPorts(runtime)
             #expect(replicas.map(\.replica) == ["r1", "r2"])
@@ -120,9 +120,9 @@ struct LocalProcessRuntimeTests {
     @Test("a new version replaces the old one replica by replica: start, healthy, then stop an old one")
     func rollingReplacement() async throws {
         try await LocalFixture.withRuntime(ports: 19_120...19_139) { runtime, _ in
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "a1", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "a1", timeout: .seconds(120)).succeeded)
             let before = await LocalFixture.pidsAndPorts(runtime)
-            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.1.0", replicas: 2), idempotencyKey: "a2", timeout: .seconds(30))
+            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.1.0", replicas: 2), idempotencyKey: "a2", timeout: .seconds(120))
             #expect(result.succeeded, "\(result.error ?? "")")
             let lines = result.output.split(separator: "\n").map(String.init)
             let order = lines.map { line in line.hasPrefix("started r3") ? "+r3" : line.hasPrefix("started r4") ? "+r4"
@@ -141,15 +141,15 @@ struct LocalProcessRuntimeTests {
     @Test("scaling up and down keeps the running replicas")
     func scaling() async throws {
         try await LocalFixture.withRuntime(ports: 19_140...19_159) { runtime, _ in
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "s1", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "s1", timeout: .seconds(120)).succeeded)
             let first = try #require(await LocalFixture.pidsAndPorts(runtime).first)
             // Same version, different replica count: a different compiled state.
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 3), idempotencyKey: "s2", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 3), idempotencyKey: "s2", timeout: .seconds(120)).succeeded)
             var replicas = await LocalFixture.pidsAndPorts(runtime)
             #expect(replicas.count == 3)
             #expect(try await runtime.fetch(web, desired: nil).objects.count == 3)
             #expect(try await runtime.fetch(web, desired: nil).isHealthy)
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "s3", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "s3", timeout: .seconds(120)).succeeded)
             replicas = await LocalFixture.pidsAndPorts(runtime)
             #expect(replicas.count == 1)
             #expect(replicas.allSatisfy { $0.running })
@@ -164,7 +164,7 @@ struct LocalProcessRuntimeTests {
     @Test("a replica killed from outside shows up as drifted and unhealthy; the next apply heals it")
     func killedFromOutside() async throws {
         try await LocalFixture.withRuntime(ports: 19_160...19_179) { runtime, _ in
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "k1", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "k1", timeout: .seconds(120)).succeeded)
             let victim = try #require(await LocalFixture.pidsAndPorts(runtime).first)
             kill(-victim.pid, SIGKILL)
             for _ in 0..<100 where ProcessTable.startTime(of: victim.pid) != nil { try await Task.sleep(for: .milliseconds(20)) }
@@ -175,7 +175,7 @@ struct LocalProcessRuntimeTests {
             #expect(dead.health == .unhealthy)
             #expect(dead.message?.contains("is gone") == true)
             // The same key again: not "already applied", because what runs is not what was applied.
-            let healed = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "k1", timeout: .seconds(30))
+            let healed = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "k1", timeout: .seconds(120))
             #expect(healed.succeeded)
             #expect(healed.output.contains("is gone"))
             #expect(try await runtime.fetch(web, desired: nil).isHealthy)
@@ -186,14 +186,14 @@ struct LocalProcessRuntimeTests {
     func rediscovery() async throws {
         try await LocalFixture.withRuntime(ports: 19_180...19_199) { runtime, settings in
             let state = LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2)
-            #expect(try await runtime.apply(state, idempotencyKey: "r1", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(state, idempotencyKey: "r1", timeout: .seconds(120)).succeeded)
             let before = await LocalFixture.pidsAndPorts(runtime)
             // "Keelson restarts": a new runtime object that knows nothing but the state directory.
             let restarted = LocalProcessRuntime(name: "local", settings: settings)
             let observation = try await restarted.fetch(web, desired: nil)
             #expect(observation.isHealthy)
             #expect(observation.objects.map(\.name) == before.map(\.replica))
-            let again = try await restarted.apply(state, idempotencyKey: "r1", timeout: .seconds(30))
+            let again = try await restarted.apply(state, idempotencyKey: "r1", timeout: .seconds(120))
             #expect(again.succeeded)
             #expect(again.output.contains("already applied"))
             #expect(await LocalFixture.pidsAndPorts(restarted).map(\.pid) == before.map(\.pid))
@@ -206,9 +206,9 @@ struct LocalProcessRuntimeTests {
     @Test("a version that fails its health check fails the apply and leaves the old replicas running")
     func badVersion() async throws {
         try await LocalFixture.withRuntime(ports: 19_200...19_219) { runtime, _ in
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "b1", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "b1", timeout: .seconds(120)).succeeded)
             let old = try #require(await LocalFixture.pidsAndPorts(runtime).first)
-            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.1.0-bad", replicas: 1), idempotencyKey: "b2", timeout: .seconds(30))
+            let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.1.0-bad", replicas: 1), idempotencyKey: "b2", timeout: .seconds(120))
             #expect(!result.succeeded)
             #expect(result.error?.contains("r2 of shop/web@staging (1.1.0-bad) failed its health check 3 time(s) in a row: GET /healthz on port 19201: HTTP 500") == true, "\(result.error ?? "")")
             #expect(result.error?.contains("1 replica(s) of the previous version keep running") == true)
@@ -224,7 +224,7 @@ struct LocalProcessRuntimeTests {
     @Test("cancelling an apply that waits for health stops the new replica and keeps the old one")
     func cancelled() async throws {
         try await LocalFixture.withRuntime(ports: 19_240...19_249) { runtime, _ in
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "c1", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "c1", timeout: .seconds(120)).succeeded)
             let old = try #require(await LocalFixture.pidsAndPorts(runtime).first)
             // A bad version with a lenient check: it would wait for the whole timeout.
             let lenient = #"{"http":{"path":"/healthz"},"intervalSeconds":1,"timeoutSeconds":1,"healthyThreshold":1,"unhealthyThreshold":100}"#
@@ -276,7 +276,7 @@ struct LocalProcessRuntimeTests {
     @Test("a pid file whose process start time does not match is never taken for ours, nor signalled")
     func reusedPid() async throws {
         try await LocalFixture.withRuntime(ports: 19_250...19_259) { runtime, settings in
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "p1", timeout: .seconds(30)).succeeded)
+            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "p1", timeout: .seconds(120)).succeeded)
             // Plant a pid file naming this very test process, with another start time: as if the
             // replica had died and the kernel had given its pid to an unrelated process.
             let me = getpid()
@@ -318,19 +318,19 @@ struct LocalProcessRuntimeTests {
             let tcp = LocalFixture.state(
                 "shop/web@tcp", "1.0.0", replicas: 1,
                 healthCheck: #"{"tcp":{},"intervalSeconds":1,"timeoutSeconds":1,"healthyThreshold":2,"unhealthyThreshold":3}"#)
-            let result = try await runtime.apply(tcp, idempotencyKey: "t1", timeout: .seconds(30))
+            let result = try await runtime.apply(tcp, idempotencyKey: "t1", timeout: .seconds(120))
             #expect(result.succeeded, "\(result.error ?? "")")
             #expect(result.output.contains("TCP port 19230 accepts connections"))
             let exec = LocalFixture.state(
                 "shop/worker@staging", "1.0.0", replicas: 1, args: ["worker.py"],
                 healthCheck: #"{"exec":{"command":"sh","args":["-c","test -n \"$PORT\""]},"intervalSeconds":1,"timeoutSeconds":2,"healthyThreshold":1,"unhealthyThreshold":2}"#)
-            let worker = try await runtime.apply(exec, idempotencyKey: "e1", timeout: .seconds(30))
+            let worker = try await runtime.apply(exec, idempotencyKey: "e1", timeout: .seconds(120))
             #expect(worker.succeeded, "\(worker.error ?? "")")
             #expect(worker.output.contains("exited with code 0"))
             let failing = LocalFixture.state(
                 "shop/worker@canary", "1.0.0", replicas: 1, args: ["worker.py"],
                 healthCheck: #"{"exec":{"command":"false","args":[]},"intervalSeconds":1,"timeoutSeconds":2,"healthyThreshold":1,"unhealthyThreshold":2}"#)
-            let failed = try await runtime.apply(failing, idempotencyKey: "e2", timeout: .seconds(30))
+            let failed = try await runtime.apply(failing, idempotencyKey: "e2", timeout: .seconds(120))
             #expect(failed.error?.contains("failed its health check 2 time(s) in a row: false exited with code 1") == true, "\(failed.error ?? "")")
         }
     }
