@@ -7,6 +7,7 @@ CREATE TABLE instance_status (
     target_is_rollback INTEGER NOT NULL,
     current_versions   TEXT    NOT NULL,             -- as the last fetch saw them, comma-separated
     status             TEXT    NOT NULL,
+    decision_version   TEXT,                         -- the release the last decision is about
     waiting_for        TEXT,
     reason             TEXT    NOT NULL,
     since              INTEGER NOT NULL,             -- when the status last changed (ms)
@@ -22,6 +23,7 @@ CREATE TABLE instance_status_snapshots (
     target_is_rollback INTEGER NOT NULL,
     current_versions   TEXT    NOT NULL,
     status             TEXT    NOT NULL,
+    decision_version   TEXT,
     waiting_for        TEXT,
     reason             TEXT    NOT NULL,
     since              INTEGER NOT NULL,

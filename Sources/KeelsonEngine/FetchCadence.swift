@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonCore
+import KeelsonRuntimes
 
 /// How often an instance is fetched: often while it converges, rarely once it is stable. Pure
 /// (the caller passes the facts and the time), so a worker's schedule can be replayed.
@@ -29,11 +30,7 @@ public struct FetchCadence: Sendable, Hashable {
 
     /// When to fetch next, given when the instance was last fetched and whether it is stable.
     public func next(after lastFetch: Date, stable isStable: Bool) -> Date {
-        lastFetch.addingTimeInterval(Self.seconds(isStable ? stable : converging))
-    }
-
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        lastFetch.addingTimeInterval((isStable ? stable : converging).timeInterval)
     }
 }
 

@@ -106,7 +106,7 @@ public actor Worker {
             while !Task.isCancelled {
                 let next = try await step()
                 // Wake for leases too: renew ours, and look again at instances whose holder may be gone.
-                let renewal = settings.clock().addingTimeInterval(Self.seconds(settings.leaseDuration) / 2)
+                let renewal = settings.clock().addingTimeInterval(settings.leaseDuration.timeInterval / 2)
                 let pause = min(next ?? renewal, renewal).timeIntervalSince(settings.clock())
                 if pause > 0 { await wakeup.wait(seconds: min(pause, 3600)) }
             }
@@ -128,14 +128,10 @@ public actor Worker {
         leaseUntil.removeAll()
     }
 
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
     /// Takes or renews the leases of `instances` that need it; records a `LeaseAcquired` for each
     /// instance that changed hands. Returns the instances this worker holds now.
     private func holdLeases(_ instances: [ServiceInstanceID], now: Int64) async throws -> Set<ServiceInstanceID> {
-        let duration = Int64(Self.seconds(settings.leaseDuration) * 1000)
+        let duration = settings.leaseDuration.milliseconds
         let needing = instances.filter { (leaseUntil[$0] ?? 0) < now + duration / 2 && (heldElsewhere[$0] ?? 0) <= now }
         if !needing.isEmpty {
             let outcomes = try await store.acquireLeases(

@@ -10,14 +10,14 @@ extension KeyedProjectionTable where P == InstanceStatusProjection {
         mapping: RowMapping(
             columns: [
                 "instance", "desired_version", "target_version", "target_is_rollback", "current_versions", "status",
-                "waiting_for", "reason", "since", "decision_position", "last_good_version",
+                "decision_version", "waiting_for", "reason", "since", "decision_position", "last_good_version",
             ],
             encodeKey: { $0.databaseValue },
             encode: { row in
                 [
                     row.instance.databaseValue, row.desiredVersion.databaseValue, row.targetVersion.databaseValue,
                     row.targetIsRollback.databaseValue, row.currentVersions.databaseValue, row.status.databaseValue,
-                    row.waitingFor.databaseValue, row.reason.databaseValue, row.sinceMilliseconds.databaseValue,
+                    row.decisionVersion.databaseValue, row.waitingFor.databaseValue, row.reason.databaseValue, row.sinceMilliseconds.databaseValue,
                     row.decisionPosition.databaseValue, row.lastGoodVersion.databaseValue,
                 ]
             },
@@ -29,11 +29,12 @@ extension KeyedProjectionTable where P == InstanceStatusProjection {
                 status.targetIsRollback = row[3]
                 status.currentVersions = row[4]
                 status.status = row[5]
-                status.waitingFor = row[6]
-                status.reason = row[7]
-                status.sinceMilliseconds = row[8]
-                status.decisionPosition = row[9]
-                status.lastGoodVersion = row[10]
+                status.decisionVersion = row[6]
+                status.waitingFor = row[7]
+                status.reason = row[8]
+                status.sinceMilliseconds = row[9]
+                status.decisionPosition = row[10]
+                status.lastGoodVersion = row[11]
                 return (instance, status)
             }))
 }

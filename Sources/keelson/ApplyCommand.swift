@@ -41,7 +41,9 @@ struct ApplyCommand: AsyncParsableCommand {
         // --wait follows the instances whose desired state this apply changed.
         let targets = Dictionary(uniqueKeysWithValues: outcome.changes.map { ($0.instance, $0.version) })
         if waiting.wait && !dryRun && !targets.isEmpty {
-            try RolloutWaiter.exit(try await RolloutWaiter(store: store, targets: targets, timeout: .seconds(try waiting.seconds())).run())
+            let waiter = RolloutWaiter(
+                store: store, targets: targets, timeout: .seconds(try waiting.seconds()), after: try await store.lastPosition())
+            try RolloutWaiter.exit(try await waiter.run())
         }
     }
 }
@@ -106,7 +108,7 @@ struct ReleaseCommand: AsyncParsableCommand {
             let instances = try await store.desiredStates(prefix: target + "@").filter { $0.version == version }.map(\.instance)
             let waiter = RolloutWaiter(
                 store: store, targets: Dictionary(uniqueKeysWithValues: instances.map { ($0, version) }),
-                timeout: .seconds(try waiting.seconds()))
+                timeout: .seconds(try waiting.seconds()), after: try await store.lastPosition())
             try RolloutWaiter.exit(try await waiter.run())
         }
     }

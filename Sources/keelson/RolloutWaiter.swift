@@ -28,6 +28,9 @@ struct RolloutWaiter {
     /// Instance → the release it should converge on.
     let targets: [String: String]
     let timeout: Duration
+    /// Failures are read only from decisions after this position (the release's), so an old
+    /// rollback does not end a retry at once.
+    let after: Int64
 
     enum Outcome { case converged, failed, timedOut }
 
@@ -52,10 +55,14 @@ struct RolloutWaiter {
                     emit("  \(instance)  \(line)")
                     shown[instance] = line
                 }
-                let converged = row.status == InstanceStatus.converged.rawValue && row.currentVersions == version
-                    && (row.reason.contains(version) || row.targetVersion == version)
-                if converged { done += 1 }
-                if ["failed", "rolledBack", "rejected"].contains(row.status) && row.reason.contains(version) { failed.append(instance) }
+                // Converged on the release itself (a rollback converges on another one).
+                if row.status == InstanceStatus.converged.rawValue && row.decisionVersion == version && row.currentVersions == version {
+                    done += 1
+                }
+                // Failed, rejected or rolled back because of it, or rolling back to another release.
+                let failedHere = ["failed", "rejected", "rolledBack"].contains(row.status) && row.decisionVersion == version
+                let rolledBack = ["rollingBack", "rolledBack"].contains(row.status) && row.targetIsRollback && row.targetVersion != version
+                if (failedHere || rolledBack) && row.decisionPosition > after { failed.append(instance) }
             }
             if !failed.isEmpty {
                 emit("rollout failed in \(failed.joined(separator: ", "))")

@@ -9,6 +9,8 @@ public struct InstanceStatusRow: Sendable, Hashable, Codable {
     /// Versions the last fetch saw, comma-separated, sorted.
     public var currentVersions: String
     public var status: String
+    /// The release the last decision is about.
+    public var decisionVersion: String?
     public var waitingFor: String?
     public var reason: String
     /// When the status last changed (the deciding `now`), ms since 1970; 0 before any decision.
@@ -63,6 +65,7 @@ public struct InstanceStatusProjection: KeyedProjection {
                 status.sinceMilliseconds = made.nowMilliseconds
             }
             status.status = made.decision.status.rawValue
+            status.decisionVersion = made.decision.version
             status.waitingFor = made.decision.waitingFor?.rawValue
             status.reason = made.decision.reason
             status.decisionPosition = event.position
