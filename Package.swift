@@ -13,6 +13,7 @@ let migrationFiles = [
     "0005_leases.sql",
     "0006_instance_status.sql",
     "0007_timeline.sql",
+    "0008_tokens.sql",
 ]
 
 let package = Package(
@@ -32,6 +33,14 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         // Already a dependency of swift-subprocess; named here for its FileDescriptor and FilePath.
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // The state server (`keelson serve`) and the CLI as its client.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Already in the graph through Hummingbird; AsyncChannel gives the live stream back-pressure.
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
     ],
     targets: [
         // Pure vocabulary, events and folds: Foundation only.
@@ -73,9 +82,34 @@ let package = Package(
         ),
         // The worker side: recording runtimes (and, next, the fetch/decide/apply loop).
         .target(name: "KeelsonEngine", dependencies: ["KeelsonCore", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore"]),
+        // What a request or a command does, once: apply config, release, signals, status, timeline,
+        // explain, tokens. The server's routes and the CLI's `--db` mode both call it.
+        .target(
+            name: "KeelsonService",
+            dependencies: [
+                "KeelsonCore", "KeelsonCompiler", "KeelsonEngine", "KeelsonStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // `keelson serve`: the HTTP API (Hummingbird 2), the worker, metrics, graceful shutdown.
+        .target(
+            name: "KeelsonServer",
+            dependencies: [
+                "KeelsonCore", "KeelsonEngine", "KeelsonStore", "KeelsonService", "KeelsonRuntimes",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ],
+            resources: [.embedInCode("openapi.json")]
+        ),
         .executableTarget(
             name: "keelson",
             dependencies: [
+                "KeelsonService",
+                "KeelsonServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "KeelsonCore",
                 "KeelsonCompiler",
                 "KeelsonRuntimes",
@@ -110,6 +144,15 @@ let package = Package(
         .testTarget(
             name: "KeelsonStoreTests",
             dependencies: ["KeelsonStore", "KeelsonCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "KeelsonServerTests",
+            dependencies: [
+                "KeelsonServer", "KeelsonService", "KeelsonStore", "KeelsonCore", "KeelsonEngine",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "KeelsonCLITests",

@@ -9,6 +9,8 @@ public protocol ConfigFiles: AnyObject {
     /// Names (not paths) of the entries of a directory, recursively for subfolders ("a/b.yaml").
     func entries(of directory: String) -> [String]
     func contents(of path: String) -> String?
+    /// Every file read so far, by path (what a `ConfigApplied` event records).
+    var read: [String: String] { get }
 }
 
 /// Files on disk. Remembers every file it read, for the `ConfigApplied` event.
@@ -38,6 +40,7 @@ public final class DiskFiles: ConfigFiles {
 /// Files recorded earlier (by path), e.g. from a `ConfigApplied` event.
 public final class RecordedFiles: ConfigFiles {
     public let files: [String: String]
+    public private(set) var read: [String: String] = [:]
 
     public init(_ files: [String: String]) { self.files = files }
 
@@ -52,5 +55,9 @@ public final class RecordedFiles: ConfigFiles {
         return files.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }.sorted()
     }
 
-    public func contents(of path: String) -> String? { files[path] }
+    public func contents(of path: String) -> String? {
+        let text = files[path]
+        if let text { read[path] = text }
+        return text
+    }
 }

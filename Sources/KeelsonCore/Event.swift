@@ -95,7 +95,7 @@ public struct RecordedEvent: Sendable, Hashable, Codable {
 
     /// One decoder for every payload (it holds no per-call state; making one per event showed up
     /// in rebuilds).
-    static let decoder = JSONDecoder()
+    public static let decoder = JSONDecoder()
 }
 
 public enum EventDecodingError: Error, CustomStringConvertible, Sendable {

@@ -38,8 +38,13 @@ public struct DesiredStateRecorder: Sendable {
 
     // MARK: apply
 
+    /// Compiles the config at `path` (read from disk) and records what changes.
     public func apply(path: String, dryRun: Bool) async throws -> Outcome {
-        let files = DiskFiles()
+        try await apply(path: path, files: DiskFiles(), dryRun: dryRun)
+    }
+
+    /// Compiles the config at `path` read from `files` (the disk, or files a client uploaded).
+    public func apply(path: String, files: some ConfigFiles, dryRun: Bool) async throws -> Outcome {
         let loaded = ConfigSource.load(path: path, from: files)
         let intent: Intent
         switch IntentParser.parse(loaded.documents, files: files) {

@@ -29,6 +29,8 @@ public actor Worker {
         /// How long a lease on an instance lasts; it is renewed at half of that. A worker that
         /// stops without releasing its leases holds its instances this long.
         public var leaseDuration: Duration = .seconds(30)
+        /// Told how long each fetch took (runtime name, succeeded, duration): the server's metrics.
+        public var onFetch: @Sendable (String, Bool, Duration) -> Void = { _, _, _ in }
 
         public init(name: String = "worker:\(ProcessInfo.processInfo.processIdentifier)", stateRoot: String) {
             self.name = name
@@ -194,7 +196,9 @@ public actor Worker {
             guard let record = state.instances[id], let release = record.request?.release ?? record.desired else { continue }
             guard let (runtime, name) = runtime(for: release) else { continue }
             let desired = Self.desiredState(id, release)
+            let started = ContinuousClock.now
             let observation = try? await RuntimeRecorder(runtime: runtime, store: store, actor: settings.name).fetch(id, desired: desired)
+            settings.onFetch(name, observation != nil, ContinuousClock.now - started)
             // Fetched often only while converging; an instance that waits or is settled is stable.
             let stable = !record.status.isConverging
                 || FetchCadence.isStable(desiredVersion: record.desired?.version, observation: observation)
@@ -324,7 +328,8 @@ public actor Worker {
         }
         let store = store
         let actor = settings.name
-        guard let (runtime, _) = runtime(for: release) else {
+        let onFetch = settings.onFetch
+        guard let (runtime, runtimeName) = runtime(for: release) else {
             running[id] = Task {
                 let finished = ApplyFinished(
                     instance: id, runtime: "unknown", digest: release.digest, idempotencyKey: requestID,
@@ -341,7 +346,9 @@ public actor Worker {
         running[id] = Task {
             let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: actor)
             _ = try? await recorder.apply(desired, idempotencyKey: requestID, timeout: timeout)
-            _ = try? await recorder.fetch(id, desired: desired)
+            let started = ContinuousClock.now
+            let observation = try? await recorder.fetch(id, desired: desired)
+            onFetch(runtimeName, observation != nil, ContinuousClock.now - started)
             self.finished(id)
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
+import KeelsonService
 import KeelsonStore
 
 struct ApplyCommand: AsyncParsableCommand {
@@ -28,21 +29,18 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Show what would change without recording anything.")
     var dryRun = false
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
     @OptionGroup var waiting: WaitOptions
 
     func run() async throws {
-        let store = try store.open()
-        let recorder = DesiredStateRecorder(store: store, actor: CommandActor.current)
-        let outcome = try await recorder.apply(path: file, dryRun: dryRun)
-        try ChangeReport.print(outcome, format: format.output, dryRun: dryRun, what: outcome.configApplied == nil
-            ? "config unchanged" : "config \(outcome.configApplied!.digest.prefix(19))… (\(outcome.configApplied!.files.count) files)")
+        let api = try connection.api(mustExist: false)
+        let report = try await api.applyConfig(path: file, dryRun: dryRun)
+        try ChangeReport.print(report, format: format.output, dryRun: dryRun)
         // --wait follows the instances whose desired state this apply changed.
-        let targets = Dictionary(uniqueKeysWithValues: outcome.changes.map { ($0.instance, $0.version) })
+        let targets = Dictionary(uniqueKeysWithValues: report.changes.map { ($0.instance, $0.version) })
         if waiting.wait && !dryRun && !targets.isEmpty {
-            let waiter = RolloutWaiter(
-                store: store, targets: targets, timeout: .seconds(try waiting.seconds()), after: try await store.lastPosition())
+            let waiter = RolloutWaiter(api: api, targets: targets, timeout: .seconds(try waiting.seconds()), after: report.position)
             try RolloutWaiter.exit(try await waiter.run())
         }
     }
@@ -80,7 +78,7 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Flag(help: "Show what would change without recording anything.")
     var dryRun = false
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
     @OptionGroup var waiting: WaitOptions
 
@@ -98,17 +96,16 @@ struct ReleaseCommand: AsyncParsableCommand {
             let pair = parameter.split(separator: "=", maxSplits: 1).map(String.init)
             values[pair[0]] = pair.count > 1 ? pair[1] : ""
         }
-        let store = try store.open()
-        let recorder = DesiredStateRecorder(store: store, actor: CommandActor.current)
-        let outcome = try await recorder.release(
-            ReleaseRequest(application: parts[0], service: parts[1], version: version, parameters: values), dryRun: dryRun)
-        try ChangeReport.print(outcome, format: format.output, dryRun: dryRun, what: "release \(target) \(version)")
+        let api = try connection.api(mustExist: false)
+        let report = try await api.release(
+            ReleaseBody(application: parts[0], service: parts[1], version: version, parameters: values, dryRun: dryRun))
+        try ChangeReport.print(report, format: format.output, dryRun: dryRun)
         if waiting.wait && !dryRun {
             // Every instance of the service: those whose desired state changed and those already on it.
-            let instances = try await store.desiredStates(prefix: target + "@").filter { $0.version == version }.map(\.instance)
+            let instances = try await api.status(scope: target).instances.filter { $0.desired == version }.map(\.instance)
             let waiter = RolloutWaiter(
-                store: store, targets: Dictionary(uniqueKeysWithValues: instances.map { ($0, version) }),
-                timeout: .seconds(try waiting.seconds()), after: try await store.lastPosition())
+                api: api, targets: Dictionary(uniqueKeysWithValues: instances.map { ($0, version) }),
+                timeout: .seconds(try waiting.seconds()), after: report.position)
             try RolloutWaiter.exit(try await waiter.run())
         }
     }
@@ -121,38 +118,18 @@ enum CommandActor {
 }
 
 /// Prints what an apply or release changes, per instance.
-enum ChangeReport {
-    struct Change: Encodable {
-        var instance: String
-        var digest: String
-        var previousDigest: String?
-        var version: String
-        var diff: [String]
-    }
-
-    struct Report: Encodable {
-        var recorded: Bool
-        var summary: String
-        var changes: [Change]
-    }
-
-    static func print(_ outcome: DesiredStateRecorder.Outcome, format: OutputFormat, dryRun: Bool, what: String) throws {
-        let changes = outcome.changes.map { change in
-            Change(
-                instance: change.instance, digest: change.digest, previousDigest: outcome.previous[change.instance]?.digest,
-                version: change.version,
-                diff: DocumentDiff.lines(from: outcome.previous[change.instance]?.document, to: change.document))
-        }
+extension ChangeReport {
+    static func print(_ report: ChangeReport, format: OutputFormat, dryRun: Bool) throws {
         switch format {
-        case .json:
-            Swift.print(try Formatting.json(Report(recorded: !dryRun, summary: what, changes: changes)))
+        case .json, .yaml:
+            try printStructured(report, format)
         case .table:
-            Swift.print("\(dryRun ? "would record" : "recorded"): \(what)")
-            for policy in outcome.policies {
-                Swift.print("\(dryRun ? "would record" : "recorded"): release policy of \(policy.policy.application) (\(policy.policy.channels.map(\.name).joined(separator: " → ")))")
+            Swift.print("\(dryRun ? "would record" : "recorded"): \(report.summary)")
+            for policy in report.policies {
+                Swift.print("\(dryRun ? "would record" : "recorded"): release policy of \(policy)")
             }
-            if changes.isEmpty { Swift.print("no desired state changes") }
-            for change in changes {
+            if report.changes.isEmpty { Swift.print("no desired state changes") }
+            for change in report.changes {
                 let was = change.previousDigest.map { " (was \($0.prefix(19))…)" } ?? " (new)"
                 Swift.print("\(change.instance): \(change.digest.prefix(19))…\(was)")
                 let shown = change.previousDigest == nil ? [] : change.diff

@@ -43,8 +43,8 @@ struct CheckDatabase: AsyncParsableCommand {
             database: store.path, integrityProblems: integrity, projections: verify,
             ok: integrity.isEmpty && verify.isClean)
         switch format.output {
-        case .json:
-            print(try Formatting.json(report))
+        case .json, .yaml:
+            try printStructured(report, format.output)
         case .table:
             print("database:    \(store.path)")
             print("events:      \(verify.lastPosition)")
@@ -86,8 +86,8 @@ struct RebuildDatabase: AsyncParsableCommand {
         let seconds = (ContinuousClock.now - started).seconds
         let names = projection.isEmpty ? store.projections.map(\.name) : projection
         switch format.output {
-        case .json:
-            print(try Formatting.json(RebuildReport(projections: names, events: events, seconds: seconds)))
+        case .json, .yaml:
+            try printStructured(RebuildReport(projections: names, events: events, seconds: seconds), format.output)
         case .table:
             print("rebuilt \(names.joined(separator: ", ")) from \(events) events in \(String(format: "%.2f", seconds))s")
         }

@@ -3,6 +3,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
+import KeelsonService
 import KeelsonStore
 
 struct DemoCommand: AsyncParsableCommand {
@@ -30,18 +31,15 @@ struct DemoCommand: AsyncParsableCommand {
             throw ValidationError("no config at \(file): run this from the repository root, or give -f PATH")
         }
         let store = try store.open()
-        let recorder = DesiredStateRecorder(store: store, actor: "demo")
+        let control = ControlPlane(store: store)
         print("$ keelson apply -f \(file)")
-        let applied = try await recorder.apply(path: file, dryRun: false)
-        try ChangeReport.print(applied, format: .table, dryRun: false, what: applied.configApplied == nil
-            ? "config unchanged" : "config \(applied.configApplied!.digest.prefix(19))…")
+        try ChangeReport.print(try await control.applyConfig(path: file, dryRun: false, actor: "demo"), format: .table, dryRun: false)
 
         let round = try await store.events(EventFilter(stream: "service:shop/web", types: [ReleaseRequested.eventType])).count
         let version = "1.4.\(round + 1)"
         print("\n$ keelson release shop/web --version \(version)")
-        let released = try await recorder.release(
-            ReleaseRequest(application: "shop", service: "web", version: version), dryRun: false)
-        try ChangeReport.print(released, format: .table, dryRun: false, what: "release shop/web \(version)")
+        let released = try await control.release(ReleaseBody(application: "shop", service: "web", version: version), actor: "demo")
+        try ChangeReport.print(released, format: .table, dryRun: false)
 
         print("\n$ keelson runtime apply shop/web@staging")
         do {

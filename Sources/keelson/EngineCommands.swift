@@ -3,6 +3,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
+import KeelsonService
 import KeelsonStore
 
 /// `APP/SERVICE@CHANNEL`, checked.
@@ -13,13 +14,12 @@ func instanceArgument(_ text: String) throws -> ServiceInstanceID {
     return id
 }
 
-/// The release a signal is about: `--release`, or the instance's current desired one.
-func releaseOf(_ id: ServiceInstanceID, given: String?, in store: EventStore) async throws -> String {
-    if let given { return given }
-    guard let desired = try await store.desiredState(of: id) else {
-        throw ValidationError("\(id) has no desired state (has it been released? `keelson release \(id.application)/\(id.service) --version V`)")
+/// Prints what a signal recorded (or its JSON).
+func printSignal(_ result: SignalResult, _ format: OutputOptions) throws {
+    switch format.output {
+    case .json, .yaml: try printStructured(result, format.output)
+    case .table: print(result.message)
     }
-    return desired.version
 }
 
 struct ApproveCommand: AsyncParsableCommand {
@@ -31,14 +31,12 @@ struct ApproveCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
     @Option(help: ArgumentHelp("The release (default: the instance's current desired release).", valueName: "version")) var release: String?
     @Option(help: "A note kept with the approval.") var comment: String?
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var format: OutputOptions
 
     func run() async throws {
         let id = try instanceArgument(instance)
-        let store = try store.open(mustExist: true)
-        let version = try await releaseOf(id, given: release, in: store)
-        try await store.append([try NewEvent(ApprovalGranted(instance: id, version: version, comment: comment), actor: CommandActor.current)], to: StreamID("instance:\(id)"))
-        print("approved \(version) for \(id) (\(CommandActor.current))")
+        try printSignal(try await connection.api().approve(id, ApproveBody(release: release, comment: comment)), format)
     }
 }
 
@@ -50,14 +48,12 @@ struct RejectCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
     @Option(help: ArgumentHelp("The release (default: the instance's current desired release).", valueName: "version")) var release: String?
     @Option(help: "Why.") var reason: String?
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var format: OutputOptions
 
     func run() async throws {
         let id = try instanceArgument(instance)
-        let store = try store.open(mustExist: true)
-        let version = try await releaseOf(id, given: release, in: store)
-        try await store.append([try NewEvent(ApprovalRejected(instance: id, version: version, reason: reason), actor: CommandActor.current)], to: StreamID("instance:\(id)"))
-        print("rejected \(version) for \(id) (\(CommandActor.current))")
+        try printSignal(try await connection.api().reject(id, ReasonBody(release: release, reason: reason)), format)
     }
 }
 
@@ -75,13 +71,12 @@ struct PauseCommand: AsyncParsableCommand {
 
     @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]].", valueName: "scope")) var scope: String
     @Option(help: "Why (shown in status).") var reason: String?
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var format: OutputOptions
 
     func run() async throws {
         let scope = try scopeArgument(scope)
-        let store = try store.open(mustExist: true)
-        try await store.append([try NewEvent(Paused(scope: scope, reason: reason), actor: CommandActor.current)], to: "pauses")
-        print("paused \(scope)")
+        try printSignal(try await connection.api().pause(ScopeBody(scope: scope, reason: reason)), format)
     }
 }
 
@@ -91,13 +86,12 @@ struct ResumeCommand: AsyncParsableCommand {
         discussion: "Example:\n  keelson resume shop")
 
     @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]].", valueName: "scope")) var scope: String
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var format: OutputOptions
 
     func run() async throws {
         let scope = try scopeArgument(scope)
-        let store = try store.open(mustExist: true)
-        try await store.append([try NewEvent(Resumed(scope: scope), actor: CommandActor.current)], to: "pauses")
-        print("resumed \(scope)")
+        try printSignal(try await connection.api().resume(ScopeBody(scope: scope)), format)
     }
 }
 
@@ -108,13 +102,31 @@ struct RollbackCommand: AsyncParsableCommand {
 
     @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
     @Option(help: "Why.") var reason: String?
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var format: OutputOptions
 
     func run() async throws {
         let id = try instanceArgument(instance)
-        let store = try store.open(mustExist: true)
-        try await store.append([try NewEvent(RollbackRequested(instance: id, reason: reason), actor: CommandActor.current)], to: StreamID("instance:\(id)"))
-        print("rollback of \(id) requested; the worker carries it out")
+        try printSignal(try await connection.api().rollback(id, ReasonBody(reason: reason)), format)
+    }
+}
+
+struct MarkBadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mark-bad",
+        abstract: "Mark a release of a service bad: it goes nowhere else, and instances on it roll back to their last good release.",
+        discussion: "Example:\n  keelson mark-bad shop/web --release 1.4.2 --reason 'corrupts carts'\n\nReleasing the same version again clears the mark.")
+
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE.", valueName: "service")) var service: String
+    @Option(help: ArgumentHelp("The bad release.", valueName: "version")) var release: String
+    @Option(help: "Why.") var reason: String?
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var format: OutputOptions
+
+    func run() async throws {
+        let parts = service.split(separator: "/").map(String.init)
+        guard parts.count == 2 else { throw ValidationError("expected APPLICATION/SERVICE, found '\(service)'") }
+        try printSignal(try await connection.api().markBad(application: parts[0], service: parts[1], ReasonBody(release: release, reason: reason)), format)
     }
 }
 
@@ -126,7 +138,8 @@ struct AlertCommand: AsyncParsableCommand {
     struct Labels: ParsableArguments {
         @Argument(help: ArgumentHelp("The alert's name.", valueName: "name")) var name: String
         @Option(name: .customLong("label"), help: ArgumentHelp("A label, k=v (repeatable).", valueName: "k=v")) var labels: [String] = []
-        @OptionGroup var store: StoreOptions
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var format: OutputOptions
 
         func parsed() throws -> [String: String] {
             var result: [String: String] = [:]
@@ -146,10 +159,7 @@ struct AlertCommand: AsyncParsableCommand {
 
         func run() async throws {
             let labels = try options.parsed()
-            let store = try options.store.open(mustExist: true)
-            let alert = AlertFired(name: options.name, labels: labels)
-            try await store.append([try NewEvent(alert, actor: CommandActor.current)], to: "alerts")
-            print("firing: \(alert.key)")
+            try printSignal(try await options.connection.api().alert(AlertBody(name: options.name, labels: labels, firing: true)), options.format)
         }
     }
 
@@ -160,9 +170,7 @@ struct AlertCommand: AsyncParsableCommand {
 
         func run() async throws {
             let labels = try options.parsed()
-            let store = try options.store.open(mustExist: true)
-            try await store.append([try NewEvent(AlertResolved(name: options.name, labels: labels), actor: CommandActor.current)], to: "alerts")
-            print("resolved: \(AlertFired.key(name: options.name, labels: labels))")
+            try printSignal(try await options.connection.api().alert(AlertBody(name: options.name, labels: labels, firing: false)), options.format)
         }
     }
 }
@@ -173,35 +181,14 @@ struct StatusCommand: AsyncParsableCommand {
         discussion: "Examples:\n  keelson status\n  keelson status shop/web -o json")
 
     @Argument(help: ArgumentHelp("APPLICATION or APPLICATION/SERVICE (default: everything).", valueName: "scope")) var scope: String?
-    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
-    @OptionGroup var store: StoreOptions
-
-    struct Entry: Encodable {
-        var instance: String
-        var channel: String
-        var desired: String?
-        var target: String?
-        var current: [String]
-        var status: String
-        var reason: String
-        var since: String?
-        var lastGood: String?
-    }
+    @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
+    @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
-        let store = try store.open(checkIntegrity: false, mustExist: true)
         // The instance_status projection: one indexed read, whatever the length of the log.
-        let prefix = scope.map { $0.contains("/") ? $0 + "@" : $0 + "/" } ?? ""
-        let entries = try await store.instanceStatuses(prefix: prefix).filter { $0.desiredVersion != nil }.map { row in
-            Entry(
-                instance: row.instance, channel: String(row.instance.split(separator: "@").last ?? ""),
-                desired: row.desiredVersion, target: row.targetVersion.map { $0 + (row.targetIsRollback ? " (rollback)" : "") },
-                current: row.currentVersions.isEmpty ? [] : row.currentVersions.split(separator: ",").map(String.init),
-                status: row.status, reason: row.reason,
-                since: row.sinceMilliseconds > 0 ? Text.time(row.sinceMilliseconds) : nil, lastGood: row.lastGoodVersion)
-        }
+        let entries = try await connection.api().status(scope: scope).instances
         switch output {
-        case .json: print(try Formatting.json(entries))
+        case .json, .yaml: try printStructured(entries, output)
         case .table:
             guard !entries.isEmpty else {
                 print("no instances with a release\(scope.map { " in \($0)" } ?? "") yet")
@@ -210,7 +197,7 @@ struct StatusCommand: AsyncParsableCommand {
             print(TextTable.render(
                 headers: ["INSTANCE", "DESIRED", "TARGET", "CURRENT", "STATUS", "SINCE", "REASON"],
                 rows: entries.map {
-                    [$0.instance, $0.desired ?? "-", $0.target ?? "-", $0.current.isEmpty ? "-" : $0.current.joined(separator: ","),
+                    [$0.instance, $0.desired ?? "-", $0.target.map { [rollback = $0.targetIsRollback] t in t + (rollback ? " (rollback)" : "") } ?? "-", $0.current.isEmpty ? "-" : $0.current.joined(separator: ","),
                      $0.status, $0.since ?? "-", Formatting.truncated($0.reason, to: 100)]
                 }))
         }
@@ -304,7 +291,7 @@ struct ReplayCommand: AsyncParsableCommand {
         }
         let report = try await Replay.run(store: store, from: from, to: last, currentEngine: engine == "current")
         switch output {
-        case .json: print(try Formatting.json(report))
+        case .json, .yaml: try printStructured(report, output)
         case .table:
             let range = report.firstPosition.map { "positions \($0)–\(report.lastPosition!)" } ?? "no decisions"
             print("replayed \(report.decisions) decision(s), \(range): \(report.matched) identical, \(report.differences.count) different"
@@ -335,51 +322,24 @@ struct ExplainCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
     @Option(help: ArgumentHelp("As it was at this time (ISO 8601 or an age like 2h).", valueName: "time")) var at: TimeArgument?
     @Option(help: ArgumentHelp("As it was at this log position.", valueName: "position")) var position: Int64?
-    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
-    @OptionGroup var store: StoreOptions
-
-    struct Explanation: Encodable {
-        var instance: String
-        var decisionPosition: Int64
-        var viewPosition: Int64
-        var now: String
-        var engineVersion: Int
-        var decision: Decision
-        var view: InstanceRecord
-        var events: [EventJSON]
-    }
+    @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
+    @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
         let id = try instanceArgument(instance)
-        let store = try store.open(checkIntegrity: false, mustExist: true)
-        var limit = position
-        if let at {
-            let before = try await store.events(EventFilter(until: at.date(relativeTo: Date()), limit: 1, latest: true)).first?.position ?? 0
-            limit = min(limit ?? before, before)
-        }
-        let stream = try await store.stream(StreamID("instance:\(id)")).filter { event in limit.map { event.position <= $0 } ?? true }
-        let decisions = stream.filter { $0.type == DecisionMade.eventType }
-        guard let last = decisions.last, let made = try? last.decode(DecisionMade.self) else {
-            throw ValidationError("no decision about \(id)\(limit.map { " up to position \($0)" } ?? "") (is a worker running? `keelson worker`)")
-        }
-        let state = try await store.engineState(upTo: made.viewPosition)
-        guard let record = state.instances[id] else { throw ValidationError("no record of \(id) at position \(made.viewPosition)") }
-        let previous = decisions.dropLast().last?.position ?? 0
-        let led = stream.filter { $0.position > previous && $0.position <= last.position }
+        let explanation = try await connection.api().explain(id, at: at, position: position)
+        let record = explanation.view
         switch output {
-        case .json:
-            print(try Formatting.json(Explanation(
-                instance: id.description, decisionPosition: last.position, viewPosition: made.viewPosition,
-                now: Text.time(made.nowMilliseconds), engineVersion: made.engineVersion, decision: made.decision, view: record,
-                events: led.map { EventJSON(event: $0) })))
+        case .json, .yaml:
+            try printStructured(explanation, output)
         case .table:
-            let decision = made.decision
-            print("\(id) at position \(last.position) (\(Text.time(made.nowMilliseconds)), engine \(made.engineVersion))")
+            let decision = explanation.decision
+            print("\(id) at position \(explanation.decisionPosition) (\(explanation.now), engine \(explanation.engineVersion))")
             print("  status:   \(decision.status.rawValue)\(decision.waitingFor.map { " (waiting for \($0.rawValue))" } ?? "")")
             print("  reason:   \(decision.reason)")
             if !decision.actions.isEmpty { print("  actions:  \(decision.actions.map(Replay.describe).joined(separator: "; "))") }
             if let wake = decision.wakeAtMilliseconds { print("  next:     asks again at \(Text.time(wake))") }
-            print("\nthe view at position \(made.viewPosition):")
+            print("\nthe view at position \(explanation.viewPosition):")
             print("  desired:  \(record.desired?.version ?? "-")")
             print("  target:   \(record.request.map { "\($0.release.version)\($0.rollback ? " (rollback)" : "") — \($0.result.map { $0.succeeded ? "applied" : "apply failed: \($0.error ?? "")" } ?? "apply running")" } ?? "-")")
             print("  current:  \(record.seen.map { $0.desired == 0 ? "nothing running" : "\($0.versions.joined(separator: ", ")) \($0.ready)/\($0.desired) ready\($0.healthy ? ", healthy" : "")\($0.drifted ? ", drifted" : "")" } ?? "not fetched")")
@@ -387,7 +347,7 @@ struct ExplainCommand: AsyncParsableCommand {
             print("  last good: \(record.lastGood?.version ?? "-")")
             if !record.approvals.isEmpty { print("  approvals: \(record.approvals.keys.sorted().map { "\($0): \(record.approvals[$0]!.joined(separator: ", "))" }.joined(separator: "; "))") }
             print("\nevents that led to it:")
-            print(EventTable.render(led, header: true))
+            print(EventTable.render(explanation.events.map(\.recorded), header: true))
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeelsonCore
+import KeelsonService
 import KeelsonStore
 
 struct EventsCommand: AsyncParsableCommand {
@@ -35,11 +36,13 @@ struct ListEvents: AsyncParsableCommand {
               keelson events --from 1 --limit 1000 -o json > log.json
               keelson events --follow            # then append from another terminal
 
-            With -o json, prints a JSON array; with --follow, one JSON object per line.
+            With -o json, prints a JSON array; with --follow, one JSON object per line. Against a \
+            server (--server), --follow reads the live event stream and reconnects by itself when \
+            the server restarts, resuming after the last event it printed.
             """
     )
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
 
     @Option(help: ArgumentHelp("Only this stream, e.g. instance:shop/web@prod.", valueName: "stream"))
@@ -69,35 +72,38 @@ struct ListEvents: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open(checkIntegrity: false, mustExist: true)
+        let api = try connection.api()
         let now = Date()
-        let filter = EventFilter(
-            stream: stream.map { StreamID($0) }, afterPosition: (from ?? 1) - 1, types: type,
-            since: since?.date(relativeTo: now), until: until?.date(relativeTo: now), limit: limit,
-            latest: from == nil)
-        let events = try await store.events(filter)
+        var query = EventsQuery()
+        query.after = (from ?? 1) - 1
+        query.stream = stream
+        query.types = type
+        query.since = since?.date(relativeTo: now)
+        query.until = until?.date(relativeTo: now)
+        query.limit = max(limit, 1)
+        query.latest = from == nil
+        let events = limit == 0 ? [] : try await api.events(query).events.map(\.recorded)
 
         switch format.output {
         case .table:
             emit(EventTable.render(events, header: true))
             if events.isEmpty && !follow { emit("(no events)") }
-        case .json:
+        case .json, .yaml:
             if follow {
                 for event in events { emit(try Formatting.json(EventJSON(event: event), pretty: false)) }
+            } else if format.output == .yaml {
+                print(try Formatting.yaml(events.map { APIEvent($0) }), terminator: "")
             } else {
                 emit(try Formatting.json(events.map(EventJSON.init)))
             }
         }
         guard follow else { return }
 
-        var followFilter = filter
-        followFilter.limit = nil
-        followFilter.latest = false
-        let after = max(events.last?.position ?? 0, try await store.lastPosition())
-        for try await event in store.follow(after: after, matching: followFilter) {
+        let after = max(events.last?.position ?? 0, try await api.lastPosition())
+        for try await event in api.follow(after: after, stream: stream, types: type) {
             switch format.output {
             case .table: emit(EventTable.render([event], header: false))
-            case .json: emit(try Formatting.json(EventJSON(event: event), pretty: false))
+            case .json, .yaml: emit(try Formatting.json(EventJSON(event: event), pretty: false))
             }
         }
     }
@@ -182,8 +188,8 @@ struct AppendEvent: AsyncParsableCommand {
         switch format.output {
         case .table:
             print("appended \(type) to \(stream) at position \(result.positions.lowerBound) (stream version \(result.newVersion))")
-        case .json:
-            print(try Formatting.json(["position": result.positions.lowerBound, "version": result.newVersion]))
+        case .json, .yaml:
+            try printStructured(["position": result.positions.lowerBound, "version": result.newVersion], format.output)
         }
     }
 }

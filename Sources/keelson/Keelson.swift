@@ -12,6 +12,7 @@ struct Keelson: AsyncParsableCommand {
             can be rebuilt from it at any time.
 
             Try:
+              keelson up                       start the server, apply examples/shop, release, follow
               keelson demo                     append a small sample history and show it
               keelson events --last 20         the latest events
               keelson events --follow          watch new events as they are appended
@@ -22,7 +23,8 @@ struct Keelson: AsyncParsableCommand {
         subcommands: [
             EventsCommand.self, StreamsCommand.self, ValidateCommand.self, ApplyCommand.self, ReleaseCommand.self,
             GetCommand.self, RuntimeCommand.self, StatusCommand.self, TimelineCommand.self, WorkerCommand.self, ApproveCommand.self, RejectCommand.self,
-            PauseCommand.self, ResumeCommand.self, RollbackCommand.self, AlertCommand.self, ReplayCommand.self, ExplainCommand.self,
+            PauseCommand.self, ResumeCommand.self, RollbackCommand.self, MarkBadCommand.self, AlertCommand.self, ReplayCommand.self,
+            ExplainCommand.self, ServeCommand.self, UpCommand.self, TokenCommand.self,
             SchemaCommand.self, DatabaseCommand.self, DemoCommand.self,
             VersionCommand.self,
         ]

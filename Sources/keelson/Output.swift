@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Yams
 import KeelsonCore
@@ -17,6 +18,22 @@ enum TextTable {
             }.joined(separator: "  ")
         }
         return ([line(headers)] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table
+    case json
+    case yaml
+}
+
+typealias TableOrJSON = OutputFormat
+
+/// Prints a value as JSON (pretty, sorted keys) or YAML, for scripts.
+func printStructured<Value: Encodable>(_ value: Value, _ format: OutputFormat) throws {
+    switch format {
+    case .yaml: print(try Formatting.yaml(value), terminator: "")
+    default: print(try Formatting.json(value))
     }
 }
 

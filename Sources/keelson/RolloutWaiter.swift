@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import KeelsonCompiler
 import KeelsonCore
-import KeelsonStore
+import KeelsonService
 
 /// Options of `release --wait` and `apply --wait`.
 struct WaitOptions: ParsableArguments {
@@ -24,7 +24,7 @@ struct WaitOptions: ParsableArguments {
 /// decides), until every instance is converged on its release (exit 0), one of them failed, was
 /// rolled back or rejected (exit 1), or the timeout passed (exit 2).
 struct RolloutWaiter {
-    let store: EventStore
+    let api: any KeelsonAPI
     /// Instance → the release it should converge on.
     let targets: [String: String]
     let timeout: Duration
@@ -38,13 +38,13 @@ struct RolloutWaiter {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         var shown: [String: String] = [:]
-        var lastPosition = try await store.lastPosition()
+        var lastPosition = try await api.lastPosition()
         var quietSince = clock.now
         var hinted = false
         fflush(nil)  // what `print` buffered so far comes first
         emit("waiting for \(targets.count) instance(s) to converge (timeout \(Text.duration(Int64(timeout.components.seconds) * 1000)))…")
         while true {
-            let rows = Dictionary(uniqueKeysWithValues: try await store.instanceStatuses().map { ($0.instance, $0) })
+            let rows = Dictionary(uniqueKeysWithValues: try await api.status(scope: nil).instances.map { ($0.instance, $0) })
             var done = 0
             var failed: [String] = []
             for instance in targets.keys.sorted() {
@@ -56,12 +56,12 @@ struct RolloutWaiter {
                     shown[instance] = line
                 }
                 // Converged on the release itself (a rollback converges on another one).
-                if row.status == InstanceStatus.converged.rawValue && row.decisionVersion == version && row.currentVersions == version {
+                if row.status == InstanceStatus.converged.rawValue && row.decisionVersion == version && row.current == [version] {
                     done += 1
                 }
                 // Failed, rejected or rolled back because of it, or rolling back to another release.
                 let failedHere = ["failed", "rejected", "rolledBack"].contains(row.status) && row.decisionVersion == version
-                let rolledBack = ["rollingBack", "rolledBack"].contains(row.status) && row.targetIsRollback && row.targetVersion != version
+                let rolledBack = ["rollingBack", "rolledBack"].contains(row.status) && row.targetIsRollback && row.target != version
                 if (failedHere || rolledBack) && row.decisionPosition > after { failed.append(instance) }
             }
             if !failed.isEmpty {
@@ -77,10 +77,10 @@ struct RolloutWaiter {
                 return .timedOut
             }
             // No decision for a while: say what might be missing.
-            let position = try await store.lastPosition()
+            let position = try await api.lastPosition()
             if position != lastPosition { lastPosition = position; quietSince = clock.now }
             if !hinted, clock.now - quietSince > .seconds(15) {
-                emit("  (nothing has happened for 15 s: is a worker running? `keelson worker`)")
+                emit("  (nothing has happened for 15 s: is a worker running? `keelson serve` or `keelson worker`)")
                 hinted = true
             }
             try await Task.sleep(for: .milliseconds(500))

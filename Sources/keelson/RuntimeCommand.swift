@@ -76,7 +76,7 @@ struct RuntimeList: AsyncParsableCommand {
                 })
         }
         switch output {
-        case .json: print(try Formatting.json(entries))
+        case .json, .yaml: try printStructured(entries, output)
         case .table:
             print(TextTable.render(
                 headers: ["NAME", "TYPE", "LABELS", "SETTINGS", "INSTANCES"],
@@ -115,9 +115,9 @@ struct RuntimeCheckCommand: AsyncParsableCommand {
         let (declared, runtime) = try context.runtime(named: name)
         let checks = await runtime.check()
         switch output {
-        case .json:
+        case .json, .yaml:
             struct Report: Encodable { var runtime: String; var type: String; var usable: Bool; var checks: [RuntimeCheck] }
-            print(try Formatting.json(Report(runtime: name, type: declared.type.rawValue, usable: checks.allSatisfy(\.passed), checks: checks)))
+            try printStructured(Report(runtime: name, type: declared.type.rawValue, usable: checks.allSatisfy(\.passed), checks: checks), output)
         case .table:
             print("runtime \(name) (\(declared.type.rawValue))")
             for check in checks { print("  \(check.passed ? "✓" : "✗") \(check.name): \(check.detail)") }
@@ -276,7 +276,6 @@ struct RuntimeWatch: AsyncParsableCommand {
     }
 }
 
-enum TableOrJSON: String, ExpressibleByArgument, CaseIterable { case table, json }
 
 /// An observation as lines: one per object.
 enum CurrentTable {

@@ -58,13 +58,8 @@ struct DurabilityArgument: ExpressibleByArgument {
     static var allValueStrings: [String] { ["full", "normal"] }
 }
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table
-    case json
-}
-
-/// `-o table|json`.
+/// `-o table|json|yaml`.
 struct OutputOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: "Output format: table (for people) or json (for scripts).")
+    @Option(name: [.short, .long], help: "Output format: table (for people), json or yaml (for scripts).")
     var output: OutputFormat = .table
 }

@@ -44,8 +44,8 @@ struct StreamsCommand: AsyncParsableCommand {
             summaries = try await store.streamCatalogue()
         }
         switch format.output {
-        case .json:
-            print(try Formatting.json(summaries))
+        case .json, .yaml:
+            try printStructured(summaries, format.output)
         case .table:
             let rows = summaries.map { summary in
                 [

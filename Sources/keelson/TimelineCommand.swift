@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeelsonCore
+import KeelsonService
 import KeelsonStore
 
 struct TimelineCommand: AsyncParsableCommand {
@@ -40,10 +41,10 @@ struct TimelineCommand: AsyncParsableCommand {
     @Option(help: "At most this many entries.")
     var limit = 100
 
-    @Option(name: [.short, .long], help: "Output format: table or json.")
+    @Option(name: [.short, .long], help: "Output format: table, json or yaml.")
     var output: TableOrJSON = .table
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
         var query = TimelineQuery()
@@ -64,17 +65,13 @@ struct TimelineCommand: AsyncParsableCommand {
             return kind
         }
         guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be from 1 to 10000") }
-        let now = Date()
-        query.since = since?.date(relativeTo: now)
-        query.until = until?.date(relativeTo: now)
         query.before = before
         query.limit = limit
-        let store = try store.open(checkIntegrity: false, mustExist: true)
-        let entries = try await store.timeline(query)
+        let page = try await connection.api().timeline(query, since: since, until: until)
+        let entries = page.entries
         switch output {
-        case .json:
-            struct Page: Encodable { var entries: [TimelineEntry]; var next: Int64? }
-            print(try Formatting.json(Page(entries: entries, next: entries.count == limit ? entries.last?.position : nil)))
+        case .json, .yaml:
+            try printStructured(page, output)
         case .table:
             guard !entries.isEmpty else {
                 print("nothing in the timeline\(scope.map { " of \($0)" } ?? "") for these filters")
@@ -88,8 +85,8 @@ struct TimelineCommand: AsyncParsableCommand {
                     return [Formatting.time(entry.atMilliseconds), String(entry.position), place.isEmpty ? "-" : place,
                             entry.kind.rawValue, entry.actor ?? "-", entry.line]
                 }))
-            if entries.count == limit, let last = entries.last {
-                print("(more: --before \(last.position))")
+            if let next = page.next {
+                print("(more: --before \(next))")
             }
         }
     }

@@ -48,8 +48,8 @@ struct ValidateCommand: ParsableCommand {
         report.problems = problems.sorted()
         report.ok = problems.isEmpty
         switch format.output {
-        case .json:
-            print(try Formatting.json(report))
+        case .json, .yaml:
+            try printStructured(report, format.output)
         case .table:
             if report.ok {
                 print("\(file): ok — \(report.runtimes.count) runtime(s), \(report.applications.count) application(s), \(report.services.count) service(s)")

@@ -14,8 +14,8 @@ struct VersionCommand: ParsableCommand {
         let sqlite = EventStore.sqliteVersion
         let schema = schemaMigrations.last?.name ?? "-"
         switch format.output {
-        case .json:
-            print(try Formatting.json(["keelson": KeelsonVersion.current, "schema": schema, "sqlite": sqlite]))
+        case .json, .yaml:
+            try printStructured(["keelson": KeelsonVersion.current, "schema": schema, "sqlite": sqlite], format.output)
         case .table:
             print("keelson \(KeelsonVersion.current) (schema \(schema), SQLite \(sqlite))")
         }

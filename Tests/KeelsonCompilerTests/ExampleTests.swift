@@ -20,7 +20,7 @@ struct ExampleTests {
         #expect(shop.channels.map(\.after) == [[], ["staging"], ["canary"], ["canary"]])
         let prod = shop.channels[2].rules
         #expect(prod.approvals == 1)
-        #expect(prod.soakSeconds == 600)
+        #expect(prod.soakSeconds == 120)
         #expect(prod.windows.first?.timeZone == "Europe/Berlin")
         #expect(prod.freezes.first?.reason == "end-of-year freeze")
         #expect(shop.maxConverging == 2)

@@ -1,0 +1,140 @@
+import Foundation
+import Hummingbird
+import KeelsonCore
+import KeelsonEngine
+import KeelsonService
+import KeelsonStore
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// `keelson serve`: the event store, one worker and the HTTP API in one process.
+///
+/// Shutdown on SIGTERM or SIGINT is graceful, in this order: live event streams end (clients
+/// reconnect elsewhere with `Last-Event-ID`); the HTTP server stops taking connections and
+/// finishes the requests in flight (their appends commit); the worker stops deciding, lets
+/// running applies finish and gives up its leases. A server killed outright (SIGKILL, power
+/// loss) resumes when started again: its worker has the same name, so it takes its own leases
+/// back at once, and each apply requested but not finished is re-issued or abandoned by a
+/// recorded decision.
+public enum KeelsonServer {
+    public struct Settings: Sendable {
+        public var host = "127.0.0.1"
+        /// 0 picks a free port (tests); the chosen one is passed to `onListening`.
+        public var port = 7420
+        public var api = APISettings()
+        /// Where local runtimes keep state (see `RuntimeFactory.stateRoot`).
+        public var stateRoot: String
+        /// The worker's name; stable across restarts so a restarted server resumes its own leases.
+        public var workerName: String?
+        /// Where to write a first admin token when the database has none (nil: don't).
+        public var bootstrapTokenFile: String?
+        /// Told about every decision the worker records (`keelson up` prints them).
+        public var onDecision: @Sendable (Worker.Report) -> Void = { _ in }
+
+        public init(stateRoot: String) {
+            self.stateRoot = stateRoot
+        }
+    }
+
+    /// Runs until SIGTERM/SIGINT (or until the task is cancelled). `onListening` gets the URL
+    /// once the server accepts connections.
+    public static func run(
+        store: EventStore, settings: Settings, logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws {
+        let control = ControlPlane(store: store)
+        if let file = settings.bootstrapTokenFile, try await store.tokens().isEmpty {
+            let created = try await control.createToken(TokenCreateBody(name: "admin", role: .admin), createdBy: "keelson serve")
+            try writeSecret(created.token + "\n", to: file)
+            logger.notice("no API tokens existed: created admin token 'admin'", metadata: ["file": "\(file)"])
+        }
+        let metrics = ServerMetrics()
+        let streams = EventStreams()
+        let readiness = Readiness()
+        let api = APIRouter(control: control, settings: settings.api, metrics: metrics, streams: streams, readiness: readiness)
+
+        var workerSettings = Worker.Settings(
+            name: settings.workerName ?? "server:\(settings.host):\(settings.port)", stateRoot: settings.stateRoot)
+        workerSettings.onFetch = { runtime, succeeded, duration in metrics.fetched(runtime: runtime, succeeded: succeeded, duration: duration) }
+        let onDecision = settings.onDecision
+        let worker = Worker(store: store, settings: workerSettings) { report in
+            onDecision(report)
+            logger.info("decision", metadata: [
+                "instance": "\(report.instance)", "status": "\(report.decision.status.rawValue)",
+                "reason": "\(report.decision.reason)", "position": "\(report.position)",
+            ])
+        }
+
+        let app = Application(
+            router: api.makeRouter(),
+            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "keelson"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.port
+                let url = "http://\(settings.host):\(port)"
+                logger.notice("listening", metadata: ["url": "\(url)"])
+                onListening(url)
+            },
+            logger: logger)
+
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    WorkerService(worker: worker, readiness: readiness, logger: logger),
+                    LogFollower(store: store, metrics: metrics),
+                    app,
+                    StreamCloser(streams: streams),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        logger.notice("stopped")
+    }
+
+    /// Writes a secret file readable by its owner only.
+    static func writeSecret(_ text: String, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        try Data(text.utf8).write(to: url)
+    }
+}
+
+/// The worker as a service: folds the log, reports ready, then decides until shutdown.
+struct WorkerService: Service {
+    let worker: Worker
+    let readiness: Readiness
+    let logger: Logger
+
+    func run() async throws {
+        try await worker.start()
+        await readiness.markReady()
+        let name = await worker.settings.name
+        logger.notice("worker started", metadata: ["worker": "\(name)"])
+        try await cancelWhenGracefulShutdown { try await worker.run() }
+        logger.notice("worker stopped; leases released")
+    }
+}
+
+/// Follows the log for the metrics.
+struct LogFollower: Service {
+    let store: EventStore
+    let metrics: ServerMetrics
+
+    func run() async throws {
+        let start = try await store.lastPosition()
+        let (store, metrics) = (store, metrics)
+        try await cancelWhenGracefulShutdown {
+            for try await event in store.follow(after: start) { metrics.observe(event) }
+        }
+    }
+}
+
+/// Ends live event streams first on shutdown, so that the HTTP server need not wait for them.
+struct StreamCloser: Service {
+    let streams: EventStreams
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        streams.closeAll()
+    }
+}

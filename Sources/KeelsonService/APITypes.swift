@@ -1,0 +1,329 @@
+import Foundation
+import KeelsonCore
+
+// The types of Keelson's API: what the server sends and receives as JSON, and what the CLI prints
+// with `-o json` — the same types whether the CLI talks to a server or opens the database itself.
+
+/// An error as the API reports it: an HTTP status, a stable code for scripts, a message for people,
+/// and, for a config that does not compile, every problem at file:line:column.
+public struct APIError: Error, Codable, Sendable, Hashable, CustomStringConvertible {
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var diagnostics: [ConfigDiagnostic]?
+
+    public init(status: Int, code: String, message: String, diagnostics: [ConfigDiagnostic]? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.diagnostics = diagnostics
+    }
+
+    public var description: String {
+        guard let diagnostics, !diagnostics.isEmpty else { return message }
+        return message + "\n" + diagnostics.map { "  \($0)" }.joined(separator: "\n")
+    }
+
+    public static func badRequest(_ message: String) -> APIError { APIError(status: 400, code: "bad_request", message: message) }
+    public static func notFound(_ message: String) -> APIError { APIError(status: 404, code: "not_found", message: message) }
+    public static func conflict(_ message: String) -> APIError { APIError(status: 409, code: "conflict", message: message) }
+    public static func unauthorized(_ message: String) -> APIError { APIError(status: 401, code: "unauthorized", message: message) }
+    public static func forbidden(_ message: String) -> APIError { APIError(status: 403, code: "forbidden", message: message) }
+    public static func tooLarge(_ limit: Int) -> APIError {
+        APIError(status: 413, code: "payload_too_large", message: "the request body is larger than the server's limit of \(limit) bytes (keelson serve --max-body)")
+    }
+    public static func invalidConfig(_ errors: ConfigErrors) -> APIError {
+        let count = errors.diagnostics.count
+        return APIError(
+            status: 422, code: "config_invalid",
+            message: "\(count) problem\(count == 1 ? "" : "s") in the config; no desired state changed (the failure is recorded as a CompileFailed event)",
+            diagnostics: errors.diagnostics)
+    }
+}
+
+/// The body of every error response: `{"error": {...}}`.
+public struct APIErrorBody: Codable, Sendable {
+    public var error: APIError
+    public init(error: APIError) { self.error = error }
+}
+
+/// A request body whose fields are known: the server rejects a field it does not know (a typo
+/// such as `dryrun` must not silently apply for real).
+public protocol StrictBody: Decodable {
+    static var fields: Set<String> { get }
+}
+
+// MARK: config and releases
+
+/// One config file as the client read it.
+public struct ConfigFileUpload: Codable, Sendable, Hashable {
+    public var path: String
+    public var text: String
+    public init(path: String, text: String) {
+        self.path = path
+        self.text = text
+    }
+}
+
+/// `POST /api/v1/config`: the files under `source` (a file or a folder), as the client read them.
+public struct ApplyConfigRequest: Codable, Sendable, StrictBody {
+    public static let fields: Set<String> = ["source", "files", "dryRun"]
+    public var source: String
+    public var files: [ConfigFileUpload]
+    public var dryRun: Bool?
+
+    public init(source: String, files: [ConfigFileUpload], dryRun: Bool = false) {
+        self.source = source
+        self.files = files
+        self.dryRun = dryRun
+    }
+}
+
+/// `POST /api/v1/releases`.
+public struct ReleaseBody: Codable, Sendable, StrictBody {
+    public static let fields: Set<String> = ["application", "service", "version", "parameters", "dryRun"]
+    public var application: String
+    public var service: String
+    public var version: String
+    public var parameters: [String: String]?
+    public var dryRun: Bool?
+
+    public init(application: String, service: String, version: String, parameters: [String: String] = [:], dryRun: Bool = false) {
+        self.application = application
+        self.service = service
+        self.version = version
+        self.parameters = parameters
+        self.dryRun = dryRun
+    }
+}
+
+/// What an apply or a release changed (or, with dryRun, would change), per instance.
+public struct ChangeReport: Codable, Sendable {
+    public struct Change: Codable, Sendable {
+        public var instance: String
+        public var digest: String
+        public var previousDigest: String?
+        public var version: String
+        public var diff: [String]
+    }
+
+    public var recorded: Bool
+    public var summary: String
+    /// Applications whose release policy (channel order, rules) changed, as "shop (staging → canary → prod)".
+    public var policies: [String]
+    public var changes: [Change]
+    /// The log position after recording (0 for a dry run): `--wait` follows decisions after it.
+    public var position: Int64
+}
+
+// MARK: status, explain, timeline, events
+
+/// One instance in `status`.
+public struct InstanceStatusEntry: Codable, Sendable, Hashable {
+    public var instance: String
+    public var channel: String
+    public var desired: String?
+    public var target: String?
+    public var targetIsRollback: Bool
+    public var current: [String]
+    public var status: String
+    public var waitingFor: String?
+    public var reason: String
+    public var since: String?
+    public var lastGood: String?
+    /// The release the last decision was about, and that decision's position.
+    public var decisionVersion: String?
+    public var decisionPosition: Int64
+}
+
+public struct StatusResponse: Codable, Sendable {
+    public var instances: [InstanceStatusEntry]
+    /// The log position the answer reflects.
+    public var position: Int64
+}
+
+/// An event as the API shows it: the envelope, with the payload as JSON (not a string).
+public struct APIEvent: Codable, Sendable, Hashable {
+    public var position: Int64
+    public var stream: String
+    public var version: Int64
+    public var type: String
+    public var schemaVersion: Int
+    public var payload: JSONValue
+    public var recordedAt: String
+    public var recordedAtMilliseconds: Int64
+    public var actor: String?
+    public var correlationID: String?
+    public var causationPosition: Int64?
+
+    public init(_ event: RecordedEvent) {
+        position = event.position
+        stream = event.streamID.rawValue
+        version = event.version
+        type = event.type
+        schemaVersion = event.schemaVersion
+        payload = (try? JSONDecoder().decode(JSONValue.self, from: Data(event.payload.utf8))) ?? .string(event.payload)
+        recordedAt = Text.time(event.recordedAtMilliseconds)
+        recordedAtMilliseconds = event.recordedAtMilliseconds
+        actor = event.actor
+        correlationID = event.correlationID
+        causationPosition = event.causationPosition
+    }
+}
+
+public struct EventsResponse: Codable, Sendable {
+    public var events: [APIEvent]
+    /// Pass as `after` for the next page; nil when this page was the last.
+    public var next: Int64?
+}
+
+/// `GET /api/v1/events` filters.
+public struct EventsQuery: Sendable, Hashable {
+    /// Events after this position.
+    public var after: Int64 = 0
+    /// Events up to this position (inclusive).
+    public var to: Int64?
+    /// Events recorded at or after this time.
+    public var since: Date?
+    /// Events recorded before this time.
+    public var until: Date?
+    public var stream: String?
+    public var types: [String] = []
+    public var limit = 1000
+    /// The latest `limit` events (oldest first) instead of the first after `after`.
+    public var latest = false
+    public init() {}
+}
+
+public struct TimelinePage: Codable, Sendable {
+    public var entries: [TimelineEntry]
+    /// The cursor for the next (older) page: pass it as `before`. nil when this page was the last.
+    public var next: Int64?
+}
+
+/// `explain`: the last decision about an instance at a point of the log, the view it was made
+/// over, and the instance's events that led to it.
+public struct Explanation: Codable, Sendable {
+    public var instance: String
+    public var decisionPosition: Int64
+    public var viewPosition: Int64
+    public var now: String
+    public var engineVersion: Int
+    public var decision: Decision
+    public var view: InstanceRecord
+    public var events: [APIEvent]
+}
+
+/// `GET /api/v1/instances/{app}/{service}/{channel}`.
+public struct InstanceDetail: Codable, Sendable {
+    public var status: InstanceStatusEntry?
+    public var explanation: Explanation?
+}
+
+// MARK: signals
+
+public struct SignalResult: Codable, Sendable {
+    /// What was recorded, for people.
+    public var message: String
+    /// The event's position in the log.
+    public var position: Int64
+
+    public init(message: String, position: Int64) {
+        self.message = message
+        self.position = position
+    }
+}
+
+public struct ApproveBody: Codable, Sendable, StrictBody {
+    public static let fields: Set<String> = ["release", "comment"]
+    public var release: String?
+    public var comment: String?
+    public init(release: String? = nil, comment: String? = nil) { self.release = release; self.comment = comment }
+}
+
+public struct ReasonBody: Codable, Sendable, StrictBody {
+    public static let fields: Set<String> = ["release", "reason"]
+    public var release: String?
+    public var reason: String?
+    public init(release: String? = nil, reason: String? = nil) { self.release = release; self.reason = reason }
+}
+
+public struct ScopeBody: Codable, Sendable, StrictBody {
+    public static let fields: Set<String> = ["scope", "reason"]
+    public var scope: String
+    public var reason: String?
+    public init(scope: String, reason: String? = nil) { self.scope = scope; self.reason = reason }
+}
+
+public struct AlertBody: Codable, Sendable, StrictBody {
+    public static let fields: Set<String> = ["name", "labels", "firing"]
+    public var name: String
+    public var labels: [String: String]?
+    /// true: fired; false: resolved.
+    public var firing: Bool
+    public init(name: String, labels: [String: String], firing: Bool) { self.name = name; self.labels = labels; self.firing = firing }
+}
+
+/// Prometheus Alertmanager's webhook payload, version 4 (the fields Keelson reads).
+public struct AlertmanagerWebhook: Codable, Sendable {
+    public struct Alert: Codable, Sendable {
+        public var status: String
+        public var labels: [String: String]
+        public var annotations: [String: String]?
+        public var startsAt: String?
+        public var endsAt: String?
+        public var fingerprint: String?
+    }
+
+    public var version: String
+    public var status: String
+    public var receiver: String?
+    public var groupKey: String?
+    public var alerts: [Alert]
+}
+
+public struct AlertmanagerResult: Codable, Sendable {
+    public var fired: [String]
+    public var resolved: [String]
+    public var position: Int64
+}
+
+// MARK: tokens
+
+public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    case viewer, deployer, admin
+
+    var rank: Int { Role.allCases.firstIndex(of: self)! }
+    public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rank < rhs.rank }
+}
+
+public struct TokenCreateBody: Codable, Sendable, StrictBody {
+    public static let fields: Set<String> = ["name", "role"]
+    public var name: String
+    public var role: Role
+    public init(name: String, role: Role) { self.name = name; self.role = role }
+}
+
+public struct TokenInfo: Codable, Sendable, Hashable {
+    public var name: String
+    public var role: String
+    public var hint: String
+    public var createdAt: String
+    public var createdBy: String
+    public var lastUsedAt: String?
+    public var revokedAt: String?
+}
+
+/// A new token: the only time its text is shown.
+public struct CreatedToken: Codable, Sendable {
+    public var token: String
+    public var info: TokenInfo
+}
+
+/// Who is calling: the token's name and role.
+public struct Identity: Codable, Sendable, Hashable {
+    public var name: String
+    public var role: Role
+    public var actor: String { "token:\(name)" }
+    public init(name: String, role: Role) { self.name = name; self.role = role }
+}

@@ -1,0 +1,367 @@
+import Crypto
+import Foundation
+import KeelsonCompiler
+import KeelsonCore
+import KeelsonEngine
+import KeelsonStore
+
+/// Everything a request or a command can do, once: the server's routes call it for their
+/// caller, and the CLI calls it directly when it works on a database file (`--db`). Every event
+/// it appends carries the caller as its actor. Failures are `APIError`s with the HTTP status the
+/// server answers with.
+public struct ControlPlane: Sendable {
+    public let store: EventStore
+    /// The clock for token bookkeeping and for `since`/`until` ages (never used by decisions).
+    public var now: @Sendable () -> Date = Date.init
+
+    public init(store: EventStore) {
+        self.store = store
+    }
+
+    // MARK: config and releases
+
+    /// Compiles uploaded config files and records what changes (`keelson apply` through a server).
+    public func applyConfig(_ request: ApplyConfigRequest, actor: String) async throws -> ChangeReport {
+        guard !request.files.isEmpty else { throw APIError.badRequest("files: no config files in the request") }
+        var byPath: [String: String] = [:]
+        for file in request.files {
+            guard !file.path.isEmpty else { throw APIError.badRequest("files: a file has an empty path") }
+            byPath[file.path] = file.text
+        }
+        return try await changeReport(dryRun: request.dryRun ?? false) {
+            try await DesiredStateRecorder(store: store, actor: actor).apply(
+                path: request.source, files: RecordedFiles(byPath), dryRun: request.dryRun ?? false)
+        }
+    }
+
+    /// Compiles the config at `path` on this machine's disk (`keelson apply` on a database file).
+    public func applyConfig(path: String, dryRun: Bool, actor: String) async throws -> ChangeReport {
+        try await changeReport(dryRun: dryRun) {
+            try await DesiredStateRecorder(store: store, actor: actor).apply(path: path, dryRun: dryRun)
+        }
+    }
+
+    public func release(_ body: ReleaseBody, actor: String) async throws -> ChangeReport {
+        guard !body.version.isEmpty else { throw APIError.badRequest("version: must not be empty") }
+        _ = try await requireKnown(application: body.application, service: body.service)
+        let request = ReleaseRequest(
+            application: body.application, service: body.service, version: body.version, parameters: body.parameters ?? [:])
+        return try await changeReport(dryRun: body.dryRun ?? false, summary: "release \(body.application)/\(body.service) \(body.version)") {
+            try await DesiredStateRecorder(store: store, actor: actor).release(request, dryRun: body.dryRun ?? false)
+        }
+    }
+
+    private func changeReport(
+        dryRun: Bool, summary: String? = nil, _ body: () async throws -> DesiredStateRecorder.Outcome
+    ) async throws -> ChangeReport {
+        let outcome: DesiredStateRecorder.Outcome
+        do {
+            outcome = try await body()
+        } catch DesiredStateRecorder.Failure.compile(let errors) {
+            throw APIError.invalidConfig(errors)
+        } catch DesiredStateRecorder.Failure.noConfig {
+            throw APIError.conflict(DesiredStateRecorder.Failure.noConfig.description)
+        }
+        let what = summary ?? outcome.configApplied.map { "config \($0.digest.prefix(19))… (\($0.files.count) files)" } ?? "config unchanged"
+        return ChangeReport(
+            recorded: !dryRun, summary: what,
+            policies: outcome.policies.map { "\($0.policy.application) (\($0.policy.channels.map(\.name).joined(separator: " → ")))" },
+            changes: outcome.changes.map { change in
+                ChangeReport.Change(
+                    instance: change.instance, digest: change.digest, previousDigest: outcome.previous[change.instance]?.digest,
+                    version: change.version,
+                    diff: DocumentDiff.lines(from: outcome.previous[change.instance]?.document, to: change.document))
+            },
+            position: dryRun ? 0 : try await store.lastPosition())
+    }
+
+    /// The applied config's application (and service, and channel), or a 404 naming what is unknown.
+    @discardableResult
+    public func requireKnown(application: String, service: String? = nil, channel: String? = nil) async throws -> Intent {
+        guard let config = try await AppliedConfig.latest(in: store) else {
+            throw APIError.notFound("no config has been applied yet, so there is no application '\(application)' (`keelson apply -f PATH`)")
+        }
+        let intent = try AppliedConfig.intent(of: config)
+        guard let app = intent.applications.first(where: { $0.name == application }) else {
+            let known = intent.applications.map(\.name).sorted().joined(separator: ", ")
+            throw APIError.notFound("unknown application '\(application)' (known: \(known.isEmpty ? "none" : known))")
+        }
+        if let service, !intent.services.contains(where: { $0.application == application && $0.name == service }) {
+            let known = intent.services.filter { $0.application == application }.map(\.name).sorted().joined(separator: ", ")
+            throw APIError.notFound("unknown service '\(application)/\(service)' (known: \(known.isEmpty ? "none" : known))")
+        }
+        if let channel, !app.channels.contains(where: { $0.name == channel }) {
+            throw APIError.notFound(
+                "unknown release channel '\(channel)' of \(application) (known: \(app.channels.map(\.name).joined(separator: ", ")))")
+        }
+        return intent
+    }
+
+    // MARK: reading
+
+    /// Every instance with a release under `scope` (APP or APP/SERVICE; nil: everything).
+    public func status(scope: String?) async throws -> StatusResponse {
+        let position = try await store.lastPosition()
+        var prefix = ""
+        if let scope {
+            let parsed = try Self.scope(scope)
+            guard parsed.channel == nil else { throw APIError.badRequest("status: scope is APPLICATION or APPLICATION/SERVICE, not an instance (use /instances)") }
+            try await requireKnown(application: parsed.application, service: parsed.service)
+            prefix = parsed.service.map { "\(parsed.application)/\($0)@" } ?? "\(parsed.application)/"
+        }
+        let rows = try await store.instanceStatuses(prefix: prefix).filter { $0.desiredVersion != nil }
+        return StatusResponse(instances: rows.map(Self.entry), position: position)
+    }
+
+    static func entry(_ row: InstanceStatusRow) -> InstanceStatusEntry {
+        InstanceStatusEntry(
+            instance: row.instance, channel: String(row.instance.split(separator: "@").last ?? ""),
+            desired: row.desiredVersion, target: row.targetVersion, targetIsRollback: row.targetIsRollback,
+            current: row.currentVersions.isEmpty ? [] : row.currentVersions.split(separator: ",").map(String.init),
+            status: row.status, waitingFor: row.waitingFor, reason: row.reason,
+            since: row.sinceMilliseconds > 0 ? Text.time(row.sinceMilliseconds) : nil, lastGood: row.lastGoodVersion,
+            decisionVersion: row.decisionVersion, decisionPosition: row.decisionPosition)
+    }
+
+    /// One instance: its status and the explanation of its last decision (at a time or position).
+    public func instance(_ id: ServiceInstanceID, at: Date? = nil, position: Int64? = nil) async throws -> InstanceDetail {
+        try await requireKnown(application: id.application, service: id.service, channel: id.channel)
+        let row = try await store.instanceStatuses(prefix: id.description).first { $0.instance == id.description }
+        let explanation: Explanation?
+        do {
+            explanation = try await explain(id, at: at, position: position)
+        } catch let error as APIError where error.status == 404 {
+            explanation = nil
+        }
+        return InstanceDetail(status: row.map(Self.entry), explanation: explanation)
+    }
+
+    /// Why an instance is where it is: the last decision up to `at`/`position`, its view, and the
+    /// instance's events since the decision before.
+    public func explain(_ id: ServiceInstanceID, at: Date? = nil, position: Int64? = nil) async throws -> Explanation {
+        var limit = position
+        if let at {
+            let before = try await store.events(EventFilter(until: at, limit: 1, latest: true)).first?.position ?? 0
+            limit = min(limit ?? before, before)
+        }
+        let stream = try await store.stream(StreamID("instance:\(id)")).filter { event in limit.map { event.position <= $0 } ?? true }
+        let decisions = stream.filter { $0.type == DecisionMade.eventType }
+        guard let last = decisions.last, let made = try? last.decode(DecisionMade.self) else {
+            throw APIError.notFound(
+                "no decision about \(id)\(limit.map { " up to position \($0)" } ?? "") (is a worker running? `keelson serve` or `keelson worker`)")
+        }
+        let state = try await store.engineState(upTo: made.viewPosition)
+        guard let record = state.instances[id] else { throw APIError.notFound("no record of \(id) at position \(made.viewPosition)") }
+        let previous = decisions.dropLast().last?.position ?? 0
+        let led = stream.filter { $0.position > previous && $0.position <= last.position }
+        return Explanation(
+            instance: id.description, decisionPosition: last.position, viewPosition: made.viewPosition,
+            now: Text.time(made.nowMilliseconds), engineVersion: made.engineVersion, decision: made.decision, view: record,
+            events: led.map(APIEvent.init))
+    }
+
+    public func timeline(_ query: TimelineQuery) async throws -> TimelinePage {
+        guard (1...10_000).contains(query.limit) else { throw APIError.badRequest("limit: must be from 1 to 10000, not \(query.limit)") }
+        if let application = query.application {
+            try await requireKnown(application: application, service: query.service, channel: query.channel)
+        }
+        let entries = try await store.timeline(query)
+        return TimelinePage(entries: entries, next: entries.count == query.limit ? entries.last?.position : nil)
+    }
+
+    public func events(_ query: EventsQuery) async throws -> EventsResponse {
+        guard (1...10_000).contains(query.limit) else { throw APIError.badRequest("limit: must be from 1 to 10000, not \(query.limit)") }
+        var filter = EventFilter()
+        filter.afterPosition = query.after
+        filter.stream = query.stream.map { StreamID($0) }
+        filter.types = query.types
+        filter.limit = query.limit
+        filter.latest = query.latest
+        filter.since = query.since
+        filter.until = query.until
+        if let to = query.to {
+            guard to >= query.after else { throw APIError.badRequest("to (\(to)) is before after (\(query.after))") }
+            // Positions are dense: at most to − after events lie in the range.
+            if query.stream == nil && query.types.isEmpty && !query.latest { filter.limit = Int(min(Int64(query.limit), to - query.after)) }
+        }
+        if filter.limit == 0 { return EventsResponse(events: [], next: nil) }
+        var events = try await store.events(filter)
+        if let to = query.to { events = events.filter { $0.position <= to } }
+        let full = events.count == query.limit && !query.latest
+        return EventsResponse(events: events.map(APIEvent.init), next: full ? events.last?.position : nil)
+    }
+
+    // MARK: signals
+
+    /// The release a signal is about: the one given, or the instance's current desired one.
+    private func release(of id: ServiceInstanceID, given: String?) async throws -> String {
+        if let given, !given.isEmpty { return given }
+        guard let desired = try await store.desiredState(of: id) else {
+            throw APIError.conflict("\(id) has no desired state (has it been released? `keelson release \(id.application)/\(id.service) --version V`)")
+        }
+        return desired.version
+    }
+
+    private func append(_ payload: some EventPayload, to stream: StreamID, actor: String) async throws -> Int64 {
+        let results = try await store.append([try NewEvent(payload, actor: actor)], to: stream)
+        return results.positions.lowerBound
+    }
+
+    public func approve(_ id: ServiceInstanceID, _ body: ApproveBody, actor: String) async throws -> SignalResult {
+        try await requireKnown(application: id.application, service: id.service, channel: id.channel)
+        let version = try await release(of: id, given: body.release)
+        let position = try await append(ApprovalGranted(instance: id, version: version, comment: body.comment), to: StreamID("instance:\(id)"), actor: actor)
+        return SignalResult(message: "approved \(version) for \(id) (\(actor))", position: position)
+    }
+
+    public func reject(_ id: ServiceInstanceID, _ body: ReasonBody, actor: String) async throws -> SignalResult {
+        try await requireKnown(application: id.application, service: id.service, channel: id.channel)
+        let version = try await release(of: id, given: body.release)
+        let position = try await append(ApprovalRejected(instance: id, version: version, reason: body.reason), to: StreamID("instance:\(id)"), actor: actor)
+        return SignalResult(message: "rejected \(version) for \(id) (\(actor))", position: position)
+    }
+
+    public func rollback(_ id: ServiceInstanceID, _ body: ReasonBody, actor: String) async throws -> SignalResult {
+        try await requireKnown(application: id.application, service: id.service, channel: id.channel)
+        let position = try await append(RollbackRequested(instance: id, reason: body.reason), to: StreamID("instance:\(id)"), actor: actor)
+        return SignalResult(message: "rollback of \(id) requested; the worker carries it out", position: position)
+    }
+
+    /// Marks a release of a service bad: no instance will be moved to it, and instances on it are
+    /// rolled back to their last good release.
+    public func markBad(application: String, service: String, _ body: ReasonBody, actor: String) async throws -> SignalResult {
+        try await requireKnown(application: application, service: service)
+        guard let version = body.release, !version.isEmpty else { throw APIError.badRequest("release: which release is bad? (required)") }
+        let name = "\(application)/\(service)"
+        let reason = body.reason.map { "\($0) (\(actor))" } ?? "marked bad by \(actor)"
+        let position = try await append(ReleaseMarkedBad(service: name, version: version, reason: reason), to: StreamID("service:\(name)"), actor: actor)
+        return SignalResult(message: "marked \(name) \(version) bad", position: position)
+    }
+
+    public func pause(_ body: ScopeBody, actor: String) async throws -> SignalResult {
+        let scope = try Self.scope(body.scope)
+        try await requireKnown(application: scope.application, service: scope.service, channel: scope.channel)
+        let position = try await append(Paused(scope: body.scope, reason: body.reason), to: "pauses", actor: actor)
+        return SignalResult(message: "paused \(body.scope)", position: position)
+    }
+
+    public func resume(_ body: ScopeBody, actor: String) async throws -> SignalResult {
+        let scope = try Self.scope(body.scope)
+        try await requireKnown(application: scope.application, service: scope.service, channel: scope.channel)
+        let position = try await append(Resumed(scope: body.scope), to: "pauses", actor: actor)
+        return SignalResult(message: "resumed \(body.scope)", position: position)
+    }
+
+    public func alert(_ body: AlertBody, actor: String) async throws -> SignalResult {
+        guard !body.name.isEmpty else { throw APIError.badRequest("name: an alert needs a name") }
+        // As Alertmanager sends them: the name is also the `alertname` label, so an alert fired
+        // here and resolved through Alertmanager (or the other way round) is the same alert.
+        var labels = body.labels ?? [:]
+        if labels["alertname"] == nil { labels["alertname"] = body.name }
+        let key = AlertFired.key(name: body.name, labels: labels)
+        let position = body.firing
+            ? try await append(AlertFired(name: body.name, labels: labels), to: "alerts", actor: actor)
+            : try await append(AlertResolved(name: body.name, labels: labels), to: "alerts", actor: actor)
+        return SignalResult(message: "\(body.firing ? "firing" : "resolved"): \(key)", position: position)
+    }
+
+    /// Alertmanager's webhook (payload version 4): each alert becomes `AlertFired` or
+    /// `AlertResolved`, named by its `alertname` label and carrying all its labels, in one append.
+    public func alertmanager(_ webhook: AlertmanagerWebhook, actor: String) async throws -> AlertmanagerResult {
+        guard webhook.version == "4" else {
+            throw APIError.badRequest("version: Keelson reads Alertmanager's webhook payload version 4, not '\(webhook.version)'")
+        }
+        var events: [NewEvent] = []
+        var fired: [String] = []
+        var resolved: [String] = []
+        for (index, alert) in webhook.alerts.enumerated() {
+            let name = alert.labels["alertname"] ?? "unnamed"
+            let key = AlertFired.key(name: name, labels: alert.labels)
+            switch alert.status {
+            case "firing":
+                events.append(try NewEvent(AlertFired(name: name, labels: alert.labels), actor: actor, correlationID: webhook.groupKey))
+                fired.append(key)
+            case "resolved":
+                events.append(try NewEvent(AlertResolved(name: name, labels: alert.labels), actor: actor, correlationID: webhook.groupKey))
+                resolved.append(key)
+            default:
+                throw APIError.badRequest("alerts[\(index)].status: expected firing or resolved, found '\(alert.status)'")
+            }
+        }
+        guard !events.isEmpty else { return AlertmanagerResult(fired: [], resolved: [], position: try await store.lastPosition()) }
+        let results = try await store.append(events, to: "alerts")
+        return AlertmanagerResult(fired: fired, resolved: resolved, position: results.positions.upperBound)
+    }
+
+    // MARK: tokens
+
+    public func createToken(_ body: TokenCreateBody, createdBy: String) async throws -> CreatedToken {
+        guard body.name.range(of: #"^[A-Za-z0-9._-]{1,64}$"#, options: .regularExpression) != nil else {
+            throw APIError.badRequest("name: 1 to 64 letters, digits, '.', '_' or '-', not '\(body.name)'")
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = generator.next() }
+        let token = "kst_" + Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        let hint = String(token.prefix(10)) + "…"
+        let millis = now().millisecondsSince1970
+        do {
+            try await store.insertToken(
+                name: body.name, role: body.role.rawValue, hash: Self.hash(token), hint: hint, createdBy: createdBy, nowMilliseconds: millis)
+        } catch let error as TokenStoreError {
+            throw APIError.conflict(error.description)
+        }
+        let record = try await store.tokens().first { $0.name == body.name }!
+        return CreatedToken(token: token, info: Self.info(record))
+    }
+
+    public func tokens() async throws -> [TokenInfo] {
+        try await store.tokens().map(Self.info)
+    }
+
+    public func revokeToken(name: String) async throws {
+        do {
+            try await store.revokeToken(name: name, nowMilliseconds: now().millisecondsSince1970)
+        } catch let error as TokenStoreError {
+            throw APIError.notFound(error.description)
+        }
+    }
+
+    /// The caller a bearer token stands for, or nil when it is unknown or revoked.
+    public func authenticate(token: String) async throws -> Identity? {
+        guard token.hasPrefix("kst_"), let record = try await store.token(hash: Self.hash(token), nowMilliseconds: now().millisecondsSince1970),
+              let role = Role(rawValue: record.role) else { return nil }
+        return Identity(name: record.name, role: role)
+    }
+
+    static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func info(_ record: TokenRecord) -> TokenInfo {
+        TokenInfo(
+            name: record.name, role: record.role, hint: record.hint, createdAt: Text.time(record.createdAtMilliseconds),
+            createdBy: record.createdBy, lastUsedAt: record.lastUsedAtMilliseconds.map(Text.time),
+            revokedAt: record.revokedAtMilliseconds.map(Text.time))
+    }
+
+    // MARK: scopes
+
+    public struct Scope: Sendable, Hashable {
+        public var application: String
+        public var service: String?
+        public var channel: String?
+    }
+
+    /// `APP`, `APP/SERVICE` or `APP/SERVICE@CHANNEL`, checked.
+    public static func scope(_ text: String) throws -> Scope {
+        let name = "[A-Za-z0-9._-]+"
+        guard text.range(of: "^\(name)(/\(name)(@\(name))?)?$", options: .regularExpression) != nil else {
+            throw APIError.badRequest("'\(text)' is not a scope: write APPLICATION, APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL")
+        }
+        let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+        let names = parts[0].split(separator: "/", maxSplits: 1).map(String.init)
+        return Scope(application: names[0], service: names.count > 1 ? names[1] : nil, channel: parts.count > 1 ? parts[1] : nil)
+    }
+}

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Foundation
+import KeelsonEngine
+import KeelsonServer
+import KeelsonService
+import Logging
+
+/// `--listen HOST:PORT`.
+struct ListenAddress: ExpressibleByArgument {
+    var host: String
+    var port: Int
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        host = String(argument[..<colon])
+        self.port = port
+        if host.isEmpty { return nil }
+    }
+
+    static let local = ListenAddress(argument: "127.0.0.1:7420")!
+}
+
+/// Options `serve` and `up` share.
+struct ServerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Where to listen, HOST:PORT (port 0 picks a free one).", valueName: "host:port"))
+    var listen: ListenAddress = .local
+
+    @Option(help: ArgumentHelp("Request bodies larger than this many bytes get 413.", valueName: "bytes"))
+    var maxBody: Int = 4 * 1024 * 1024
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "level"))
+    var logLevel: String = "info"
+
+    @Option(help: ArgumentHelp("The worker's name (default server:HOST:PORT; keep it stable so a restart resumes its leases at once).", valueName: "name"))
+    var workerName: String?
+
+    func logger(label: String) throws -> Logger {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level: one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(logLevel)'")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+
+    func settings(databasePath: String) -> KeelsonServer.Settings {
+        var settings = KeelsonServer.Settings(stateRoot: RuntimeFactory.stateRoot(forDatabase: databasePath))
+        settings.host = listen.host
+        settings.port = listen.port
+        settings.api.maxBodyBytes = maxBody
+        settings.workerName = workerName
+        settings.bootstrapTokenFile = URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("admin.token").path
+        return settings
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the state server: the event store, a worker and the HTTP API.",
+        discussion: """
+            Serves the JSON API under /api/v1 (described at /api/v1/openapi.json), a live event \
+            stream (Server-Sent Events), Prometheus metrics at /metrics, and /healthz and /readyz; \
+            and runs a worker that decides, applies and fetches. Listens on 127.0.0.1:7420 unless \
+            told otherwise.
+
+            Every /api/v1 route needs a bearer token. When the database has no token yet, serve \
+            creates an admin token named 'admin' and writes it to admin.token next to the database \
+            (readable by you only). Make more with `keelson token create`.
+
+            SIGTERM or Ctrl-C stops it gracefully: live streams end, requests in flight finish, the \
+            worker lets running applies finish and gives up its leases. After a crash or SIGKILL, \
+            start it again: unfinished applies are re-issued or abandoned by recorded decisions.
+
+            Examples:
+              keelson serve
+              keelson serve --db /var/lib/keelson/keelson.db --listen 127.0.0.1:8080
+              KEELSON_SERVER=http://127.0.0.1:7420 KEELSON_TOKEN=$(cat .keelson/admin.token) keelson status
+            """)
+
+    @OptionGroup var server: ServerOptions
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let logger = try server.logger(label: "keelson")
+        let store = try store.open()
+        let settings = server.settings(databasePath: self.store.path)
+        try await KeelsonServer.run(store: store, settings: settings, logger: logger) { url in
+            emit("keelson serve: listening on \(url) (database \(self.store.path))")
+        }
+        try store.close()
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "API tokens for the server: create, list, revoke.",
+        discussion: """
+            Roles: viewer (read), deployer (release, approve, reject, pause, resume, roll back, \
+            mark bad, alerts), admin (config, tokens; everything). Only a hash of each token is \
+            stored; `create` prints the token once. Works on the database file (--db) or through a \
+            server with an admin token (--server).
+
+            Examples:
+              keelson token create --role deployer --name ci
+              keelson token list
+              keelson token revoke ci
+            """,
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a token and print it (only this once).")
+        @Option(help: ArgumentHelp("viewer, deployer or admin.", valueName: "role")) var role: String
+        @Option(help: ArgumentHelp("A unique name; events the token causes record token:NAME as their actor.", valueName: "name")) var name: String
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var format: OutputOptions
+
+        func run() async throws {
+            guard let role = Role(rawValue: role) else { throw ValidationError("--role: viewer, deployer or admin, not '\(self.role)'") }
+            let created = try await connection.api(mustExist: false).createToken(TokenCreateBody(name: name, role: role))
+            switch format.output {
+            case .json, .yaml: try printStructured(created, format.output)
+            case .table:
+                print(created.token)
+                FileHandle.standardError.write(Data("token '\(name)' (\(role.rawValue)) created; it is not shown again. Use it as KEELSON_TOKEN or 'Authorization: Bearer <token>'.\n".utf8))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every token: name, role, when made and last used, revoked or not.")
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var format: OutputOptions
+
+        func run() async throws {
+            let tokens = try await connection.api().tokens()
+            switch format.output {
+            case .json, .yaml: try printStructured(tokens, format.output)
+            case .table:
+                guard !tokens.isEmpty else { print("no tokens (`keelson token create --role admin --name NAME`)"); return }
+                print(TextTable.render(
+                    headers: ["NAME", "ROLE", "TOKEN", "CREATED", "BY", "LAST USED", "REVOKED"],
+                    rows: tokens.map { [$0.name, $0.role, $0.hint, $0.createdAt, $0.createdBy, $0.lastUsedAt ?? "-", $0.revokedAt ?? "-"] }))
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by name; it stops working at once.")
+        @Argument(help: ArgumentHelp("The token's name.", valueName: "name")) var name: String
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var format: OutputOptions
+
+        func run() async throws {
+            try printSignal(try await connection.api().revokeToken(name: name), format)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import KeelsonCore
+import KeelsonEngine
+import KeelsonServer
+import KeelsonService
+import KeelsonStore
+
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "The quickstart: start the server, apply a config, release every service, follow the rollout.",
+        discussion: """
+            Starts `keelson serve` in this process (an SQLite database at --db, the local-process \
+            runtime for real child processes), applies DIR (default examples/shop), releases \
+            --version of every service that has no release yet, prints what to try next, and then \
+            one line per decision the worker makes. Ctrl-C stops the server; the services it \
+            started keep running, and `keelson up` again picks them up.
+
+            Examples:
+              keelson up
+              keelson up examples/shop --version 2.0.0 --listen 127.0.0.1:7421
+            """)
+
+    @Argument(help: ArgumentHelp("The config to apply.", valueName: "dir")) var directory: String = "examples/shop"
+    @Option(help: ArgumentHelp("The version to release first.", valueName: "version")) var version: String = "1.0.0"
+    @OptionGroup var server: ServerOptions
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw ValidationError("no config at \(directory): run this from the repository root, or give a directory")
+        }
+        var serverOptions = server
+        if serverOptions.logLevel == "info" { serverOptions.logLevel = "warning" }  // decisions are printed below instead
+        let logger = try serverOptions.logger(label: "keelson")
+        let store = try store.open()
+        var settings = serverOptions.settings(databasePath: self.store.path)
+        settings.onDecision = { report in
+            let actions = report.decision.actions.map(Replay.describe)
+            emit("  \(Text.time(Date().millisecondsSince1970))  \(report.instance)  \(report.decision.status.rawValue): \(report.decision.reason)"
+                + (actions.isEmpty ? "" : "  [\(actions.joined(separator: "; "))]"))
+        }
+        let (listening, announce) = AsyncStream<String>.makeStream()
+        let serverTask = Task { [settings] in
+            defer { announce.finish() }
+            try await KeelsonServer.run(store: store, settings: settings, logger: logger) { url in announce.yield(url) }
+        }
+        var iterator = listening.makeAsyncIterator()
+        guard let url = await iterator.next() else {
+            try await serverTask.value  // it failed to start: say why
+            return
+        }
+        emit("keelson is running at \(url) (database \(self.store.path))")
+
+        let control = ControlPlane(store: store)
+        emit("\n$ keelson apply -f \(directory)")
+        try ChangeReport.print(try await control.applyConfig(path: directory, dryRun: false, actor: "keelson up"), format: .table, dryRun: false)
+        fflush(nil)
+        guard let intent = try await DesiredStateRecorder.appliedIntent(store)?.intent else { return }
+        var released: [String] = []
+        for service in intent.services {
+            let name = "\(service.application)/\(service.name)"
+            if let existing = try await store.desiredStates(prefix: name + "@").first {
+                emit("\n\(name) already has release \(existing.version): not releasing it again")
+                continue
+            }
+            emit("\n$ keelson release \(name) --version \(version)")
+            try ChangeReport.print(
+                try await control.release(ReleaseBody(application: service.application, service: service.name, version: version), actor: "keelson up"),
+                format: .table, dryRun: false)
+            released.append(name)
+        }
+        fflush(nil)
+        let first = intent.services.first.map { "\($0.application)/\($0.name)" } ?? "shop/web"
+        let channels = intent.applications.first?.channels.map(\.name) ?? []
+        let tokenFile = settings.bootstrapTokenFile ?? ".keelson/admin.token"
+        emit("""
+
+            The worker now moves \(released.isEmpty ? "the releases" : released.joined(separator: ", ")) through \(channels.joined(separator: " → ")). \
+            Each decision is printed below. Try, in another terminal:
+
+              keelson status                                   every instance: release, status, why
+              keelson timeline \(first)                         what happened, newest first
+              keelson explain \(first)@\(channels.first ?? "staging")                why an instance is where it is
+              keelson approve \(first)@prod-eu                  channels with an approval rule wait for one
+              keelson release \(first) --version 1.1.0-bad --wait
+                                                               a bad release: fails its health check, rolls back
+              keelson replay --verify                          recompute every decision from the log
+              curl -H "Authorization: Bearer $(cat \(tokenFile))" \(url)/api/v1/status
+
+            The commands above open the database file; to go through the server instead:
+              export KEELSON_SERVER=\(url) KEELSON_TOKEN=$(cat \(tokenFile))
+
+            Ctrl-C stops the server (the services it started keep running).
+
+            """)
+        try await serverTask.value
+        try store.close()
+    }
+}
