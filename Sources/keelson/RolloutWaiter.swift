@@ -38,13 +38,31 @@ struct RolloutWaiter {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         var shown: [String: String] = [:]
-        var lastPosition = try await api.lastPosition()
+        var lastPosition = (try? await api.lastPosition()) ?? 0
         var quietSince = clock.now
         var hinted = false
+        var unreachable = false
         fflush(nil)  // what `print` buffered so far comes first
         emit("waiting for \(targets.count) instance(s) to converge (timeout \(Text.duration(Int64(timeout.components.seconds) * 1000)))…")
         while true {
-            let rows = Dictionary(uniqueKeysWithValues: try await api.status(scope: nil).instances.map { ($0.instance, $0) })
+            let rows: [String: InstanceStatusEntry]
+            do {
+                rows = Dictionary(uniqueKeysWithValues: try await api.status(scope: nil).instances.map { ($0.instance, $0) })
+                if unreachable { emit("  (\(api.location) answers again)") }
+                unreachable = false
+            } catch let error as APIError where error.status < 500 {
+                throw error
+            } catch {
+                // A server restarting: keep waiting until the timeout.
+                if !unreachable { emit("  (lost \(api.location): \(error); retrying until the timeout)") }
+                unreachable = true
+                if clock.now >= deadline {
+                    emit("timed out")
+                    return .timedOut
+                }
+                try await Task.sleep(for: .seconds(1))
+                continue
+            }
             var done = 0
             var failed: [String] = []
             for instance in targets.keys.sorted() {
@@ -77,7 +95,7 @@ struct RolloutWaiter {
                 return .timedOut
             }
             // No decision for a while: say what might be missing.
-            let position = try await api.lastPosition()
+            let position = (try? await api.lastPosition()) ?? lastPosition
             if position != lastPosition { lastPosition = position; quietSince = clock.now }
             if !hinted, clock.now - quietSince > .seconds(15) {
                 emit("  (nothing has happened for 15 s: is a worker running? `keelson serve` or `keelson worker`)")

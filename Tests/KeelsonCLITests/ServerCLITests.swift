@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+
+/// `keelson serve` as a separate process, driven by the CLI as its client.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let output: URL
+
+    init(_ cli: CLI, arguments: [String], log: String) throws {
+        output = cli.directory.appendingPathComponent(log)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        process.executableURL = CLI.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = cli.directory
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
+
+    /// Waits until the log contains `text` (or `seconds` pass).
+    func waitFor(_ text: String, seconds: Double = 60) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if log.contains(text) { return true }
+            if !process.isRunning { return log.contains(text) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    func waitForExit(seconds: Double = 30) async throws -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+}
+
+@Suite("keelson serve and the CLI as its client")
+struct ServerCLITests {
+    static let port = 19541
+
+    static let config = """
+        kind: Runtime
+        name: local
+        type: local
+        settings: {ports: 19520-19539, stopGracePeriod: 2s, fetchIntervalConverging: 1s, fetchIntervalStable: 5s}
+        ---
+        kind: Application
+        name: shop
+        channels:
+          - name: staging
+            runtime: local
+            rules: {watch: 2s}
+          - name: prod
+            runtime: local
+            after: [staging]
+            rules:
+              soak: 3s
+              watch: 2s
+              approval: {approvers: 1}
+        ---
+        kind: Service
+        name: web
+        application: shop
+        parameters:
+          - name: version
+            required: true
+        replicas: 1
+        run:
+          local:
+            command: python3
+            args: ["-c", "import os, http.server as h; h.ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), h.SimpleHTTPRequestHandler).serve_forever()"]
+        healthCheck:
+          http: {path: /}
+          interval: 1s
+          timeout: 1s
+        progressDeadline: 1m
+        """
+
+    @Test("serve; apply and release --wait through the server; SIGKILL mid-rollout; restart; approve; converged; SIGTERM; db check and replay clean")
+    func endToEnd() async throws {
+        let cli = CLI()
+        try Self.config.write(to: cli.directory.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        let url = "http://127.0.0.1:\(Self.port)"
+        let serve = ["serve", "--db", cli.db, "--listen", "127.0.0.1:\(Self.port)", "--worker-name", "server:e2e"]
+        var server = try ServerProcess(cli, arguments: serve, log: "serve-1.log")
+        defer {
+            server.signal(SIGKILL)
+        }
+        #expect(try await server.waitFor("listening on \(url)"), "\(server.log)")
+        let token = try String(contentsOfFile: cli.directory.appendingPathComponent("admin.token").path, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = ["KEELSON_SERVER": url, "KEELSON_TOKEN": token]
+
+        // Without a token: refused, clearly.
+        let refused = try await cli.run(["status"], environment: ["KEELSON_SERVER": url, "KEELSON_TOKEN": ""])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("needs a bearer token"), "\(refused.stderr)")
+
+        let applied = try await cli.run(["apply", "-f", "shop.yaml"], environment: client)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stdout.contains("release policy of shop (staging → prod)"), "\(applied.stdout)")
+        let deployer = try await cli.run(["token", "create", "--role", "deployer", "--name", "ci"], environment: client)
+        #expect(deployer.status == 0, "\(deployer.stderr)")
+        let deployerEnvironment = ["KEELSON_SERVER": url, "KEELSON_TOKEN": deployer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]
+
+        // The rollout, followed live while the server is killed and started again.
+        async let waited = cli.run(["release", "shop/web", "--version", "1.0.0", "--wait", "--timeout", "150s"], environment: deployerEnvironment)
+        var stagingUp = false
+        for _ in 0..<300 where !stagingUp {
+            let status = try await cli.run(["status", "-o", "json"], environment: client)
+            if let entries = try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]] {
+                stagingUp = entries.contains { $0["instance"] as? String == "shop/web@staging" && $0["status"] as? String == "converged" }
+            }
+            if !stagingUp { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(stagingUp, "staging converged through the server")
+        server.signal(SIGKILL)
+        #expect(try await server.waitForExit() == 9)
+
+        server = try ServerProcess(cli, arguments: serve, log: "serve-2.log")
+        #expect(try await server.waitFor("listening on \(url)"), "\(server.log)")
+        let approved = try await cli.run(["approve", "shop/web@prod", "--comment", "e2e"], environment: deployerEnvironment)
+        #expect(approved.status == 0, "\(approved.stderr)")
+        #expect(approved.stdout.contains("approved 1.0.0 for shop/web@prod (token:ci)"), "\(approved.stdout)")
+
+        let result = try await waited
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("converged: 2 of 2 instance(s)"), "\(result.stdout)")
+
+        // The actor of each request is its token; the timeline says so, through the server.
+        let timeline = try await cli.run(["timeline", "shop/web@prod", "--kind", "approval"], environment: client)
+        #expect(timeline.stdout.contains("token:ci"), "\(timeline.stdout)")
+        let followed = try await cli.run(["events", "--limit", "3", "-o", "json"], environment: client)
+        #expect(followed.status == 0, "\(followed.stderr)")
+
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit(seconds: 60) == 0, "graceful stop: \(server.log)")
+        #expect(try await cli.run(["db", "check", "--db", cli.db]).status == 0)
+        let replay = try await cli.run(["replay", "--verify", "--db", cli.db])
+        #expect(replay.status == 0, "\(replay.stdout)")
+        #expect(try await cli.run(["runtime", "remove", "shop/web@staging", "--db", cli.db]).status == 0)
+        #expect(try await cli.run(["runtime", "remove", "shop/web@prod", "--db", cli.db]).status == 0)
+    }
+}

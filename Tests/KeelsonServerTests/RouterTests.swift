@@ -1,0 +1,330 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import KeelsonCore
+import KeelsonServer
+import KeelsonService
+import KeelsonStore
+import Testing
+
+@Suite("The HTTP API, route by route (router tests, no sockets)")
+struct RouterTests {
+    @Test("the OpenAPI document and the router list the same routes, with the same roles")
+    func openAPIMatchesRoutes() throws {
+        let document = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.bytes)) as! [String: Any]
+        let paths = document["paths"] as! [String: [String: Any]]
+        var documented: Set<String> = []
+        for (path, operations) in paths {
+            for (method, operation) in operations where ["get", "post", "put", "delete", "patch"].contains(method) {
+                documented.insert("\(method.uppercased()) \(path)")
+                let route = APIRouter.routes.first { $0.method == method.uppercased() && $0.path == path }
+                guard let route else { continue }
+                let operation = operation as! [String: Any]
+                #expect(operation["x-keelson-role"] as? String == route.role?.rawValue, "\(route): role")
+                let security = operation["security"] as? [[String: Any]]
+                #expect((security?.isEmpty ?? true) == (route.role == nil), "\(route): security")
+            }
+        }
+        let registered = Set(APIRouter.routes.map(\.description))
+        #expect(registered.subtracting(documented).isEmpty, "routes missing from openapi.json: \(registered.subtracting(documented).sorted())")
+        #expect(documented.subtracting(registered).isEmpty, "documented routes that do not exist: \(documented.subtracting(registered).sorted())")
+        #expect(registered.count >= 20)
+    }
+
+    @Test("auth matrix: every route × no token, viewer, deployer, admin → 401, 403 or through")
+    func authMatrix() async throws {
+        let harness = try await Harness.make()
+        try await harness.test { client in
+            for route in APIRouter.routes where route.role != nil && route.path != "/api/v1/events/stream" {
+                let uri = route.path
+                    .replacingOccurrences(of: "{application}", with: "shop").replacingOccurrences(of: "{service}", with: "web")
+                    .replacingOccurrences(of: "{channel}", with: "staging").replacingOccurrences(of: "{name}", with: "no-such-token")
+                let method = HTTPRequest.Method(rawValue: route.method)!
+                let anonymous = try await client.call(method, uri, as: nil, json: "{}", harness: harness)
+                #expect(anonymous.status == 401, "\(route) without a token: \(anonymous)")
+                #expect(anonymous.body.contains("\"code\":\"unauthorized\""), "\(route): \(anonymous.body)")
+                for role in Role.allCases {
+                    let answer = try await client.call(method, uri, as: role, json: "{}", harness: harness)
+                    if role < route.role! {
+                        #expect(answer.status == 403, "\(route) as \(role): \(answer)")
+                        #expect(answer.body.contains("needs \(route.role!.rawValue)"), "\(route): \(answer.body)")
+                    } else {
+                        #expect(answer.status != 401 && answer.status != 403, "\(route) as \(role): \(answer)")
+                    }
+                }
+            }
+            // A wrong token is 401 too, and says so.
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer kst_not-a-real-token"
+            let wrong = try await client.execute(uri: "/api/v1/status", method: .get, headers: headers) { ($0.status.code, String(buffer: $0.body)) }
+            #expect(wrong.0 == 401)
+            #expect(wrong.1.contains("unknown or revoked token"))
+        }
+    }
+
+    @Test("health, readiness, metrics and the OpenAPI document need no token")
+    func openRoutes() async throws {
+        let harness = try await Harness.make()
+        try await harness.test { client in
+            let health = try await client.call(.get, "/healthz", as: nil, harness: harness)
+            #expect(health.status == 200)
+            #expect(health.body.contains("\"status\":\"ok\""))
+            let starting = try await client.call(.get, "/readyz", as: nil, harness: harness)
+            #expect(starting.status == 503, "not ready before the worker has folded the log")
+            await harness.router.readiness.markReady()
+            #expect(try await client.call(.get, "/readyz", as: nil, harness: harness).status == 200)
+            let metrics = try await client.call(.get, "/metrics", as: nil, harness: harness)
+            #expect(metrics.status == 200)
+            #expect(metrics.body.contains("keelson_instances{status=\"converged\"}"), "\(metrics.body)")
+            let openapi = try await client.call(.get, "/api/v1/openapi.json", as: nil, harness: harness)
+            #expect(openapi.status == 200)
+            #expect(openapi.body.contains("\"openapi\""))
+            let missing = try await client.call(.get, "/api/v1/nothing-here", as: .viewer, harness: harness)
+            #expect(missing.status == 404)
+            #expect(missing.body.contains("\"code\":\"not_found\""))
+        }
+    }
+
+    @Test("config upload: applied, dry run, and compile errors as 422 with file:line")
+    func config() async throws {
+        let harness = try await Harness.make(applyConfig: false)
+        let text = Harness.config
+        try await harness.test { client in
+            let dry = try await client.call(.post, "/api/v1/config", json: try json(ApplyConfigRequest(
+                source: "/cfg/shop.yaml", files: [ConfigFileUpload(path: "/cfg/shop.yaml", text: text)], dryRun: true)), harness: harness)
+            #expect(dry.status == 200, "\(dry.body)")
+            #expect(try decode(ChangeReport.self, dry.body).recorded == false)
+            #expect(try await harness.store.events(EventFilter(types: [ConfigApplied.eventType])).isEmpty)
+
+            let applied = try await client.call(.post, "/api/v1/config", json: try json(ApplyConfigRequest(
+                source: "/cfg/shop.yaml", files: [ConfigFileUpload(path: "/cfg/shop.yaml", text: text)])), harness: harness)
+            #expect(applied.status == 200, "\(applied.body)")
+            let report = try decode(ChangeReport.self, applied.body)
+            #expect(report.recorded && report.policies == ["shop (staging → prod)"])
+            let event = try #require(try await harness.store.events(EventFilter(types: [ConfigApplied.eventType])).last)
+            #expect(event.actor == "token:admin")
+
+            let broken = text.replacingOccurrences(of: "after: [staging]", with: "after: [stagign]")
+            let invalid = try await client.call(.post, "/api/v1/config", json: try json(ApplyConfigRequest(
+                source: "/cfg/shop.yaml", files: [ConfigFileUpload(path: "/cfg/shop.yaml", text: broken)])), harness: harness)
+            #expect(invalid.status == 422, "\(invalid.body)")
+            let error = try decode(APIErrorBody.self, invalid.body).error
+            #expect(error.code == "config_invalid")
+            let diagnostic = try #require(error.diagnostics?.first)
+            #expect(diagnostic.file == "/cfg/shop.yaml" && diagnostic.line == 14 && diagnostic.column == 13, "\(diagnostic)")
+            #expect(diagnostic.message.contains("stagign"))
+
+            let empty = try await client.call(.post, "/api/v1/config", json: #"{"source": "x", "files": []}"#, harness: harness)
+            #expect(empty.status == 400)
+        }
+    }
+
+    @Test("bad bodies: malformed JSON, a wrong type, an unknown field, too large → 400/413 naming the problem")
+    func badBodies() async throws {
+        var settings = APISettings()
+        settings.maxBodyBytes = 2000
+        let harness = try await Harness.make(settings: settings)
+        try await harness.test { client in
+            let malformed = try await client.call(.post, "/api/v1/releases", as: .deployer, json: #"{"application": "shop","#, harness: harness)
+            #expect(malformed.status == 400)
+            #expect(malformed.body.contains("malformed JSON body"), "\(malformed.body)")
+            let wrongType = try await client.call(
+                .post, "/api/v1/releases", as: .deployer, json: #"{"application": "shop", "service": "web", "version": 2}"#, harness: harness)
+            #expect(wrongType.status == 400)
+            #expect(wrongType.body.contains("version: expected String"), "\(wrongType.body)")
+            let missing = try await client.call(.post, "/api/v1/releases", as: .deployer, json: #"{"application": "shop"}"#, harness: harness)
+            #expect(missing.body.contains("service: required, missing"), "\(missing.body)")
+            let typo = try await client.call(
+                .post, "/api/v1/releases", as: .deployer,
+                json: #"{"application": "shop", "service": "web", "version": "1.0.0", "dryrun": true}"#, harness: harness)
+            #expect(typo.status == 400)
+            #expect(typo.body.contains("unknown field 'dryrun'"), "\(typo.body)")
+            #expect(try await harness.store.events(EventFilter(types: [ReleaseRequested.eventType])).isEmpty, "nothing recorded")
+            let large = try await client.call(
+                .post, "/api/v1/alerts", as: .deployer,
+                json: try json(AlertBody(name: String(repeating: "x", count: 5000), labels: [:], firing: true)), harness: harness)
+            #expect(large.status == 413)
+            #expect(large.body.contains("payload_too_large"))
+        }
+    }
+
+    @Test("releases, status, instance detail and explain; unknown names are 404")
+    func releasesAndStatus() async throws {
+        let harness = try await Harness.make()
+        try await harness.test { client in
+            let released = try await client.call(
+                .post, "/api/v1/releases", as: .deployer, json: try json(ReleaseBody(application: "shop", service: "web", version: "1.0.0")),
+                harness: harness)
+            #expect(released.status == 200, "\(released.body)")
+            #expect(Set(try decode(ChangeReport.self, released.body).changes.map(\.instance)) == ["shop/web@prod", "shop/web@staging"])
+            let event = try #require(try await harness.store.events(EventFilter(types: [ReleaseRequested.eventType])).last)
+            #expect(event.actor == "token:deployer")
+
+            let unknown = try await client.call(
+                .post, "/api/v1/releases", as: .deployer, json: try json(ReleaseBody(application: "shop", service: "api", version: "1")),
+                harness: harness)
+            #expect(unknown.status == 404)
+            #expect(unknown.body.contains("unknown service 'shop/api' (known: web)"), "\(unknown.body)")
+
+            // The worker decides, so status and explain have something to say.
+            let worker = harness.worker()
+            try await worker.step()
+            await worker.waitForApplies()
+            try await worker.step()
+
+            let status = try decode(StatusResponse.self, try await client.call(.get, "/api/v1/status?scope=shop/web", as: .viewer, harness: harness).body)
+            #expect(status.instances.map(\.instance) == ["shop/web@prod", "shop/web@staging"])
+            #expect(status.instances.first { $0.channel == "prod" }?.status == "waiting")
+            #expect(try await client.call(.get, "/api/v1/status?scope=nope", as: .viewer, harness: harness).status == 404)
+            #expect(try await client.call(.get, "/api/v1/status?scope=shop/web@x/y", as: .viewer, harness: harness).status == 400)
+
+            let detail = try decode(InstanceDetail.self, try await client.call(.get, "/api/v1/instances/shop/web/prod", as: .viewer, harness: harness).body)
+            #expect(detail.status?.desired == "1.0.0")
+            #expect(detail.explanation?.decision.status == .waiting)
+            let explain = try decode(Explanation.self, try await client.call(.get, "/api/v1/instances/shop/web/prod/explain", as: .viewer, harness: harness).body)
+            #expect(explain.decision.reason.contains("staging"), "\(explain.decision.reason)")
+            let early = try await client.call(.get, "/api/v1/instances/shop/web/prod/explain?position=3", as: .viewer, harness: harness)
+            #expect(early.status == 404, "no decision that early")
+            #expect(try await client.call(.get, "/api/v1/instances/shop/web/nowhere", as: .viewer, harness: harness).status == 404)
+            #expect(try await client.call(.get, "/api/v1/instances/shop/web/prod?position=x", as: .viewer, harness: harness).status == 400)
+        }
+    }
+
+    @Test("timeline filters and cursor pagination; events by range, stream and type")
+    func timelineAndEvents() async throws {
+        let harness = try await Harness.make()
+        _ = try await harness.control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
+        let worker = harness.worker()
+        for _ in 0..<3 {
+            try await worker.step()
+            await worker.waitForApplies()
+            harness.clock.advance(10)
+        }
+        try await harness.test { client in
+            var seen: [Int64] = []
+            var cursor: Int64?
+            repeat {
+                let page = try decode(TimelinePage.self, try await client.call(
+                    .get, "/api/v1/timeline?scope=shop/web@staging&limit=2" + (cursor.map { "&before=\($0)" } ?? ""), as: .viewer, harness: harness).body)
+                #expect(page.entries.count <= 2)
+                #expect(page.entries.allSatisfy { $0.channel == "staging" || $0.channel == nil })
+                seen += page.entries.map(\.position)
+                cursor = page.next
+            } while cursor != nil
+            let all = try decode(TimelinePage.self, try await client.call(
+                .get, "/api/v1/timeline?application=shop&service=web&channel=staging&limit=1000", as: .viewer, harness: harness).body)
+            #expect(seen == all.entries.map(\.position), "paging in 2s gives the whole timeline, newest first, once")
+            #expect(seen.count > 4)
+            let decisions = try decode(TimelinePage.self, try await client.call(
+                .get, "/api/v1/timeline?scope=shop&kind=decision", as: .viewer, harness: harness).body)
+            #expect(!decisions.entries.isEmpty && decisions.entries.allSatisfy { $0.kind == .decision })
+            #expect(try await client.call(.get, "/api/v1/timeline?kind=nonsense", as: .viewer, harness: harness).status == 400)
+            #expect(try await client.call(.get, "/api/v1/timeline?since=yesterday", as: .viewer, harness: harness).status == 400)
+
+            let first = try decode(EventsResponse.self, try await client.call(.get, "/api/v1/events?after=0&limit=5", as: .viewer, harness: harness).body)
+            #expect(first.events.map(\.position) == [1, 2, 3, 4, 5])
+            #expect(first.next == 5)
+            let range = try decode(EventsResponse.self, try await client.call(.get, "/api/v1/events?after=5&to=7", as: .viewer, harness: harness).body)
+            #expect(range.events.map(\.position) == [6, 7])
+            let typed = try decode(EventsResponse.self, try await client.call(
+                .get, "/api/v1/events?type=DecisionMade&stream=instance:shop/web@staging", as: .viewer, harness: harness).body)
+            #expect(!typed.events.isEmpty && typed.events.allSatisfy { $0.type == "DecisionMade" && $0.stream == "instance:shop/web@staging" })
+            #expect(try await client.call(.get, "/api/v1/events?limit=0", as: .viewer, harness: harness).status == 400)
+        }
+    }
+
+    @Test("signals: approve, reject, roll back, mark bad, pause, resume, alerts — recorded with the caller as actor")
+    func signals() async throws {
+        let harness = try await Harness.make()
+        _ = try await harness.control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
+        try await harness.test { client in
+            let calls: [(String, String, String)] = [
+                ("/api/v1/instances/shop/web/prod/approve", #"{"comment": "looks fine"}"#, ApprovalGranted.eventType),
+                ("/api/v1/instances/shop/web/prod/reject", #"{"release": "1.0.0", "reason": "no"}"#, ApprovalRejected.eventType),
+                ("/api/v1/instances/shop/web/staging/rollback", #"{"reason": "latency"}"#, RollbackRequested.eventType),
+                ("/api/v1/services/shop/web/mark-bad", #"{"release": "1.0.0", "reason": "corrupts carts"}"#, ReleaseMarkedBad.eventType),
+                ("/api/v1/pause", #"{"scope": "shop/web", "reason": "incident"}"#, Paused.eventType),
+                ("/api/v1/resume", #"{"scope": "shop/web"}"#, Resumed.eventType),
+                ("/api/v1/alerts", #"{"name": "HighErrorRate", "labels": {"severity": "critical"}, "firing": true}"#, AlertFired.eventType),
+                ("/api/v1/alerts", #"{"name": "HighErrorRate", "labels": {"severity": "critical"}, "firing": false}"#, AlertResolved.eventType),
+            ]
+            for (uri, body, type) in calls {
+                let answer = try await client.call(.post, uri, as: .deployer, json: body, harness: harness)
+                #expect(answer.status == 200, "\(uri): \(answer.body)")
+                let result = try decode(SignalResult.self, answer.body)
+                let event = try #require(try await harness.store.events(EventFilter(afterPosition: result.position - 1, limit: 1)).first)
+                #expect(event.type == type && event.actor == "token:deployer", "\(uri): \(event.type) by \(event.actor ?? "-")")
+            }
+            let approval = try #require(try await harness.store.events(EventFilter(types: [ApprovalGranted.eventType])).first)
+            #expect(try approval.decode(ApprovalGranted.self).version == "1.0.0", "the instance's desired release by default")
+            #expect(try await client.call(.post, "/api/v1/services/shop/web/mark-bad", as: .deployer, json: "{}", harness: harness).status == 400)
+            #expect(try await client.call(.post, "/api/v1/pause", as: .deployer, json: #"{"scope": "elsewhere"}"#, harness: harness).status == 404)
+            #expect(try await client.call(.post, "/api/v1/pause", as: .deployer, json: #"{"scope": "a b"}"#, harness: harness).status == 400)
+        }
+    }
+
+    @Test("tokens: created once, listed without the secret, revoked tokens stop working")
+    func tokens() async throws {
+        let harness = try await Harness.make()
+        try await harness.test { client in
+            let created = try await client.call(.post, "/api/v1/tokens", json: #"{"name": "ci", "role": "deployer"}"#, harness: harness)
+            #expect(created.status == 201, "\(created.body)")
+            let token = try decode(CreatedToken.self, created.body).token
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer \(token)"
+            let whoami = try await client.execute(uri: "/api/v1/whoami", method: .get, headers: headers) { String(buffer: $0.body) }
+            #expect(try decode(Identity.self, whoami) == Identity(name: "ci", role: .deployer))
+
+            let list = try await client.call(.get, "/api/v1/tokens", harness: harness)
+            #expect(!list.body.contains(token) && !list.body.contains(String(token.dropFirst(12))), "the secret is never listed")
+            #expect(try decode([TokenInfo].self, list.body).map(\.name) == ["admin", "ci", "deployer", "viewer"])
+            #expect(try await client.call(.post, "/api/v1/tokens", json: #"{"name": "ci", "role": "viewer"}"#, harness: harness).status == 409)
+            #expect(try await client.call(.post, "/api/v1/tokens", json: #"{"name": "ci", "role": "root"}"#, harness: harness).status == 400)
+
+            #expect(try await client.call(.delete, "/api/v1/tokens/ci", harness: harness).status == 200)
+            let after = try await client.execute(uri: "/api/v1/whoami", method: .get, headers: headers) { $0.status.code }
+            #expect(after == 401)
+            #expect(try await client.call(.delete, "/api/v1/tokens/ci", harness: harness).status == 404)
+        }
+        // Only hashes are stored.
+        let stored = try String(contentsOf: harness.directory.appendingPathComponent("k.db"), encoding: .isoLatin1)
+        #expect(!stored.contains(harness.tokens[.admin]!))
+    }
+
+    @Test("Alertmanager's documented webhook payload fires and resolves an alert that holds and releases prod")
+    func alertmanagerGate() async throws {
+        let harness = try await Harness.make()
+        _ = try await harness.control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
+        let firing = try String(contentsOf: fixtures.appendingPathComponent("alertmanager-firing.json"), encoding: .utf8)
+        let resolved = try String(contentsOf: fixtures.appendingPathComponent("alertmanager-resolved.json"), encoding: .utf8)
+        let worker = harness.worker()
+        let run: @Sendable (Int) async throws -> Void = { seconds in
+            for _ in 0..<(seconds / 5) {
+                try await worker.step()
+                await worker.waitForApplies()
+                try await worker.step()
+                harness.clock.advance(5)
+            }
+        }
+        try await harness.test { client in
+            let fired = try await client.call(.post, "/api/v1/alertmanager", as: .deployer, json: firing, harness: harness)
+            #expect(fired.status == 200, "\(fired.body)")
+            #expect(try decode(AlertmanagerResult.self, fired.body).fired.count == 1)
+
+            try await run(180)
+            var prod = try #require(try await harness.store.instanceStatuses(prefix: "shop/web@prod").first)
+            #expect(prod.status == "waiting" && prod.waitingFor == "alert", "\(prod.status): \(prod.reason)")
+            let staging = try #require(try await harness.store.instanceStatuses(prefix: "shop/web@staging").first)
+            #expect(staging.status == "converged", "the gate is prod's only")
+
+            let cleared = try await client.call(.post, "/api/v1/alertmanager", as: .deployer, json: resolved, harness: harness)
+            #expect(try decode(AlertmanagerResult.self, cleared.body).resolved.count == 1)
+            try await run(60)
+            prod = try #require(try await harness.store.instanceStatuses(prefix: "shop/web@prod").first)
+            #expect(prod.status == "converged" && prod.currentVersions == "1.0.0", "\(prod.status): \(prod.reason)")
+
+            let old = try await client.call(.post, "/api/v1/alertmanager", as: .deployer, json: #"{"version": "3", "status": "firing", "alerts": []}"#, harness: harness)
+            #expect(old.status == 400 && old.body.contains("version 4"))
+        }
+    }
+}
