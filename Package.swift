@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "KeelsonService",
             dependencies: [
-                "KeelsonCore", "KeelsonCompiler", "KeelsonEngine", "KeelsonStore",
+                "KeelsonCore", "KeelsonCompiler", "KeelsonEngine", "KeelsonStore", "KeelsonRuntimes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

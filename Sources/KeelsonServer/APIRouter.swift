@@ -226,6 +226,12 @@ public struct APIRouter: Sendable {
             try await api.control.alertmanager(try await api.decode(AlertmanagerWebhook.self, call), actor: call.actor)
         }
 
+        // Runtimes.
+        route(.get, "/api/v1/runtimes", role: .viewer) { api, _ in try await api.control.runtimes() }
+        route(.post, "/api/v1/runtimes/{name}/check", role: .admin) { api, call in
+            try await api.control.checkRuntime(name: try call.parameter("name"))
+        }
+
         // Tokens.
         route(.get, "/api/v1/tokens", role: .admin) { api, _ in try await api.control.tokens() }
         route(.post, "/api/v1/tokens", role: .admin, status: .created) { api, call in

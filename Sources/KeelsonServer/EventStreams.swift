@@ -64,19 +64,25 @@ public final class EventStreams: Sendable {
             throw APIError(status: 503, code: "shutting_down", message: "the server is shutting down; reconnect in a moment")
         }
         let subscription = control.store.follow(after: after, matching: filter)
+        let lastSent = Stamp()
         let producer = Task {
             do {
                 for try await event in subscription {
                     await channel.send(ByteBuffer(string: try Self.frame(event)))
+                    lastSent.touch()
                 }
             } catch {}
             channel.finish()
         }
+        // A comment only when the stream has been quiet for `keepAlive`.
         let ticker = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: keepAlive)
+                try? await Task.sleep(until: lastSent.value.advanced(by: keepAlive))
                 if Task.isCancelled { break }
-                await channel.send(ByteBuffer(string: ": keep-alive\n\n"))
+                if ContinuousClock.now - lastSent.value >= keepAlive {
+                    await channel.send(ByteBuffer(string: ": keep-alive\n\n"))
+                    lastSent.touch()
+                }
             }
         }
         let stop: @Sendable () -> Void = { [weak self] in
@@ -102,6 +108,13 @@ public final class EventStreams: Sendable {
         let data = String(decoding: try APIJSON.encoder.encode(APIEvent(event)), as: UTF8.self)
         return "id: \(event.position)\nevent: \(event.type)\ndata: \(data)\n\n"
     }
+}
+
+/// When a stream last sent something.
+final class Stamp: Sendable {
+    private let instant = Mutex(ContinuousClock.now)
+    var value: ContinuousClock.Instant { instant.withLock { $0 } }
+    func touch() { instant.withLock { $0 = .now } }
 }
 
 /// Whether the server is ready: the worker has folded the log and is deciding.

@@ -42,7 +42,8 @@ public enum KeelsonServer {
     public static func run(
         store: EventStore, settings: Settings, logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws {
-        let control = ControlPlane(store: store)
+        var control = ControlPlane(store: store)
+        control.stateRoot = settings.stateRoot
         if let file = settings.bootstrapTokenFile, try await store.tokens().isEmpty {
             let created = try await control.createToken(TokenCreateBody(name: "admin", role: .admin), createdBy: "keelson serve")
             try writeSecret(created.token + "\n", to: file)

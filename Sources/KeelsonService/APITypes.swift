@@ -288,6 +288,32 @@ public struct AlertmanagerResult: Codable, Sendable {
     public var position: Int64
 }
 
+// MARK: runtimes
+
+/// A runtime of the applied config (`GET /api/v1/runtimes`).
+public struct RuntimeInfo: Codable, Sendable, Hashable {
+    public var name: String
+    public var type: String
+    public var labels: [String: String]
+    public var settings: [String: String]
+    /// The instances that run there.
+    public var instances: [String]
+}
+
+/// A runtime's preflight (`POST /api/v1/runtimes/{name}/check`).
+public struct RuntimeCheckReport: Codable, Sendable, Hashable {
+    public struct Check: Codable, Sendable, Hashable {
+        public var name: String
+        public var passed: Bool
+        public var detail: String
+    }
+
+    public var runtime: String
+    public var type: String
+    public var usable: Bool
+    public var checks: [Check]
+}
+
 // MARK: tokens
 
 public enum Role: String, Codable, Sendable, CaseIterable, Comparable {

@@ -3,6 +3,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
+import KeelsonRuntimes
 import KeelsonStore
 
 /// Everything a request or a command can do, once: the server's routes call it for their
@@ -13,9 +14,12 @@ public struct ControlPlane: Sendable {
     public let store: EventStore
     /// The clock for token bookkeeping and for `since`/`until` ages (never used by decisions).
     public var now: @Sendable () -> Date = Date.init
+    /// Where local runtimes keep their state (for runtime checks).
+    public var stateRoot: String
 
     public init(store: EventStore) {
         self.store = store
+        self.stateRoot = RuntimeFactory.stateRoot(forDatabase: store.path)
     }
 
     // MARK: config and releases
@@ -291,6 +295,39 @@ public struct ControlPlane: Sendable {
         guard !events.isEmpty else { return AlertmanagerResult(fired: [], resolved: [], position: try await store.lastPosition()) }
         let results = try await store.append(events, to: "alerts")
         return AlertmanagerResult(fired: fired, resolved: resolved, position: results.positions.upperBound)
+    }
+
+    // MARK: runtimes
+
+    /// The runtimes of the applied config, with the instances that run on each.
+    public func runtimes() async throws -> [RuntimeInfo] {
+        guard let intent = try await DesiredStateRecorder.appliedIntent(store)?.intent else {
+            throw APIError.notFound("no config has been applied yet, so there are no runtimes (`keelson apply -f PATH`)")
+        }
+        return intent.runtimes.map { runtime in
+            RuntimeInfo(
+                name: runtime.name, type: runtime.type.rawValue, labels: runtime.labels, settings: runtime.settings,
+                instances: intent.services.flatMap { service in
+                    service.instances.filter { $0.runtime == runtime.name }.map { "\(service.application)/\(service.name)@\($0.channel)" }
+                })
+        }
+    }
+
+    /// Preflights one runtime: reachable and usable? (local: state folder writable, ports free,
+    /// replicas rediscovered; custom: programs exist and are executable.)
+    public func checkRuntime(name: String) async throws -> RuntimeCheckReport {
+        guard let intent = try await DesiredStateRecorder.appliedIntent(store)?.intent else {
+            throw APIError.notFound("no config has been applied yet, so there is no runtime '\(name)' (`keelson apply -f PATH`)")
+        }
+        guard let declared = intent.runtimes.first(where: { $0.name == name }) else {
+            let names = intent.runtimes.map(\.name)
+            let hint = suggestion(for: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+            throw APIError.notFound("no runtime named '\(name)'\(hint); the applied config declares: \(names.joined(separator: ", "))")
+        }
+        let checks = await RuntimeFactory(stateRoot: stateRoot).make(declared, in: intent).check()
+        return RuntimeCheckReport(
+            runtime: name, type: declared.type.rawValue, usable: checks.allSatisfy(\.passed),
+            checks: checks.map { RuntimeCheckReport.Check(name: $0.name, passed: $0.passed, detail: $0.detail) })
     }
 
     // MARK: tokens

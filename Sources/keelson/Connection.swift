@@ -31,6 +31,8 @@ protocol KeelsonAPI: Sendable {
     func createToken(_ body: TokenCreateBody) async throws -> CreatedToken
     func tokens() async throws -> [TokenInfo]
     func revokeToken(name: String) async throws -> SignalResult
+    func runtimes() async throws -> [RuntimeInfo]
+    func checkRuntime(name: String) async throws -> RuntimeCheckReport
 }
 
 /// `--server URL` / `--token-file` (or KEELSON_SERVER / KEELSON_TOKEN), else the database file.
@@ -127,6 +129,8 @@ struct LocalAPI: KeelsonAPI {
         try await control.revokeToken(name: name)
         return SignalResult(message: "revoked token \(name)", position: try await control.store.lastPosition())
     }
+    func runtimes() async throws -> [RuntimeInfo] { try await control.runtimes() }
+    func checkRuntime(name: String) async throws -> RuntimeCheckReport { try await control.checkRuntime(name: name) }
 }
 
 /// The CLI as a client of `keelson serve`, over HTTP with a bearer token.
@@ -198,6 +202,10 @@ struct RemoteAPI: KeelsonAPI {
     func createToken(_ body: TokenCreateBody) async throws -> CreatedToken { try await send(.POST, "/api/v1/tokens", body: body) }
     func tokens() async throws -> [TokenInfo] { try await send(.GET, "/api/v1/tokens") }
     func revokeToken(name: String) async throws -> SignalResult { try await send(.DELETE, "/api/v1/tokens/\(Self.escape(name))") }
+    func runtimes() async throws -> [RuntimeInfo] { try await send(.GET, "/api/v1/runtimes") }
+    func checkRuntime(name: String) async throws -> RuntimeCheckReport {
+        try await send(.POST, "/api/v1/runtimes/\(Self.escape(name))/check")
+    }
 
     // MARK: the live stream
 

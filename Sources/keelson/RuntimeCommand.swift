@@ -4,6 +4,7 @@ import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
 import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 
 struct RuntimeCommand: AsyncParsableCommand {
@@ -55,26 +56,11 @@ struct RuntimeList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List the runtimes of the applied config, with their settings.")
 
-    @OptionGroup var store: StoreOptions
-    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
-
-    struct Entry: Encodable {
-        var name: String
-        var type: String
-        var labels: [String: String]
-        var settings: [String: String]
-        var instances: [String]
-    }
+    @OptionGroup var connection: ConnectionOptions
+    @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
 
     func run() async throws {
-        let context = try await RuntimeContext.open(store, writable: false)
-        let entries = context.intent.runtimes.map { runtime in
-            Entry(
-                name: runtime.name, type: runtime.type.rawValue, labels: runtime.labels, settings: runtime.settings,
-                instances: context.intent.services.flatMap { service in
-                    service.instances.filter { $0.runtime == runtime.name }.map { "\(service.application)/\(service.name)@\($0.channel)" }
-                })
-        }
+        let entries = try await connection.api().runtimes()
         switch output {
         case .json, .yaml: try printStructured(entries, output)
         case .table:
@@ -107,22 +93,19 @@ struct RuntimeCheckCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The runtime's name (see `keelson runtime list`).", valueName: "name"))
     var name: String
 
-    @OptionGroup var store: StoreOptions
-    @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
+    @OptionGroup var connection: ConnectionOptions
+    @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
 
     func run() async throws {
-        let context = try await RuntimeContext.open(store, writable: false)
-        let (declared, runtime) = try context.runtime(named: name)
-        let checks = await runtime.check()
+        let report = try await connection.api().checkRuntime(name: name)
         switch output {
         case .json, .yaml:
-            struct Report: Encodable { var runtime: String; var type: String; var usable: Bool; var checks: [RuntimeCheck] }
-            try printStructured(Report(runtime: name, type: declared.type.rawValue, usable: checks.allSatisfy(\.passed), checks: checks), output)
+            try printStructured(report, output)
         case .table:
-            print("runtime \(name) (\(declared.type.rawValue))")
-            for check in checks { print("  \(check.passed ? "✓" : "✗") \(check.name): \(check.detail)") }
+            print("runtime \(name) (\(report.type))")
+            for check in report.checks { print("  \(check.passed ? "✓" : "✗") \(check.name): \(check.detail)") }
         }
-        if !checks.allSatisfy(\.passed) { throw ExitCode(1) }
+        if !report.usable { throw ExitCode(1) }
     }
 }
 

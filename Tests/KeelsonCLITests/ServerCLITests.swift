@@ -6,12 +6,13 @@ final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let output: URL
 
-    init(_ cli: CLI, arguments: [String], log: String) throws {
+    init(_ cli: CLI, arguments: [String], log: String, environment: [String: String] = [:]) throws {
         output = cli.directory.appendingPathComponent(log)
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         process.executableURL = CLI.binary
         process.arguments = arguments
         process.currentDirectoryURL = cli.directory
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let handle = try FileHandle(forWritingTo: output)
         process.standardOutput = handle
         process.standardError = handle
@@ -109,6 +110,10 @@ struct ServerCLITests {
         #expect(deployer.status == 0, "\(deployer.stderr)")
         let deployerEnvironment = ["KEELSON_SERVER": url, "KEELSON_TOKEN": deployer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]
 
+        // The log followed live through the server, across its restart.
+        let follower = try ServerProcess(cli, arguments: ["events", "--follow", "--limit", "0", "-o", "json"], log: "follow.log", environment: client)
+        defer { follower.signal(SIGKILL) }
+
         // The rollout, followed live while the server is killed and started again.
         async let waited = cli.run(["release", "shop/web", "--version", "1.0.0", "--wait", "--timeout", "150s"], environment: deployerEnvironment)
         var stagingUp = false
@@ -136,8 +141,18 @@ struct ServerCLITests {
         // The actor of each request is its token; the timeline says so, through the server.
         let timeline = try await cli.run(["timeline", "shop/web@prod", "--kind", "approval"], environment: client)
         #expect(timeline.stdout.contains("token:ci"), "\(timeline.stdout)")
-        let followed = try await cli.run(["events", "--limit", "3", "-o", "json"], environment: client)
-        #expect(followed.status == 0, "\(followed.stderr)")
+
+        // The follower reconnected after the restart and missed nothing, repeated nothing.
+        let last = try #require(Int(try await cli.run(["events", "--limit", "1", "-o", "json"], environment: client).stdout
+            .components(separatedBy: "\"position\" : ").last?.prefix { $0.isNumber } ?? ""))
+        #expect(try await follower.waitFor("\"position\":\(last),", seconds: 30), "\(follower.log.suffix(500))")
+        let followed = follower.log.split(separator: "\n").compactMap { line -> Int? in
+            guard line.hasPrefix("{"), let data = line.data(using: .utf8),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            return object["position"] as? Int
+        }.filter { $0 <= last }
+        #expect(!followed.isEmpty && followed == Array(followed.first!...last), "contiguous: \(followed.prefix(5))…\(followed.suffix(5))")
+        #expect(follower.log.contains("reconnecting"), "it noticed the restart: \(follower.log.prefix(300))")
 
         server.signal(SIGTERM)
         #expect(try await server.waitForExit(seconds: 60) == 0, "graceful stop: \(server.log)")

@@ -263,6 +263,23 @@ struct RouterTests {
         }
     }
 
+    @Test("runtimes: listed with their instances; checked (admin); unknown names are 404 with a suggestion")
+    func runtimes() async throws {
+        let harness = try await Harness.make()
+        try await harness.test { client in
+            let list = try decode([RuntimeInfo].self, try await client.call(.get, "/api/v1/runtimes", as: .viewer, harness: harness).body)
+            #expect(list.map(\.name) == ["sim"])
+            #expect(list.first?.type == "simulated")
+            #expect(list.first?.instances == ["shop/web@staging", "shop/web@prod"])
+            let check = try await client.call(.post, "/api/v1/runtimes/sim/check", harness: harness)
+            #expect(check.status == 200, "\(check.body)")
+            #expect(try decode(RuntimeCheckReport.self, check.body).usable)
+            let typo = try await client.call(.post, "/api/v1/runtimes/sin/check", harness: harness)
+            #expect(typo.status == 404)
+            #expect(typo.body.contains("no runtime named 'sin' (did you mean 'sim'?)"), "\(typo.body)")
+        }
+    }
+
     @Test("tokens: created once, listed without the secret, revoked tokens stop working")
     func tokens() async throws {
         let harness = try await Harness.make()
