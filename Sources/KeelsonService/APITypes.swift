@@ -140,6 +140,8 @@ public struct StatusResponse: Codable, Sendable {
     public var instances: [InstanceStatusEntry]
     /// The log position the answer reflects.
     public var position: Int64
+    /// Each application's release channels in promotion order (from its last `PolicyCompiled`).
+    public var channels: [String: [String]]?
 }
 
 /// An event as the API shows it: the envelope, with the payload as JSON (not a string).

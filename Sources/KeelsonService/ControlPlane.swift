@@ -114,7 +114,14 @@ public struct ControlPlane: Sendable {
             prefix = parsed.service.map { "\(parsed.application)/\($0)@" } ?? "\(parsed.application)/"
         }
         let rows = try await store.instanceStatuses(prefix: prefix).filter { $0.desiredVersion != nil }
-        return StatusResponse(instances: rows.map(Self.entry), position: position)
+        var channels: [String: [String]] = [:]
+        for application in Set(rows.compactMap { $0.instance.split(separator: "/").first.map(String.init) }) {
+            let policy = try await store.events(EventFilter(
+                stream: StreamID("app:\(application)"), types: [PolicyCompiled.eventType], limit: 1, latest: true)
+            ).first.flatMap { try? $0.decode(PolicyCompiled.self) }
+            if let policy { channels[application] = policy.policy.channels.map(\.name) }
+        }
+        return StatusResponse(instances: rows.map(Self.entry), position: position, channels: channels)
     }
 
     static func entry(_ row: InstanceStatusRow) -> InstanceStatusEntry {

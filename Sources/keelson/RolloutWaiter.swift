@@ -38,6 +38,7 @@ struct RolloutWaiter {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         var shown: [String: String] = [:]
+        var shownProgress = ""
         var lastPosition = (try? await api.lastPosition()) ?? 0
         var quietSince = clock.now
         var hinted = false
@@ -46,8 +47,11 @@ struct RolloutWaiter {
         emit("waiting for \(targets.count) instance(s) to converge (timeout \(Text.duration(Int64(timeout.components.seconds) * 1000)))…")
         while true {
             let rows: [String: InstanceStatusEntry]
+            let order: [String: [String]]
             do {
-                rows = Dictionary(uniqueKeysWithValues: try await api.status(scope: nil).instances.map { ($0.instance, $0) })
+                let status = try await api.status(scope: nil)
+                rows = Dictionary(uniqueKeysWithValues: status.instances.map { ($0.instance, $0) })
+                order = status.channels ?? [:]
                 if unreachable { emit("  (\(api.location) answers again)") }
                 unreachable = false
             } catch let error as APIError where error.status < 500 {
@@ -82,6 +86,11 @@ struct RolloutWaiter {
                 let rolledBack = ["rollingBack", "rolledBack"].contains(row.status) && row.targetIsRollback && row.target != version
                 if (failedHere || rolledBack) && row.decisionPosition > after { failed.append(instance) }
             }
+            let progress = Self.progress(targets: targets, rows: rows, order: order)
+            if progress != shownProgress {
+                emit("  ── \(progress)")
+                shownProgress = progress
+            }
             if !failed.isEmpty {
                 emit("rollout failed in \(failed.joined(separator: ", "))")
                 return .failed
@@ -103,6 +112,29 @@ struct RolloutWaiter {
             }
             try await Task.sleep(for: .milliseconds(500))
         }
+    }
+
+    /// One line per rollout: each channel in promotion order with how many of its instances have
+    /// converged on the release, and what the others are doing, e.g.
+    /// `staging ✓ 2/2 · canary 1/2 converging · prod-eu 0/2 waiting (approval)`.
+    static func progress(targets: [String: String], rows: [String: InstanceStatusEntry], order: [String: [String]]) -> String {
+        var byChannel: [String: [(instance: String, version: String)]] = [:]
+        for (instance, version) in targets {
+            byChannel[String(instance.split(separator: "@").last ?? ""), default: []].append((instance, version))
+        }
+        let ranked = Array(order.values.joined())
+        let channels = byChannel.keys.sorted { (ranked.firstIndex(of: $0) ?? Int.max, $0) < (ranked.firstIndex(of: $1) ?? Int.max, $1) }
+        return channels.map { channel in
+            let members = byChannel[channel]!.sorted { $0.instance < $1.instance }
+            let done = members.filter { member in
+                guard let row = rows[member.instance] else { return false }
+                return row.status == InstanceStatus.converged.rawValue && row.decisionVersion == member.version && row.current == [member.version]
+            }.count
+            if done == members.count { return "\(channel) ✓ \(done)/\(members.count)" }
+            let busy = members.compactMap { rows[$0.instance] }.first { $0.status != InstanceStatus.converged.rawValue }
+            let state = busy.map { $0.status + ($0.waitingFor.map { " (\($0))" } ?? "") } ?? "pending"
+            return "\(channel) \(done)/\(members.count) \(state)"
+        }.joined(separator: " · ")
     }
 
     /// Exits with the outcome's code (0 converged, 1 failed, 2 timed out).

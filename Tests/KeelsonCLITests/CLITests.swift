@@ -654,6 +654,7 @@ struct WaitCLITests {
         #expect(held.status == 2, "\(held.stdout)\(held.stderr)")
         #expect(held.stdout.contains("shop/web@prod  waiting (approval): 1.0.0 waits: approval: 0 of 1"), "\(held.stdout)")
         #expect(held.stdout.contains("timed out: 1 of 2 instance(s) converged"))
+        #expect(held.stdout.contains("── staging ✓ 1/1 · prod 0/1 waiting (approval)"), "progress per channel, in promotion order: \(held.stdout)")
 
         #expect(try await cli.run(["approve", "shop/web@prod", "--db", cli.db]).status == 0)
         let done = try await cli.run(["release", "shop/web", "--version", "1.0.0", "--wait", "--timeout", "30s", "--db", cli.db])

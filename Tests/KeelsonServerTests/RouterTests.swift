@@ -53,6 +53,8 @@ struct RouterTests {
                     }
                 }
             }
+            // The live stream checks its token before it starts streaming.
+            #expect(try await client.call(.get, "/api/v1/events/stream", as: nil, harness: harness).status == 401)
             // A wrong token is 401 too, and says so.
             var headers = HTTPFields()
             headers[.authorization] = "Bearer kst_not-a-real-token"
