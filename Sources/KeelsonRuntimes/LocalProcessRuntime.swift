@@ -332,6 +332,11 @@ public actor LocalProcessRuntime: Runtime {
 
     struct PortProblem: Error { var reason: String }
 
+    /// A probe that failed because nothing listens on the port (yet).
+    static func notListening(_ message: String) -> Bool {
+        message.lowercased().contains("connection refused")
+    }
+
     private func allocatePort() throws(PortProblem) -> Int {
         let ours = Set(discover().filter(\.running).map(\.port)).union(reservedPorts)
         var taken = 0
@@ -414,15 +419,21 @@ public actor LocalProcessRuntime: Runtime {
         _ instance: ServiceInstanceID, _ replica: ReplicaRecord, document: CompiledDocument, deadline: ContinuousClock.Instant
     ) async -> String? {
         let began = clock.now
+        // Whether the replica has answered a probe at all (healthy or not).
+        var answered = false
         while true {
             guard replica.isRunning else {
                 return "exited before it became healthy (see \(logFiles(of: instance, replica: replica.name).stderr))"
             }
             if let check = document.healthCheck {
-                // During the first interval a replica is still starting: failed probes are retried
-                // every 250 ms and not counted, so a fast service is healthy in a fraction of it.
-                let starting = clock.now - began < check.interval
+                // A replica is still starting during the first interval, and for as long as nothing
+                // listens on its port yet (a slow start on a loaded machine; the apply's deadline
+                // bounds it): failed probes are then retried every 250 ms and not counted, so a
+                // fast service is healthy in a fraction of an interval. Once it answers (healthy or
+                // not), failures count from the next probe on.
+                let starting = clock.now - began < check.interval || !answered
                 let tracker = await probe(instance, replica, document: document, force: true, countFailures: !starting)
+                if !Self.notListening(tracker.message) { answered = true }
                 switch tracker.state {
                 case .healthy: return nil
                 case .unhealthy:

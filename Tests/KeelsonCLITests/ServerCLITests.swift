@@ -163,3 +163,57 @@ struct ServerCLITests {
         #expect(try await cli.run(["runtime", "remove", "shop/web@prod", "--db", cli.db]).status == 0)
     }
 }
+
+@Suite("two workers in two processes on one database")
+struct TwoProcessLeaseTests {
+    @Test("keelson serve and keelson worker at once: every instance is decided by one of them only, the rollout converges, replay is clean")
+    func leases() async throws {
+        let cli = CLI()
+        let base = ServerCLITests.config
+            .replacingOccurrences(of: "ports: 19520-19539", with: "ports: 19560-19579")
+            .replacingOccurrences(of: #"\n *approval: \{approvers: 1\}"#, with: "", options: .regularExpression)
+        // A second service, like web.
+        let service = "kind: Service" + base.components(separatedBy: "kind: Service")[1]
+        let config = base + "\n---\n" + service.replacingOccurrences(of: "name: web", with: "name: api")
+        try config.write(to: cli.directory.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        let applied = try await cli.run(["apply", "-f", "shop.yaml", "--db", cli.db])
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+
+        let server = try ServerProcess(
+            cli, arguments: ["serve", "--db", cli.db, "--listen", "127.0.0.1:19542", "--worker-name", "server:one"], log: "serve.log")
+        let worker = try ServerProcess(cli, arguments: ["worker", "--db", cli.db, "--name", "worker:two"], log: "worker.log")
+        defer {
+            server.signal(SIGKILL)
+            worker.signal(SIGKILL)
+        }
+        #expect(try await server.waitFor("listening on"), "\(server.log)")
+        for service in ["web", "api"] {
+            #expect(try await cli.run(["release", "shop/\(service)", "--version", "1.0.0", "--db", cli.db]).status == 0)
+        }
+        var converged = false
+        for _ in 0..<300 where !converged {
+            let status = try await cli.run(["status", "-o", "json", "--db", cli.db])
+            let entries = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]]) ?? []
+            converged = entries.count == 4 && entries.allSatisfy { $0["status"] as? String == "converged" }
+            if !converged { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let final = try await cli.run(["status", "--db", cli.db]).stdout
+        #expect(converged, "\(final)")
+
+        server.signal(SIGTERM)
+        worker.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+        #expect(try await worker.waitForExit() == 0)
+        let decisions = try await cli.run(["events", "--type", "DecisionMade", "--limit", "10000", "-o", "json", "--db", cli.db])
+        let events = try #require(try JSONSerialization.jsonObject(with: Data(decisions.stdout.utf8)) as? [[String: Any]])
+        var deciders: [String: Set<String>] = [:]
+        for event in events { deciders[event["stream"] as! String, default: []].insert(event["actor"] as! String) }
+        #expect(deciders.count == 4)
+        #expect(deciders.values.allSatisfy { $0.count == 1 }, "one decider per instance: \(deciders)")
+        #expect(try await cli.run(["replay", "--verify", "--db", cli.db]).status == 0)
+        #expect(try await cli.run(["db", "check", "--db", cli.db]).status == 0)
+        for instance in ["shop/web@staging", "shop/web@prod", "shop/api@staging", "shop/api@prod"] {
+            #expect(try await cli.run(["runtime", "remove", instance, "--db", cli.db]).status == 0)
+        }
+    }
+}
