@@ -65,6 +65,15 @@ public struct RecordedEvent: Sendable, Hashable, Codable {
     public var actor: String?
     public var correlationID: String?
     public var causationPosition: Int64?
+    /// Payloads decoded so far, when the store folds this event into several projections in one
+    /// pass: each payload type is then decoded once, whichever projections read it. Not part of
+    /// the event (neither encoded nor compared).
+    public var decoded: DecodedPayloads?
+
+    enum CodingKeys: String, CodingKey {
+        case position, streamID, version, type, schemaVersion, payload, recordedAtMilliseconds, actor, correlationID
+        case causationPosition
+    }
 
     public init(
         position: Int64, streamID: StreamID, version: Int64, type: String, schemaVersion: Int,
@@ -85,17 +94,62 @@ public struct RecordedEvent: Sendable, Hashable, Codable {
 
     public var recordedAt: Date { Date(millisecondsSince1970: recordedAtMilliseconds) }
 
+    /// Equal when every recorded field is (the decode cache is not part of the event).
+    public static func == (lhs: RecordedEvent, rhs: RecordedEvent) -> Bool {
+        lhs.position == rhs.position && lhs.streamID == rhs.streamID && lhs.version == rhs.version && lhs.type == rhs.type
+            && lhs.schemaVersion == rhs.schemaVersion && lhs.payload == rhs.payload
+            && lhs.recordedAtMilliseconds == rhs.recordedAtMilliseconds && lhs.actor == rhs.actor
+            && lhs.correlationID == rhs.correlationID && lhs.causationPosition == rhs.causationPosition
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(position)
+        hasher.combine(streamID)
+        hasher.combine(payload)
+    }
+
     /// Decodes the payload as `Payload`, after checking the type name.
     public func decode<Payload: EventPayload>(_: Payload.Type) throws -> Payload {
         guard type == Payload.eventType else {
             throw EventDecodingError.typeMismatch(expected: Payload.eventType, actual: type, position: position)
         }
-        return try RecordedEvent.decoder.decode(Payload.self, from: Data(payload.utf8))
+        return try decodePayload(as: Payload.self)
+    }
+
+    /// Decodes the payload as `Value`, whatever the event's type (for payloads several event
+    /// types share, such as `ApplyFinished`). Decoded once per event when it carries a cache.
+    public func decodePayload<Value: Decodable & Sendable>(as _: Value.Type) throws -> Value {
+        guard let decoded else { return try RecordedEvent.decoder.decode(Value.self, from: Data(payload.utf8)) }
+        return try decoded.value(Value.self) { try RecordedEvent.decoder.decode(Value.self, from: Data(payload.utf8)) }
+    }
+
+    /// A copy that remembers what it decodes (for folding one event into several projections).
+    public func cachingDecodes() -> RecordedEvent {
+        var copy = self
+        copy.decoded = DecodedPayloads()
+        return copy
     }
 
     /// One decoder for every payload (it holds no per-call state; making one per event showed up
     /// in rebuilds).
     public static let decoder = JSONDecoder()
+}
+
+/// The payloads of one event decoded so far, by type — failures included, so that a payload that
+/// is not of a type is found out once too.
+public final class DecodedPayloads: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [ObjectIdentifier: Result<any Sendable, any Error>] = [:]
+
+    public init() {}
+
+    func value<Value: Sendable>(_ type: Value.Type, decode: () throws -> Value) throws -> Value {
+        let key = ObjectIdentifier(type)
+        if let known = lock.withLock({ values[key] }) { return try known.get() as! Value }
+        let result = Result<any Sendable, any Error> { try decode() }
+        lock.withLock { values[key] = result }
+        return try result.get() as! Value
+    }
 }
 
 public enum EventDecodingError: Error, CustomStringConvertible, Sendable {

@@ -70,7 +70,7 @@ public struct TimelineEntry: Sendable, Hashable, Codable {
             guard let made = try? event.decode(DecisionMade.self) else { return nil }
             return entry(made.instance, .decision, made.decision.version, "\(made.decision.status.rawValue): \(made.decision.reason)")
         case ApplyFinished.succeededType, ApplyFinished.failedType:
-            guard let finished = try? JSONDecoder().decode(ApplyFinished.self, from: Data(event.payload.utf8)) else { return nil }
+            guard let finished = try? event.decodePayload(as: ApplyFinished.self) else { return nil }
             let result = finished.result
             return entry(
                 finished.instance, .apply, nil,

@@ -36,7 +36,7 @@ public final class ServerMetrics: Sendable {
                 labels: [("status", made.decision.status.rawValue)]
             ).increment()
         case ApplyFinished.succeededType, ApplyFinished.failedType:
-            guard let finished = try? RecordedEvent.decoder.decode(ApplyFinished.self, from: Data(event.payload.utf8)) else { return }
+            guard let finished = try? event.decodePayload(as: ApplyFinished.self) else { return }
             let outcome = finished.result.succeeded ? "succeeded" : "failed"
             registry.makeCounter(
                 descriptor: Self.name("applies", unit: "total", help: "Applies finished, by outcome."), labels: [("outcome", outcome)]

@@ -229,8 +229,10 @@ public final class EventStore: Sendable {
                     }
                 }
                 if let last = written.last?.position {
+                    // Each payload decoded once, however many projections read it.
+                    let shared = projections.count > 1 ? written.map { $0.cachingDecodes() } : written
                     for projection in projections {
-                        try projection.fold(written, in: db, into: projection.tables,
+                        try projection.fold(shared, in: db, into: projection.tables,
                                             snapshotEvery: configuration.snapshotEvery)
                         try ProjectionCheckpoints.set(projection.name, to: last, in: db)
                     }
@@ -391,7 +393,8 @@ public final class EventStore: Sendable {
         var cursor = from
         while cursor < to {
             let upTo = min(cursor + chunk, to)
-            let events = try EventRows.fetch(db, after: cursor, upTo: upTo, payloads: payloads)
+            var events = try EventRows.fetch(db, after: cursor, upTo: upTo, payloads: payloads)
+            if targets.count > 1 { events = events.map { $0.cachingDecodes() } }
             if !events.isEmpty {
                 for target in targets {
                     try target.projection.fold(events, in: db, into: target.tables, snapshotEvery: snapshotEvery)

@@ -2,7 +2,7 @@ import Foundation
 import KeelsonCore
 
 /// The events the benchmark appends: realistic stream names, a few event types, and payloads of
-/// about 100 bytes of pre-encoded JSON, built before any clock starts. The Keelson store and the
+/// valid payloads of their types (about 250 bytes of JSON), built before any clock starts. The Keelson store and the
 /// SQLite C baseline write exactly the same values.
 struct Workload: Sendable {
     static let eventTypes = ["StateFetched", "DecisionMade", "ApplyRequested", "ApplySucceeded"]
@@ -28,12 +28,37 @@ struct Workload: Sendable {
         return StreamID("instance:app-\(String(format: "%03d", index / 10))/svc-\(index % 10)@\(channels[index % 4])")
     }
 
-    /// An event shaped like a fetch result or a decision: about 100 bytes of JSON.
+    /// A fetch result, a decision, an apply request or an apply result — each a valid payload of
+    /// its type (so that the store's projections fold it as they would in production), about
+    /// 250 bytes of JSON on average.
     static func event(stream: StreamID, sequence: Int, correlationID: String?) -> NewEvent {
         let version = "1.\(sequence % 17).\(sequence % 101)"
         let hash = UInt64(sequence) &* 0x9E37_79B9_7F4A_7C15
-        let digest = String(format: "%016llx%016llx", hash, hash ^ 0xBF58_476D_1CE4_E5B9)
-        let payload = #"{"digest":"sha256:\#(digest)","healthy":\#(sequence % 7 != 0),"replicas":\#(sequence % 5 + 1),"version":"\#(version)"}"#
+        let digest = "sha256:" + String(format: "%016llx%016llx", hash, hash ^ 0xBF58_476D_1CE4_E5B9)
+        let instance = ServiceInstanceID(String(stream.rawValue.dropFirst("instance:".count)))!
+        let replicas = sequence % 5 + 1
+        let payload: String
+        switch eventTypes[sequence % eventTypes.count] {
+        case StateFetched.eventType:
+            let observation = Observation(objects: [ObservedObject(
+                name: "r1", version: version, desiredReplicas: replicas, readyReplicas: replicas,
+                health: sequence % 7 == 0 ? .unhealthy : .healthy)])
+            payload = try! CanonicalJSON.string(StateFetched(instance: instance, runtime: "local", observation: observation, digest: digest))
+        case DecisionMade.eventType:
+            let decision = Decision(status: .converged, version: version, reason: "converged on \(version): \(replicas)/\(replicas) ready")
+            payload = try! CanonicalJSON.string(DecisionMade(
+                instance: instance, viewPosition: Int64(sequence), nowMilliseconds: 1_795_600_800_000 + Int64(sequence), engineVersion: 1,
+                decision: decision))
+        case ApplyRequested.eventType:
+            payload = try! CanonicalJSON.string(ApplyRequested(
+                instance: instance, requestID: "req-\(sequence)", version: version, digest: digest,
+                document: #"{"replicas":\#(replicas),"version":"\#(version)"}"#, rollback: false))
+        default:
+            let finished = ApplyFinished(
+                instance: instance, runtime: "local", digest: digest, idempotencyKey: "req-\(sequence)",
+                result: ApplyResult(succeeded: true, durationMilliseconds: Int64(200 + sequence % 300), output: "started r1 running \(version)"))
+            payload = try! CanonicalJSON.string(finished)
+        }
         return NewEvent(
             type: eventTypes[sequence % eventTypes.count], payload: payload, actor: actor, correlationID: correlationID)
     }

@@ -149,7 +149,7 @@ public struct EngineState: Sendable, Hashable {
                 if requested.rollback { $0.rollbackRequestedBy = nil }
             }
         case ApplyFinished.succeededType, ApplyFinished.failedType:
-            guard let finished = try? JSONDecoder().decode(ApplyFinished.self, from: Data(event.payload.utf8)) else { return }
+            guard let finished = try? event.decodePayload(as: ApplyFinished.self) else { return }
             update(finished.instance) {
                 guard $0.request?.requestID == finished.idempotencyKey else { return }
                 $0.request?.result = .init(
