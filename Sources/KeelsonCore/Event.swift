@@ -15,6 +15,9 @@ public struct NewEvent: Sendable, Hashable {
     public var correlationID: String?
     /// The position of the event that caused this one.
     public var causationPosition: Int64?
+    /// The typed payload this event was encoded from, if any: the store's projections fold the
+    /// event at append time without decoding its JSON again. Not part of the event (not compared).
+    public var decoded: DecodedPayloads?
 
     public init(
         type: String, schemaVersion: Int = 1, payload: String = "{}",
@@ -36,6 +39,27 @@ public struct NewEvent: Sendable, Hashable {
             type: Payload.eventType, schemaVersion: Payload.schemaVersion,
             payload: try CanonicalJSON.string(payload),
             actor: actor, correlationID: correlationID, causationPosition: causationPosition)
+        self.decoded = DecodedPayloads(holding: payload)
+    }
+
+    /// An event of type `type` whose payload is a value shared by several event types (such as
+    /// `ApplyFinished` for `ApplySucceeded` and `ApplyFailed`), encoded as canonical JSON.
+    public init<Payload: Encodable & Sendable>(
+        type: String, encoding payload: Payload, actor: String? = nil, correlationID: String? = nil
+    ) throws {
+        self.init(type: type, payload: try CanonicalJSON.string(payload), actor: actor, correlationID: correlationID)
+        self.decoded = DecodedPayloads(holding: payload)
+    }
+
+    /// Equal when every field that is written is (the typed payload is not compared).
+    public static func == (lhs: NewEvent, rhs: NewEvent) -> Bool {
+        lhs.type == rhs.type && lhs.schemaVersion == rhs.schemaVersion && lhs.payload == rhs.payload && lhs.actor == rhs.actor
+            && lhs.correlationID == rhs.correlationID && lhs.causationPosition == rhs.causationPosition
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(type)
+        hasher.combine(payload)
     }
 }
 
@@ -125,6 +149,7 @@ public struct RecordedEvent: Sendable, Hashable, Codable {
 
     /// A copy that remembers what it decodes (for folding one event into several projections).
     public func cachingDecodes() -> RecordedEvent {
+        guard decoded == nil else { return self }
         var copy = self
         copy.decoded = DecodedPayloads()
         return copy
@@ -142,6 +167,11 @@ public final class DecodedPayloads: @unchecked Sendable {
     private var values: [ObjectIdentifier: Result<any Sendable, any Error>] = [:]
 
     public init() {}
+
+    /// A cache that already holds `payload` (the value an event was encoded from).
+    public init<Payload: Sendable>(holding payload: Payload) {
+        values[ObjectIdentifier(Payload.self)] = .success(payload)
+    }
 
     func value<Value: Sendable>(_ type: Value.Type, decode: () throws -> Value) throws -> Value {
         let key = ObjectIdentifier(type)

@@ -71,9 +71,8 @@ public struct RuntimeRecorder: Sendable {
             instance: state.instance, runtime: runtime.name, digest: state.digest, idempotencyKey: idempotencyKey,
             result: result)
         try await store.append(
-            [NewEvent(
-                type: result.succeeded ? ApplyFinished.succeededType : ApplyFinished.failedType,
-                payload: try CanonicalJSON.string(finished), actor: actor)],
+            [try NewEvent(
+                type: result.succeeded ? ApplyFinished.succeededType : ApplyFinished.failedType, encoding: finished, actor: actor)],
             to: stream)
         return result
     }
