@@ -9,12 +9,14 @@ struct Keelson: AsyncParsableCommand {
         discussion: """
             Every change Keelson makes or sees is an event in an SQLite file (--db, or KEELSON_DB; \
             default .keelson/keelson.db). Projections derived from the log answer questions fast and \
-            can be rebuilt from it at any time.
+            can be rebuilt from it at any time. Most commands work on that file directly, or through \
+            a running `keelson serve` with --server URL (or KEELSON_SERVER) and a token in KEELSON_TOKEN.
 
             Try:
-              keelson up                       start the server, apply examples/shop, release, follow
-              keelson demo                     append a small sample history and show it
-              keelson events --last 20         the latest events
+              keelson up                       quickstart: server, examples/shop, a release
+              keelson serve                    the state server (HTTP API, worker, metrics)
+              keelson status                   every instance: release, status, why
+              keelson events --limit 20        the latest events
               keelson events --follow          watch new events as they are appended
               keelson streams                  every stream with its version and counts
               keelson db check                 integrity check + projection verify
