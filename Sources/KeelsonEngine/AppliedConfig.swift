@@ -11,6 +11,13 @@ public enum AppliedConfig {
             .first?.decode(ConfigApplied.self)
     }
 
+    /// The release policy last recorded for `application` (`PolicyCompiled` on `app:<name>`).
+    public static func policy(of application: String, in store: EventStore) async throws -> ApplicationPolicy? {
+        try await store.events(EventFilter(
+            stream: StreamID("app:\(application)"), types: [PolicyCompiled.eventType], limit: 1, latest: true)
+        ).first.flatMap { try? $0.decode(PolicyCompiled.self) }?.policy
+    }
+
     public static func intent(of config: ConfigApplied) throws -> Intent {
         let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
         let loaded = ConfigSource.load(path: config.source, from: files)

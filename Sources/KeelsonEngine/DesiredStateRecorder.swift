@@ -61,10 +61,7 @@ public struct DesiredStateRecorder: Sendable {
         if try await latestConfig()?.digest != digest { outcome.configApplied = config }
         for application in intent.applications {
             let policy = Compiler.policy(application)
-            let recorded = try await store.events(EventFilter(
-                stream: StreamID("app:\(application.name)"), types: [PolicyCompiled.eventType], limit: 1, latest: true)
-            ).first.flatMap { try? $0.decode(PolicyCompiled.self) }
-            if recorded?.policy != policy { outcome.policies.append(PolicyCompiled(policy: policy, configDigest: digest)) }
+            if try await AppliedConfig.policy(of: application.name, in: store) != policy { outcome.policies.append(PolicyCompiled(policy: policy, configDigest: digest)) }
         }
         let current = try await currentDesiredStates()
         outcome.previous = current

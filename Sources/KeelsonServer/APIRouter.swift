@@ -175,9 +175,7 @@ public struct APIRouter: Sendable {
             try await api.control.instance(try call.instance(), at: try call.time("at"), position: try call.integer("position"))
         }
         route(.get, "/api/v1/instances/{application}/{service}/{channel}/explain", role: .viewer) { api, call in
-            let id = try call.instance()
-            try await api.control.requireKnown(application: id.application, service: id.service, channel: id.channel)
-            return try await api.control.explain(id, at: try call.time("at"), position: try call.integer("position"))
+            try await api.control.explain(try call.instance(), at: try call.time("at"), position: try call.integer("position"))
         }
         route(.get, "/api/v1/timeline", role: .viewer) { api, call in
             try await api.control.timeline(try api.timelineQuery(call))
@@ -238,9 +236,7 @@ public struct APIRouter: Sendable {
             try await api.control.createToken(try await api.decode(TokenCreateBody.self, call), createdBy: call.actor)
         }
         route(.delete, "/api/v1/tokens/{name}", role: .admin) { api, call in
-            let name = try call.parameter("name")
-            try await api.control.revokeToken(name: name)
-            return SignalResult(message: "revoked token \(name)", position: try await api.control.store.lastPosition())
+            try await api.control.revokeToken(name: try call.parameter("name"))
         }
         return router
     }

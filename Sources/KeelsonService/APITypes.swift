@@ -164,7 +164,7 @@ public struct APIEvent: Codable, Sendable, Hashable {
         version = event.version
         type = event.type
         schemaVersion = event.schemaVersion
-        payload = (try? JSONDecoder().decode(JSONValue.self, from: Data(event.payload.utf8))) ?? .string(event.payload)
+        payload = (try? event.decodePayload(as: JSONValue.self)) ?? .string(event.payload)
         recordedAt = Text.time(event.recordedAtMilliseconds)
         recordedAtMilliseconds = event.recordedAtMilliseconds
         actor = event.actor

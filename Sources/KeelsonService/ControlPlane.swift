@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
@@ -16,6 +17,9 @@ public struct ControlPlane: Sendable {
     public var now: @Sendable () -> Date = Date.init
     /// Where local runtimes keep their state (for runtime checks).
     public var stateRoot: String
+    /// The applied config, parsed once per change of the `config` stream (most requests check
+    /// names against it).
+    private let intents = IntentCache()
 
     public init(store: EventStore) {
         self.store = store
@@ -82,10 +86,9 @@ public struct ControlPlane: Sendable {
     /// The applied config's application (and service, and channel), or a 404 naming what is unknown.
     @discardableResult
     public func requireKnown(application: String, service: String? = nil, channel: String? = nil) async throws -> Intent {
-        guard let config = try await AppliedConfig.latest(in: store) else {
+        guard let intent = try await appliedIntent() else {
             throw APIError.notFound("no config has been applied yet, so there is no application '\(application)' (`keelson apply -f PATH`)")
         }
-        let intent = try AppliedConfig.intent(of: config)
         guard let app = intent.applications.first(where: { $0.name == application }) else {
             let known = intent.applications.map(\.name).sorted().joined(separator: ", ")
             throw APIError.notFound("unknown application '\(application)' (known: \(known.isEmpty ? "none" : known))")
@@ -98,6 +101,16 @@ public struct ControlPlane: Sendable {
             throw APIError.notFound(
                 "unknown release channel '\(channel)' of \(application) (known: \(app.channels.map(\.name).joined(separator: ", ")))")
         }
+        return intent
+    }
+
+    /// The intent of the config last applied, nil before any.
+    public func appliedIntent() async throws -> Intent? {
+        let version = try await store.version(of: "config")
+        if let cached = intents.intent(at: version) { return cached }
+        guard let config = try await AppliedConfig.latest(in: store) else { return nil }
+        let intent = try AppliedConfig.intent(of: config)
+        intents.remember(intent, at: version)
         return intent
     }
 
@@ -115,11 +128,8 @@ public struct ControlPlane: Sendable {
         }
         let rows = try await store.instanceStatuses(prefix: prefix).filter { $0.desiredVersion != nil }
         var channels: [String: [String]] = [:]
-        for application in Set(rows.compactMap { $0.instance.split(separator: "/").first.map(String.init) }) {
-            let policy = try await store.events(EventFilter(
-                stream: StreamID("app:\(application)"), types: [PolicyCompiled.eventType], limit: 1, latest: true)
-            ).first.flatMap { try? $0.decode(PolicyCompiled.self) }
-            if let policy { channels[application] = policy.policy.channels.map(\.name) }
+        for application in Set(rows.compactMap { $0.instance.split(separator: "/").first.map(String.init) }).sorted() {
+            if let policy = try await AppliedConfig.policy(of: application, in: store) { channels[application] = policy.channels.map(\.name) }
         }
         return StatusResponse(instances: rows.map(Self.entry), position: position, channels: channels)
     }
@@ -150,6 +160,7 @@ public struct ControlPlane: Sendable {
     /// Why an instance is where it is: the last decision up to `at`/`position`, its view, and the
     /// instance's events since the decision before.
     public func explain(_ id: ServiceInstanceID, at: Date? = nil, position: Int64? = nil) async throws -> Explanation {
+        try await requireKnown(application: id.application, service: id.service, channel: id.channel)
         var limit = position
         if let at {
             let before = try await store.events(EventFilter(until: at, limit: 1, latest: true)).first?.position ?? 0
@@ -308,7 +319,7 @@ public struct ControlPlane: Sendable {
 
     /// The runtimes of the applied config, with the instances that run on each.
     public func runtimes() async throws -> [RuntimeInfo] {
-        guard let intent = try await DesiredStateRecorder.appliedIntent(store)?.intent else {
+        guard let intent = try await appliedIntent() else {
             throw APIError.notFound("no config has been applied yet, so there are no runtimes (`keelson apply -f PATH`)")
         }
         return intent.runtimes.map { runtime in
@@ -323,7 +334,7 @@ public struct ControlPlane: Sendable {
     /// Preflights one runtime: reachable and usable? (local: state folder writable, ports free,
     /// replicas rediscovered; custom: programs exist and are executable.)
     public func checkRuntime(name: String) async throws -> RuntimeCheckReport {
-        guard let intent = try await DesiredStateRecorder.appliedIntent(store)?.intent else {
+        guard let intent = try await appliedIntent() else {
             throw APIError.notFound("no config has been applied yet, so there is no runtime '\(name)' (`keelson apply -f PATH`)")
         }
         guard let declared = intent.runtimes.first(where: { $0.name == name }) else {
@@ -364,12 +375,14 @@ public struct ControlPlane: Sendable {
         try await store.tokens().map(Self.info)
     }
 
-    public func revokeToken(name: String) async throws {
+    /// Revokes a token. Tokens are not in the event log, so the position is the log's last.
+    public func revokeToken(name: String) async throws -> SignalResult {
         do {
             try await store.revokeToken(name: name, nowMilliseconds: now().millisecondsSince1970)
         } catch let error as TokenStoreError {
             throw APIError.notFound(error.description)
         }
+        return SignalResult(message: "revoked token \(name)", position: try await store.lastPosition())
     }
 
     /// The caller a bearer token stands for, or nil when it is unknown or revoked.
@@ -407,5 +420,18 @@ public struct ControlPlane: Sendable {
         let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
         let names = parts[0].split(separator: "/", maxSplits: 1).map(String.init)
         return Scope(application: names[0], service: names.count > 1 ? names[1] : nil, channel: parts.count > 1 ? parts[1] : nil)
+    }
+}
+
+/// The last parsed intent and the `config` stream version it was parsed at.
+final class IntentCache: Sendable {
+    private let state = Mutex<(version: Int64, intent: Intent)?>(nil)
+
+    func intent(at version: Int64) -> Intent? {
+        state.withLock { $0.flatMap { $0.version == version ? $0.intent : nil } }
+    }
+
+    func remember(_ intent: Intent, at version: Int64) {
+        state.withLock { $0 = (version, intent) }
     }
 }

@@ -150,6 +150,11 @@ struct AlertCommand: AsyncParsableCommand {
             }
             return result
         }
+
+        /// Records the alert firing or resolving and prints what was recorded.
+        func record(firing: Bool) async throws {
+            try printSignal(try await connection.api().alert(AlertBody(name: name, labels: try parsed(), firing: firing)), format)
+        }
     }
 
     struct Fire: AsyncParsableCommand {
@@ -157,10 +162,7 @@ struct AlertCommand: AsyncParsableCommand {
             abstract: "An alert fires.", discussion: "Example:\n  keelson alert fire HighErrorRate --label service=web --label severity=critical")
         @OptionGroup var options: Labels
 
-        func run() async throws {
-            let labels = try options.parsed()
-            try printSignal(try await options.connection.api().alert(AlertBody(name: options.name, labels: labels, firing: true)), options.format)
-        }
+        func run() async throws { try await options.record(firing: true) }
     }
 
     struct Resolve: AsyncParsableCommand {
@@ -168,10 +170,7 @@ struct AlertCommand: AsyncParsableCommand {
             abstract: "An alert resolves (name and labels as it fired).", discussion: "Example:\n  keelson alert resolve HighErrorRate --label service=web --label severity=critical")
         @OptionGroup var options: Labels
 
-        func run() async throws {
-            let labels = try options.parsed()
-            try printSignal(try await options.connection.api().alert(AlertBody(name: options.name, labels: labels, firing: false)), options.format)
-        }
+        func run() async throws { try await options.record(firing: false) }
     }
 }
 

@@ -122,7 +122,7 @@ struct RolloutWaiter {
         for (instance, version) in targets {
             byChannel[String(instance.split(separator: "@").last ?? ""), default: []].append((instance, version))
         }
-        let ranked = Array(order.values.joined())
+        let ranked = order.keys.sorted().flatMap { order[$0]! }
         let channels = byChannel.keys.sorted { (ranked.firstIndex(of: $0) ?? Int.max, $0) < (ranked.firstIndex(of: $1) ?? Int.max, $1) }
         return channels.map { channel in
             let members = byChannel[channel]!.sorted { $0.instance < $1.instance }

@@ -154,6 +154,14 @@ struct ServerCLITests {
         #expect(!followed.isEmpty && followed == Array(followed.first!...last), "contiguous: \(followed.prefix(5))…\(followed.suffix(5))")
         #expect(follower.log.contains("reconnecting"), "it noticed the restart: \(follower.log.prefix(300))")
 
+        // Tokens through the server: listed without their secret; a revoked one stops working.
+        let tokens = try await cli.run(["token", "list"], environment: client)
+        #expect(tokens.stdout.contains("ci") && tokens.stdout.contains("deployer"), "\(tokens.stdout)")
+        #expect(!tokens.stdout.contains(deployerEnvironment["KEELSON_TOKEN"]!))
+        #expect(try await cli.run(["token", "revoke", "ci"], environment: client).status == 0)
+        let revoked = try await cli.run(["status"], environment: deployerEnvironment)
+        #expect(revoked.status != 0 && revoked.stderr.contains("unknown or revoked token"), "\(revoked.stderr)")
+
         server.signal(SIGTERM)
         #expect(try await server.waitForExit(seconds: 60) == 0, "graceful stop: \(server.log)")
         #expect(try await cli.run(["db", "check", "--db", cli.db]).status == 0)

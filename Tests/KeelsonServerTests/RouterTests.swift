@@ -118,6 +118,17 @@ struct RouterTests {
 
             let empty = try await client.call(.post, "/api/v1/config", json: #"{"source": "x", "files": []}"#, harness: harness)
             #expect(empty.status == 400)
+
+            // Names are checked against the config applied last, not one parsed earlier.
+            let release = try json(ReleaseBody(application: "shop", service: "api", version: "1.0.0"))
+            #expect(try await client.call(.post, "/api/v1/releases", as: .deployer, json: release, harness: harness).status == 404)
+            let second = text + "\n---\n" + "kind: Service" + text.components(separatedBy: "kind: Service")[1]
+                .replacingOccurrences(of: "name: web", with: "name: api")
+            let grown = try await client.call(.post, "/api/v1/config", json: try json(ApplyConfigRequest(
+                source: "/cfg/shop.yaml", files: [ConfigFileUpload(path: "/cfg/shop.yaml", text: second)])), harness: harness)
+            #expect(grown.status == 200, "\(grown.body)")
+            let released = try await client.call(.post, "/api/v1/releases", as: .deployer, json: release, harness: harness)
+            #expect(released.status == 200, "\(released.body)")
         }
     }
 
