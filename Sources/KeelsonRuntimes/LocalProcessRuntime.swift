@@ -116,7 +116,7 @@ public actor LocalProcessRuntime: Runtime {
     public func discover() -> [(instance: ServiceInstanceID, replica: String, pid: Int32, port: Int, version: String, running: Bool)] {
         let root = URL(fileURLWithPath: settings.stateDirectory, isDirectory: true)
         var found: [(ServiceInstanceID, String, Int32, Int, String, Bool)] = []
-        for application in ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).sorted() {
+        for application in ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).sorted() where !application.hasPrefix(".") {
             let folder = root.appendingPathComponent(application)
             for entry in ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted() {
                 guard let instance = ServiceInstanceID("\(application)/\(entry)") else { continue }
@@ -232,7 +232,7 @@ public actor LocalProcessRuntime: Runtime {
             } catch {
                 return result("cannot start a replica of \(state.instance): \(error.reason)")
             }
-            defer { reservedPorts.remove(port) }
+            defer { release(port) }
             let replicaName = "r\(next)"
             next += 1
             let replica: ReplicaRecord
@@ -332,16 +332,49 @@ public actor LocalProcessRuntime: Runtime {
 
     struct PortProblem: Error { var reason: String }
 
+    private func release(_ port: Int) {
+        reservedPorts.remove(port)
+        unlink(reservationFile(port).path)
+    }
+
+    private nonisolated func reservationFile(_ port: Int) -> URL {
+        URL(fileURLWithPath: settings.stateDirectory, isDirectory: true).appendingPathComponent(".ports").appendingPathComponent("\(port)")
+    }
+
+    /// Creates the port's reservation file, exclusively: only one process sharing the state
+    /// directory gets it. A reservation older than a minute was left by a process that died while
+    /// starting a replica, and is taken over.
+    private func reserveAcrossProcesses(_ port: Int) -> Bool {
+        let file = reservationFile(port)
+        try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        for _ in 0..<2 {
+            let descriptor = open(file.path, O_CREAT | O_EXCL | O_WRONLY, 0o644)
+            if descriptor >= 0 {
+                close(descriptor)
+                return true
+            }
+            guard errno == EEXIST,
+                  let modified = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date,
+                  Date().timeIntervalSince(modified) > 60 else { return false }
+            unlink(file.path)
+        }
+        return false
+    }
+
     /// A probe that failed because nothing listens on the port (yet).
     static func notListening(_ message: String) -> Bool {
         message.lowercased().contains("connection refused")
     }
 
+    /// A port for a new replica: not used by a replica of this state directory, not reserved by
+    /// another start in flight (in this process or another one sharing the directory — two
+    /// workers), and free on the machine. Held until `release`, by when the replica's record
+    /// (which `discover` reads) exists.
     private func allocatePort() throws(PortProblem) -> Int {
         let ours = Set(discover().filter(\.running).map(\.port)).union(reservedPorts)
         var taken = 0
         for port in settings.ports where !ours.contains(port) {
-            if ProcessTable.portIsFree(port) {
+            if ProcessTable.portIsFree(port) && reserveAcrossProcesses(port) {
                 reservedPorts.insert(port)
                 return port
             }

@@ -537,6 +537,21 @@ struct EngineCLITests {
         return Dictionary(uniqueKeysWithValues: entries.map { ($0["instance"] as! String, $0) })
     }
 
+    /// Runs `keelson worker` in the background until `done` says so (or 90 s pass), stops it with
+    /// SIGTERM and returns what it printed: no fixed durations, so a loaded machine only makes it
+    /// slower, not wrong.
+    static func runWorker(
+        _ cli: CLI, name: String, until done: ([String: [String: Any]]) -> Bool
+    ) async throws -> (status: Int32?, stdout: String) {
+        let worker = try ServerProcess(cli, arguments: ["worker", "--name", name, "--db", cli.db], log: "\(name).log")
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline, !done(try await EngineCLITests().status(cli)) {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        worker.signal(SIGTERM)
+        return (try await worker.waitForExit(), worker.log)
+    }
+
     @Test("a release converges in staging, waits for approval in prod, converges after `approve`; replay --verify is clean")
     func promotion() async throws {
         let cli = CLI()
@@ -545,8 +560,10 @@ struct EngineCLITests {
         #expect(applied.stdout.contains("recorded: release policy of shop (staging → prod)"))
         #expect(try await cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db]).status == 0)
 
-        let first = try await cli.run(["worker", "--duration", "4s", "--name", "worker:one", "--db", cli.db])
-        #expect(first.status == 0, "\(first.stderr)")
+        let first = try await Self.runWorker(cli, name: "worker:one") {
+            $0["shop/web@staging"]?["status"] as? String == "converged" && $0["shop/web@prod"]?["waitingFor"] as? String == "approval"
+        }
+        #expect(first.status == 0, "\(first.stdout)")
         #expect(first.stdout.contains("shop/web@staging  converging: applying 1.0.0  [apply 1.0.0]"), "\(first.stdout)")
         #expect(first.stdout.contains("shop/web@prod  waiting: 1.0.0 waits: approval: 0 of 1"))
         var entries = try await status(cli)
@@ -555,7 +572,7 @@ struct EngineCLITests {
 
         let approved = try await cli.run(["approve", "shop/web@prod", "--db", cli.db], environment: ["USER": "bob"])
         #expect(approved.stdout == "approved 1.0.0 for shop/web@prod (user:bob)\n")
-        let second = try await cli.run(["worker", "--duration", "5s", "--name", "worker:two", "--db", cli.db])
+        let second = try await Self.runWorker(cli, name: "worker:two") { $0["shop/web@prod"]?["lastGood"] as? String == "1.0.0" }
         #expect(second.stdout.contains("shop/web@prod  converging: applying 1.0.0"), "\(second.stdout)")
         entries = try await status(cli)
         #expect(entries["shop/web@prod"]?["status"] as? String == "converged", "\(entries)")
@@ -609,11 +626,11 @@ struct RealRollbackCLITests {
         }
         #expect(try await cli.run(["apply", "-f", "shop", "--db", cli.db]).status == 0)
         #expect(try await cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db]).status == 0)
-        let first = try await cli.run(["worker", "--duration", "6s", "--db", cli.db])
+        let first = try await EngineCLITests.runWorker(cli, name: "worker:first") { $0["shop/web@staging"]?["lastGood"] as? String == "1.0.0" }
         #expect(first.stdout.contains("shop/web@staging  converged: 1.0.0 passed its watch of 2s  [mark 1.0.0 good]"), "\(first.stdout)")
 
         #expect(try await cli.run(["release", "shop/web", "--version", "1.1.0-bad", "--db", cli.db]).status == 0)
-        let second = try await cli.run(["worker", "--duration", "15s", "--db", cli.db])
+        let second = try await EngineCLITests.runWorker(cli, name: "worker:second") { $0["shop/web@staging"]?["status"] as? String == "rolledBack" }
         #expect(second.stdout.contains("shop/web@staging  rollingBack: 1.1.0-bad failed: its apply failed"), "\(second.stdout)")
         #expect(second.stdout.contains("shop/web@staging  rolledBack: rolled back to 1.0.0"), "\(second.stdout)")
         let current = try await cli.run(["get", "current", "shop/web@staging", "-o", "json", "--db", cli.db])
@@ -650,7 +667,7 @@ struct WaitCLITests {
             worker.waitUntilExit()
         }
 
-        let held = try await cli.run(["release", "shop/web", "--version", "1.0.0", "--wait", "--timeout", "6s", "--db", cli.db])
+        let held = try await cli.run(["release", "shop/web", "--version", "1.0.0", "--wait", "--timeout", "20s", "--db", cli.db])
         #expect(held.status == 2, "\(held.stdout)\(held.stderr)")
         #expect(held.stdout.contains("shop/web@prod  waiting (approval): 1.0.0 waits: approval: 0 of 1"), "\(held.stdout)")
         #expect(held.stdout.contains("timed out: 1 of 2 instance(s) converged"))

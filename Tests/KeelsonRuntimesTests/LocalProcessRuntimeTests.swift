@@ -120,7 +120,8 @@ struct LocalProcessRuntimeTests {
     @Test("a new version replaces the old one replica by replica: start, healthy, then stop an old one")
     func rollingReplacement() async throws {
         try await LocalFixture.withRuntime(ports: 19_120...19_139) { runtime, _ in
-            #expect(try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "a1", timeout: .seconds(120)).succeeded)
+            let first = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 2), idempotencyKey: "a1", timeout: .seconds(120))
+            #expect(first.succeeded, "\(first.error ?? "")\n\(first.output)")
             let before = await LocalFixture.pidsAndPorts(runtime)
             let result = try await runtime.apply(LocalFixture.state("shop/web@staging", "1.1.0", replicas: 2), idempotencyKey: "a2", timeout: .seconds(120))
             #expect(result.succeeded, "\(result.error ?? "")")
@@ -332,6 +333,25 @@ struct LocalProcessRuntimeTests {
                 healthCheck: #"{"exec":{"command":"false","args":[]},"intervalSeconds":1,"timeoutSeconds":2,"healthyThreshold":1,"unhealthyThreshold":2}"#)
             let failed = try await runtime.apply(failing, idempotencyKey: "e2", timeout: .seconds(120))
             #expect(failed.error?.contains("failed its health check 2 time(s) in a row: false exited with code 1") == true, "\(failed.error ?? "")")
+        }
+    }
+
+    @Test("two runtimes on one state directory (two workers in two processes) never give two replicas the same port")
+    func portsAcrossRuntimes() async throws {
+        // Two ports, two runtime objects that share nothing in memory, two replicas started at once:
+        // each must get its own port (without the reservation files both took the first one, and
+        // one replica died with "Address already in use").
+        try await LocalFixture.withRuntime(ports: 19_270...19_271) { first, settings in
+            let second = LocalProcessRuntime(name: "local", settings: settings)
+            async let a = first.apply(LocalFixture.state("shop/web@staging", "1.0.0", replicas: 1), idempotencyKey: "a", timeout: .seconds(120))
+            async let b = second.apply(LocalFixture.state("shop/web@canary", "1.0.0", replicas: 1), idempotencyKey: "b", timeout: .seconds(120))
+            let (resultA, resultB) = try await (a, b)
+            #expect(resultA.succeeded, "\(resultA.error ?? "")")
+            #expect(resultB.succeeded, "\(resultB.error ?? "")")
+            let ports = await first.discover().filter(\.running).map(\.port).sorted()
+            #expect(ports == [19_270, 19_271])
+            let reservations = (try? FileManager.default.contentsOfDirectory(atPath: settings.stateDirectory + "/.ports")) ?? []
+            #expect(reservations.isEmpty, "reservations are released once the replicas are recorded: \(reservations)")
         }
     }
 }
