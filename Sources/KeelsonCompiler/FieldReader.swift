@@ -102,15 +102,16 @@ final class FieldReader {
         return Located(value, node.mark)
     }
 
-    /// A duration like `90s`, `10m`, `1h30m`, `2d`.
+    /// A duration like `90s`, `10m`, `1h30m`, `2d`: at most ``InputLimits/maxDurationSeconds``.
     func duration(_ key: String, required: Bool = false) -> Located<Int>? {
         guard let text = string(key, required: required) else { return nil }
-        guard let seconds = DurationText.seconds(text.value) else {
-            sink.add(file, text.mark, joinPath(path, key),
-                     "expected a duration such as 30s, 10m, 1h30m or 2d, found \"\(text.value)\"")
+        switch BoundedInput.durationSeconds(text.value) {
+        case .success(let seconds):
+            return Located(seconds, text.mark)
+        case .failure(let problem):
+            sink.add(file, text.mark, joinPath(path, key), problem.message)
             return nil
         }
-        return Located(seconds, text.mark)
     }
 
     /// A mapping of strings to strings (labels, environment variables, constants).
@@ -204,25 +205,12 @@ struct Located<Value> {
     }
 }
 
-/// Durations in config files: one or more `<number><unit>` parts, units s, m, h, d.
+/// Durations in config files and flags: one or more `<number><unit>` parts, units s, m, h, d; at
+/// most ``InputLimits/maxDurationSeconds`` (``BoundedInput/durationSeconds(_:max:weeks:)`` says why
+/// a text is refused).
 public enum DurationText {
     public static func seconds(_ text: String) -> Int? {
-        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        var total = 0
-        var digits = ""
-        var sawPart = false
-        for character in text {
-            if character.isASCII && character.isNumber {
-                digits.append(character)
-            } else if let unit = units[character], let amount = Int(digits) {
-                total += amount * unit
-                digits = ""
-                sawPart = true
-            } else {
-                return nil
-            }
-        }
-        return sawPart && digits.isEmpty ? total : nil
+        try? BoundedInput.durationSeconds(text).get()
     }
 }
 

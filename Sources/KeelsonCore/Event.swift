@@ -198,5 +198,6 @@ extension Date {
         self.init(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
-    public var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// Never traps: a date too far out for `Int64` milliseconds is clamped (NaN is 0).
+    public var millisecondsSince1970: Int64 { Int64(clampingDouble: (timeIntervalSince1970 * 1000).rounded(.down)) }
 }

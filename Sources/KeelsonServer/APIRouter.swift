@@ -67,18 +67,27 @@ public struct APIRouter: Sendable {
             request.uri.queryParameters[values: Substring(name)].flatMap { $0.split(separator: ",").map(String.init) }
         }
 
-        func integer(_ name: String) throws -> Int64? {
+        /// A query parameter through one of `BoundedInput`'s checked parsers: 400 naming the
+        /// parameter when it is out of range or malformed.
+        func checked<Value>(_ name: String, _ parse: (String) -> Result<Value, InputProblem>) throws -> Value? {
             guard let text = query(name) else { return nil }
-            guard let value = Int64(text) else { throw APIError.badRequest("\(name): expected an integer, found '\(text)'") }
-            return value
+            switch parse(text) {
+            case .success(let value): return value
+            case .failure(let problem): throw APIError.badRequest("\(name): \(problem.message)")
+            }
         }
 
+        /// A log position (0 to 2^53 − 1).
+        func position(_ name: String) throws -> Int64? { try checked(name, BoundedInput.position) }
+
+        /// A page size, 1 to 10,000.
+        func limit(_ name: String = "limit", default fallback: Int) throws -> Int {
+            Int(try checked(name) { BoundedInput.integer($0, in: 1...10_000) } ?? Int64(fallback))
+        }
+
+        /// A time: an age or an ISO 8601 time, as a date.
         func time(_ name: String) throws -> Date? {
-            guard let text = query(name) else { return nil }
-            guard let point = PointInTime(text) else {
-                throw APIError.badRequest("\(name): expected an age such as 2h or an ISO 8601 time, found '\(text)'")
-            }
-            return point.date(relativeTo: Date())
+            try checked(name, PointInTime.parse).map { $0.date(relativeTo: Date()) }
         }
 
         func instance() throws -> ServiceInstanceID {
@@ -172,23 +181,23 @@ public struct APIRouter: Sendable {
             try await api.control.status(scope: call.query("scope"))
         }
         route(.get, "/api/v1/instances/{application}/{service}/{channel}", role: .viewer) { api, call in
-            try await api.control.instance(try call.instance(), at: try call.time("at"), position: try call.integer("position"))
+            try await api.control.instance(try call.instance(), at: try call.time("at"), position: try call.position("position"))
         }
         route(.get, "/api/v1/instances/{application}/{service}/{channel}/explain", role: .viewer) { api, call in
-            try await api.control.explain(try call.instance(), at: try call.time("at"), position: try call.integer("position"))
+            try await api.control.explain(try call.instance(), at: try call.time("at"), position: try call.position("position"))
         }
         route(.get, "/api/v1/timeline", role: .viewer) { api, call in
             try await api.control.timeline(try api.timelineQuery(call))
         }
         route(.get, "/api/v1/events", role: .viewer) { api, call in
             var query = EventsQuery()
-            query.after = try call.integer("after") ?? 0
-            query.to = try call.integer("to")
+            query.after = try call.position("after") ?? 0
+            query.to = try call.position("to")
             query.since = try call.time("since")
             query.until = try call.time("until")
             query.stream = call.query("stream")
             query.types = call.queryAll("type")
-            query.limit = Int(try call.integer("limit") ?? 1000)
+            query.limit = try call.limit(default: 1000)
             query.latest = call.query("latest") == "true"
             return try await api.control.events(query)
         }
@@ -331,8 +340,8 @@ public struct APIRouter: Sendable {
         }
         query.since = try call.time("since")
         query.until = try call.time("until")
-        query.before = try call.integer("before")
-        query.limit = Int(try call.integer("limit") ?? 100)
+        query.before = try call.position("before")
+        query.limit = try call.limit(default: 100)
         return query
     }
 }

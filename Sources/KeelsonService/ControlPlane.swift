@@ -204,7 +204,7 @@ public struct ControlPlane: Sendable {
         if let to = query.to {
             guard to >= query.after else { throw APIError.badRequest("to (\(to)) is before after (\(query.after))") }
             // Positions are dense: at most to − after events lie in the range.
-            if query.stream == nil && query.types.isEmpty && !query.latest { filter.limit = Int(min(Int64(query.limit), to - query.after)) }
+            if query.stream == nil && query.types.isEmpty && !query.latest { filter.limit = Int(min(Int64(query.limit), to.subtracting(saturating: query.after))) }
         }
         if filter.limit == 0 { return EventsResponse(events: [], next: nil) }
         var events = try await store.events(filter)

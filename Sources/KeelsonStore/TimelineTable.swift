@@ -71,11 +71,11 @@ extension EventStore {
             }
             if let since = query.since {
                 clauses.append("recorded_at >= ?")
-                arguments.append(Int64(since.timeIntervalSince1970 * 1000))
+                arguments.append(since.millisecondsSince1970)
             }
             if let until = query.until {
                 clauses.append("recorded_at <= ?")
-                arguments.append(Int64(until.timeIntervalSince1970 * 1000))
+                arguments.append(until.millisecondsSince1970)
             }
             if let before = query.before {
                 clauses.append("position < ?")

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import KeelsonService
+import KeelsonCore
 
 /// A point in time given either as an age (`90s`, `15m`, `2h`, `7d`) or as an ISO 8601 time
 /// (`2026-11-26T14:03:00Z`).

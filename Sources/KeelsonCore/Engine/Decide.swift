@@ -45,8 +45,8 @@ private struct Decider {
             let verb = request.rollback ? "rolling back to" : "applying"
             return Decision(
                 status: request.rollback ? .rollingBack : .converging, version: request.release.version,
-                reason: "\(verb) \(request.release.version): apply running for \(Text.duration(now - request.atMilliseconds))",
-                wakeAtMilliseconds: request.atMilliseconds + Int64(request.release.progressDeadlineSeconds) * 1000)
+                reason: "\(verb) \(request.release.version): apply running for \(Text.duration(now.subtracting(saturating: request.atMilliseconds)))",
+                wakeAtMilliseconds: request.atMilliseconds.adding(saturating: .milliseconds(seconds: request.release.progressDeadlineSeconds)))
         }
 
         var note = ""
@@ -97,9 +97,9 @@ private struct Decider {
                     status: request.rollback ? .rolledBack : .converged, version: release.version,
                     reason: "\(request.rollback ? "rolled back to" : "converged on") \(release.version): \(seen.ready)/\(seen.desired) ready\(note)",
                     actions: [.markConverged(version: release.version, digest: release.digest)],
-                    wakeAtMilliseconds: request.rollback ? nil : now + Int64(policy.watchSeconds) * 1000)
+                    wakeAtMilliseconds: request.rollback ? nil : now.adding(saturating: .milliseconds(seconds: policy.watchSeconds)))
             }
-            let deadline = appliedAt + Int64(release.progressDeadlineSeconds) * 1000
+            let deadline = appliedAt.adding(saturating: .milliseconds(seconds: release.progressDeadlineSeconds))
             let health = record.seen.map { seen in
                 seen.atMilliseconds >= appliedAt
                     ? "\(seen.ready)/\(seen.desired) ready, running \(seen.versions.isEmpty ? "nothing" : seen.versions.joined(separator: ", "))"
@@ -110,18 +110,18 @@ private struct Decider {
                 if request.rollback {
                     return Decision(
                         status: .failed, version: release.version,
-                        reason: "rollback to \(release.version) not healthy within its progress deadline of \(Text.duration(Int64(release.progressDeadlineSeconds) * 1000)): \(health)")
+                        reason: "rollback to \(release.version) not healthy within its progress deadline of \(Text.duration(.milliseconds(seconds: release.progressDeadlineSeconds))): \(health)")
                 }
-                return fail(release, "not healthy within its progress deadline of \(Text.duration(Int64(release.progressDeadlineSeconds) * 1000)) (\(health))")
+                return fail(release, "not healthy within its progress deadline of \(Text.duration(.milliseconds(seconds: release.progressDeadlineSeconds))) (\(health))")
             }
             return Decision(
                 status: request.rollback ? .rollingBack : .converging, version: release.version,
-                reason: "waiting for \(release.version) to become healthy: \(health); deadline in \(Text.duration(deadline - now))\(note)",
+                reason: "waiting for \(release.version) to become healthy: \(health); deadline in \(Text.duration(deadline.subtracting(saturating: now)))\(note)",
                 wakeAtMilliseconds: deadline)
         }
 
         if record.lastGood?.digest != release.digest && !request.rollback {
-            let watchEnd = converged.atMilliseconds + Int64(policy.watchSeconds) * 1000
+            let watchEnd = converged.atMilliseconds.adding(saturating: .milliseconds(seconds: policy.watchSeconds))
             if let seen = record.seen, seen.atMilliseconds > converged.atMilliseconds, !seen.healthy {
                 return fail(release, "it lost its health during the watch (\(seen.problem ?? "\(seen.ready)/\(seen.desired) ready"))")
             }
@@ -131,12 +131,12 @@ private struct Decider {
             if now < watchEnd {
                 return Decision(
                     status: .converged, version: release.version,
-                    reason: "converged on \(release.version); watching for \(Text.duration(watchEnd - now)) more\(note)",
+                    reason: "converged on \(release.version); watching for \(Text.duration(watchEnd.subtracting(saturating: now))) more\(note)",
                     wakeAtMilliseconds: watchEnd)
             }
             return Decision(
                 status: .converged, version: release.version,
-                reason: "\(release.version) passed its watch of \(Text.duration(Int64(policy.watchSeconds) * 1000))\(note)",
+                reason: "\(release.version) passed its watch of \(Text.duration(.milliseconds(seconds: policy.watchSeconds)))\(note)",
                 actions: [.markGood(version: release.version, digest: release.digest)])
         }
 
@@ -206,12 +206,12 @@ private struct Decider {
             guard let converged = upstream.converged, converged.release.version == version else {
                 return wait(.upstream, "\(upstream.channel) has not converged on it yet")
             }
-            let soak = Int64(view.policy.soakSeconds) * 1000
-            let stable = now - converged.atMilliseconds
+            let soak = Int64.milliseconds(seconds: view.policy.soakSeconds)
+            let stable = now.subtracting(saturating: converged.atMilliseconds)
             if stable < soak {
                 return wait(
                     .soak, "soak: \(upstream.channel) stable on \(version) for \(Text.duration(stable)) of \(Text.duration(soak))",
-                    until: converged.atMilliseconds + soak)
+                    until: converged.atMilliseconds.adding(saturating: soak))
             }
         }
         let needed = view.policy.approvals
@@ -227,8 +227,8 @@ private struct Decider {
         let seconds = now / 1000
         if let freeze = view.policy.freezes.first(where: { $0.from <= seconds && seconds < $0.until }) {
             return wait(
-                .freeze, "freeze until \(Text.time(freeze.until * 1000))" + (freeze.reason.map { " (\($0))" } ?? ""),
-                until: freeze.until * 1000)
+                .freeze, "freeze until \(Text.time(freeze.until.multiplied(saturating: 1000)))" + (freeze.reason.map { " (\($0))" } ?? ""),
+                until: freeze.until.multiplied(saturating: 1000))
         }
         if !view.policy.windows.isEmpty && !TimeRules.inside(now, view.policy.windows) {
             let next = TimeRules.nextOpening(after: now, view.policy.windows)
@@ -285,7 +285,7 @@ public enum TimeRules {
                 guard window.days.isEmpty || window.days.contains(name),
                     let start = calendar.date(byAdding: .minute, value: window.startMinute, to: day)
                 else { continue }
-                let milliseconds = Int64((start.timeIntervalSince1970 * 1000).rounded())
+                let milliseconds = start.millisecondsSince1970
                 if milliseconds > now {
                     best = min(best ?? milliseconds, milliseconds)
                     break
@@ -311,6 +311,7 @@ public enum Text {
     public static func time(_ milliseconds: Int64) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        let clamped = min(max(milliseconds, 0), InputLimits.latestTimeMilliseconds)
+        return formatter.string(from: Date(timeIntervalSince1970: Double(clamped) / 1000))
     }
 }

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import KeelsonCore
+
+/// The checked parsers every value from outside goes through: in range, or a clear problem —
+/// never a trap, whatever the text.
+struct BoundedInputTests {
+    @Test("durations: accepted forms and their seconds", arguments: [
+        ("90s", 90), ("10m", 600), ("1h30m", 5_400), ("2d", 172_800), ("0s", 0), ("365d", 31_536_000), ("1d1s", 86_401),
+    ])
+    func durations(_ text: String, _ seconds: Int) throws {
+        #expect(try BoundedInput.durationSeconds(text).get() == seconds)
+    }
+
+    @Test("durations: overflowing, too long, malformed and odd texts are problems, not traps", arguments: [
+        "9223372036854775807d", "9223372036854775807m", "1d9223372036854775807s", "9999999999999d", "366d",
+        "99999999999999999999999999s", "", "d", "10", "1x", "-5s", "1.5h", "１０s", "10s ", "\u{0}", String(repeating: "9", count: 10_000) + "s",
+    ])
+    func badDurations(_ text: String) {
+        guard case .failure(let problem) = BoundedInput.durationSeconds(text) else {
+            Issue.record("\(text.prefix(40)) was accepted")
+            return
+        }
+        #expect(!problem.message.isEmpty)
+        #expect(!problem.message.contains("\u{0}"))
+    }
+
+    @Test("a duration over the bound names the bound")
+    func durationBound() {
+        guard case .failure(let problem) = BoundedInput.durationSeconds("9999999999999d") else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(problem.message.contains("longest duration accepted, 365d"), "\(problem)")
+    }
+
+    @Test("positions: 0 to 2^53 − 1", arguments: [
+        ("0", true), ("42", true), ("9007199254740991", true), ("9007199254740992", false), ("-1", false),
+        ("-9223372036854775808", false), ("9223372036854775807", false), ("99999999999999999999", false), ("1e3", false), ("", false), (" 1", false),
+    ])
+    func positions(_ text: String, _ accepted: Bool) {
+        let result = BoundedInput.position(text)
+        if accepted { #expect((try? result.get()) == Int64(text)) } else { #expect((try? result.get()) == nil) }
+    }
+
+    @Test("ports: 1 to 65535", arguments: [("1", true), ("65535", true), ("0", false), ("65536", false), ("99999", false), ("-1", false), ("http", false)])
+    func ports(_ text: String, _ accepted: Bool) {
+        #expect(((try? BoundedInput.port(text).get()) != nil) == accepted)
+    }
+
+    @Test("points in time: ages and ISO 8601 times", arguments: [
+        ("90s", PointInTime.ago(milliseconds: 90_000)), ("1.5h", .ago(milliseconds: 5_400_000)), ("2w", .ago(milliseconds: 1_209_600_000)),
+        ("1h30m", .ago(milliseconds: 5_400_000)), ("2026-11-26T14:03:00Z", .absolute(milliseconds: 1_795_701_780_000)),
+        ("2026-11-26", .absolute(milliseconds: 1_795_651_200_000)),
+    ])
+    func points(_ text: String, _ expected: PointInTime) throws {
+        #expect(try PointInTime.parse(text).get() == expected)
+    }
+
+    @Test("points in time: what used to trap converting a Double to Int64 is a problem", arguments: [
+        "infs", "inf", "nan", "1e300d", "1e16d", "1e300w", "-5m", "1e3s", "0x10s", "1.5", "101y", "99999999999w", "9223372036854775807s",
+        "10000-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "", "yesterday", String(repeating: "1", count: 5_000) + "s",
+    ])
+    func badPoints(_ text: String) {
+        #expect((try? PointInTime.parse(text).get()) == nil, "\(text.prefix(40)) was accepted")
+    }
+
+    @Test("an age never reaches before 1970")
+    func ageClampsAtEpoch() throws {
+        let point = try PointInTime.parse("5200w").get()
+        #expect(point.milliseconds(relativeTo: 1_000) == 0)
+    }
+
+    @Test("messages escape control characters and cut long values")
+    func printable() {
+        #expect(BoundedInput.quoted("a\u{1B}[31mb\nc\u{0}") == #""a\u{1B}[31mb\nc\u{0}""#)
+        #expect(BoundedInput.printable(String(repeating: "x", count: 500), limit: 10) == "xxxxxxxxxx…")
+    }
+
+    @Test("saturating time arithmetic clamps instead of trapping")
+    func saturating() {
+        #expect(Int64.max.adding(saturating: 1) == .max)
+        #expect(Int64.min.adding(saturating: -1) == .min)
+        #expect(Int64.min.subtracting(saturating: 1) == .min)
+        #expect(Int64(5).subtracting(saturating: .min) == .max)
+        #expect(Int64.milliseconds(seconds: Int.max) == .max)
+        #expect(Int64(clampingDouble: .infinity) == .max)
+        #expect(Int64(clampingDouble: -.infinity) == .min)
+        #expect(Int64(clampingDouble: .nan) == 0)
+        #expect(Date(timeIntervalSince1970: 1e300).millisecondsSince1970 == .max)
+    }
+
+    @Test("decide on values no config accepts any more (an old or hand-appended event) decides, never traps")
+    func decideSaturates() {
+        typealias F = DecideFixture
+        let huge = Int.max
+        let policy = ChannelPolicy(name: "prod", after: ["canary"], soakSeconds: huge, watchSeconds: huge)
+        let cases: [InstanceView] = [
+            // soak of Int.max seconds
+            F.view(F.record(), policy: policy, upstream: F.upstream("2.0.0", ago: F.minute)),
+            // progress deadline of Int.max seconds while the apply runs and after it
+            F.view(F.record(deadline: huge, request: "2.0.0")),
+            F.view(F.record(deadline: huge, request: "2.0.0", result: true, seen: (false, ["2.0.0"], false, F.minute))),
+            // watch of Int.max seconds after converging
+            F.view(F.record(request: "2.0.0", result: true, seen: (true, ["2.0.0"], false, F.minute)), policy: policy),
+            F.view(F.record(request: "2.0.0", result: true, seen: (true, ["2.0.0"], false, F.minute), converged: ("2.0.0", F.minute)), policy: policy),
+            // a freeze that ends at the end of time
+            F.view(F.record(), policy: ChannelPolicy(name: "prod", freezes: [FreezePolicy(from: 0, until: .max)])),
+        ]
+        for view in cases {
+            for now in [F.now, Int64.max, Int64.min, 0] {
+                let decision = Engine.decide(view, nowMilliseconds: now)
+                #expect(!decision.reason.isEmpty)
+            }
+        }
+    }
+}
