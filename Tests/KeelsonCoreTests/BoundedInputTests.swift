@@ -115,3 +115,31 @@ struct BoundedInputTests {
         }
     }
 }
+
+struct NamesTests {
+    @Test("names: DNS-1123 labels", arguments: [
+        ("web", true), ("shop", true), ("prod-eu", true), ("a", true), ("a1-b2", true), (String(repeating: "a", count: 63), true),
+        ("my web", false), ("we/b", false), ("web@x", false), ("", false), (String(repeating: "a", count: 64), false),
+        ("Web", false), ("-web", false), ("web-", false), ("web\u{1B}", false), ("wéb", false), ("sh/op", false), ("shop@x", false), ("sim us/@", false),
+    ])
+    func names(_ name: String, _ valid: Bool) {
+        #expect(Names.isValid(name) == valid)
+        #expect((Names.problem(name, kind: .service) == nil) == valid)
+    }
+
+    @Test("versions", arguments: [
+        ("1.4.2", true), ("v2.0.0-rc.1", true), ("1.0.0+build.5", true), ("0a1b2c3d", true), ("", false), ("1.0 bad", false),
+        ("-1", false), ("1.0\n", false), (String(repeating: "1", count: 129), false), ("1/2", false),
+    ])
+    func versions(_ version: String, _ valid: Bool) {
+        #expect((Names.versionProblem(version) == nil) == valid)
+    }
+
+    @Test("instances from outside are checked part by part; the log's own are read as they are")
+    func instances() {
+        #expect((try? ServiceInstanceID.parse("shop/web@prod").get()) == ServiceInstanceID(application: "shop", service: "web", channel: "prod"))
+        #expect((try? ServiceInstanceID.parse("shop/my web@prod").get()) == nil)
+        #expect((try? ServiceInstanceID.parse("shop/web").get()) == nil)
+        #expect(ServiceInstanceID("shop/my web@prod") != nil)
+    }
+}
