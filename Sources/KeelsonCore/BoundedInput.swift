@@ -146,6 +146,12 @@ public enum PointInTime: Sendable, Hashable {
         if let first = text.unicodeScalars.first, ("0"..."9").contains(first), !text.contains("-") {
             return age(text).map { .ago(milliseconds: $0) }.mapError { InputProblem("\($0.message)") }
         }
+        // A time starts with its date, YYYY-MM-DD; anything else is not worth a formatter.
+        let head = Array(text.utf8.prefix(10))
+        let isDigit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        guard head.count == 10, head[4] == UInt8(ascii: "-"), head[7] == UInt8(ascii: "-"),
+            [0, 1, 2, 3, 5, 6, 8, 9].allSatisfy({ isDigit(head[$0]) })
+        else { return .failure(InputProblem("\(expected), found \(BoundedInput.quoted(text))")) }
         let formatter = ISO8601DateFormatter()
         for options: ISO8601DateFormatter.Options in [
             [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate],

@@ -143,3 +143,70 @@ struct NamesTests {
         #expect(ServiceInstanceID("shop/my web@prod") != nil)
     }
 }
+
+/// Random and mutated texts through every checked parser: a value in range or a problem whose
+/// message carries no raw control character — never a trap. Seeded: a failure names its seed;
+/// `KEELSON_FUZZ_ITERATIONS` runs more.
+struct BoundedInputFuzzTests {
+    static let pieces = [
+        "0", "1", "9", "00", "9223372036854775807", "9223372036854775808", "18446744073709551616", "99999999999999999999",
+        "s", "m", "h", "d", "w", "y", ".", "-", "+", "e", "E", "1e300", "inf", "nan", "infs", "0x", "_", " ", "\t", "\n",
+        "\u{0}", "\u{1B}[31m", "\u{7F}", "\u{FFFD}", "é", "１", "٣", "T", "Z", ":", "2026-11-26", "T14:03:00Z", "9999-12-31", "0000-01-01",
+    ]
+
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test("random texts never trap any parser", arguments: [UInt64(1), 2, 3, 4])
+    func randomTexts(seed: UInt64) {
+        let iterations = ProcessInfo.processInfo.environment["KEELSON_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 2_000
+        var random = SplitMix(state: seed)
+        for _ in 0..<iterations {
+            let count = Int.random(in: 0...8, using: &random)
+            let text = (0..<count).map { _ in Self.pieces.randomElement(using: &random)! }.joined()
+            check(text, seed: seed)
+        }
+    }
+
+    func check(_ text: String, seed: UInt64) {
+        func clean(_ problem: InputProblem) -> Bool {
+            !problem.message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        }
+        switch BoundedInput.durationSeconds(text) {
+        case .success(let seconds): #expect((0...InputLimits.maxDurationSeconds).contains(seconds), "seed \(seed): \(text.debugDescription)")
+        case .failure(let problem): #expect(clean(problem), "seed \(seed): \(text.debugDescription)")
+        }
+        switch BoundedInput.position(text) {
+        case .success(let position): #expect((0...InputLimits.maxPosition).contains(position), "seed \(seed): \(text.debugDescription)")
+        case .failure(let problem): #expect(clean(problem), "seed \(seed): \(text.debugDescription)")
+        }
+        switch BoundedInput.port(text) {
+        case .success(let port): #expect(InputLimits.ports.contains(port), "seed \(seed): \(text.debugDescription)")
+        case .failure(let problem): #expect(clean(problem), "seed \(seed): \(text.debugDescription)")
+        }
+        switch PointInTime.parse(text) {
+        case .success(let point):
+            let at = point.milliseconds(relativeTo: 1_795_600_800_000)
+            #expect((0...InputLimits.latestTimeMilliseconds).contains(at), "seed \(seed): \(text.debugDescription)")
+        case .failure(let problem): #expect(clean(problem), "seed \(seed): \(text.debugDescription)")
+        }
+    }
+
+    @Test("the issue's texts, kept as a corpus")
+    func corpus() {
+        for text in [
+            "9223372036854775807d", "9223372036854775807m", "1d9223372036854775807s", "9999999999999d", "99999999999999d",
+            "infs", "1e300d", "1e16d", "1e300w", "-9223372036854775808", "9223372036854775807", "99999", "70000",
+        ] {
+            check(text, seed: 0)
+        }
+    }
+}
