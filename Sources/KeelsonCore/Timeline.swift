@@ -120,13 +120,13 @@ public struct TimelineEntry: Sendable, Hashable, Codable {
             guard let fired = try? event.decode(AlertFired.self) else { return nil }
             return TimelineEntry(
                 position: event.position, atMilliseconds: event.recordedAtMilliseconds, application: nil, service: nil,
-                channel: nil, kind: .alert, version: nil, actor: who, line: "alert firing: \(fired.key)")
+                channel: nil, kind: .alert, version: nil, actor: who, line: "alert firing: \(AlertFired.rendering(name: fired.name, labels: fired.labels))")
         case AlertResolved.eventType:
             guard let resolved = try? event.decode(AlertResolved.self) else { return nil }
             return TimelineEntry(
                 position: event.position, atMilliseconds: event.recordedAtMilliseconds, application: nil, service: nil,
                 channel: nil, kind: .alert, version: nil, actor: who,
-                line: "alert resolved: \(AlertFired.key(name: resolved.name, labels: resolved.labels))")
+                line: "alert resolved: \(AlertFired.rendering(name: resolved.name, labels: resolved.labels))")
         case LeaseAcquired.eventType:
             guard let acquired = try? event.decode(LeaseAcquired.self) else { return nil }
             return entry(acquired.instance, .lease, nil,

@@ -13,6 +13,16 @@ public struct RouteSpec: Sendable, Hashable, CustomStringConvertible {
     public var role: Role?
 
     public var description: String { "\(method) \(path)" }
+
+    /// Whether a request path fits this route's path (`{name}` matches any one segment).
+    func matches(path requestPath: String) -> Bool {
+        let template = path.split(separator: "/", omittingEmptySubsequences: false)
+        let segments = requestPath.split(separator: "/", omittingEmptySubsequences: false)
+        guard template.count == segments.count else { return false }
+        return zip(template, segments).allSatisfy { pattern, segment in
+            pattern.hasPrefix("{") ? !segment.isEmpty : pattern == segment
+        }
+    }
 }
 
 /// Settings of the HTTP API.
@@ -25,8 +35,9 @@ public struct APISettings: Sendable {
     public init() {}
 }
 
-/// Builds the router: every route, who may call it, and how its answer is made. The routes are
-/// thin: they read the request, check the caller's role, and call `ControlPlane`.
+/// Builds the router: every route, who may call it, and how its answer is made. Each route is
+/// declared once (method, path, role) and added to its role's group, whose middleware checks the
+/// caller; the routes themselves are thin: they read checked parameters and call `ControlPlane`.
 public struct APIRouter: Sendable {
     public let control: ControlPlane
     public let settings: APISettings
@@ -44,56 +55,7 @@ public struct APIRouter: Sendable {
     }
 
     typealias Context = KeelsonRequestContext
-
-    /// A route's inputs: the request, its path parameters, and the caller (nil on open routes).
-    struct Call: Sendable {
-        var request: Request
-        var context: Context
-        var identity: Identity?
-
-        /// The actor recorded on events: the token's name.
-        var actor: String { identity?.actor ?? "anonymous" }
-
-        func parameter(_ name: String) throws -> String {
-            guard let value = context.parameters.get(name) else { throw APIError.badRequest("missing path parameter \(name)") }
-            return value
-        }
-
-        func query(_ name: String) -> String? {
-            request.uri.queryParameters[Substring(name)].map(String.init)
-        }
-
-        func queryAll(_ name: String) -> [String] {
-            request.uri.queryParameters[values: Substring(name)].flatMap { $0.split(separator: ",").map(String.init) }
-        }
-
-        /// A query parameter through one of `BoundedInput`'s checked parsers: 400 naming the
-        /// parameter when it is out of range or malformed.
-        func checked<Value>(_ name: String, _ parse: (String) -> Result<Value, InputProblem>) throws -> Value? {
-            guard let text = query(name) else { return nil }
-            switch parse(text) {
-            case .success(let value): return value
-            case .failure(let problem): throw APIError.badRequest("\(name): \(problem.message)")
-            }
-        }
-
-        /// A log position (0 to 2^53 − 1).
-        func position(_ name: String) throws -> Int64? { try checked(name, BoundedInput.position) }
-
-        /// A page size, 1 to 10,000.
-        func limit(_ name: String = "limit", default fallback: Int) throws -> Int {
-            Int(try checked(name) { BoundedInput.integer($0, in: 1...10_000) } ?? Int64(fallback))
-        }
-
-        /// A time: an age or an ISO 8601 time, as a date.
-        func time(_ name: String) throws -> Date? {
-            try checked(name, PointInTime.parse).map { $0.date(relativeTo: Date()) }
-        }
-
-        func instance() throws -> ServiceInstanceID {
-            ServiceInstanceID(application: try parameter("application"), service: try parameter("service"), channel: try parameter("channel"))
-        }
-    }
+    typealias Call = RouteCall
 
     /// Collects the routes as they are registered (for the OpenAPI check and the auth matrix).
     final class Registry: @unchecked Sendable {
@@ -101,11 +63,11 @@ public struct APIRouter: Sendable {
     }
 
     /// Every route of the API, in registration order.
-    public static var routes: [RouteSpec] {
+    public static let routes: [RouteSpec] = {
         let registry = Registry()
         _ = Self.register(into: Router(context: Context.self), registry: registry, api: nil)
         return registry.routes
-    }
+    }()
 
     public func makeRouter() -> Router<KeelsonRequestContext> {
         let router = Router(context: Context.self)
@@ -116,31 +78,41 @@ public struct APIRouter: Sendable {
     // MARK: the routes
 
     private static func register(into router: Router<Context>, registry: Registry, api: APIRouter?) -> Router<Context> {
-        /// Registers a route answering JSON. `api` is nil when only listing the routes.
-        func route<Output: Encodable & Sendable>(
-            _ method: HTTPRequest.Method, _ path: String, role: Role?, status: HTTPResponse.Status = .ok,
-            _ handler: @escaping @Sendable (APIRouter, Call) async throws -> Output
-        ) {
-            registry.routes.append(RouteSpec(method: method.rawValue, path: path, role: role))
-            guard let api else { return }
-            router.on(RouterPath(path), method: method) { request, context in
-                let identity = try await api.authenticate(request, needs: role)
-                let output = try await handler(api, Call(request: request, context: context, identity: identity))
-                return try APIJSON.response(output, status: status)
+        // One group per role: the group's middleware authenticates the caller and checks the
+        // role, so no handler does. Open routes are added to the router itself.
+        var groups: [Role: RouterGroup<Context>] = [:]
+        if let api {
+            for role in Role.allCases {
+                groups[role] = router.group()
+                    .add(middleware: BearerTokenAuthenticator(control: api.control))
+                    .add(middleware: RoleRequirement(role: role))
             }
         }
 
-        /// Registers a route that makes its own response (metrics, the SSE stream, the OpenAPI document).
+        /// Registers a route that makes its own response (metrics, the SSE stream, the OpenAPI
+        /// document). `api` is nil when only listing the routes.
         func raw(
             _ method: HTTPRequest.Method, _ path: String, role: Role?,
             _ handler: @escaping @Sendable (APIRouter, Call) async throws -> Response
         ) {
             registry.routes.append(RouteSpec(method: method.rawValue, path: path, role: role))
             guard let api else { return }
-            router.on(RouterPath(path), method: method) { request, context in
-                let identity = try await api.authenticate(request, needs: role)
-                return try await handler(api, Call(request: request, context: context, identity: identity))
+            let respond: @Sendable (Request, Context) async throws -> Response = { request, context in
+                try await handler(api, Call(request: request, context: context))
             }
+            if let role {
+                groups[role]!.on(RouterPath(path), method: method, use: respond)
+            } else {
+                router.on(RouterPath(path), method: method, use: respond)
+            }
+        }
+
+        /// Registers a route answering JSON.
+        func route<Output: Encodable & Sendable>(
+            _ method: HTTPRequest.Method, _ path: String, role: Role?, status: HTTPResponse.Status = .ok,
+            _ handler: @escaping @Sendable (APIRouter, Call) async throws -> Output
+        ) {
+            raw(method, path, role: role) { api, call in try APIJSON.response(try await handler(api, call), status: status) }
         }
 
         struct Health: Codable, Sendable { var status: String; var position: Int64? }
@@ -164,7 +136,10 @@ public struct APIRouter: Sendable {
             headers[.contentType] = "application/json; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
         }
-        route(.get, "/api/v1/whoami", role: .viewer) { _, call in call.identity! }
+        route(.get, "/api/v1/whoami", role: .viewer) { _, call in
+            guard let identity = call.identity else { throw APIError.unauthorized("this needs a bearer token") }
+            return identity
+        }
 
         // Config and releases.
         route(.post, "/api/v1/config", role: .admin) { api, call in
@@ -178,7 +153,7 @@ public struct APIRouter: Sendable {
 
         // Reading.
         route(.get, "/api/v1/status", role: .viewer) { api, call in
-            try await api.control.status(scope: call.query("scope"))
+            try await api.control.status(scope: try call.scope().map(\.description))
         }
         route(.get, "/api/v1/instances/{application}/{service}/{channel}", role: .viewer) { api, call in
             try await api.control.instance(try call.instance(), at: try call.time("at"), position: try call.position("position"))
@@ -195,14 +170,24 @@ public struct APIRouter: Sendable {
             query.to = try call.position("to")
             query.since = try call.time("since")
             query.until = try call.time("until")
-            query.stream = call.query("stream")
-            query.types = call.queryAll("type")
+            query.stream = try call.checked("stream", QueryValue.stream)?.rawValue
+            query.types = try call.list("type", QueryValue.eventType)
             query.limit = try call.limit(default: 1000)
-            query.latest = call.query("latest") == "true"
+            query.latest = try call.flag("latest")
             return try await api.control.events(query)
         }
         raw(.get, "/api/v1/events/stream", role: .viewer) { api, call in
-            try await api.streams.response(for: call.request, control: api.control, keepAlive: api.settings.keepAlive)
+            var after = try call.position("after") ?? 0
+            if let header = call.request.headers[HTTPField.Name("Last-Event-ID")!] {
+                switch BoundedInput.position(header.trimmingCharacters(in: .whitespaces)) {
+                case .success(let position): after = position
+                case .failure(let problem): throw APIError.badRequest("Last-Event-ID: \(problem.message)")
+                }
+            }
+            var filter = EventFilter()
+            filter.stream = try call.checked("stream", QueryValue.stream)
+            filter.types = try call.list("type", QueryValue.eventType)
+            return try await api.streams.response(after: after, filter: filter, control: api.control, keepAlive: api.settings.keepAlive)
         }
 
         // Signals.
@@ -217,7 +202,7 @@ public struct APIRouter: Sendable {
         }
         route(.post, "/api/v1/services/{application}/{service}/mark-bad", role: .deployer) { api, call in
             try await api.control.markBad(
-                application: try call.parameter("application"), service: try call.parameter("service"),
+                application: try call.name("application", .application), service: try call.name("service", .service),
                 try await api.decode(ReasonBody.self, call), actor: call.actor)
         }
         route(.post, "/api/v1/pause", role: .deployer) { api, call in
@@ -236,7 +221,7 @@ public struct APIRouter: Sendable {
         // Runtimes.
         route(.get, "/api/v1/runtimes", role: .viewer) { api, _ in try await api.control.runtimes() }
         route(.post, "/api/v1/runtimes/{name}/check", role: .admin) { api, call in
-            try await api.control.checkRuntime(name: try call.parameter("name"))
+            try await api.control.checkRuntime(name: try call.name("name", .runtime))
         }
 
         // Tokens.
@@ -245,34 +230,15 @@ public struct APIRouter: Sendable {
             try await api.control.createToken(try await api.decode(TokenCreateBody.self, call), createdBy: call.actor)
         }
         route(.delete, "/api/v1/tokens/{name}", role: .admin) { api, call in
-            try await api.control.revokeToken(name: try call.parameter("name"))
+            try await api.control.revokeToken(name: try call.tokenName("name"), actor: call.actor)
         }
         return router
     }
 
     // MARK: helpers
 
-    /// The caller, checked against the role the route needs: 401 without a valid token, 403 when
-    /// the token's role is not enough.
-    func authenticate(_ request: Request, needs role: Role?) async throws -> Identity? {
-        guard let role else { return nil }
-        guard let header = request.headers[.authorization] else {
-            throw APIError.unauthorized("this needs a bearer token: send 'Authorization: Bearer <token>' (`keelson token create` makes one)")
-        }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw APIError.unauthorized("the Authorization header must be 'Bearer <token>'")
-        }
-        guard let identity = try await control.authenticate(token: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
-            throw APIError.unauthorized("unknown or revoked token")
-        }
-        guard identity.role >= role else {
-            throw APIError.forbidden("token '\(identity.name)' has role \(identity.role.rawValue); this needs \(role.rawValue) or more")
-        }
-        return identity
-    }
-
-    /// Reads and decodes a JSON body: 413 past the size limit, 400 naming what is wrong.
+    /// Reads and decodes a JSON body strictly (``StrictBodyDecoder``): 413 past the size limit,
+    /// 400 naming the field that is unknown, `null`, missing or of the wrong type.
     func decode<Body: Decodable>(_ type: Body.Type, _ call: Call, empty: Body? = nil) async throws -> Body {
         if let length = call.request.headers[.contentLength].flatMap(Int.init), length > settings.maxBodyBytes {
             throw APIError.tooLarge(settings.maxBodyBytes)
@@ -285,58 +251,31 @@ public struct APIRouter: Sendable {
         }
         if buffer.readableBytes == 0, let empty { return empty }
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
-        let data = Data(buffer: buffer)
         do {
-            if let strict = Body.self as? any StrictBody.Type,
-               case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: data) {
-                let unknown = Set(object.keys).subtracting(strict.fields).sorted()
-                if let first = unknown.first {
-                    throw APIError.badRequest(
-                        "unknown field '\(first)' in the body (known: \(strict.fields.sorted().joined(separator: ", ")))")
-                }
-            }
-            return try JSONDecoder().decode(Body.self, from: data)
-        } catch let error as DecodingError {
-            throw APIError.badRequest("malformed JSON body: \(Self.describe(error))")
-        }
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [any CodingKey]) -> String {
-            let text = keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return text.isEmpty ? "the body" : String(text.drop { $0 == "." })
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "\(path(context.codingPath + [key])): required, missing"
-        case .typeMismatch(let type, let context):
-            return "\(path(context.codingPath)): expected \(type)"
-        case .valueNotFound(let type, let context):
-            return "\(path(context.codingPath)): expected \(type), found null"
-        case .dataCorrupted(let context):
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return "\(path(context.codingPath)): \(underlying ?? context.debugDescription)"
-        @unknown default:
-            return "\(error)"
+            return try StrictBodyDecoder.decode(Body.self, from: Data(buffer: buffer))
+        } catch let problem as BodyProblem {
+            throw APIError.badRequest(problem.path.isEmpty ? problem.message : "body: \(problem.description)")
         }
     }
 
     func timelineQuery(_ call: Call) throws -> TimelineQuery {
         var query = TimelineQuery()
-        if let scope = call.query("scope") {
-            let parsed = try ControlPlane.scope(scope)
-            query = TimelineQuery(application: parsed.application, service: parsed.service, channel: parsed.channel)
+        if let scope = try call.scope() {
+            query = TimelineQuery(application: scope.application, service: scope.service, channel: scope.channel)
         } else {
-            query = TimelineQuery(application: call.query("application"), service: call.query("service"), channel: call.query("channel"))
+            query = TimelineQuery(
+                application: try call.name(query: "application", .application), service: try call.name(query: "service", .service),
+                channel: try call.name(query: "channel", .channel))
             if query.application == nil && (query.service != nil || query.channel != nil) {
                 throw APIError.badRequest("service and channel filters need application too")
             }
         }
-        query.kinds = try call.queryAll("kind").map { text in
+        query.kinds = try call.list("kind") { text in
             guard let kind = TimelineEntry.Kind(rawValue: text) else {
-                throw APIError.badRequest("kind: unknown kind '\(text)'; known: \(TimelineEntry.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                return .failure(InputProblem(
+                    "unknown kind \(BoundedInput.quoted(text)); known: \(TimelineEntry.Kind.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
-            return kind
+            return .success(kind)
         }
         query.since = try call.time("since")
         query.until = try call.time("until")

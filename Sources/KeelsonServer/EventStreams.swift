@@ -37,19 +37,8 @@ public final class EventStreams: Sendable {
         for channel in open { channel.finish() }
     }
 
-    func response(for request: Request, control: ControlPlane, keepAlive: Duration) async throws -> Response {
-        let query = request.uri.queryParameters
-        var after: Int64 = 0
-        if let text = request.headers[HTTPField.Name("Last-Event-ID")!] ?? query["after"].map(String.init) {
-            guard let value = Int64(text.trimmingCharacters(in: .whitespaces)), value >= 0 else {
-                throw APIError.badRequest("Last-Event-ID / after: expected a log position, found '\(text)'")
-            }
-            after = value
-        }
-        var filter = EventFilter()
-        filter.stream = query["stream"].map { StreamID(String($0)) }
-        filter.types = query[values: "type"].flatMap { $0.split(separator: ",").map(String.init) }
-
+    /// The stream of events after `after` that match `filter` (both checked by the route).
+    func response(after: Int64, filter: EventFilter, control: ControlPlane, keepAlive: Duration) async throws -> Response {
         // Back-pressure: `send` waits until the response has written the previous frame, and the
         // subscription reads the next chunk of the log only when asked, so a slow client holds
         // back its own stream (nothing is dropped, nothing piles up in memory).

@@ -23,6 +23,10 @@ public enum KeelsonServer {
         /// 0 picks a free port (tests); the chosen one is passed to `onListening`.
         public var port = 7420
         public var api = APISettings()
+        /// Timeouts and the connection limit.
+        public var limits = ServerLimits()
+        /// Counts open connections (tests read it).
+        public var connections = ConnectionCount()
         /// Where local runtimes keep state (see `RuntimeFactory.stateRoot`).
         public var stateRoot: String
         /// The worker's name; stable across restarts so a restarted server resumes its own leases.
@@ -44,9 +48,7 @@ public enum KeelsonServer {
     ) async throws {
         var control = ControlPlane(store: store)
         control.stateRoot = settings.stateRoot
-        if let file = settings.bootstrapTokenFile, try await store.tokens().isEmpty {
-            let created = try await control.createToken(TokenCreateBody(name: "admin", role: .admin), createdBy: "keelson serve")
-            try writeSecret(created.token + "\n", to: file)
+        if let file = settings.bootstrapTokenFile, try await bootstrapAdminToken(control: control, file: SecretFile(path: file)) {
             logger.notice("no API tokens existed: created admin token 'admin'", metadata: ["file": "\(file)"])
         }
         let metrics = ServerMetrics()
@@ -68,6 +70,7 @@ public enum KeelsonServer {
 
         let app = Application(
             router: api.makeRouter(),
+            server: GuardedHTTP1Channel.builder(limits: settings.limits, connections: settings.connections),
             configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "keelson"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
@@ -91,13 +94,40 @@ public enum KeelsonServer {
         logger.notice("stopped")
     }
 
-    /// Writes a secret file readable by its owner only.
-    static func writeSecret(_ text: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-        try Data(text.utf8).write(to: url)
+    /// When the database has no token at all, makes an admin token named `admin`: writes it to
+    /// `file` first (atomically, 0600), then records it. If the file cannot be written, nothing is
+    /// recorded; if recording fails, the file is removed — so a full disk leaves neither an empty
+    /// token file nor a token nobody has. Returns whether it made one.
+    static func bootstrapAdminToken(control: ControlPlane, file: SecretFile) async throws -> Bool {
+        guard try await control.store.tokens().isEmpty else { return false }
+        let secret = ControlPlane.newTokenSecret()
+        do {
+            try file.write(secret + "\n")
+        } catch {
+            throw BootstrapFailure(message: "no API token exists and the first admin token could not be written: \(error); nothing was recorded")
+        }
+        do {
+            _ = try await control.createToken(TokenCreateBody(name: "admin", role: .admin), createdBy: "keelson serve", secret: secret)
+        } catch {
+            file.remove()
+            throw BootstrapFailure(
+                message: "no API token exists and the first admin token could not be recorded in the database: \(Self.describe(error)); \(file.path) was removed")
+        }
+        return true
     }
+
+    static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        return text.contains("SQLite error 13") || text.localizedCaseInsensitiveContains("disk is full")
+            ? "the disk is full (\(text))" : text
+    }
+}
+
+/// Why `keelson serve` could not make its first admin token, in a sentence.
+struct BootstrapFailure: Error, CustomStringConvertible, LocalizedError {
+    var message: String
+    var description: String { message }
+    var errorDescription: String? { message }
 }
 
 /// The worker as a service: folds the log, reports ready, then decides until shutdown.

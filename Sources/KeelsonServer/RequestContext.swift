@@ -5,10 +5,11 @@ import KeelsonCore
 import KeelsonService
 import NIOCore
 
-/// The context of one request: Hummingbird's core storage (nothing else: who is calling is
-/// worked out per route, because routes differ in the role they need).
+/// The context of one request: Hummingbird's core storage, and the caller once the route group's
+/// ``BearerTokenAuthenticator`` has read its token.
 public struct KeelsonRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    public var identity: Identity?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
@@ -51,20 +52,35 @@ struct JSONErrorMiddleware: RouterMiddleware {
             if apiError.status >= 500 {
                 context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             }
-            return JSONAPIError(error: apiError).response
+            var response = JSONAPIError(error: apiError).response
+            if apiError.status == 405 { response.headers[.allow] = Self.allowedMethods(request.uri.path).joined(separator: ", ") }
+            return response
         }
     }
 
+    /// The methods the API's routes answer on `path` (empty: no route has this path).
+    static func allowedMethods(_ path: String) -> [String] {
+        APIRouter.routes.filter { $0.matches(path: path) }.map(\.method)
+    }
+
     static func apiError(for error: any Error, request: Request) -> APIError {
+        let path = BoundedInput.printable(request.uri.path, limit: 200)
         switch error {
         case let error as APIError:
             return error
         case let error as HTTPError:
             switch error.status {
             case .notFound:
-                return .notFound("no route \(request.method) \(request.uri.path) (the API is described at /api/v1/openapi.json)")
+                // The router answers 404 for a known path with another method: that is a 405.
+                let allowed = allowedMethods(request.uri.path)
+                if !allowed.isEmpty {
+                    return APIError(
+                        status: 405, code: "method_not_allowed",
+                        message: "\(request.method) is not allowed on \(path) (allowed: \(allowed.joined(separator: ", ")))")
+                }
+                return .notFound("no route \(request.method) \(path) (the API is described at /api/v1/openapi.json)")
             case .methodNotAllowed:
-                return APIError(status: 405, code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.uri.path)")
+                return APIError(status: 405, code: "method_not_allowed", message: "\(request.method) is not allowed on \(path)")
             case .contentTooLarge:
                 return APIError(status: 413, code: "payload_too_large", message: error.body ?? "the request body is too large")
             default:
@@ -73,7 +89,7 @@ struct JSONErrorMiddleware: RouterMiddleware {
         case is NIOTooManyBytesError:
             return APIError(status: 413, code: "payload_too_large", message: "the request body is larger than the server accepts")
         default:
-            return APIError(status: 500, code: "internal", message: "internal error: \(error)")
+            return APIError(status: 500, code: "internal", message: "internal error: \(BoundedInput.printable("\(error)", limit: 500))")
         }
     }
 }

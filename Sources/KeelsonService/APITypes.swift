@@ -47,12 +47,6 @@ public struct APIErrorBody: Codable, Sendable {
     public init(error: APIError) { self.error = error }
 }
 
-/// A request body whose fields are known: the server rejects a field it does not know (a typo
-/// such as `dryrun` must not silently apply for real).
-public protocol StrictBody: Decodable {
-    static var fields: Set<String> { get }
-}
-
 // MARK: config and releases
 
 /// One config file as the client read it.
@@ -66,8 +60,7 @@ public struct ConfigFileUpload: Codable, Sendable, Hashable {
 }
 
 /// `POST /api/v1/config`: the files under `source` (a file or a folder), as the client read them.
-public struct ApplyConfigRequest: Codable, Sendable, StrictBody {
-    public static let fields: Set<String> = ["source", "files", "dryRun"]
+public struct ApplyConfigRequest: Codable, Sendable {
     public var source: String
     public var files: [ConfigFileUpload]
     public var dryRun: Bool?
@@ -80,8 +73,7 @@ public struct ApplyConfigRequest: Codable, Sendable, StrictBody {
 }
 
 /// `POST /api/v1/releases`.
-public struct ReleaseBody: Codable, Sendable, StrictBody {
-    public static let fields: Set<String> = ["application", "service", "version", "parameters", "dryRun"]
+public struct ReleaseBody: Codable, Sendable {
     public var application: String
     public var service: String
     public var version: String
@@ -236,29 +228,25 @@ public struct SignalResult: Codable, Sendable {
     }
 }
 
-public struct ApproveBody: Codable, Sendable, StrictBody {
-    public static let fields: Set<String> = ["release", "comment"]
+public struct ApproveBody: Codable, Sendable {
     public var release: String?
     public var comment: String?
     public init(release: String? = nil, comment: String? = nil) { self.release = release; self.comment = comment }
 }
 
-public struct ReasonBody: Codable, Sendable, StrictBody {
-    public static let fields: Set<String> = ["release", "reason"]
+public struct ReasonBody: Codable, Sendable {
     public var release: String?
     public var reason: String?
     public init(release: String? = nil, reason: String? = nil) { self.release = release; self.reason = reason }
 }
 
-public struct ScopeBody: Codable, Sendable, StrictBody {
-    public static let fields: Set<String> = ["scope", "reason"]
+public struct ScopeBody: Codable, Sendable {
     public var scope: String
     public var reason: String?
     public init(scope: String, reason: String? = nil) { self.scope = scope; self.reason = reason }
 }
 
-public struct AlertBody: Codable, Sendable, StrictBody {
-    public static let fields: Set<String> = ["name", "labels", "firing"]
+public struct AlertBody: Codable, Sendable {
     public var name: String
     public var labels: [String: String]?
     /// true: fired; false: resolved.
@@ -266,27 +254,42 @@ public struct AlertBody: Codable, Sendable, StrictBody {
     public init(name: String, labels: [String: String], firing: Bool) { self.name = name; self.labels = labels; self.firing = firing }
 }
 
-/// Prometheus Alertmanager's webhook payload, version 4 (the fields Keelson reads).
+/// Prometheus Alertmanager's webhook payload, version 4: every field its documentation lists
+/// (Keelson reads `version`, `groupKey` and each alert's `status`, `labels`, `startsAt`, `endsAt`
+/// and `fingerprint`; the body decoder refuses fields it does not know, so the others are named).
 public struct AlertmanagerWebhook: Codable, Sendable {
     public struct Alert: Codable, Sendable {
         public var status: String
         public var labels: [String: String]
         public var annotations: [String: String]?
+        /// RFC 3339; Alertmanager repeats it unchanged while the alert keeps firing.
         public var startsAt: String?
+        /// RFC 3339; `0001-01-01T00:00:00Z` (Go's zero time) while the alert fires.
         public var endsAt: String?
+        public var generatorURL: String?
         public var fingerprint: String?
     }
 
     public var version: String
+    public var groupKey: String?
+    public var truncatedAlerts: Int?
     public var status: String
     public var receiver: String?
-    public var groupKey: String?
+    public var groupLabels: [String: String]?
+    public var commonLabels: [String: String]?
+    public var commonAnnotations: [String: String]?
+    public var externalURL: String?
     public var alerts: [Alert]
 }
 
 public struct AlertmanagerResult: Codable, Sendable {
+    /// The alerts that started firing, as `name{label="value",…}`.
     public var fired: [String]
     public var resolved: [String]
+    /// Alerts the notification repeated: already firing since the same `startsAt`, or resolved
+    /// and not firing. Nothing was appended for them.
+    public var unchanged: [String]
+    /// The position of the last event appended (the log's last position when none was).
     public var position: Int64
 }
 
@@ -321,12 +324,21 @@ public struct RuntimeCheckReport: Codable, Sendable, Hashable {
 public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
     case viewer, deployer, admin
 
-    var rank: Int { Role.allCases.firstIndex(of: self)! }
+    var rank: Int { Role.allCases.firstIndex(of: self) ?? 0 }
     public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rank < rhs.rank }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let role = Role(rawValue: text) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "expected viewer, deployer or admin, found \(BoundedInput.quoted(text))")
+        }
+        self = role
+    }
 }
 
-public struct TokenCreateBody: Codable, Sendable, StrictBody {
-    public static let fields: Set<String> = ["name", "role"]
+public struct TokenCreateBody: Codable, Sendable {
     public var name: String
     public var role: Role
     public init(name: String, role: Role) { self.name = name; self.role = role }

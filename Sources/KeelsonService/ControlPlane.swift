@@ -217,7 +217,10 @@ public struct ControlPlane: Sendable {
 
     /// The release a signal is about: the one given, or the instance's current desired one.
     private func release(of id: ServiceInstanceID, given: String?) async throws -> String {
-        if let given, !given.isEmpty { return given }
+        if let given, !given.isEmpty {
+            if let problem = Names.versionProblem(given) { throw APIError.badRequest("release: \(problem)") }
+            return given
+        }
         guard let desired = try await store.desiredState(of: id) else {
             throw APIError.conflict("\(id) has no desired state (has it been released? `keelson release \(id.application)/\(id.service) --version V`)")
         }
@@ -254,6 +257,7 @@ public struct ControlPlane: Sendable {
     public func markBad(application: String, service: String, _ body: ReasonBody, actor: String) async throws -> SignalResult {
         try await requireKnown(application: application, service: service)
         guard let version = body.release, !version.isEmpty else { throw APIError.badRequest("release: which release is bad? (required)") }
+        if let problem = Names.versionProblem(version) { throw APIError.badRequest("release: \(problem)") }
         let name = "\(application)/\(service)"
         let reason = body.reason.map { "\($0) (\(actor))" } ?? "marked bad by \(actor)"
         let position = try await append(ReleaseMarkedBad(service: name, version: version, reason: reason), to: StreamID("service:\(name)"), actor: actor)
@@ -275,44 +279,100 @@ public struct ControlPlane: Sendable {
     }
 
     public func alert(_ body: AlertBody, actor: String) async throws -> SignalResult {
-        guard !body.name.isEmpty else { throw APIError.badRequest("name: an alert needs a name") }
         // As Alertmanager sends them: the name is also the `alertname` label, so an alert fired
         // here and resolved through Alertmanager (or the other way round) is the same alert.
         var labels = body.labels ?? [:]
         if labels["alertname"] == nil { labels["alertname"] = body.name }
-        let key = AlertFired.key(name: body.name, labels: labels)
+        try AlertInput.check(name: body.name, labels: labels, at: "")
+        let rendering = AlertFired.rendering(name: body.name, labels: labels)
         let position = body.firing
             ? try await append(AlertFired(name: body.name, labels: labels), to: "alerts", actor: actor)
             : try await append(AlertResolved(name: body.name, labels: labels), to: "alerts", actor: actor)
-        return SignalResult(message: "\(body.firing ? "firing" : "resolved"): \(key)", position: position)
+        return SignalResult(message: "\(body.firing ? "firing" : "resolved"): \(rendering)", position: position)
     }
 
-    /// Alertmanager's webhook (payload version 4): each alert becomes `AlertFired` or
-    /// `AlertResolved`, named by its `alertname` label and carrying all its labels, in one append.
+    /// Alertmanager's webhook (payload version 4): each alert that changes something becomes
+    /// `AlertFired` or `AlertResolved`, named by its `alertname` label and carrying all its labels,
+    /// in one append. Alertmanager repeats notifications (every `repeat_interval`, and whenever
+    /// its group changes): an alert already firing since the same `startsAt`, or resolved when it
+    /// is not firing, appends nothing.
     public func alertmanager(_ webhook: AlertmanagerWebhook, actor: String) async throws -> AlertmanagerResult {
         guard webhook.version == "4" else {
-            throw APIError.badRequest("version: Keelson reads Alertmanager's webhook payload version 4, not '\(webhook.version)'")
+            throw APIError.badRequest("version: Keelson reads Alertmanager's webhook payload version 4, not \(BoundedInput.quoted(webhook.version))")
         }
-        var events: [NewEvent] = []
-        var fired: [String] = []
-        var resolved: [String] = []
+        guard webhook.alerts.count <= AlertLimits.alertsPerNotification else {
+            throw APIError.badRequest("alerts: at most \(AlertLimits.alertsPerNotification) alerts per notification, found \(webhook.alerts.count)")
+        }
         for (index, alert) in webhook.alerts.enumerated() {
-            let name = alert.labels["alertname"] ?? "unnamed"
-            let key = AlertFired.key(name: name, labels: alert.labels)
-            switch alert.status {
-            case "firing":
-                events.append(try NewEvent(AlertFired(name: name, labels: alert.labels), actor: actor, correlationID: webhook.groupKey))
-                fired.append(key)
-            case "resolved":
-                events.append(try NewEvent(AlertResolved(name: name, labels: alert.labels), actor: actor, correlationID: webhook.groupKey))
-                resolved.append(key)
-            default:
-                throw APIError.badRequest("alerts[\(index)].status: expected firing or resolved, found '\(alert.status)'")
+            let field = "alerts[\(index)]."
+            guard alert.status == "firing" || alert.status == "resolved" else {
+                throw APIError.badRequest("\(field)status: expected firing or resolved, found \(BoundedInput.quoted(alert.status))")
+            }
+            try AlertInput.check(name: alert.labels["alertname"] ?? "unnamed", labels: alert.labels, at: field)
+            try AlertInput.checkTimes(startsAt: alert.startsAt, endsAt: alert.endsAt, at: field)
+        }
+        // Read what fires, decide what changes, append expecting the stream unchanged since the
+        // read (a concurrent notification makes it read again), so that two deliveries of one
+        // notification cannot both append.
+        for _ in 0..<10 {
+            let (firing, version) = try await firingAlerts()
+            var state = firing
+            var events: [NewEvent] = []
+            var result = AlertmanagerResult(fired: [], resolved: [], unchanged: [], position: 0)
+            for alert in webhook.alerts {
+                let name = alert.labels["alertname"] ?? "unnamed"
+                let key = AlertFired.key(name: name, labels: alert.labels)
+                let rendering = AlertFired.rendering(name: name, labels: alert.labels)
+                if alert.status == "firing" {
+                    if let known = state[key], known.startsAt == alert.startsAt {
+                        result.unchanged.append(rendering)
+                        continue
+                    }
+                    let fired = AlertFired(name: name, labels: alert.labels, startsAt: alert.startsAt, fingerprint: alert.fingerprint)
+                    state[key] = fired
+                    events.append(try NewEvent(fired, actor: actor, correlationID: webhook.groupKey))
+                    result.fired.append(rendering)
+                } else {
+                    guard state[key] != nil else {
+                        result.unchanged.append(rendering)
+                        continue
+                    }
+                    state[key] = nil
+                    events.append(try NewEvent(AlertResolved(name: name, labels: alert.labels), actor: actor, correlationID: webhook.groupKey))
+                    result.resolved.append(rendering)
+                }
+            }
+            guard !events.isEmpty else {
+                result.position = try await store.lastPosition()
+                return result
+            }
+            do {
+                let appended = try await store.append(events, to: "alerts", expecting: version == 0 ? .noStream : .exact(version))
+                result.position = appended.positions.upperBound
+                return result
+            } catch StoreError.versionConflict {
+                continue
             }
         }
-        guard !events.isEmpty else { return AlertmanagerResult(fired: [], resolved: [], position: try await store.lastPosition()) }
-        let results = try await store.append(events, to: "alerts")
-        return AlertmanagerResult(fired: fired, resolved: resolved, position: results.positions.upperBound)
+        throw APIError(status: 503, code: "busy", message: "alerts changed concurrently too often; send the notification again")
+    }
+
+    /// The alerts firing now, by key (folded from the `alerts` stream), and the stream's version.
+    func firingAlerts() async throws -> ([String: AlertFired], Int64) {
+        let events = try await store.stream("alerts")
+        var firing: [String: AlertFired] = [:]
+        for event in events {
+            switch event.type {
+            case AlertFired.eventType:
+                let fired = try event.decode(AlertFired.self)
+                firing[fired.key] = fired
+            case AlertResolved.eventType:
+                firing[try event.decode(AlertResolved.self).key] = nil
+            default:
+                break
+            }
+        }
+        return (firing, events.last?.version ?? 0)
     }
 
     // MARK: runtimes
@@ -350,15 +410,33 @@ public struct ControlPlane: Sendable {
 
     // MARK: tokens
 
-    public func createToken(_ body: TokenCreateBody, createdBy: String) async throws -> CreatedToken {
-        guard body.name.range(of: #"^[A-Za-z0-9._-]{1,64}$"#, options: .regularExpression) != nil else {
-            throw APIError.badRequest("name: 1 to 64 letters, digits, '.', '_' or '-', not '\(body.name)'")
+    /// What is wrong with `name` as a token name, or nil when it fits: 1 to 64 letters, digits,
+    /// '.', '_' or '-'.
+    public static func tokenNameProblem(_ name: String) -> String? {
+        let bytes = Array(name.utf8)
+        let allowed = { (byte: UInt8) in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || [UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-")].contains(byte)
         }
+        guard !(1...64).contains(bytes.count) || !bytes.allSatisfy(allowed) else { return nil }
+        return "a token name is 1 to 64 letters, digits, '.', '_' or '-'; found \(BoundedInput.quoted(name))"
+    }
+
+    /// A new token's text: `kst_` and 256 random bits, base64url.
+    public static func newTokenSecret() -> String {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }
-        let token = "kst_" + Data(bytes).base64EncodedString()
+        return "kst_" + Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Records a new token (its hash, and a `TokenCreated` event by `createdBy`, in one
+    /// transaction). `secret` is the token's text when the caller made it already (the server
+    /// writes the first admin token to a file before recording it); a new one otherwise.
+    public func createToken(_ body: TokenCreateBody, createdBy: String, secret: String? = nil) async throws -> CreatedToken {
+        if let problem = Self.tokenNameProblem(body.name) { throw APIError.badRequest("name: \(problem)") }
+        let token = secret ?? Self.newTokenSecret()
         let hint = String(token.prefix(10)) + "…"
         let millis = now().millisecondsSince1970
         do {
@@ -367,7 +445,9 @@ public struct ControlPlane: Sendable {
         } catch let error as TokenStoreError {
             throw APIError.conflict(error.description)
         }
-        let record = try await store.tokens().first { $0.name == body.name }!
+        guard let record = try await store.tokens().first(where: { $0.name == body.name }) else {
+            throw APIError(status: 500, code: "internal", message: "token '\(body.name)' was recorded but cannot be read back")
+        }
         return CreatedToken(token: token, info: Self.info(record))
     }
 
@@ -375,14 +455,18 @@ public struct ControlPlane: Sendable {
         try await store.tokens().map(Self.info)
     }
 
-    /// Revokes a token. Tokens are not in the event log, so the position is the log's last.
-    public func revokeToken(name: String) async throws -> SignalResult {
+    /// Revokes a token (and records `TokenRevoked` by `actor`); never the last active admin token.
+    public func revokeToken(name: String, actor: String) async throws -> SignalResult {
+        let position: Int64
         do {
-            try await store.revokeToken(name: name, nowMilliseconds: now().millisecondsSince1970)
+            position = try await store.revokeToken(name: name, actor: actor, nowMilliseconds: now().millisecondsSince1970)
         } catch let error as TokenStoreError {
-            throw APIError.notFound(error.description)
+            switch error {
+            case .lastAdmin: throw APIError.conflict(error.description)
+            case .unknown, .nameTaken: throw APIError.notFound(error.description)
+            }
         }
-        return SignalResult(message: "revoked token \(name)", position: try await store.lastPosition())
+        return SignalResult(message: "revoked token \(name)", position: position)
     }
 
     /// The caller a bearer token stands for, or nil when it is unknown or revoked.
@@ -405,21 +489,41 @@ public struct ControlPlane: Sendable {
 
     // MARK: scopes
 
-    public struct Scope: Sendable, Hashable {
+    public struct Scope: Sendable, Hashable, CustomStringConvertible {
         public var application: String
         public var service: String?
         public var channel: String?
+
+        public var description: String {
+            application + (service.map { "/\($0)" } ?? "") + (channel.map { "@\($0)" } ?? "")
+        }
     }
 
-    /// `APP`, `APP/SERVICE` or `APP/SERVICE@CHANNEL`, checked.
-    public static func scope(_ text: String) throws -> Scope {
-        let name = "[A-Za-z0-9._-]+"
-        guard text.range(of: "^\(name)(/\(name)(@\(name))?)?$", options: .regularExpression) != nil else {
-            throw APIError.badRequest("'\(text)' is not a scope: write APPLICATION, APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL")
+    /// `APP`, `APP/SERVICE` or `APP/SERVICE@CHANNEL`, every name checked (``Names``).
+    public static func parseScope(_ text: String) -> Result<Scope, InputProblem> {
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let names = parts[0].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard !text.isEmpty, text.utf8.count <= 3 * (Names.maxLength + 1), names.count <= 2, parts.count == 1 || names.count == 2,
+              !(parts.count > 1 && parts[1].contains("/"))
+        else {
+            return .failure(InputProblem(
+                "\(BoundedInput.quoted(text)) is not a scope: write APPLICATION, APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL"))
         }
-        let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
-        let names = parts[0].split(separator: "/", maxSplits: 1).map(String.init)
-        return Scope(application: names[0], service: names.count > 1 ? names[1] : nil, channel: parts.count > 1 ? parts[1] : nil)
+        let scope = Scope(application: names[0], service: names.count > 1 ? names[1] : nil, channel: parts.count > 1 ? parts[1] : nil)
+        for (name, kind) in [(scope.application, Names.Kind.application), (scope.service, .service), (scope.channel, .channel)] {
+            if let name, let problem = Names.problem(name, kind: kind) {
+                return .failure(InputProblem("\(BoundedInput.quoted(text)) is not a scope: \(problem)"))
+            }
+        }
+        return .success(scope)
+    }
+
+    /// ``parseScope(_:)`` for a request: 400 naming the scope.
+    public static func scope(_ text: String) throws -> Scope {
+        switch parseScope(text) {
+        case .success(let scope): return scope
+        case .failure(let problem): throw APIError.badRequest("scope: \(problem.message)")
+        }
     }
 }
 

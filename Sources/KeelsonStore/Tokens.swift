@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KeelsonCore
 
 /// An API token as the store keeps it: never the token itself, only its hash.
 public struct TokenRecord: Sendable, Hashable, Codable {
@@ -24,24 +25,33 @@ public struct TokenRecord: Sendable, Hashable, Codable {
     }
 }
 
-public enum TokenStoreError: Error, CustomStringConvertible, Sendable {
+public enum TokenStoreError: Error, CustomStringConvertible, Sendable, Equatable {
     case nameTaken(String)
     case unknown(String)
+    case lastAdmin(String)
 
     public var description: String {
         switch self {
         case .nameTaken(let name): "a token named '\(name)' already exists (names are never reused; pick another)"
         case .unknown(let name): "no active token named '\(name)' (`keelson token list` shows them)"
+        case .lastAdmin(let name):
+            "'\(name)' is the last active admin token; revoking it would lock everyone out of tokens and config. "
+                + "Create another admin token first (`keelson token create --role admin --name NAME`)."
         }
     }
 }
 
+/// The stream that records token changes (``TokenCreated``, ``TokenRevoked``).
+public let tokensStream: StreamID = "tokens"
+
 extension EventStore {
-    /// Stores a new token's hash under `name`. Fails when the name was ever used.
+    /// Stores a new token's hash under `name` and appends ``TokenCreated`` (by `createdBy`), in one
+    /// transaction. Fails when the name was ever used. Returns the event's position.
+    @discardableResult
     public func insertToken(
         name: String, role: String, hash: String, hint: String, createdBy: String, nowMilliseconds: Int64
-    ) async throws {
-        try await pool.write { db in
+    ) async throws -> Int64 {
+        try await commitTokenChange(NewEvent(TokenCreated(name: name, role: role), actor: createdBy)) { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE name = ?", arguments: [name]) == true {
                 throw TokenStoreError.nameTaken(name)
             }
@@ -73,12 +83,61 @@ extension EventStore {
         }
     }
 
-    /// Revokes the active token `name`; it stops working at once.
-    public func revokeToken(name: String, nowMilliseconds: Int64) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [nowMilliseconds, name])
-            if db.changesCount == 0 { throw TokenStoreError.unknown(name) }
+    /// Revokes the active token `name` (it stops working at once) and appends ``TokenRevoked`` (by
+    /// `actor`), in one transaction. Refuses to revoke the last active admin token. Returns the
+    /// event's position.
+    @discardableResult
+    public func revokeToken(name: String, actor: String, nowMilliseconds: Int64) async throws -> Int64 {
+        let role = try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT role FROM tokens WHERE name = ? AND revoked_at IS NULL", arguments: [name])
         }
+        guard let role else { throw TokenStoreError.unknown(name) }
+        return try await commitTokenChange(NewEvent(TokenRevoked(name: name, role: role), actor: actor)) { db in
+            // Checked again inside the transaction: two revokes at once cannot both pass.
+            guard try String.fetchOne(db, sql: "SELECT role FROM tokens WHERE name = ? AND revoked_at IS NULL", arguments: [name]) == role else {
+                throw TokenStoreError.unknown(name)
+            }
+            if role == "admin" {
+                let admins = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE role = 'admin' AND revoked_at IS NULL") ?? 0
+                if admins <= 1 { throw TokenStoreError.lastAdmin(name) }
+            }
+            try db.execute(sql: "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [nowMilliseconds, name])
+        }
+    }
+
+    /// Applies `change` to the tokens table and appends `event` to the `tokens` stream in one
+    /// write transaction, folding the event into every projection as any append does — so the
+    /// table and the audit trail never disagree, whatever fails or crashes. (Token changes are
+    /// rare; they take the writer directly rather than the group committer, whose writes they
+    /// serialize with.)
+    private func commitTokenChange(_ event: NewEvent, _ change: @escaping @Sendable (Database) throws -> Void) async throws -> Int64 {
+        let (projections, configuration) = (projections, configuration)
+        let position = try await pool.write { db -> Int64 in
+            try change(db)
+            let now = configuration.clock().millisecondsSince1970
+            let version = (try Int64.fetchOne(
+                db, sql: "SELECT MAX(version) FROM events WHERE stream_id = ?", arguments: [tokensStream.rawValue]) ?? 0) + 1
+            let position: Int64
+            do {
+                position = try EventInserter(db).insert(stream: tokensStream.rawValue, version: version, event: event, recordedAt: now)
+            } catch let error as EventInserter.InsertError {
+                switch error {
+                case .constraint(let message): throw StoreError.invalidEvent(stream: tokensStream, index: 0, reason: message)
+                case .database(let error): throw error
+                }
+            }
+            var recorded = RecordedEvent(
+                position: position, streamID: tokensStream, version: version, type: event.type,
+                schemaVersion: event.schemaVersion, payload: event.payload, recordedAtMilliseconds: now,
+                actor: event.actor, correlationID: event.correlationID, causationPosition: event.causationPosition)
+            recorded.decoded = event.decoded
+            for projection in projections {
+                try projection.fold([recorded], in: db, into: projection.tables, snapshotEvery: configuration.snapshotEvery)
+                try ProjectionCheckpoints.set(projection.name, to: position, in: db)
+            }
+            return position
+        }
+        notifier.publish(position)
+        return position
     }
 }

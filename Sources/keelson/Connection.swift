@@ -125,7 +125,7 @@ struct LocalAPI: KeelsonAPI {
     func alert(_ body: AlertBody) async throws -> SignalResult { try await control.alert(body, actor: actor) }
     func createToken(_ body: TokenCreateBody) async throws -> CreatedToken { try await control.createToken(body, createdBy: actor) }
     func tokens() async throws -> [TokenInfo] { try await control.tokens() }
-    func revokeToken(name: String) async throws -> SignalResult { try await control.revokeToken(name: name) }
+    func revokeToken(name: String) async throws -> SignalResult { try await control.revokeToken(name: name, actor: actor) }
     func runtimes() async throws -> [RuntimeInfo] { try await control.runtimes() }
     func checkRuntime(name: String) async throws -> RuntimeCheckReport { try await control.checkRuntime(name: name) }
 }

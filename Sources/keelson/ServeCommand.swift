@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeelsonCore
 import KeelsonEngine
 import KeelsonServer
 import KeelsonService
@@ -21,6 +22,34 @@ struct ListenAddress: ExpressibleByArgument {
     static let local = ListenAddress(argument: "127.0.0.1:7420")!
 }
 
+/// A server timeout: `30s`, `2m`… from 1 second to 1 hour.
+struct ServerDuration: ExpressibleByArgument {
+    var seconds: Int
+
+    init(seconds: Int) { self.seconds = seconds }
+
+    init?(argument: String) {
+        guard case .success(let seconds) = BoundedInput.durationSeconds(argument, max: 3600), seconds >= 1 else { return nil }
+        self.seconds = seconds
+    }
+
+    var defaultValueDescription: String { seconds % 60 == 0 ? "\(seconds / 60)m" : "\(seconds)s" }
+}
+
+/// `--max-connections`: 1 to 100,000.
+struct ServerCount: ExpressibleByArgument {
+    var value: Int
+
+    init(value: Int) { self.value = value }
+
+    init?(argument: String) {
+        guard case .success(let value) = BoundedInput.integer(argument, in: 1...100_000) else { return nil }
+        self.value = Int(value)
+    }
+
+    var defaultValueDescription: String { "\(value)" }
+}
+
 /// Options `serve` and `up` share.
 struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Where to listen, HOST:PORT (port 0 picks a free one).", valueName: "host:port"))
@@ -28,6 +57,18 @@ struct ServerOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Request bodies larger than this many bytes get 413.", valueName: "bytes"))
     var maxBody: Int = 4 * 1024 * 1024
+
+    @Option(help: ArgumentHelp("A request's head (request line and headers) must arrive within this, from its first byte.", valueName: "duration"))
+    var headerTimeout: ServerDuration = ServerDuration(seconds: 10)
+
+    @Option(help: ArgumentHelp("A kept-alive connection is closed after this long without a request.", valueName: "duration"))
+    var idleTimeout: ServerDuration = ServerDuration(seconds: 60)
+
+    @Option(help: ArgumentHelp("A request's body must arrive within this, from the end of its head.", valueName: "duration"))
+    var bodyTimeout: ServerDuration = ServerDuration(seconds: 60)
+
+    @Option(help: ArgumentHelp("Open connections at most; more are answered 503 and closed.", valueName: "count"))
+    var maxConnections: ServerCount = ServerCount(value: 512)
 
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "level"))
     var logLevel: String = "info"
@@ -54,6 +95,10 @@ struct ServerOptions: ParsableArguments {
         settings.host = listen.host
         settings.port = listen.port
         settings.api.maxBodyBytes = maxBody
+        settings.limits.headerTimeout = .seconds(headerTimeout.seconds)
+        settings.limits.idleTimeout = .seconds(idleTimeout.seconds)
+        settings.limits.bodyTimeout = .seconds(bodyTimeout.seconds)
+        settings.limits.maxConnections = maxConnections.value
         settings.workerName = workerName
         settings.bootstrapTokenFile = URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("admin.token").path
         return settings

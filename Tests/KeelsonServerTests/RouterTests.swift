@@ -144,7 +144,7 @@ struct RouterTests {
             let wrongType = try await client.call(
                 .post, "/api/v1/releases", as: .deployer, json: #"{"application": "shop", "service": "web", "version": 2}"#, harness: harness)
             #expect(wrongType.status == 400)
-            #expect(wrongType.body.contains("version: expected String"), "\(wrongType.body)")
+            #expect(wrongType.body.contains("version: expected a string, found a number"), "\(wrongType.body)")
             let missing = try await client.call(.post, "/api/v1/releases", as: .deployer, json: #"{"application": "shop"}"#, harness: harness)
             #expect(missing.body.contains("service: required, missing"), "\(missing.body)")
             let typo = try await client.call(

@@ -126,7 +126,7 @@ private struct Decider {
                 return fail(release, "it lost its health during the watch (\(seen.problem ?? "\(seen.ready)/\(seen.desired) ready"))")
             }
             if let alert = view.gatingAlerts.first {
-                return fail(release, "alert \(AlertFired.key(name: alert.name, labels: alert.labels)) fired during the watch")
+                return fail(release, "alert \(AlertFired.rendering(name: alert.name, labels: alert.labels)) fired during the watch")
             }
             if now < watchEnd {
                 return Decision(
@@ -235,7 +235,7 @@ private struct Decider {
             return wait(.window, "outside the allowed windows" + (next.map { "; the next opens \(Text.time($0))" } ?? ""), until: next)
         }
         if let alert = view.gatingAlerts.first {
-            return wait(.alert, "alert firing: \(AlertFired.key(name: alert.name, labels: alert.labels))")
+            return wait(.alert, "alert firing: \(AlertFired.rendering(name: alert.name, labels: alert.labels))")
         }
         if let limit = view.applicationMaxConverging, view.convergingInApplication >= limit {
             return wait(.concurrency, "\(view.convergingInApplication) of at most \(limit) instances of \(record.instance.application) are converging")

@@ -97,6 +97,9 @@ public struct FiringAlert: Codable, Sendable, Hashable {
     public var name: String
     public var labels: [String: String]
     public var sinceMilliseconds: Int64
+
+    /// `name{k="v",…}`, for people.
+    public var rendering: String { AlertFired.rendering(name: name, labels: labels) }
 }
 
 /// The engine's whole view of the world, folded from the log: a pure, deterministic fold (no
@@ -105,7 +108,7 @@ public struct EngineState: Sendable, Hashable {
     public var position: Int64 = 0
     public var policies: [String: ApplicationPolicy] = [:]
     public var instances: [ServiceInstanceID: InstanceRecord] = [:]
-    /// By `AlertFired.key`.
+    /// By `AlertFired.key` (canonical JSON of name and labels: unambiguous).
     public var alerts: [String: FiringAlert] = [:]
     /// Paused scopes (`app`, `app/service`, `app/service@channel`) and why.
     public var pauses: [String: String] = [:]
@@ -216,7 +219,7 @@ public struct EngineState: Sendable, Hashable {
             if alerts[fired.key] == nil { alerts[fired.key] = FiringAlert(name: fired.name, labels: fired.labels, sinceMilliseconds: at) }
         case AlertResolved.eventType:
             guard let resolved = try? event.decode(AlertResolved.self) else { return }
-            alerts[AlertFired.key(name: resolved.name, labels: resolved.labels)] = nil
+            alerts[resolved.key] = nil
         case Paused.eventType:
             guard let paused = try? event.decode(Paused.self) else { return }
             pauses[paused.scope] = paused.reason ?? "paused by \(event.actor ?? "someone")"
@@ -282,7 +285,8 @@ public struct EngineState: Sendable, Hashable {
         }
         let scopes = [instance.application, service, instance.description]
         let pause = scopes.compactMap { scope in pauses[scope].map { (scope, $0) } }.first
-        let gating = alerts.keys.sorted().compactMap { alerts[$0] }.filter { alert in
+        // In the order of their renderings (the order decisions have always listed them in).
+        let gating = alerts.sorted { ($0.value.rendering, $0.key) < ($1.value.rendering, $1.key) }.map(\.value).filter { alert in
             channel.alertGates.contains { gate in gate.allSatisfy { alert.labels[$0.key] == $0.value } }
         }
         let converging = (convergingByApplication[instance.application] ?? []).subtracting([instance])

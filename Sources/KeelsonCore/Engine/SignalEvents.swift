@@ -33,17 +33,38 @@ public struct AlertFired: EventPayload, Hashable {
     public static let eventType = "AlertFired"
     public var name: String
     public var labels: [String: String]
+    /// When Alertmanager says the alert started (RFC 3339), and its fingerprint: a repeated
+    /// notification of the same firing carries the same `startsAt`, and appends nothing.
+    public var startsAt: String?
+    public var fingerprint: String?
 
-    public init(name: String, labels: [String: String]) {
+    public init(name: String, labels: [String: String], startsAt: String? = nil, fingerprint: String? = nil) {
         self.name = name
         self.labels = labels
+        self.startsAt = startsAt
+        self.fingerprint = fingerprint
     }
 
-    /// `name{k="v",…}` with labels sorted: the alert's identity.
+    /// The alert's identity (see ``key(name:labels:)``).
     public var key: String { AlertFired.key(name: name, labels: labels) }
 
+    /// The alert's identity: canonical JSON of its name and sorted labels. Unambiguous whatever
+    /// the labels hold (a value with `"` or `,` cannot pass for other labels), so resolving one
+    /// alert never clears another.
     public static func key(name: String, labels: [String: String]) -> String {
-        name + "{" + labels.keys.sorted().map { "\($0)=\"\(labels[$0]!)\"" }.joined(separator: ",") + "}"
+        struct Identity: Encodable {
+            var name: String
+            var labels: [String: String]
+        }
+        // Encoding strings and a dictionary of strings cannot fail.
+        return (try? CanonicalJSON.string(Identity(name: name, labels: labels))) ?? name
+    }
+
+    /// `name{k="v",…}` with labels sorted and names and values escaped (`\"`, `\\`, `\n`), for
+    /// people: messages and decision reasons. Not an identity — see ``key(name:labels:)``.
+    public static func rendering(name: String, labels: [String: String]) -> String {
+        func escaped(_ text: String) -> String { BoundedInput.printable(text, limit: 1024) }
+        return escaped(name) + "{" + labels.keys.sorted().map { "\(escaped($0))=\"\(escaped(labels[$0]!))\"" }.joined(separator: ",") + "}"
     }
 }
 
@@ -57,6 +78,9 @@ public struct AlertResolved: EventPayload, Hashable {
         self.name = name
         self.labels = labels
     }
+
+    /// The identity of the alert this resolves.
+    public var key: String { AlertFired.key(name: name, labels: labels) }
 }
 
 /// Promotion paused for a scope: `app`, `app/service` or `app/service@channel` (stream `pauses`).
