@@ -251,10 +251,16 @@ public struct APIRouter: Sendable {
         }
         if buffer.readableBytes == 0, let empty { return empty }
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
+        return try Self.decodeBody(Body.self, Data(buffer: buffer))
+    }
+
+    /// Synchronous, and catching the decoder's typed error without a cast: Swift 6.3's ownership
+    /// verifier crashes on `catch let problem as BodyProblem` inside the async `decode`.
+    private static func decodeBody<Body: Decodable>(_: Body.Type, _ data: Data) throws(APIError) -> Body {
         do {
-            return try StrictBodyDecoder.decode(Body.self, from: Data(buffer: buffer))
-        } catch let problem as BodyProblem {
-            throw APIError.badRequest(problem.path.isEmpty ? problem.message : "body: \(problem.description)")
+            return try StrictBodyDecoder.decode(Body.self, from: data)
+        } catch {
+            throw APIError.badRequest(error.path.isEmpty ? error.message : "body: \(error.description)")
         }
     }
 

@@ -27,9 +27,9 @@ struct SeededGenerator: RandomNumberGenerator {
 struct APIPropertyTests {
     /// `KEELSON_PROPERTY_SEED` repeats a run; the seed is printed with every failure.
     static let seed = ProcessInfo.processInfo.environment["KEELSON_PROPERTY_SEED"].flatMap(UInt64.init) ?? 0x6B65_656C_736F_6E
-    /// The run stops after this many requests or this long, whichever comes first.
-    static let maxRequests = 4000
-    static let maxDuration: Duration = .seconds(25)
+    /// Requests per run (a fixed number, so that a slow machine runs the same test, only slower);
+    /// `KEELSON_FUZZ_ITERATIONS` runs more.
+    static let maxRequests = ProcessInfo.processInfo.environment["KEELSON_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 1500
 
     /// Values that have broken parsers somewhere: numbers at and past every bound, NaN and
     /// infinity in their spellings, empty, long, control characters, other encodings.
@@ -114,7 +114,7 @@ struct APIPropertyTests {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &rng))
         case 2: return .integer([0, -1, 1, Int64.max, Int64.min, 9_007_199_254_740_993].randomElement(using: &rng)!)
-        case 3: return .number([1.5, -1e300, 1e300, 5e-324, 0.1].randomElement(using: &rng)!)
+        case 3: return .number([1.5, -1e300, 1e300, Double.leastNonzeroMagnitude, 0.1].randomElement(using: &rng)!)
         case 4: return .array([.string("x"), .null])
         case 5: return .object(["x": .string("y")])
         default: return .string(nasty.randomElement(using: &rng)!)
@@ -195,13 +195,13 @@ struct APIPropertyTests {
         let harness = try await Harness.make()
         _ = try await harness.control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
         // The live stream never ends by itself, so it is left to the other tests.
-        let routes = APIRouter.routes.filter { $0.path != "/api/v1/events/stream" }
+        // /readyz answers 503 "starting" by design here: no worker runs in router tests.
+        let routes = APIRouter.routes.filter { $0.path != "/api/v1/events/stream" && $0.path != "/readyz" }
         let (sent, statuses) = try await harness.test { client -> (Int, [Int: Int]) in
             var rng = SeededGenerator(seed: Self.seed)
-            let started = ContinuousClock.now
             var statuses: [Int: Int] = [:]
             var sent = 0
-            while sent < Self.maxRequests, ContinuousClock.now - started < Self.maxDuration {
+            while sent < Self.maxRequests {
                 let route = routes.randomElement(using: &rng)!
                 let uri = Self.uri(for: route, &rng)
                 let body = Self.body(for: route, &rng)
@@ -225,7 +225,7 @@ struct APIPropertyTests {
             }
             return (sent, statuses)
         }
-        #expect(sent >= 200, "seed \(Self.seed): only \(sent) requests")
+        #expect(sent == Self.maxRequests)
         // Most requests are refused, some get through: both paths were exercised.
         #expect(statuses[400, default: 0] > 0 && statuses[200, default: 0] > 0, "\(statuses)")
     }

@@ -78,8 +78,9 @@ struct AlertTests {
         let harness = try await Harness.make()
         let firing = try String(contentsOf: fixtures.appendingPathComponent("alertmanager-firing.json"), encoding: .utf8)
         let resolved = try String(contentsOf: fixtures.appendingPathComponent("alertmanager-resolved.json"), encoding: .utf8)
-        func alertEvents() async throws -> [String] {
-            try await harness.store.stream("alerts").map(\.type)
+        let store = harness.store
+        @Sendable func alertEvents() async throws -> [String] {
+            try await store.stream("alerts").map(\.type)
         }
         try await harness.test { client in
             let first = try decode(AlertmanagerResult.self, try await client.call(.post, "/api/v1/alertmanager", as: .deployer, json: firing, harness: harness).body)
@@ -92,18 +93,21 @@ struct AlertTests {
                 let result = try decode(AlertmanagerResult.self, again.body)
                 #expect(result.fired.isEmpty && result.unchanged.count == 1, "\(again.body)")
             }
-            #expect(try await alertEvents() == ["AlertFired"], "repeats appended nothing")
+            let events1 = try await alertEvents()
+            #expect(events1 == ["AlertFired"], "repeats appended nothing")
 
             // Fired again later (a new startsAt, e.g. after a missed resolve): that is news.
             let later = Self.webhook("firing", startsAt: "2026-11-27T11:00:00Z")
             #expect(try decode(AlertmanagerResult.self, try await client.call(.post, "/api/v1/alertmanager", as: .deployer, json: later, harness: harness).body).fired.count == 1)
-            #expect(try await alertEvents() == ["AlertFired", "AlertFired"])
+            let events2 = try await alertEvents()
+            #expect(events2 == ["AlertFired", "AlertFired"])
 
             let cleared = try decode(AlertmanagerResult.self, try await client.call(.post, "/api/v1/alertmanager", as: .deployer, json: resolved, harness: harness).body)
             #expect(cleared.resolved.count == 1)
             let repeatedResolve = try decode(AlertmanagerResult.self, try await client.call(.post, "/api/v1/alertmanager", as: .deployer, json: resolved, harness: harness).body)
             #expect(repeatedResolve.resolved.isEmpty && repeatedResolve.unchanged.count == 1)
-            #expect(try await alertEvents() == ["AlertFired", "AlertFired", "AlertResolved"])
+            let events3 = try await alertEvents()
+            #expect(events3 == ["AlertFired", "AlertFired", "AlertResolved"])
         }
     }
 
