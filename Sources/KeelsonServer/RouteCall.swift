@@ -50,8 +50,9 @@ struct RouteCall: Sendable {
 
     // MARK: query parameters
 
+    /// A query parameter's value; an empty one (`?stream=`) is the same as leaving it out.
     private func query(_ name: String) -> String? {
-        request.uri.queryParameters[Substring(name)].map(String.init)
+        request.uri.queryParameters[Substring(name)].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// A query parameter through a checked parser: 400 naming the parameter when it is out of

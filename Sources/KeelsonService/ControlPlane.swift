@@ -247,6 +247,10 @@ public struct ControlPlane: Sendable {
     }
 
     public func rollback(_ id: ServiceInstanceID, _ body: ReasonBody, actor: String) async throws -> SignalResult {
+        // A rollback goes to the last good release whatever `release` says, but a value given is checked.
+        if let given = body.release, !given.isEmpty, let problem = Names.versionProblem(given) {
+            throw APIError.badRequest("release: \(problem)")
+        }
         try await requireKnown(application: id.application, service: id.service, channel: id.channel)
         let position = try await append(RollbackRequested(instance: id, reason: body.reason), to: StreamID("instance:\(id)"), actor: actor)
         return SignalResult(message: "rollback of \(id) requested; the worker carries it out", position: position)
