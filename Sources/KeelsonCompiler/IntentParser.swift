@@ -7,8 +7,18 @@ import Yams
 public enum IntentParser {
     public static let kinds = ["Runtime", "Application", "Service"]
 
-    /// - Parameter files: where the manifests services name are read (the disk by default).
-    public static func parse(_ documents: [ConfigDocument], files: ConfigFiles = DiskFiles()) -> Result<Intent, ConfigErrors> {
+    /// The documents `ConfigSource.load` read, with the files they may read besides (its
+    /// ``ConfigSource/Loaded/access``) — what `keelson validate` and `keelson apply` check.
+    public static func parse(_ loaded: ConfigSource.Loaded, files: ConfigFiles) -> Result<Intent, ConfigErrors> {
+        parse(loaded.documents, files: files, access: loaded.access)
+    }
+
+    /// - Parameters:
+    ///   - files: where the manifests services name are read (the disk by default).
+    ///   - access: which of those files may be read (by default any: for config from the log).
+    public static func parse(
+        _ documents: [ConfigDocument], files: ConfigFiles = DiskFiles(), access: FileAccess = .anywhere
+    ) -> Result<Intent, ConfigErrors> {
         let sink = DiagnosticSink()
         var intent = Intent()
         var runtimeMarks: [String: (String, Mark?)] = [:]
@@ -24,9 +34,12 @@ public enum IntentParser {
                 reader.report(kind.mark, "kind", "unknown kind '\(kind.value)'\(hint); expected one of \(kinds.joined(separator: ", "))")
                 continue
             }
-            let fields = FieldReader(document.node, file: document.file, path: "\(kind.value) \(name.value) ›", sink: sink)!
+            let fields = FieldReader(document.node, file: document.file, path: "\(kind.value) \(shown(name.value)) ›", sink: sink)!
             _ = fields.node("kind")
             _ = fields.node("name")
+            // A name that does not fit is reported, and the document still read for its other problems.
+            let nameKind: Names.Kind = kind.value == "Runtime" ? .runtime : kind.value == "Service" ? .service : .application
+            if let problem = Names.problem(name.value, kind: nameKind) { fields.report(name.mark, "name", problem) }
             switch kind.value {
             case "Runtime":
                 if let previous = runtimeMarks[name.value] {
@@ -57,11 +70,11 @@ public enum IntentParser {
         var serviceNames: [String: (String, Mark?)] = [:]
         for (document, name, mark) in serviceDocuments {
             guard let service = ServiceParser.parse(
-                document, name: name, sink: sink, intent: intent, channelGroups: channelGroups, files: files)
+                document, name: name, sink: sink, intent: intent, channelGroups: channelGroups, files: files, access: access)
             else { continue }
             let key = "\(service.application)/\(service.name)"
             if let previous = serviceNames[key] {
-                sink.add(document.file, mark, "Service \(name) › name", "duplicate service '\(key)' (first defined at \(previous.0):\(previous.1?.line ?? 0))")
+                sink.add(document.file, mark, "Service \(shown(name)) › name", "duplicate service '\(key)' (first defined at \(previous.0):\(previous.1?.line ?? 0))")
                 continue
             }
             serviceNames[key] = (document.file, mark)
@@ -108,8 +121,11 @@ public enum IntentParser {
             settings[key] = "\(value)"
         }
         // Every runtime: how often instances are fetched while converging and once stable.
-        duration("fetchIntervalConverging")
-        duration("fetchIntervalStable")
+        func interval(_ key: String) {
+            if let value = fields.duration(key, minimum: 1)?.value { settings[key] = "\(value)" }
+        }
+        interval("fetchIntervalConverging")
+        interval("fetchIntervalStable")
         switch type {
         case .local:
             if let directory = fields.string("stateDirectory")?.value { settings["stateDirectory"] = directory }
@@ -204,8 +220,8 @@ public enum IntentParser {
         let env = fields.stringMap("env") ?? [:]
         let rules = fields.mapping("rules").map(parseRules) ?? Rules()
         guard let name else { return [] }
-        guard validName(name.value) else {
-            fields.report(name.mark, "name", "a release channel name uses lower-case letters, digits and '-', found \"\(name.value)\"")
+        if let problem = Names.problem(name.value, kind: .channel) {
+            fields.report(name.mark, "name", problem)
             return []
         }
 
@@ -234,8 +250,16 @@ public enum IntentParser {
                     selector.report(nameLabel.mark, "channelNameLabel", "runtime '\(runtime.name)' has no label '\(nameLabel.value)'")
                     continue
                 }
+                // The generated name must fit the grammar too: the label value is part of it.
+                let generatedName = "\(name.value)-\(suffix)"
+                if let problem = Names.problem(generatedName, kind: .channel) {
+                    selector.report(
+                        nameLabel.mark, "channelNameLabel",
+                        "runtime '\(runtime.name)' labels '\(shown(nameLabel.value))' with \(BoundedInput.quoted(suffix)), which names the release channel \(BoundedInput.quoted(generatedName)): \(problem)")
+                    continue
+                }
                 let channel = ReleaseChannelIntent(
-                    name: "\(name.value)-\(suffix)", runtime: runtime.name, after: after, constants: constants,
+                    name: generatedName, runtime: runtime.name, after: after, constants: constants,
                     env: env, rules: rules)
                 generated.append(ParsedChannel(
                     channel: channel, nameMark: name.mark, after: afterEntries, reader: fields, group: name.value))
@@ -354,7 +378,7 @@ public enum IntentParser {
             return nil
         }
         return FreezeWindow(
-            from: Int64(start.timeIntervalSince1970), until: Int64(end.timeIntervalSince1970), reason: reason)
+            from: Int64(clampingDouble: start.timeIntervalSince1970), until: Int64(clampingDouble: end.timeIntervalSince1970), reason: reason)
     }
 
     /// A cycle in the `after` graph, as channel names from a channel back to itself.
@@ -383,9 +407,10 @@ public enum IntentParser {
         return nil
     }
 
-    static func validName(_ name: String) -> Bool {
-        !name.isEmpty && name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
-            && name.first != "-" && name.last != "-"
+    /// A name as it appears in a field path: escaped and cut (a name that does not fit is reported
+    /// in words; its path must not print it raw).
+    static func shown(_ name: String) -> String {
+        BoundedInput.printable(name, limit: Names.maxLength)
     }
 
     private static func render(_ labels: [String: String]) -> String {
