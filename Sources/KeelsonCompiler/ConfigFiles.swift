@@ -129,7 +129,10 @@ public final class RecordedFiles: ConfigFiles {
 
     public func entries(of directory: String) -> [String] {
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
-        return files.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }.sorted()
+        // `dir/../x.yaml` (a file an allowed directory gave) is not in `dir`.
+        return files.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+            .filter { name in !name.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == ".." || $0 == "." || $0.isEmpty } }
+            .sorted()
     }
 
     public func text(of path: String) -> Result<String, FileProblem> {

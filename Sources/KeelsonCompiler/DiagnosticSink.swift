@@ -92,7 +92,10 @@ func describe(_ node: Node) -> String {
 
 /// The closest candidate to `word` by edit distance, if it is close enough to be a likely typo.
 public func suggestion(for word: String, among candidates: [String]) -> String? {
-    let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
+    // A typo of a field or a name is short; comparing a long text would only cost time.
+    guard word.utf8.count <= 64 else { return nil }
+    // And a bounded number of candidates, each of bounded length.
+    let scored = candidates.lazy.filter { $0.utf8.count <= 64 }.prefix(1_000).map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
     guard let best = scored.min(by: { ($0.1, $0.0) < ($1.1, $1.0) }) else { return nil }
     let allowed = word.count <= 3 ? 1 : word.count <= 6 ? 2 : 3
     return best.1 <= allowed ? best.0 : nil

@@ -6,6 +6,11 @@ import Yams
 /// All problems of a run are returned together, sorted by file and line.
 public enum IntentParser {
     public static let kinds = ["Runtime", "Application", "Service"]
+    /// The most release channels an application may have (channel groups expanded).
+    public static let maxChannelsPerApplication = 256
+    /// The most service instances (each service times its application's channels) a config may
+    /// declare: each is read and checked on its own, so this bounds the work of reading a config.
+    public static let maxServiceInstances = 100_000
 
     /// The documents `ConfigSource.load` read, with the files they may read besides (its
     /// ``ConfigSource/Loaded/access``) — what `keelson validate` and `keelson apply` check.
@@ -68,7 +73,16 @@ public enum IntentParser {
             }
         }
         var serviceNames: [String: (String, Mark?)] = [:]
+        var instanceCount = 0
         for (document, name, mark) in serviceDocuments {
+            if let application = serviceApplication(document, in: intent) {
+                instanceCount += application.channels.count
+                if instanceCount > maxServiceInstances {
+                    sink.add(document.file, mark, "Service \(shown(name)) ›",
+                        "the config declares more than \(maxServiceInstances) service instances (each service once per release channel of its application); Keelson reads no further")
+                    break
+                }
+            }
             guard let service = ServiceParser.parse(
                 document, name: name, sink: sink, intent: intent, channelGroups: channelGroups, files: files, access: access)
             else { continue }
@@ -175,6 +189,10 @@ public enum IntentParser {
         for (node, path) in items {
             guard let channel = FieldReader(node, file: fields.file, path: path, sink: fieldsSink(fields)) else { continue }
             channels += parseChannel(channel, runtimes: runtimes)
+            if channels.count > maxChannelsPerApplication {
+                fields.report(node.mark, "channels", "an application has at most \(maxChannelsPerApplication) release channels (channel groups expanded); this one has more")
+                return nil
+            }
         }
         // Names are unique, `after` names existing channels, and the order has no cycle.
         var seen: Set<String> = []
@@ -405,6 +423,14 @@ public enum IntentParser {
             if let cycle = visit(channel) { return cycle }
         }
         return nil
+    }
+
+    /// The application a `Service` document names, if it is declared (for counting its instances).
+    private static func serviceApplication(_ document: ConfigDocument, in intent: Intent) -> ApplicationIntent? {
+        guard case .mapping(let mapping) = document.node,
+            let name = mapping.first(where: { $0.key.string == "application" })?.value.string
+        else { return nil }
+        return intent.applications.first { $0.name == name }
     }
 
     /// A name as it appears in a field path: escaped and cut (a name that does not fit is reported

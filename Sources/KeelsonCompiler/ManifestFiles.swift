@@ -28,7 +28,9 @@ enum ManifestFiles {
 
     /// A manifest file, or every .yaml/.yml/.json file of a folder (sorted); each must be valid YAML.
     static func kubernetes(_ path: String, at place: FilePlace, report: (String) -> Void) -> [String]? {
-        let resolved = resolve(path, relativeTo: place.configFile)
+        // `k8s/` and `k8s` name the same folder, and its files one way (`k8s/web.yaml`).
+        var resolved = resolve(path, relativeTo: place.configFile)
+        while resolved.count > 1, resolved.hasSuffix("/") { resolved.removeLast() }
         if let problem = place.access.problem(reading: resolved, files: place.files) {
             report(problem)
             return nil

@@ -41,6 +41,12 @@ enum ServiceParser {
             for key in overrides.keys {
                 guard let node = overrides.node(key) else { continue }
                 if application.channels.contains(where: { $0.name == key }) || groups[key] != nil {
+                    // An override is merged field by field: anything but a mapping would replace
+                    // the whole service.
+                    guard case .mapping = node else {
+                        overrides.report(node.mark, key, "expected a mapping of instance fields, found \(describe(node))")
+                        continue
+                    }
                     overrideNodes[key] = node
                 } else {
                     let names = application.channels.map(\.name) + groups.keys.sorted()
@@ -58,7 +64,7 @@ enum ServiceParser {
             }
             if let override = overrideNodes[channel.name] { node = merge(node, override) }
             guard let runtime = intent.runtimes.first(where: { $0.name == channel.runtime }) else { continue }
-            let body = FieldReader(node, file: document.file, path: prefix, sink: sink)!
+            guard let body = FieldReader(node, file: document.file, path: prefix, sink: sink) else { continue }
             for field in documentFields { _ = body.node(field) }
             // Templates are checked here, per channel, against the names that channel offers;
             // release values are not known yet, so parameters stand in as placeholders.
@@ -269,10 +275,13 @@ enum ServiceParser {
     /// `override` laid over `base`: mappings merge key by key (recursively), anything else replaces.
     static func merge(_ base: Node, _ override: Node) -> Node {
         guard case .mapping(let baseMapping) = base, case .mapping(let overrideMapping) = override else { return override }
+        // By key, once: a linear merge, however many fields either side has.
+        var replacements: [String: (key: Node, value: Node)] = [:]
+        for (key, value) in overrideMapping where replacements[key.string ?? ""] == nil { replacements[key.string ?? ""] = (key, value) }
         var pairs: [(Node, Node)] = []
         var overridden: Set<String> = []
         for (key, value) in baseMapping {
-            if let replacement = overrideMapping.first(where: { $0.key.string == key.string }) {
+            if let replacement = replacements[key.string ?? ""] {
                 pairs.append((replacement.key, merge(value, replacement.value)))
                 overridden.insert(key.string ?? "")
             } else {

@@ -262,7 +262,7 @@ let badConfigs: [BadConfig] = [
         "shop.yaml:22:12: Application shop › channels[0].rules.alertGates[0]: unknown field 'severity'; known fields: matchLabels",
     ]),
     BadConfig(name: "duplicate field", yaml: "kind: Runtime\nname: a\ntype: local\ntype: ecs\n", expected: [
-        "shop.yaml:3:1: the field 'type' appears more than once in the same mapping",
+        "shop.yaml:3:1: the field \"type\" appears more than once in the same mapping",
     ]),
     BadConfig(name: "several problems reported together, sorted", yaml: application("""
         kind: Application

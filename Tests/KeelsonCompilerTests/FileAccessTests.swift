@@ -22,8 +22,9 @@ struct FileAccessTests {
             try FileManager.default.createDirectory(at: config.appendingPathComponent("k8s"), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
             try Self.secret.write(to: outside.appendingPathComponent("secret.yaml"), atomically: true, encoding: .utf8)
-            try "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
-                .write(to: config.appendingPathComponent("k8s/web.yaml"), atomically: true, encoding: .utf8)
+            // JSON, so that a manifest in the config directory is not also read as a config file.
+            try #"{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}"#
+                .write(to: config.appendingPathComponent("k8s/web.json"), atomically: true, encoding: .utf8)
         }
 
         func service(manifests: String) throws {
@@ -95,21 +96,21 @@ struct FileAccessTests {
         defer { try? FileManager.default.removeItem(at: folders.root) }
         let secret = folders.outside.appendingPathComponent("secret.yaml")
 
-        try folders.link("k8s/leak.yaml", to: secret)
-        try folders.service(manifests: "k8s/leak.yaml")
+        try folders.link("k8s/leak.json", to: secret)
+        try folders.service(manifests: "k8s/leak.json")
         var disk = folders.fromDisk()
         #expect(disk.problems.count == 1)
         #expect(disk.problems.first?.contains("resolves to \(BoundedInput.quoted(secret.path)), outside the config directory") == true, "\(disk.problems)")
         #expect(!disk.read.values.contains(Folders.secret))
 
-        // The folder k8s/ holds web.yaml and the link: the link is refused.
+        // The folder k8s/ holds web.json and the link: the link is refused.
         try folders.service(manifests: "k8s/")
         disk = folders.fromDisk()
-        #expect(disk.problems.count == 1 && disk.problems[0].contains("leak.yaml"), "\(disk.problems)")
+        #expect(disk.problems.count == 1 && disk.problems[0].contains("leak.json"), "\(disk.problems)")
         #expect(!disk.read.values.contains(Folders.secret))
 
         // A linked folder of manifests.
-        try FileManager.default.removeItem(atPath: folders.config.appendingPathComponent("k8s/leak.yaml").path)
+        try FileManager.default.removeItem(atPath: folders.config.appendingPathComponent("k8s/leak.json").path)
         try folders.link("shared", to: folders.outside)
         try folders.service(manifests: "shared/secret.yaml")
         disk = folders.fromDisk()
@@ -118,7 +119,7 @@ struct FileAccessTests {
 
         // A config file in the directory that is a link out of it.
         try FileManager.default.removeItem(atPath: folders.config.appendingPathComponent("shared").path)
-        try folders.service(manifests: "k8s/web.yaml")
+        try folders.service(manifests: "k8s/web.json")
         try folders.link("extra.yaml", to: secret)
         disk = folders.fromDisk()
         #expect(disk.problems == [
@@ -148,21 +149,22 @@ struct FileAccessTests {
         defer { try? FileManager.default.removeItem(at: folders.root) }
         try folders.service(manifests: "k8s/")
         try "not: [config\n".write(to: folders.root.appendingPathComponent("elsewhere.yaml"), atomically: true, encoding: .utf8)
-        guard case .files(let files) = ConfigUpload.collect(source: folders.config.path, allowing: []) else {
-            Issue.record("a valid config was not uploaded")
+        let collected = ConfigUpload.collect(source: folders.config.path, allowing: [])
+        guard case .files(let files) = collected else {
+            Issue.record("a valid config was not uploaded: \(collected)")
             return
         }
-        #expect(files.map(\.path) == [folders.config.path + "/k8s/web.yaml", folders.config.path + "/shop.yaml"])
+        #expect(files.map(\.path) == [folders.config.path + "/k8s/web.json", folders.config.path + "/shop.yaml"])
 
-        try folders.link("k8s/leak.yaml", to: folders.outside.appendingPathComponent("secret.yaml"))
+        try folders.link("k8s/leak.json", to: folders.outside.appendingPathComponent("secret.yaml"))
         guard case .problems(let problems) = ConfigUpload.collect(source: folders.config.path, allowing: []) else {
             Issue.record("a link out of the config directory was uploaded")
             return
         }
         #expect(problems.map(\.message).contains { $0.contains("outside the config directory") })
 
-        try FileManager.default.removeItem(atPath: folders.config.appendingPathComponent("k8s/leak.yaml").path)
-        try Data([0x6B, 0x3A, 0x20, 0xC3, 0x28, 0x0A]).write(to: folders.config.appendingPathComponent("k8s/bad.yaml"))
+        try FileManager.default.removeItem(atPath: folders.config.appendingPathComponent("k8s/leak.json").path)
+        try Data([0x6B, 0x3A, 0x20, 0xC3, 0x28, 0x0A]).write(to: folders.config.appendingPathComponent("k8s/bad.json"))
         guard case .problems(let bytes) = ConfigUpload.collect(source: folders.config.path, allowing: []) else {
             Issue.record("a file that is not UTF-8 was uploaded")
             return

@@ -209,7 +209,7 @@ struct HardeningTests {
         let loaded = ConfigSource.load(path: folder.path)
         #expect(loaded.documents.isEmpty)
         #expect(loaded.diagnostics.map(\.description) == [
-            "\(file.path):4:16: the file is not UTF-8 text: byte 0xFF cannot start or continue a character here",
+            "\(file.path):4:15: the file is not UTF-8 text: byte 0xFF cannot start or continue a character here",
         ])
     }
 
@@ -229,7 +229,7 @@ struct HardeningTests {
         ("a: *nowhere\n", "shop.yaml:1:4"),
         ("a: 1\na: 2\n", "shop.yaml:1:1"),
         ("\t- x\n", "shop.yaml:1:1"),
-        ("a: \"\\q\"\n", "shop.yaml:1:4"),
+        ("a: \"\\q\"\n", "shop.yaml:1:5"),
     ])
     func yamsErrorsLocated(_ text: String, _ at: String) {
         let parsed = ConfigSource.parse(text, file: "shop.yaml")
