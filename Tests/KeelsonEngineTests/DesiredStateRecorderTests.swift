@@ -104,7 +104,7 @@ struct DesiredStateRecorderTests {
         let payload = try removed[0].decode(InstanceRemoved.self)
         #expect(payload == InstanceRemoved(instance: "shop/web@prod", version: "1.0.0", configDigest: config.digest))
         // One transaction: the config and the removals share their commit, and the answer is the last of them.
-        let applied = try #require(try await setup.store.events(EventFilter(stream: "config", types: [ConfigApplied.eventType], latest: true)).first)
+        let applied = try #require(try await setup.store.events(EventFilter(stream: "config", types: [ConfigApplied.eventType])).last)
         #expect(removed.allSatisfy { $0.recordedAtMilliseconds == applied.recordedAtMilliseconds && $0.position > applied.position })
         #expect(outcome.position == removed.last?.position)
 
