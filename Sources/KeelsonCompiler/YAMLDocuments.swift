@@ -27,23 +27,31 @@ enum YAMLDocuments {
     static let stackSize = 16 * 1024 * 1024
 
     static func parse(_ text: String, file: String) -> (documents: [ConfigDocument], diagnostics: [ConfigDiagnostic]) {
-        final class Result: @unchecked Sendable {
-            // Written by the composing thread before it signals, read after the wait.
-            var value: (documents: [ConfigDocument], diagnostics: [ConfigDiagnostic]) = ([], [])
-            let done = DispatchSemaphore(value: 0)
-        }
-        let result = Result()
+        onLargeStack { parseOnThisThread(text, file: file) }
+    }
+
+    private static let largeStackKey = "keelson.largeStack"
+
+    /// Runs `body` on a thread with a ``stackSize`` stack: this one when it is such a thread
+    /// already, else a new one (waited for).
+    static func onLargeStack<Value>(_ body: @escaping () -> Value) -> Value {
+        if Thread.current.threadDictionary[largeStackKey] != nil { return body() }
+        let box = HandOver<Value>()
+        // The caller waits for the thread: `body` runs while the caller's state is alive.
+        nonisolated(unsafe) let body = body
         let thread = Thread {
-            result.value = parseOnThisThread(text, file: file)
-            result.done.signal()
+            Thread.current.threadDictionary[largeStackKey] = true
+            box.value = body()
+            box.done.signal()
         }
         thread.stackSize = stackSize
         thread.start()
-        result.done.wait()
-        return result.value
+        box.done.wait()
+        return box.value!
     }
 
     private static func parseOnThisThread(_ text: String, file: String) -> (documents: [ConfigDocument], diagnostics: [ConfigDiagnostic]) {
+        if let problem = NestingScan.problem(in: text, file: file) { return ([], [problem]) }
         if text.utf8.contains(UInt8(ascii: "*")) {
             // By scalar: a `*` never hides in a grapheme with what follows it.
             var scalars = String.UnicodeScalarView()
@@ -204,5 +212,93 @@ enum YAMLDocuments {
             }
         }
         return (line, column)
+    }
+}
+
+/// A value one thread hands another: written before `done` is signalled, read after the wait.
+private final class HandOver<Value>: @unchecked Sendable {
+    var value: Value?
+    let done = DispatchSemaphore(value: 0)
+}
+
+/// Keys that are collections, bounded before YAML composes the text: Yams hashes every key of every
+/// mapping to find duplicates, so keys nested N deep cost N² — 999 levels (libyaml's own limit)
+/// took seconds, and a file may hold many. Keys nest through flow collections (a mapping inside a
+/// flow mapping is a key) and through explicit keys (`? `). A light scan (quotes, comments and
+/// block scalars skipped) refuses a text whose flow collections nest deeper than ``maxDepth``, or
+/// with more than ``maxExplicitKeys`` explicit keys, where the bound is passed.
+enum NestingScan {
+    static let maxDepth = 64
+    static let maxExplicitKeys = 64
+
+    static func problem(in text: String, file: String) -> ConfigDiagnostic? {
+        var depth = 0
+        var explicitKeys = 0
+        var inDouble = false, inSingle = false
+        /// Lines more indented than this are a block scalar's content (`key: |`).
+        var blockScalarIndent: Int?
+        var lineNumber = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let bytes = Array(line.utf8)
+            let indent = bytes.prefix { $0 == UInt8(ascii: " ") }.count
+            if let parent = blockScalarIndent, !inDouble, !inSingle {
+                if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) || indent > parent { continue }
+                blockScalarIndent = nil
+            }
+            var column = 0
+            var index = 0
+            var previous: UInt8 = UInt8(ascii: " ")
+            while index < bytes.count {
+                let byte = bytes[index]
+                // Columns count characters, as YAML errors do: continuation bytes add none.
+                if byte & 0xC0 != 0x80 { column += 1 }
+                defer { previous = byte; index += 1 }
+                if inDouble {
+                    if byte == UInt8(ascii: "\\") { index += 1 } else if byte == UInt8(ascii: "\"") { inDouble = false }
+                    continue
+                }
+                if inSingle {
+                    if byte == UInt8(ascii: "'") {
+                        if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "'") { index += 1 } else { inSingle = false }
+                    }
+                    continue
+                }
+                let tokenStart = [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ",")].contains(previous)
+                switch byte {
+                case UInt8(ascii: "#") where tokenStart:
+                    index = bytes.count  // a comment: the rest of the line
+                case UInt8(ascii: "\"") where tokenStart: inDouble = true
+                case UInt8(ascii: "'") where tokenStart: inSingle = true
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    guard depth > 0 || tokenStart else { break }
+                    depth += 1
+                    if depth > maxDepth {
+                        return .escaped(
+                            file: file, line: lineNumber, column: column, path: "",
+                            message: "flow collections ([…] and {…}) are nested more than \(maxDepth) deep here")
+                    }
+                case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                    if depth > 0 { depth -= 1 }
+                case UInt8(ascii: "?") where tokenStart && (index + 1 == bytes.count || [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r")].contains(bytes[index + 1])):
+                    explicitKeys += 1
+                    if explicitKeys > maxExplicitKeys {
+                        return .escaped(
+                            file: file, line: lineNumber, column: column, path: "",
+                            message: "more than \(maxExplicitKeys) explicit keys ('? ') in one file; config needs none")
+                    }
+                case UInt8(ascii: "|") where tokenStart && depth == 0, UInt8(ascii: ">") where tokenStart && depth == 0:
+                    // A block scalar when only indicators (and a comment) follow on the line.
+                    let rest = bytes[(index + 1)...].prefix { $0 != UInt8(ascii: "#") }
+                    if rest.allSatisfy({ [UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "\r")].contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
+                        blockScalarIndent = indent
+                        index = bytes.count
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        return nil
     }
 }

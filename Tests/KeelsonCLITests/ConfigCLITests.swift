@@ -1,9 +1,6 @@
 import Foundation
 import Synchronization
 import Testing
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// What `keelson validate`, `apply` and `release` do with hostile or careless config, on a
 /// database file and through a server alike.
@@ -176,14 +173,9 @@ struct ConfigCLITests {
             (#"{"application":"sh/op","service":"web","version":"1.0.0"}"#, "application: an application name is"),
             (#"{"application":"shop","service":"web","version":"1.0.0\u001b[31m"}"#, "version: a release version is"),
         ] {
-            var request = URLRequest(url: URL(string: server.url + "/api/v1/releases")!)
-            request.httpMethod = "POST"
-            request.setValue("Bearer \(server.token)", forHTTPHeaderField: "Authorization")
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(body.utf8)
-            let (data, response) = try await URLSession.shared.data(for: request)
-            #expect((response as? HTTPURLResponse)?.statusCode == 400, "\(String(decoding: data, as: UTF8.self))")
-            #expect(String(decoding: data, as: UTF8.self).contains(field), "\(String(decoding: data, as: UTF8.self))")
+            let (status, answer) = try await RawHTTP.post(port: server.port, path: "/api/v1/releases", token: server.token, body: body)
+            #expect(status == 400, "\(answer)")
+            #expect(answer.contains(field), "\(answer)")
         }
         #expect(try await events(cli, environment: server.client, db: false).count == before)
     }
@@ -193,6 +185,7 @@ struct ConfigCLITests {
 final class Served: @unchecked Sendable {
     static let ports = Mutex(19_571)
     let process: ServerProcess
+    let port: Int
     let url: String
     let token: String
     var client: [String: String] { ["KEELSON_SERVER": url, "KEELSON_TOKEN": token] }
@@ -202,6 +195,7 @@ final class Served: @unchecked Sendable {
             defer { port += 1 }
             return port
         }
+        self.port = port
         url = "http://127.0.0.1:\(port)"
         process = try ServerProcess(
             cli, arguments: ["serve", "--db", cli.db, "--listen", "127.0.0.1:\(port)", "--worker-name", "server:config-\(port)"],
@@ -220,4 +214,45 @@ final class Served: @unchecked Sendable {
 struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// One HTTP/1.1 request over a plain socket (the test needs a body the CLI would refuse to send).
+enum RawHTTP {
+    static func post(port: Int, path: String, token: String, body: String) async throws -> (status: Int, text: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try postBlocking(port: port, path: path, token: token, body: body) })
+            }
+        }
+    }
+
+    private static func postBlocking(port: Int, path: String, token: String, body: String) throws -> (status: Int, text: String) {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw CLIError("socket: \(errno)") }
+        defer { close(socket) }
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw CLIError("connect: \(errno)") }
+        let request = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        let bytes = Array(request.utf8)
+        guard send(socket, bytes, bytes.count, 0) == bytes.count else { throw CLIError("send: \(errno)") }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(socket, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            answer += buffer[0..<count]
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        let status = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return (status, text)
+    }
 }
