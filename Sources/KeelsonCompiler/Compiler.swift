@@ -63,7 +63,10 @@ public enum Compiler {
                 release: release, parameters: parameters)
             problems += renderer.problems
             guard renderer.problems.isEmpty else { continue }
-            let json = (try? CanonicalJSON.string(document)) ?? "{}"
+            guard let json = try? CanonicalJSON.string(document) else {
+                problems.append(.escaped(file: "\(target)@\(channel.name)", line: 0, column: 0, path: "", message: "the compiled document cannot be written as JSON"))
+                continue
+            }
             compiled.append(CompiledDesiredState(
                 instance: "\(target)@\(channel.name)", document: json, digest: "sha256:" + sha256Hex(json)))
         }
@@ -130,7 +133,7 @@ public enum Compiler {
     }
 
     static func releaseProblem(_ path: String, _ message: String) -> ConfigDiagnostic {
-        ConfigDiagnostic(file: "release", line: 0, column: 0, path: path, message: message)
+        .escaped(file: "release", line: 0, column: 0, path: path, message: message)
     }
 }
 
@@ -145,7 +148,7 @@ private struct Renderer {
         do {
             return .string(try Template.render(text, with: values))
         } catch {
-            problems.append(ConfigDiagnostic(file: instance, line: 0, column: 0, path: path, message: error.description))
+            problems.append(ConfigDiagnostic.escaped(file: instance, line: 0, column: 0, path: path, message: error.description))
             return .string(text)
         }
     }
@@ -233,9 +236,9 @@ private struct Renderer {
         switch check.probe {
         case .http(let path, let port):
             probe = ["http": .object(["path": text(path, "healthCheck.http.path")].merging(
-                port.map { ["port": text($0, "healthCheck.http.port")] } ?? [:]) { $1 })]
+                port.map { ["port": self.port($0, "healthCheck.http.port")] } ?? [:]) { $1 })]
         case .tcp(let port):
-            probe = ["tcp": .object(port.map { ["port": text($0, "healthCheck.tcp.port")] } ?? [:])]
+            probe = ["tcp": .object(port.map { ["port": self.port($0, "healthCheck.tcp.port")] } ?? [:])]
         case .exec(let command, let args):
             probe = ["exec": .object(["command": text(command, "healthCheck.exec.command"), "args": strings(args, "healthCheck.exec.args")])]
         }
@@ -246,10 +249,18 @@ private struct Renderer {
         return .object(probe)
     }
 
+    /// A probe's port, rendered (a templated port is checked here, once its value is known).
+    mutating func port(_ port: String, _ path: String) -> JSONValue {
+        let rendered = text(port, path)
+        guard case .string(let value) = rendered, case .failure(let problem) = BoundedInput.port(value) else { return rendered }
+        problems.append(.escaped(file: instance, line: 0, column: 0, path: path, message: problem.message))
+        return rendered
+    }
+
     /// The file's text with templates rendered, or nil (with a problem naming the file and line).
     mutating func renderedFile(_ file: String) -> String? {
         guard let source = readFile(file) else {
-            problems.append(ConfigDiagnostic(file: file, line: 0, column: 0, path: "", message: "cannot read the file"))
+            problems.append(.escaped(file: file, line: 0, column: 0, path: "", message: "cannot read the file"))
             return nil
         }
         do {
@@ -261,7 +272,7 @@ private struct Renderer {
             where Template.isTemplated(String(text)) {
                 if (try? Template.render(String(text), with: values)) == nil { line = index + 1; break }
             }
-            problems.append(ConfigDiagnostic(
+            problems.append(.escaped(
                 file: file, line: line, column: line > 0 ? 1 : 0, path: "(for \(instance))", message: error.description))
             return nil
         }
@@ -337,7 +348,8 @@ extension JSONValue {
             if let int = node.int { self = .integer(Int64(int)) }
             else if let bool = node.bool { self = .bool(bool) }
             else if node.null != nil { self = .null }
-            else if let double = node.float, scalar.string.contains(where: { $0.isNumber }) { self = .number(double) }
+            // Infinity and NaN have no JSON form: they stay the text they were written as.
+            else if let double = node.float, double.isFinite, scalar.string.contains(where: { $0.isNumber }) { self = .number(double) }
             else { self = .string(scalar.string) }
         case .mapping(let mapping):
             var object: [String: JSONValue] = [:]

@@ -30,10 +30,10 @@ public enum ConfigSchema {
                 ]),
                 "Application": resource("Application", required: ["channels"], properties: [
                     "channels": .object(["type": "array", "minItems": .integer(1), "items": ref("Channel")]),
-                    "maxConverging": positive,
+                    "maxConverging": count(1...10_000),
                 ]),
                 "Channel": closed(required: ["name"], properties: [
-                    "name": .object(["type": "string", "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"]),
+                    "name": name,
                     "runtime": string,
                     "runtimeSelector": closed(required: ["channelNameLabel"], properties: [
                         "matchLabels": stringMap, "channelNameLabel": string,
@@ -41,8 +41,8 @@ public enum ConfigSchema {
                     "after": stringOrList, "constants": stringMap, "env": stringMap, "rules": ref("Rules"),
                 ]),
                 "Rules": closed(required: [], properties: [
-                    "soak": duration, "watch": duration, "maxConverging": positive,
-                    "approval": closed(required: [], properties: ["required": boolean, "approvers": positive]),
+                    "soak": duration, "watch": duration, "maxConverging": count(1...10_000),
+                    "approval": closed(required: [], properties: ["required": boolean, "approvers": count(1...100)]),
                     "windows": .object(["type": "array", "items": closed(required: ["hours", "timeZone"], properties: [
                         "days": .object(["oneOf": .array([weekDay, .object(["type": "array", "items": weekDay])])]),
                         "hours": .object(["type": "string", "pattern": "^[0-9]{1,2}:[0-9]{2}-[0-9]{1,2}:[0-9]{2}$"]),
@@ -56,7 +56,11 @@ public enum ConfigSchema {
                 "Service": resource("Service", required: ["application"], properties: serviceFields.merging([
                     "application": string,
                     "parameters": .object(["type": "array", "items": closed(required: ["name"], properties: [
-                        "name": string, "required": boolean, "default": string, "pattern": string, "description": string,
+                        "name": .object([
+                            "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                            "maxLength": .integer(Int64(ParameterIntent.maxNameLength)),
+                        ]),
+                        "required": boolean, "default": string, "pattern": string, "description": string,
                         "type": .object(["enum": .array(ParameterIntent.Kind.allCases.map { .string($0.rawValue) })]),
                     ])]),
                     "perReleaseChannel": .object([
@@ -68,7 +72,7 @@ public enum ConfigSchema {
                     "command": string, "args": stringOrList, "env": stringMap, "timeout": duration,
                     "workingDirectory": string,
                     "retryableExitCodes": .object(["type": "array", "items": .object(["type": "integer", "minimum": .integer(1), "maximum": .integer(255)])]),
-                    "retry": closed(required: [], properties: ["attempts": positive, "backoff": duration, "maxBackoff": duration]),
+                    "retry": closed(required: [], properties: ["attempts": count(1...100), "backoff": duration, "maxBackoff": duration]),
                 ]),
             ]),
         ])
@@ -76,13 +80,13 @@ public enum ConfigSchema {
 
     static var serviceFields: [String: JSONValue] {
         [
-            "replicas": .object(["type": "integer", "minimum": .integer(0)]),
+            "replicas": count(ServiceInstanceIntent.replicaRange),
             "env": stringMap, "progressDeadline": duration, "autoRollback": boolean,
             "healthCheck": closed(required: [], properties: [
-                "http": closed(required: ["path"], properties: ["path": string, "port": scalar]),
-                "tcp": closed(required: [], properties: ["port": scalar]),
+                "http": closed(required: ["path"], properties: ["path": string, "port": port]),
+                "tcp": closed(required: [], properties: ["port": port]),
                 "exec": closed(required: ["command"], properties: ["command": string, "args": stringOrList]),
-                "interval": duration, "timeout": duration, "healthyThreshold": positive, "unhealthyThreshold": positive,
+                "interval": duration, "timeout": duration, "healthyThreshold": count(1...100), "unhealthyThreshold": count(1...100),
             ]),
             "run": closed(required: [], properties: [
                 "local": closed(required: ["command"], properties: [
@@ -100,7 +104,7 @@ public enum ConfigSchema {
 
     static func resource(_ kind: String, required: [String], properties: [String: JSONValue]) -> JSONValue {
         closed(required: ["kind", "name"] + required, properties: properties.merging([
-            "kind": .object(["const": .string(kind)]), "name": string,
+            "kind": .object(["const": .string(kind)]), "name": name,
         ]) { $1 })
     }
 
@@ -114,9 +118,21 @@ public enum ConfigSchema {
     static func ref(_ name: String) -> JSONValue { .object(["$ref": .string("#/$defs/\(name)")]) }
     static let string: JSONValue = .object(["type": "string"])
     static let boolean: JSONValue = .object(["type": "boolean"])
-    static let scalar: JSONValue = .object(["type": .array(["string", "integer"])])
-    static let positive: JSONValue = .object(["type": "integer", "minimum": .integer(1)])
-    static let duration: JSONValue = .object(["type": "string", "pattern": "^([0-9]+[smhd])+$"])
+    /// A port: a number from 1 to 65535, or a string (a number, or a template rendered per instance).
+    static let port: JSONValue = .object(["oneOf": .array([
+        .object(["type": "integer", "minimum": .integer(Int64(InputLimits.ports.lowerBound)), "maximum": .integer(Int64(InputLimits.ports.upperBound))]),
+        .object(["type": "string", "pattern": "^([0-9]{1,5}|.*[{][{].*)$"]),
+    ])])
+    /// Names (applications, services, channels, runtimes): ``Names``' grammar.
+    static let name: JSONValue = .object([
+        "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", "maxLength": .integer(Int64(Names.maxLength)),
+    ])
+    static func count(_ range: ClosedRange<Int>) -> JSONValue {
+        .object(["type": "integer", "minimum": .integer(Int64(range.lowerBound)), "maximum": .integer(Int64(range.upperBound))])
+    }
+    /// The parser also bounds a duration's value (at most 365 days; at least 1s for deadlines,
+    /// timeouts and intervals), which a pattern cannot say.
+    static let duration: JSONValue = .object(["type": "string", "pattern": "^([0-9]+[smhd])+$", "maxLength": .integer(64)])
     static let stringMap: JSONValue = .object(["type": "object", "additionalProperties": .object(["type": .array(["string", "number", "boolean"])])])
     static let stringOrList: JSONValue = .object(["oneOf": .array([string, .object(["type": "array", "items": string])])])
     static let weekDay: JSONValue = .object(["enum": .array(["mon", "tue", "wed", "thu", "fri", "sat", "sun"])])

@@ -14,20 +14,28 @@ public struct ConfigDocument: @unchecked Sendable {
 /// Reads config files: a single file, or every `.yaml`/`.yml` file under a directory (sorted, so
 /// that the order never depends on the file system).
 public enum ConfigSource {
+    /// The largest config, manifest or task-definition file read: 8 MiB.
+    public static let maxFileBytes = 8 * 1024 * 1024
+
     public struct Loaded: @unchecked Sendable {
         public var documents: [ConfigDocument]
         /// The source text of every file read, by the name used in diagnostics.
         public var files: [(name: String, text: String)]
         public var diagnostics: [ConfigDiagnostic]
+        /// Which files the config may read besides these (manifests, task definitions).
+        public var access: FileAccess = .anywhere
     }
 
-    public static func load(path: String, from source: ConfigFiles = DiskFiles()) -> Loaded {
+    /// - Parameters:
+    ///   - allowing: directories besides the config directory that files may be read from; nil:
+    ///     any file (for a config read back from the log, checked when it was applied).
+    public static func load(path: String, from source: ConfigFiles = DiskFiles(), allowing: [String]? = []) -> Loaded {
         var loaded = Loaded(documents: [], files: [], diagnostics: [])
         guard let isDirectory = source.isDirectory(path) else {
-            loaded.diagnostics.append(ConfigDiagnostic(
-                file: path, line: 0, column: 0, path: "", message: "no such file or directory"))
+            loaded.diagnostics.append(.escaped(file: path, line: 0, column: 0, path: "", message: "no such file or directory"))
             return loaded
         }
+        loaded.access = allowing.map { FileAccess.within(configPath: path, allowing: $0, files: source) } ?? .anywhere
         var files: [String] = [path]
         if isDirectory {
             files = source.entries(of: path)
@@ -35,13 +43,22 @@ public enum ConfigSource {
                 .sorted()
                 .map { path.hasSuffix("/") ? path + $0 : path + "/" + $0 }
             if files.isEmpty {
-                loaded.diagnostics.append(ConfigDiagnostic(
+                loaded.diagnostics.append(.escaped(
                     file: path, line: 0, column: 0, path: "", message: "the directory holds no .yaml or .yml file"))
             }
         }
         for file in files {
-            guard let text = source.contents(of: file) else {
-                loaded.diagnostics.append(ConfigDiagnostic(file: file, line: 0, column: 0, path: "", message: "cannot read the file"))
+            // A folder named like a config file, or a link out of the config directory.
+            if isDirectory, source.isDirectory(file) == true { continue }
+            if isDirectory, let problem = loaded.access.problem(reading: file, files: source) {
+                loaded.diagnostics.append(.escaped(file: file, line: 0, column: 0, path: "", message: problem))
+                continue
+            }
+            let text: String
+            switch source.text(of: file) {
+            case .success(let read): text = read
+            case .failure(let problem):
+                loaded.diagnostics.append(.escaped(file: file, line: problem.line, column: problem.column, path: "", message: problem.message))
                 continue
             }
             loaded.files.append((file, text))
@@ -52,37 +69,8 @@ public enum ConfigSource {
         return loaded
     }
 
-    /// Splits `text` into YAML documents; a syntax error becomes a diagnostic at its place.
+    /// Splits `text` into YAML documents; a problem becomes a diagnostic at its place.
     public static func parse(_ text: String, file: String) -> (documents: [ConfigDocument], diagnostics: [ConfigDiagnostic]) {
-        do {
-            // Parser.nextRoot rather than compose_all, whose sequence swallows errors.
-            let parser = try Parser(yaml: text)
-            var documents: [ConfigDocument] = []
-            while let node = try parser.nextRoot() {
-                documents.append(ConfigDocument(file: file, index: documents.count + 1, node: node))
-            }
-            return (documents, [])
-        } catch let error as YamlError {
-            return ([], [syntaxDiagnostic(error, file: file)])
-        } catch {
-            return ([], [ConfigDiagnostic(file: file, line: 0, column: 0, path: "", message: "\(error)")])
-        }
-    }
-
-    private static func syntaxDiagnostic(_ error: YamlError, file: String) -> ConfigDiagnostic {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            let detail = context.map { "\(problem) \($0.text)" } ?? problem
-            return ConfigDiagnostic(
-                file: file, line: mark.line, column: mark.column, path: "", message: "YAML syntax error: \(detail)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let names = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
-            return ConfigDiagnostic(
-                file: file, line: context.mark.line, column: context.mark.column, path: "",
-                message: "the field \(names) appears more than once in the same mapping")
-        default:
-            return ConfigDiagnostic(file: file, line: 0, column: 0, path: "", message: "YAML error: \(error)")
-        }
+        YAMLDocuments.parse(text, file: file)
     }
 }

@@ -27,8 +27,13 @@ final class FieldReader {
             sink.add(file, node.mark, path, "expected a mapping of fields, found \(describe(node))")
             return nil
         }
-        // Duplicate keys never get here: the YAML parser refuses them.
-        entries = mapping.map { key, value in (key.string ?? "\(key)", key.mark, value) }
+        // Duplicate keys never get here: the YAML parser refuses them. A key that is not a
+        // scalar (a list, a mapping) is named by its kind, and so is unknown.
+        entries = mapping.map { key, value in
+            guard case .scalar(let scalar) = key, YAMLTags.problem(key) == nil else { return ("(\(describe(key)))", key.mark, value) }
+            return (scalar.string, key.mark, value)
+        }
+        if let problem = YAMLTags.problem(node) { sink.add(file, node.mark, path, problem) }
     }
 
     /// The sink, for readers of nested list items.
@@ -49,8 +54,14 @@ final class FieldReader {
             if required { sink.add(file, mark, path, "missing required field '\(key)'") }
             return nil
         }
-        if case .scalar(let scalar) = entry.value, scalar.style == .plain, ["", "~", "null"].contains(scalar.string) {
+        if case .scalar(let scalar) = entry.value, scalar.style == .plain, ["", "~", "null"].contains(scalar.string),
+            !YAMLTags.isExplicit(entry.value)
+        {
             if required { sink.add(file, entry.value.mark ?? entry.keyMark, joinPath(path, key), "expected a value, found nothing (null)") }
+            return nil
+        }
+        if let problem = YAMLTags.problem(entry.value) {
+            sink.add(file, entry.value.mark ?? entry.keyMark, joinPath(path, key), problem)
             return nil
         }
         return entry.value
@@ -78,14 +89,26 @@ final class FieldReader {
         }
     }
 
-    func int(_ key: String, required: Bool = false, range: ClosedRange<Int>? = nil) -> Located<Int>? {
+    /// A whole number within `range`: every integer field has one, so that nothing inside meets
+    /// a count it cannot add to or multiply.
+    func int(_ key: String, required: Bool = false, range: ClosedRange<Int>) -> Located<Int>? {
         guard let node = node(key, required: required) else { return nil }
-        guard case .scalar(let scalar) = node, scalar.style == .plain, let value = Int(scalar.string) else {
-            sink.add(file, node.mark, joinPath(path, key), "expected a whole number, found \(describe(node))")
+        let expected = "expected a whole number from \(range.lowerBound) to \(range.upperBound)"
+        guard case .scalar(let scalar) = node, scalar.style == .plain else {
+            sink.add(file, node.mark, joinPath(path, key), "\(expected), found \(describe(node))")
             return nil
         }
-        if let range, !range.contains(value) {
-            sink.add(file, node.mark, joinPath(path, key), "expected a number from \(range.lowerBound) to \(range.upperBound), found \(value)")
+        let text = scalar.string
+        let digits = text.drop { $0 == "-" || $0 == "+" }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            text.utf8.count - digits.utf8.count <= 1
+        else {
+            sink.add(file, node.mark, joinPath(path, key), "\(expected), found \(describe(node))")
+            return nil
+        }
+        // Digits too many for Int are out of range too, not "not a number".
+        guard let value = Int(text), range.contains(value) else {
+            sink.add(file, node.mark, joinPath(path, key), "\(expected), found \(BoundedInput.printable(text, limit: 40))")
             return nil
         }
         return Located(value, node.mark)
@@ -102,10 +125,14 @@ final class FieldReader {
         return Located(value, node.mark)
     }
 
-    /// A duration like `90s`, `10m`, `1h30m`, `2d`: at most ``InputLimits/maxDurationSeconds``.
-    func duration(_ key: String, required: Bool = false) -> Located<Int>? {
+    /// A duration like `90s`, `10m`, `1h30m`, `2d`: at least `minimum` seconds (1 where zero
+    /// makes no sense: a deadline, a timeout, an interval), at most ``InputLimits/maxDurationSeconds``.
+    func duration(_ key: String, required: Bool = false, minimum: Int = 0) -> Located<Int>? {
         guard let text = string(key, required: required) else { return nil }
         switch BoundedInput.durationSeconds(text.value) {
+        case .success(let seconds) where seconds < minimum:
+            sink.add(file, text.mark, joinPath(path, key), "expected a duration of at least \(minimum)s, found \(BoundedInput.quoted(text.value))")
+            return nil
         case .success(let seconds):
             return Located(seconds, text.mark)
         case .failure(let problem):
@@ -124,6 +151,14 @@ final class FieldReader {
         var result: [String: String] = [:]
         for (name, value) in mapping {
             let nameText = name.string ?? ""
+            if let problem = YAMLTags.problem(name) ?? YAMLTags.problem(value) {
+                sink.add(file, value.mark, joinPath(joinPath(path, key), nameText), problem)
+                continue
+            }
+            guard case .scalar = name else {
+                sink.add(file, name.mark, joinPath(path, key), "expected a name, found \(describe(name))")
+                continue
+            }
             guard case .scalar(let scalar) = value else {
                 sink.add(file, value.mark, joinPath(joinPath(path, key), nameText), "expected a string value, found \(describe(value))")
                 continue
@@ -143,6 +178,10 @@ final class FieldReader {
             return [Located(scalar.string, node.mark)]
         case .sequence(let sequence):
             return sequence.enumerated().compactMap { index, item in
+                if let problem = YAMLTags.problem(item) {
+                    sink.add(file, item.mark, "\(joinPath(path, key))[\(index)]", problem)
+                    return nil
+                }
                 guard case .scalar(let scalar) = item else {
                     sink.add(file, item.mark, "\(joinPath(path, key))[\(index)]", "expected a string, found \(describe(item))")
                     return nil

@@ -6,9 +6,24 @@ import Yams
 /// All problems of a run are returned together, sorted by file and line.
 public enum IntentParser {
     public static let kinds = ["Runtime", "Application", "Service"]
+    /// The most release channels an application may have (channel groups expanded).
+    public static let maxChannelsPerApplication = 256
+    /// The most service instances (each service times its application's channels) a config may
+    /// declare: each is read and checked on its own, so this bounds the work of reading a config.
+    public static let maxServiceInstances = 100_000
 
-    /// - Parameter files: where the manifests services name are read (the disk by default).
-    public static func parse(_ documents: [ConfigDocument], files: ConfigFiles = DiskFiles()) -> Result<Intent, ConfigErrors> {
+    /// The documents `ConfigSource.load` read, with the files they may read besides (its
+    /// ``ConfigSource/Loaded/access``) — what `keelson validate` and `keelson apply` check.
+    public static func parse(_ loaded: ConfigSource.Loaded, files: ConfigFiles) -> Result<Intent, ConfigErrors> {
+        parse(loaded.documents, files: files, access: loaded.access)
+    }
+
+    /// - Parameters:
+    ///   - files: where the manifests services name are read (the disk by default).
+    ///   - access: which of those files may be read (by default any: for config from the log).
+    public static func parse(
+        _ documents: [ConfigDocument], files: ConfigFiles = DiskFiles(), access: FileAccess = .anywhere
+    ) -> Result<Intent, ConfigErrors> {
         let sink = DiagnosticSink()
         var intent = Intent()
         var runtimeMarks: [String: (String, Mark?)] = [:]
@@ -24,9 +39,12 @@ public enum IntentParser {
                 reader.report(kind.mark, "kind", "unknown kind '\(kind.value)'\(hint); expected one of \(kinds.joined(separator: ", "))")
                 continue
             }
-            let fields = FieldReader(document.node, file: document.file, path: "\(kind.value) \(name.value) ›", sink: sink)!
+            let fields = FieldReader(document.node, file: document.file, path: "\(kind.value) \(shown(name.value)) ›", sink: sink)!
             _ = fields.node("kind")
             _ = fields.node("name")
+            // A name that does not fit is reported, and the document still read for its other problems.
+            let nameKind: Names.Kind = kind.value == "Runtime" ? .runtime : kind.value == "Service" ? .service : .application
+            if let problem = Names.problem(name.value, kind: nameKind) { fields.report(name.mark, "name", problem) }
             switch kind.value {
             case "Runtime":
                 if let previous = runtimeMarks[name.value] {
@@ -55,13 +73,22 @@ public enum IntentParser {
             }
         }
         var serviceNames: [String: (String, Mark?)] = [:]
+        var instanceCount = 0
         for (document, name, mark) in serviceDocuments {
+            if let application = serviceApplication(document, in: intent) {
+                instanceCount += application.channels.count
+                if instanceCount > maxServiceInstances {
+                    sink.add(document.file, mark, "Service \(shown(name)) ›",
+                        "the config declares more than \(maxServiceInstances) service instances (each service once per release channel of its application); Keelson reads no further")
+                    break
+                }
+            }
             guard let service = ServiceParser.parse(
-                document, name: name, sink: sink, intent: intent, channelGroups: channelGroups, files: files)
+                document, name: name, sink: sink, intent: intent, channelGroups: channelGroups, files: files, access: access)
             else { continue }
             let key = "\(service.application)/\(service.name)"
             if let previous = serviceNames[key] {
-                sink.add(document.file, mark, "Service \(name) › name", "duplicate service '\(key)' (first defined at \(previous.0):\(previous.1?.line ?? 0))")
+                sink.add(document.file, mark, "Service \(shown(name)) › name", "duplicate service '\(key)' (first defined at \(previous.0):\(previous.1?.line ?? 0))")
                 continue
             }
             serviceNames[key] = (document.file, mark)
@@ -108,8 +135,11 @@ public enum IntentParser {
             settings[key] = "\(value)"
         }
         // Every runtime: how often instances are fetched while converging and once stable.
-        duration("fetchIntervalConverging")
-        duration("fetchIntervalStable")
+        func interval(_ key: String) {
+            if let value = fields.duration(key, minimum: 1)?.value { settings[key] = "\(value)" }
+        }
+        interval("fetchIntervalConverging")
+        interval("fetchIntervalStable")
         switch type {
         case .local:
             if let directory = fields.string("stateDirectory")?.value { settings["stateDirectory"] = directory }
@@ -159,6 +189,10 @@ public enum IntentParser {
         for (node, path) in items {
             guard let channel = FieldReader(node, file: fields.file, path: path, sink: fieldsSink(fields)) else { continue }
             channels += parseChannel(channel, runtimes: runtimes)
+            if channels.count > maxChannelsPerApplication {
+                fields.report(node.mark, "channels", "an application has at most \(maxChannelsPerApplication) release channels (channel groups expanded); this one has more")
+                return nil
+            }
         }
         // Names are unique, `after` names existing channels, and the order has no cycle.
         var seen: Set<String> = []
@@ -204,8 +238,8 @@ public enum IntentParser {
         let env = fields.stringMap("env") ?? [:]
         let rules = fields.mapping("rules").map(parseRules) ?? Rules()
         guard let name else { return [] }
-        guard validName(name.value) else {
-            fields.report(name.mark, "name", "a release channel name uses lower-case letters, digits and '-', found \"\(name.value)\"")
+        if let problem = Names.problem(name.value, kind: .channel) {
+            fields.report(name.mark, "name", problem)
             return []
         }
 
@@ -234,8 +268,16 @@ public enum IntentParser {
                     selector.report(nameLabel.mark, "channelNameLabel", "runtime '\(runtime.name)' has no label '\(nameLabel.value)'")
                     continue
                 }
+                // The generated name must fit the grammar too: the label value is part of it.
+                let generatedName = "\(name.value)-\(suffix)"
+                if let problem = Names.problem(generatedName, kind: .channel) {
+                    selector.report(
+                        nameLabel.mark, "channelNameLabel",
+                        "runtime '\(runtime.name)' labels '\(shown(nameLabel.value))' with \(BoundedInput.quoted(suffix)), which names the release channel \(BoundedInput.quoted(generatedName)): \(problem)")
+                    continue
+                }
                 let channel = ReleaseChannelIntent(
-                    name: "\(name.value)-\(suffix)", runtime: runtime.name, after: after, constants: constants,
+                    name: generatedName, runtime: runtime.name, after: after, constants: constants,
                     env: env, rules: rules)
                 generated.append(ParsedChannel(
                     channel: channel, nameMark: name.mark, after: afterEntries, reader: fields, group: name.value))
@@ -354,7 +396,7 @@ public enum IntentParser {
             return nil
         }
         return FreezeWindow(
-            from: Int64(start.timeIntervalSince1970), until: Int64(end.timeIntervalSince1970), reason: reason)
+            from: Int64(clampingDouble: start.timeIntervalSince1970), until: Int64(clampingDouble: end.timeIntervalSince1970), reason: reason)
     }
 
     /// A cycle in the `after` graph, as channel names from a channel back to itself.
@@ -383,9 +425,18 @@ public enum IntentParser {
         return nil
     }
 
-    static func validName(_ name: String) -> Bool {
-        !name.isEmpty && name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
-            && name.first != "-" && name.last != "-"
+    /// The application a `Service` document names, if it is declared (for counting its instances).
+    private static func serviceApplication(_ document: ConfigDocument, in intent: Intent) -> ApplicationIntent? {
+        guard case .mapping(let mapping) = document.node,
+            let name = mapping.first(where: { $0.key.string == "application" })?.value.string
+        else { return nil }
+        return intent.applications.first { $0.name == name }
+    }
+
+    /// A name as it appears in a field path: escaped and cut (a name that does not fit is reported
+    /// in words; its path must not print it raw).
+    static func shown(_ name: String) -> String {
+        BoundedInput.printable(name, limit: Names.maxLength)
     }
 
     private static func render(_ labels: [String: String]) -> String {

@@ -1,3 +1,5 @@
+import KeelsonCore
+
 /// How a service runs, as declared by its owners; one ``ServiceInstanceIntent`` per release
 /// channel of its application, with that channel's `perReleaseChannel` overrides merged in.
 public struct ServiceIntent: Sendable, Hashable {
@@ -20,10 +22,30 @@ public struct ParameterIntent: Sendable, Hashable {
     public var defaultValue: String?
     /// A regular expression the whole value must match.
     public var pattern: String?
+
+    /// Parameter names are template identifiers (`{{parameters.image_tag}}`): a letter or `_`,
+    /// then letters, digits and `_`, at most 63 — the grammar of a Mustache name that needs no
+    /// quoting, and of an environment variable.
+    public static let maxNameLength = 63
+
+    /// What is wrong with `name` as a parameter name, or nil when it fits.
+    public static func nameProblem(_ name: String) -> String? {
+        let bytes = Array(name.utf8)
+        func letter(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || byte == UInt8(ascii: "_")
+        }
+        let fits = (1...maxNameLength).contains(bytes.count) && letter(bytes[0])
+            && bytes.allSatisfy { letter($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        return fits ? nil : "a parameter name is 1 to \(maxNameLength) letters, digits and '_', starting with a letter or '_'; found \(BoundedInput.quoted(name))"
+    }
 }
 
 /// One service in one release channel: everything the compiler needs besides the release.
 public struct ServiceInstanceIntent: Sendable, Hashable {
+    /// How many replicas an instance may ask for.
+    public static let replicaRange = 0...10_000
+
     public var channel: String
     public var runtime: String
     public var run: RunIntent

@@ -12,9 +12,9 @@ enum ServiceParser {
 
     static func parse(
         _ document: ConfigDocument, name: String, sink: DiagnosticSink, intent: Intent,
-        channelGroups: [String: [String: [String]]], files: ConfigFiles
+        channelGroups: [String: [String: [String]]], files: ConfigFiles, access: FileAccess
     ) -> ServiceIntent? {
-        let prefix = "Service \(name) ›"
+        let prefix = "Service \(IntentParser.shown(name)) ›"
         guard let fields = FieldReader(document.node, file: document.file, path: prefix, sink: sink) else { return nil }
         _ = fields.node("kind")
         _ = fields.node("name")
@@ -41,6 +41,12 @@ enum ServiceParser {
             for key in overrides.keys {
                 guard let node = overrides.node(key) else { continue }
                 if application.channels.contains(where: { $0.name == key }) || groups[key] != nil {
+                    // An override is merged field by field: anything but a mapping would replace
+                    // the whole service.
+                    guard case .mapping = node else {
+                        overrides.report(node.mark, key, "expected a mapping of instance fields, found \(describe(node))")
+                        continue
+                    }
                     overrideNodes[key] = node
                 } else {
                     let names = application.channels.map(\.name) + groups.keys.sorted()
@@ -58,7 +64,7 @@ enum ServiceParser {
             }
             if let override = overrideNodes[channel.name] { node = merge(node, override) }
             guard let runtime = intent.runtimes.first(where: { $0.name == channel.runtime }) else { continue }
-            let body = FieldReader(node, file: document.file, path: prefix, sink: sink)!
+            guard let body = FieldReader(node, file: document.file, path: prefix, sink: sink) else { continue }
             for field in documentFields { _ = body.node(field) }
             // Templates are checked here, per channel, against the names that channel offers;
             // release values are not known yet, so parameters stand in as placeholders.
@@ -67,7 +73,8 @@ enum ServiceParser {
                 parameters: Dictionary(parameters.map { ($0.name, "") }, uniquingKeysWith: { first, _ in first }),
                 version: "", replicas: 1)
             body.templateChannel = channel.name
-            if let instance = parseInstance(body, channel: channel, runtime: runtime, file: document.file, files: files) {
+            let place = FilePlace(configFile: document.file, files: files, access: access)
+            if let instance = parseInstance(body, channel: channel, runtime: runtime, place: place) {
                 instances.append(instance)
             }
             body.finish()
@@ -85,6 +92,10 @@ enum ServiceParser {
         let pattern = fields.string("pattern")
         _ = fields.string("description")
         guard let name else { return nil }
+        if let problem = ParameterIntent.nameProblem(name.value) {
+            fields.report(name.mark, "name", problem)
+            return nil
+        }
         var type = ParameterIntent.Kind.string
         if let typeText {
             guard let parsed = ParameterIntent.Kind(rawValue: typeText.value) else {
@@ -109,10 +120,10 @@ enum ServiceParser {
     }
 
     private static func parseInstance(
-        _ fields: FieldReader, channel: ReleaseChannelIntent, runtime: RuntimeIntent, file: String, files: ConfigFiles
+        _ fields: FieldReader, channel: ReleaseChannelIntent, runtime: RuntimeIntent, place: FilePlace
     ) -> ServiceInstanceIntent? {
-        let replicas = fields.int("replicas", range: 0...10_000)?.value ?? 1
-        let deadline = fields.duration("progressDeadline")?.value ?? 600
+        let replicas = fields.int("replicas", range: ServiceInstanceIntent.replicaRange)?.value ?? 1
+        let deadline = fields.duration("progressDeadline", minimum: 1)?.value ?? 600
         let autoRollback = fields.bool("autoRollback")?.value ?? true
         let env = fields.stringMap("env") ?? [:]
         let healthCheck = fields.mapping("healthCheck").flatMap(parseHealthCheck)
@@ -121,7 +132,7 @@ enum ServiceParser {
         if let runFields {
             for kind in RuntimeIntent.Kind.allCases {
                 guard let entry = runFields.mapping(kind.rawValue) else { continue }
-                if let run = parseRun(kind, entry, file: file, files: files) { runs[kind] = run }
+                if let run = parseRun(kind, entry, place: place) { runs[kind] = run }
             }
             runFields.finish()
         }
@@ -142,9 +153,8 @@ enum ServiceParser {
             progressDeadlineSeconds: deadline, autoRollback: autoRollback, env: channel.env.merging(env) { $1 })
     }
 
-    private static func parseRun(
-        _ kind: RuntimeIntent.Kind, _ fields: FieldReader, file: String, files: ConfigFiles
-    ) -> RunIntent? {
+    private static func parseRun(_ kind: RuntimeIntent.Kind, _ fields: FieldReader, place: FilePlace) -> RunIntent? {
+        let file = place.configFile
         defer { fields.finish() }
         switch kind {
         case .local:
@@ -163,14 +173,14 @@ enum ServiceParser {
         case .kubernetes:
             let namespace = fields.string("namespace")?.value
             guard let path = fields.string("manifests", required: true) else { return nil }
-            guard let manifests = ManifestFiles.kubernetes(path.value, relativeTo: file, files: files, report: { fields.report(path.mark, "manifests", $0) })
+            guard let manifests = ManifestFiles.kubernetes(path.value, at: place, report: { fields.report(path.mark, "manifests", $0) })
             else { return nil }
             return .kubernetes(manifests: manifests, namespace: namespace)
         case .ecs:
             let cluster = fields.string("cluster")?.value
             let service = fields.stringMap("service") ?? [:]
             guard let path = fields.string("taskDefinition", required: true) else { return nil }
-            guard let resolved = ManifestFiles.ecsTaskDefinition(path.value, relativeTo: file, files: files, report: { fields.report(path.mark, "taskDefinition", $0) })
+            guard let resolved = ManifestFiles.ecsTaskDefinition(path.value, at: place, report: { fields.report(path.mark, "taskDefinition", $0) })
             else { return nil }
             return .ecs(taskDefinition: resolved, cluster: cluster, service: service)
         case .simulated:
@@ -183,12 +193,16 @@ enum ServiceParser {
         let command = fields.string("command", required: true)
         let args = (fields.stringList("args") ?? []).map(\.value)
         let env = fields.stringMap("env") ?? [:]
-        let timeout = fields.duration("timeout")?.value ?? 60
+        let timeout = fields.duration("timeout", minimum: 1)?.value ?? 60
         let workingDirectory = ManifestFiles.directory(fields.string("workingDirectory")?.value, relativeTo: file)
         var retryable: [Int] = []
         if let codes = fields.list("retryableExitCodes") {
             for (node, path) in codes {
-                guard let code = node.int, (1...255).contains(code) else {
+                if let problem = YAMLTags.problem(node) {
+                    fields.report(node.mark, nil, "\(path): \(problem)")
+                    continue
+                }
+                guard case .scalar = node, let code = node.int, (1...255).contains(code) else {
                     fields.report(node.mark, nil, "\(path): an exit code is a whole number from 1 to 255, not '\(node.string ?? "a \(node)")'")
                     continue
                 }
@@ -214,20 +228,20 @@ enum ServiceParser {
 
     private static func parseHealthCheck(_ fields: FieldReader) -> HealthCheckIntent? {
         defer { fields.finish() }
-        let interval = fields.duration("interval")?.value ?? 5
-        let timeout = fields.duration("timeout")?.value ?? 2
+        let interval = fields.duration("interval", minimum: 1)?.value ?? 5
+        let timeout = fields.duration("timeout", minimum: 1)?.value ?? 2
         let healthy = fields.int("healthyThreshold", range: 1...100)?.value ?? 1
         let unhealthy = fields.int("unhealthyThreshold", range: 1...100)?.value ?? 3
         var probes: [HealthCheckIntent.Probe] = []
         if let http = fields.mapping("http") {
             defer { http.finish() }
             let path = http.string("path", required: true)
-            let port = http.string("port")?.value
+            let port = checkedPort(http)
             if let path { probes.append(.http(path: path.value, port: port)) }
         }
         if let tcp = fields.mapping("tcp") {
             defer { tcp.finish() }
-            probes.append(.tcp(port: tcp.string("port")?.value))
+            probes.append(.tcp(port: checkedPort(tcp)))
         }
         if let exec = fields.mapping("exec") {
             defer { exec.finish() }
@@ -245,13 +259,29 @@ enum ServiceParser {
             unhealthyThreshold: unhealthy)
     }
 
+    /// A probe's port: 1 to 65535, checked here unless it is a template (then the compiler checks
+    /// the rendered value, per instance).
+    private static func checkedPort(_ fields: FieldReader) -> String? {
+        guard let port = fields.string("port") else { return nil }
+        if Template.isTemplated(port.value) { return port.value }
+        switch BoundedInput.port(port.value) {
+        case .success(let number): return String(number)
+        case .failure(let problem):
+            fields.report(port.mark, "port", problem.message)
+            return nil
+        }
+    }
+
     /// `override` laid over `base`: mappings merge key by key (recursively), anything else replaces.
     static func merge(_ base: Node, _ override: Node) -> Node {
         guard case .mapping(let baseMapping) = base, case .mapping(let overrideMapping) = override else { return override }
+        // By key, once: a linear merge, however many fields either side has.
+        var replacements: [String: (key: Node, value: Node)] = [:]
+        for (key, value) in overrideMapping where replacements[key.string ?? ""] == nil { replacements[key.string ?? ""] = (key, value) }
         var pairs: [(Node, Node)] = []
         var overridden: Set<String> = []
         for (key, value) in baseMapping {
-            if let replacement = overrideMapping.first(where: { $0.key.string == key.string }) {
+            if let replacement = replacements[key.string ?? ""] {
                 pairs.append((replacement.key, merge(value, replacement.value)))
                 overridden.insert(key.string ?? "")
             } else {
@@ -288,73 +318,5 @@ public enum ParameterCheck {
             return "parameter '\(parameter.name)' must match /\(pattern)/, found \"\(value)\""
         }
         return nil
-    }
-}
-
-/// Brownfield files that services point at: Kubernetes manifests and ECS task definitions.
-enum ManifestFiles {
-    /// A directory relative to the config file that names it (default: that file's folder).
-    static func directory(_ path: String?, relativeTo configFile: String) -> String {
-        let resolved = resolve(path ?? ".", relativeTo: configFile)
-        let standard = (resolved as NSString).standardizingPath
-        return standard.isEmpty ? "." : standard
-    }
-
-    /// A path relative to the config file that names it (kept relative when that file's is).
-    static func resolve(_ path: String, relativeTo configFile: String) -> String {
-        if path.hasPrefix("/") { return path }
-        let directory = (configFile as NSString).deletingLastPathComponent
-        return directory.isEmpty ? path : directory + "/" + path
-    }
-
-    /// A manifest file, or every .yaml/.yml/.json file of a folder (sorted); each must be valid YAML.
-    static func kubernetes(
-        _ path: String, relativeTo configFile: String, files: ConfigFiles, report: (String) -> Void
-    ) -> [String]? {
-        let resolved = resolve(path, relativeTo: configFile)
-        guard let isDirectory = files.isDirectory(resolved) else {
-            report("no manifest file or folder at \(resolved)")
-            return nil
-        }
-        var manifests = [resolved]
-        if isDirectory {
-            manifests = files.entries(of: resolved)
-                .filter { !$0.contains("/") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json")) }
-                .map { resolved + "/" + $0 }
-            if manifests.isEmpty {
-                report("the folder \(resolved) holds no .yaml, .yml or .json manifest")
-                return nil
-            }
-        }
-        var valid = true
-        for file in manifests {
-            let parsed = ConfigSource.parse(files.contents(of: file) ?? "", file: file)
-            if let problem = parsed.diagnostics.first {
-                report("manifest \(file) is not valid YAML: line \(problem.line): \(problem.message)")
-                valid = false
-            }
-        }
-        return valid ? manifests : nil
-    }
-
-    /// An ECS task definition: a JSON object in a file.
-    static func ecsTaskDefinition(
-        _ path: String, relativeTo configFile: String, files: ConfigFiles, report: (String) -> Void
-    ) -> String? {
-        let resolved = resolve(path, relativeTo: configFile)
-        guard let text = files.contents(of: resolved) else {
-            report("no task definition file at \(resolved)")
-            return nil
-        }
-        do {
-            guard try JSONSerialization.jsonObject(with: Data(text.utf8)) is [String: Any] else {
-                report("task definition \(resolved) is not a JSON object")
-                return nil
-            }
-        } catch {
-            report("task definition \(resolved) is not valid JSON: \((error as NSError).userInfo[NSDebugDescriptionErrorKey] ?? error)")
-            return nil
-        }
-        return resolved
     }
 }

@@ -65,18 +65,78 @@ public enum Template {
                 throw .unsupported("{{" + String(UnicodeScalar(next)) + "…}}")
             }
         }
+        if let problem = unclosedTag(in: text) { throw .syntax(problem) }
         let template: MustacheTemplate
         do {
             // TEXT: config values are not HTML, so nothing may be escaped.
-            template = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text)
+            template = try MustacheTemplate(string: contentType + text)
+        } catch let error as MustacheTemplate.ParserError {
+            throw .syntax(describe(error))
         } catch {
-            throw .syntax("\(error)")
+            throw .syntax("the template cannot be read")
         }
         cache.withLock { cache in
             if cache.count > 50_000 { cache.removeAll() }  // a bound for long-running processes
             cache[text] = template
         }
         return template
+    }
+
+    private static let contentType = "{{% CONTENT_TYPE: TEXT}}"
+
+    /// Where a text is: "character 7" of a one-line value, "line 3, character 7" of a longer text.
+    static func place(line: Int, character: Int, in text: String) -> String {
+        text.contains("\n") ? "line \(line), character \(character)" : "character \(character)"
+    }
+
+    /// A `{{` (or `{{{`) with no `}}` (`}}}`) after it, in words with its place.
+    static func unclosedTag(in text: String) -> String? {
+        var line = 1, character = 1
+        var index = text.startIndex
+        while index < text.endIndex {
+            if text[index...].hasPrefix("{{") {
+                let triple = text[index...].hasPrefix("{{{")
+                let opener = triple ? "{{{" : "{{"
+                let closer = triple ? "}}}" : "}}"
+                let rest = text[text.index(index, offsetBy: opener.count)...]
+                guard let close = rest.range(of: closer) else {
+                    return "'\(opener)' at \(place(line: line, character: character, in: text)) is never closed with '\(closer)'"
+                }
+                let name = rest[..<close.lowerBound]
+                if name.contains("\n") {
+                    return "'\(opener)' at \(place(line: line, character: character, in: text)) is closed only on a later line; a tag is on one line"
+                }
+                character += opener.count + name.count + closer.count
+                index = close.upperBound
+                continue
+            }
+            if text[index] == "\n" || text[index] == "\r\n" {
+                line += 1
+                character = 1
+            } else {
+                character += 1
+            }
+            index = text.index(after: index)
+        }
+        return nil
+    }
+
+    /// A Mustache parser error in words, at its place in `text` (without the content-type prefix).
+    private static func describe(_ error: MustacheTemplate.ParserError) -> String {
+        let context = error.context
+        let character = context.lineNumber == 1 ? max(1, context.columnNumber - contentType.count) : context.columnNumber
+        let what: String
+        switch error.error {
+        case MustacheTemplate.Error.unfinishedName: what = "a tag that is not a name such as {{parameters.version}}"
+        case MustacheTemplate.Error.sectionCloseNameIncorrect, MustacheTemplate.Error.expectedSectionEnd:
+            what = "a section that is not closed properly (sections are not supported in config)"
+        case MustacheTemplate.Error.invalidSetDelimiter: what = "a delimiter change (not supported in config)"
+        case MustacheTemplate.Error.invalidConfigVariableSyntax, MustacheTemplate.Error.unrecognisedConfigVariable:
+            what = "a {{% … }} setting (not supported in config)"
+        default: what = "text the template reader cannot read"
+        }
+        return "\(what) near line \(context.lineNumber), character \(character)"
+            .replacingOccurrences(of: "near line 1, character", with: "near character")
     }
 
     /// Every variable name available, dotted and sorted (`channel.name`, `parameters.version`…).

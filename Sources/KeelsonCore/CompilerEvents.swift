@@ -21,11 +21,33 @@ public struct ConfigApplied: EventPayload, Hashable {
     public var files: [ConfigFileRecord]
     /// SHA-256 over the files' paths and digests: equal configs have equal digests.
     public var digest: String
+    /// Directories outside the config's own that its files were allowed to come from
+    /// (`keelson apply --allow-files-from`), resolved; absent when none.
+    public var allowedFileDirectories: [String]?
 
-    public init(source: String, files: [ConfigFileRecord], digest: String) {
+    public init(source: String, files: [ConfigFileRecord], digest: String, allowedFileDirectories: [String]? = nil) {
         self.source = source
         self.files = files
         self.digest = digest
+        self.allowedFileDirectories = allowedFileDirectories
+    }
+}
+
+/// An apply with `--prune` recorded a config that no longer declares this released service
+/// instance (stream `instance:<app>/<service>@<channel>`): it has no desired state any more, and the
+/// engine leaves it idle.
+public struct InstanceRemoved: EventPayload, Hashable {
+    public static let eventType = "InstanceRemoved"
+    public var instance: String
+    /// The release it had when it was removed.
+    public var version: String
+    /// The digest of the `ConfigApplied` config that no longer declares it.
+    public var configDigest: String
+
+    public init(instance: String, version: String, configDigest: String) {
+        self.instance = instance
+        self.version = version
+        self.configDigest = configDigest
     }
 }
 

@@ -28,18 +28,23 @@ public struct DesiredStateRow: Sendable, Hashable, Codable {
     }
 }
 
-/// Per service instance: the latest compiled desired state, its digest and its release.
+/// Per service instance: the latest compiled desired state, its digest and its release (no row
+/// once the instance is removed from the config).
 public struct DesiredStateProjection: KeyedProjection {
     public static let name = "desired_state"
 
     public init() {}
 
     public func keys(of event: RecordedEvent) -> [String] {
-        event.type == DesiredStateCompiled.eventType
+        event.type == DesiredStateCompiled.eventType || event.type == InstanceRemoved.eventType
             ? [String(event.streamID.rawValue.dropFirst("instance:".count))] : []
     }
 
     public func evolve(_ row: inout DesiredStateRow?, key: String, event: RecordedEvent) {
+        if event.type == InstanceRemoved.eventType {
+            row = nil
+            return
+        }
         guard let compiled = try? event.decode(DesiredStateCompiled.self) else { return }
         row = DesiredStateRow(
             instance: compiled.instance, digest: compiled.digest, document: compiled.document,

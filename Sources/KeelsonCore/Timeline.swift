@@ -66,6 +66,9 @@ public struct TimelineEntry: Sendable, Hashable, Codable {
         case DesiredStateCompiled.eventType:
             guard let compiled = try? event.decode(DesiredStateCompiled.self), let id = ServiceInstanceID(compiled.instance) else { return nil }
             return entry(id, .desired, compiled.version, "desired state is now \(compiled.version) (\(compiled.digest.prefix(19))…)")
+        case InstanceRemoved.eventType:
+            guard let removed = try? event.decode(InstanceRemoved.self), let id = ServiceInstanceID(removed.instance) else { return nil }
+            return entry(id, .desired, removed.version, "removed from config (config \(removed.configDigest.prefix(19))…); it had \(removed.version)")
         case DecisionMade.eventType:
             guard let made = try? event.decode(DecisionMade.self) else { return nil }
             return entry(made.instance, .decision, made.decision.version, "\(made.decision.status.rawValue): \(made.decision.reason)")

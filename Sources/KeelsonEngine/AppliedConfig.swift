@@ -20,7 +20,8 @@ public enum AppliedConfig {
 
     public static func intent(of config: ConfigApplied) throws -> Intent {
         let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
-        let loaded = ConfigSource.load(path: config.source, from: files)
-        return try IntentParser.parse(loaded.documents, files: files).get()
+        // Checked when it was applied; read back as recorded.
+        let loaded = ConfigSource.load(path: config.source, from: files, allowing: nil)
+        return try IntentParser.parse(loaded, files: files).get()
     }
 }

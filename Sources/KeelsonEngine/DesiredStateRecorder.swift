@@ -14,6 +14,23 @@ public struct DesiredStateRecorder: Sendable {
         self.actor = actor
     }
 
+    /// How an apply treats what it finds.
+    public struct ApplyOptions: Sendable, Hashable {
+        /// Compile and report, record nothing.
+        public var dryRun = false
+        /// Record the config even when it no longer declares released instances, with an
+        /// `InstanceRemoved` event for each (without it, such a config is refused).
+        public var prune = false
+        /// Directories besides the config's own that manifests and task definitions may be read from.
+        public var allowFilesFrom: [String] = []
+
+        public init(dryRun: Bool = false, prune: Bool = false, allowFilesFrom: [String] = []) {
+            self.dryRun = dryRun
+            self.prune = prune
+            self.allowFilesFrom = allowFilesFrom
+        }
+    }
+
     /// What an apply or a release would change (or changed).
     public struct Outcome: Sendable {
         public var configApplied: ConfigApplied?
@@ -22,16 +39,28 @@ public struct DesiredStateRecorder: Sendable {
         public var previous: [String: DesiredStateRow] = [:]
         /// Applications whose channel order or rules changed (recorded as `PolicyCompiled`).
         public var policies: [PolicyCompiled] = []
+        /// Released instances the config no longer declares (recorded as `InstanceRemoved` with
+        /// `prune`; listed by a dry run either way).
+        public var removed: [InstanceRemoved] = []
+        /// The position of the last event this request recorded; 0 when it recorded none.
+        public var position: Int64 = 0
     }
 
     public enum Failure: Error, CustomStringConvertible {
         case compile(ConfigErrors)
         case noConfig
+        /// The config no longer declares these released instances, and `prune` was not given.
+        case wouldOrphan([InstanceRemoved])
 
         public var description: String {
             switch self {
             case .compile(let errors): errors.description
             case .noConfig: "no config has been applied to this database yet: run `keelson apply -f PATH` first"
+            case .wouldOrphan(let removed):
+                "the config no longer declares \(removed.count) released service instance\(removed.count == 1 ? "" : "s"): "
+                    + removed.map { "\($0.instance) (\($0.version))" }.joined(separator: ", ")
+                    + "; nothing was recorded. Apply with --prune (API: \"prune\": true) to record the config and remove them, "
+                    + "or keep them in the config"
             }
         }
     }
@@ -40,14 +69,21 @@ public struct DesiredStateRecorder: Sendable {
 
     /// Compiles the config at `path` (read from disk) and records what changes.
     public func apply(path: String, dryRun: Bool) async throws -> Outcome {
-        try await apply(path: path, files: DiskFiles(), dryRun: dryRun)
+        try await apply(path: path, options: ApplyOptions(dryRun: dryRun))
     }
 
-    /// Compiles the config at `path` read from `files` (the disk, or files a client uploaded).
-    public func apply(path: String, files: some ConfigFiles, dryRun: Bool) async throws -> Outcome {
-        let loaded = ConfigSource.load(path: path, from: files)
+    /// Compiles the config at `path` (read from disk) and records what changes.
+    public func apply(path: String, options: ApplyOptions) async throws -> Outcome {
+        try await apply(path: path, files: DiskFiles(), options: options)
+    }
+
+    /// Compiles the config at `path` read from `files` (the disk, or files a client uploaded):
+    /// it may read files inside its own directory and `options.allowFilesFrom` only.
+    public func apply(path: String, files: some ConfigFiles, options: ApplyOptions) async throws -> Outcome {
+        let dryRun = options.dryRun
+        let loaded = ConfigSource.load(path: path, from: files, allowing: options.allowFilesFrom)
         let intent: Intent
-        switch IntentParser.parse(loaded.documents, files: files) {
+        switch IntentParser.parse(loaded, files: files) {
         case .success(let parsed) where loaded.diagnostics.isEmpty: intent = parsed
         case .success: return try await fail(ConfigErrors(loaded.diagnostics), trigger: "apply", stream: "config", dryRun: dryRun)
         case .failure(let errors):
@@ -55,7 +91,8 @@ public struct DesiredStateRecorder: Sendable {
         }
         let records = files.read.keys.sorted().map { ConfigFileRecord(path: $0, sha256: Compiler.sha256Hex(files.read[$0]!), text: files.read[$0]!) }
         let digest = "sha256:" + Compiler.sha256Hex(records.map { "\($0.path)\u{0}\($0.sha256)\n" }.joined())
-        let config = ConfigApplied(source: path, files: records, digest: digest)
+        let allowed = loaded.access.directories.map { Array($0.dropFirst()) } ?? []
+        let config = ConfigApplied(source: path, files: records, digest: digest, allowedFileDirectories: allowed.isEmpty ? nil : allowed)
 
         var outcome = Outcome()
         if try await latestConfig()?.digest != digest { outcome.configApplied = config }
@@ -65,6 +102,13 @@ public struct DesiredStateRecorder: Sendable {
         }
         let current = try await currentDesiredStates()
         outcome.previous = current
+        // Released instances the new config does not declare: removed loudly, or not at all.
+        let declared = Set(intent.services.flatMap { service in
+            service.instances.map { "\(service.application)/\(service.name)@\($0.channel)" }
+        })
+        outcome.removed = current.values.filter { !declared.contains($0.instance) }.sorted { $0.instance < $1.instance }
+            .map { InstanceRemoved(instance: $0.instance, version: $0.version, configDigest: digest) }
+        if !outcome.removed.isEmpty, !options.prune, !dryRun { throw Failure.wouldOrphan(outcome.removed) }
         // Every service with a release is recompiled against the new config.
         for service in intent.services {
             guard let release = try await latestRelease(application: service.application, service: service.name) else { continue }
@@ -78,7 +122,7 @@ public struct DesiredStateRecorder: Sendable {
                 return try await fail(errors, trigger: "apply", stream: "config", dryRun: dryRun)
             }
         }
-        if !dryRun { try await record(outcome, releaseStream: nil) }
+        if !dryRun { outcome.position = try await record(outcome, releaseStream: nil) }
         return outcome
     }
 
@@ -88,9 +132,10 @@ public struct DesiredStateRecorder: Sendable {
         let stream = "service:\(request.application)/\(request.service)"
         guard let config = try await latestConfig() else { throw Failure.noConfig }
         let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
-        let loaded = ConfigSource.load(path: config.source, from: files)
+        // The recorded files were checked when the config was applied.
+        let loaded = ConfigSource.load(path: config.source, from: files, allowing: nil)
         let intent: Intent
-        switch IntentParser.parse(loaded.documents, files: files) {
+        switch IntentParser.parse(loaded, files: files) {
         case .success(let parsed): intent = parsed
         case .failure(let errors): return try await fail(errors, trigger: "release", stream: stream, dryRun: dryRun)
         }
@@ -102,7 +147,7 @@ public struct DesiredStateRecorder: Sendable {
                 parameters: request.parameters)
             outcome.previous = try await currentDesiredStates()
             outcome.changes = changed(compiled, from: outcome.previous, release: request, configDigest: config.digest)
-            if !dryRun { try await record(outcome, releaseStream: stream) }
+            if !dryRun { outcome.position = try await record(outcome, releaseStream: stream) }
             return outcome
         case .failure(let errors):
             return try await fail(errors, trigger: "release", stream: stream, dryRun: dryRun)
@@ -122,8 +167,10 @@ public struct DesiredStateRecorder: Sendable {
         }
     }
 
-    /// One atomic append: the config or release event and every changed desired state.
-    private func record(_ outcome: Outcome, releaseStream: String?) async throws {
+    /// One atomic append: the config or release event, every changed desired state and every
+    /// removal. Answers the position of its own last event (0 when there was nothing to record),
+    /// not the log's: other appends may have landed after it by the time the answer is read.
+    private func record(_ outcome: Outcome, releaseStream: String?) async throws -> Int64 {
         var appends: [StreamAppend] = []
         if let config = outcome.configApplied {
             appends.append(StreamAppend(stream: "config", events: [try NewEvent(config, actor: actor)]))
@@ -137,7 +184,11 @@ public struct DesiredStateRecorder: Sendable {
         for change in outcome.changes {
             appends.append(StreamAppend(stream: StreamID("instance:\(change.instance)"), events: [try NewEvent(change, actor: actor)]))
         }
-        if !appends.isEmpty { try await store.append(appends) }
+        for removal in outcome.removed {
+            appends.append(StreamAppend(stream: StreamID("instance:\(removal.instance)"), events: [try NewEvent(removal, actor: actor)]))
+        }
+        guard !appends.isEmpty else { return 0 }
+        return try await store.append(appends).map(\.positions.upperBound).max() ?? 0
     }
 
     private func fail(_ errors: ConfigErrors, trigger: String, stream: String, dryRun: Bool) async throws -> Outcome {

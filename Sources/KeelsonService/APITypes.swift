@@ -32,12 +32,29 @@ public struct APIError: Error, Codable, Sendable, Hashable, CustomStringConverti
     public static func tooLarge(_ limit: Int) -> APIError {
         APIError(status: 413, code: "payload_too_large", message: "the request body is larger than the server's limit of \(limit) bytes (keelson serve --max-body)")
     }
-    public static func invalidConfig(_ errors: ConfigErrors) -> APIError {
+    /// A config (or a release) that does not compile. `recorded`: whether the failure was
+    /// recorded as a `CompileFailed` event (a dry run records nothing).
+    public static func invalidConfig(_ errors: ConfigErrors, recorded: Bool) -> APIError {
         let count = errors.diagnostics.count
+        let record = recorded ? "the failure is recorded as a CompileFailed event" : "a dry run: nothing was recorded"
         return APIError(
             status: 422, code: "config_invalid",
-            message: "\(count) problem\(count == 1 ? "" : "s") in the config; no desired state changed (the failure is recorded as a CompileFailed event)",
+            message: "\(count) problem\(count == 1 ? "" : "s") in the config; no desired state changed (\(record))",
             diagnostics: errors.diagnostics)
+    }
+
+    /// A config that no longer declares released instances, applied without `prune`: 409, with one
+    /// diagnostic per instance it would orphan.
+    public static func wouldOrphan(_ instances: [(instance: String, version: String)], source: String) -> APIError {
+        let count = instances.count
+        return APIError(
+            status: 409, code: "config_orphans_instances",
+            message: "the config no longer declares \(count) released service instance\(count == 1 ? "" : "s"); nothing was recorded. "
+                + "Apply it with --prune (API: \"prune\": true) to record it and remove \(count == 1 ? "that instance" : "them"), "
+                + "or keep \(count == 1 ? "it" : "them") in the config",
+            diagnostics: instances.map {
+                ConfigDiagnostic(file: source, line: 0, column: 0, path: $0.instance, message: "released (\($0.version)), but no longer declared by the config")
+            })
     }
 }
 
@@ -64,11 +81,19 @@ public struct ApplyConfigRequest: Codable, Sendable {
     public var source: String
     public var files: [ConfigFileUpload]
     public var dryRun: Bool?
+    /// Record the config even when it no longer declares released instances, removing them
+    /// (`InstanceRemoved`); without it such a config is refused (409).
+    public var prune: Bool?
+    /// Directories (on the client, like `source`) besides the config's own that manifests and
+    /// task definitions may come from (`keelson apply --allow-files-from`).
+    public var allowFilesFrom: [String]?
 
-    public init(source: String, files: [ConfigFileUpload], dryRun: Bool = false) {
+    public init(source: String, files: [ConfigFileUpload], dryRun: Bool = false, prune: Bool = false, allowFilesFrom: [String] = []) {
         self.source = source
         self.files = files
         self.dryRun = dryRun
+        self.prune = prune
+        self.allowFilesFrom = allowFilesFrom
     }
 }
 
@@ -104,7 +129,11 @@ public struct ChangeReport: Codable, Sendable {
     /// Applications whose release policy (channel order, rules) changed, as "shop (staging → canary → prod)".
     public var policies: [String]
     public var changes: [Change]
-    /// The log position after recording (0 for a dry run): `--wait` follows decisions after it.
+    /// Released instances the config no longer declares: removed (`InstanceRemoved`) by an apply
+    /// with prune; a dry run lists those an apply would remove.
+    public var removed: [String]
+    /// The position of this request's own last event (0 when it recorded none, as a dry run):
+    /// `--wait` follows decisions after it.
     public var position: Int64
 }
 

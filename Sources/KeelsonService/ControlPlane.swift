@@ -36,39 +36,51 @@ public struct ControlPlane: Sendable {
             guard !file.path.isEmpty else { throw APIError.badRequest("files: a file has an empty path") }
             byPath[file.path] = file.text
         }
-        return try await changeReport(dryRun: request.dryRun ?? false) {
-            try await DesiredStateRecorder(store: store, actor: actor).apply(
-                path: request.source, files: RecordedFiles(byPath), dryRun: request.dryRun ?? false)
+        // The uploaded files are checked by their paths as the client gave them: the same rule
+        // as on a disk (inside the config directory or an allowed one), without touching this one.
+        let options = DesiredStateRecorder.ApplyOptions(
+            dryRun: request.dryRun ?? false, prune: request.prune ?? false, allowFilesFrom: request.allowFilesFrom ?? [])
+        return try await changeReport(source: request.source, dryRun: options.dryRun) {
+            try await DesiredStateRecorder(store: store, actor: actor).apply(path: request.source, files: RecordedFiles(byPath), options: options)
         }
     }
 
     /// Compiles the config at `path` on this machine's disk (`keelson apply` on a database file).
-    public func applyConfig(path: String, dryRun: Bool, actor: String) async throws -> ChangeReport {
-        try await changeReport(dryRun: dryRun) {
-            try await DesiredStateRecorder(store: store, actor: actor).apply(path: path, dryRun: dryRun)
+    public func applyConfig(path: String, options: DesiredStateRecorder.ApplyOptions, actor: String) async throws -> ChangeReport {
+        try await changeReport(source: path, dryRun: options.dryRun) {
+            try await DesiredStateRecorder(store: store, actor: actor).apply(path: path, options: options)
         }
     }
 
+    public func applyConfig(path: String, dryRun: Bool, actor: String) async throws -> ChangeReport {
+        try await applyConfig(path: path, options: .init(dryRun: dryRun), actor: actor)
+    }
+
     public func release(_ body: ReleaseBody, actor: String) async throws -> ChangeReport {
-        guard !body.version.isEmpty else { throw APIError.badRequest("version: must not be empty") }
+        // Checked before anything is read or recorded: a name that does not fit is no service.
+        if let problem = Names.problem(body.application, kind: .application) { throw APIError.badRequest("application: \(problem)") }
+        if let problem = Names.problem(body.service, kind: .service) { throw APIError.badRequest("service: \(problem)") }
+        if let problem = Names.versionProblem(body.version) { throw APIError.badRequest("version: \(problem)") }
         _ = try await requireKnown(application: body.application, service: body.service)
         let request = ReleaseRequest(
             application: body.application, service: body.service, version: body.version, parameters: body.parameters ?? [:])
-        return try await changeReport(dryRun: body.dryRun ?? false, summary: "release \(body.application)/\(body.service) \(body.version)") {
+        return try await changeReport(source: "release", dryRun: body.dryRun ?? false, summary: "release \(body.application)/\(body.service) \(body.version)") {
             try await DesiredStateRecorder(store: store, actor: actor).release(request, dryRun: body.dryRun ?? false)
         }
     }
 
     private func changeReport(
-        dryRun: Bool, summary: String? = nil, _ body: () async throws -> DesiredStateRecorder.Outcome
+        source: String, dryRun: Bool, summary: String? = nil, _ body: () async throws -> DesiredStateRecorder.Outcome
     ) async throws -> ChangeReport {
         let outcome: DesiredStateRecorder.Outcome
         do {
             outcome = try await body()
         } catch DesiredStateRecorder.Failure.compile(let errors) {
-            throw APIError.invalidConfig(errors)
+            throw APIError.invalidConfig(errors, recorded: !dryRun)
         } catch DesiredStateRecorder.Failure.noConfig {
             throw APIError.conflict(DesiredStateRecorder.Failure.noConfig.description)
+        } catch DesiredStateRecorder.Failure.wouldOrphan(let removed) {
+            throw APIError.wouldOrphan(removed.map { ($0.instance, $0.version) }, source: source)
         }
         let what = summary ?? outcome.configApplied.map { "config \($0.digest.prefix(19))… (\($0.files.count) files)" } ?? "config unchanged"
         return ChangeReport(
@@ -80,7 +92,9 @@ public struct ControlPlane: Sendable {
                     version: change.version,
                     diff: DocumentDiff.lines(from: outcome.previous[change.instance]?.document, to: change.document))
             },
-            position: dryRun ? 0 : try await store.lastPosition())
+            removed: outcome.removed.map(\.instance),
+            // The request's own last event: the log may have grown since.
+            position: outcome.position)
     }
 
     /// The applied config's application (and service, and channel), or a 404 naming what is unknown.

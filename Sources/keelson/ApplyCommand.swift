@@ -15,11 +15,22 @@ struct ApplyCommand: AsyncParsableCommand {
             has a release, a DesiredStateCompiled event per instance whose desired state changed — \
             all in one transaction. Prints what changes per instance; prints nothing to change when \
             nothing does. A config that does not compile is recorded as one CompileFailed event and \
-            changes nothing.
+            changes nothing (with --dry-run, nothing is recorded).
+
+            A config that no longer declares a released service instance (a service, channel or \
+            application dropped or renamed, or an empty config) is refused: nothing is recorded, \
+            the instances it would orphan are listed, and the exit status is 1. With --prune it is \
+            recorded, with an InstanceRemoved event per such instance. --dry-run lists them.
+
+            Manifests and task definitions must lie inside the config directory (the folder given \
+            to -f, or the folder of the file), after symbolic links are resolved: their whole text \
+            is recorded in the log. --allow-files-from DIR allows another directory.
 
             Examples:
               keelson apply -f examples/shop
               keelson apply -f examples/shop --dry-run
+              keelson apply -f examples/shop --prune
+              keelson apply -f config/ --allow-files-from shared/manifests
             """
     )
 
@@ -29,13 +40,22 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Show what would change without recording anything.")
     var dryRun = false
 
+    @Flag(help: "Record the config even when it no longer declares released instances, and remove them (InstanceRemoved).")
+    var prune = false
+
+    @Option(
+        name: .customLong("allow-files-from"),
+        help: ArgumentHelp("Also read manifests and task definitions from this directory (repeat for several).", valueName: "dir"))
+    var allowFilesFrom: [String] = []
+
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
     @OptionGroup var waiting: WaitOptions
 
     func run() async throws {
         let api = try connection.api(mustExist: false)
-        let report = try await api.applyConfig(path: file, dryRun: dryRun)
+        let report = try await api.applyConfig(
+            path: file, options: .init(dryRun: dryRun, prune: prune, allowFilesFrom: allowFilesFrom))
         try ChangeReport.print(report, format: format.output, dryRun: dryRun)
         // --wait follows the instances whose desired state this apply changed.
         let targets = Dictionary(uniqueKeysWithValues: report.changes.map { ($0.instance, $0.version) })
@@ -83,9 +103,16 @@ struct ReleaseCommand: AsyncParsableCommand {
     @OptionGroup var waiting: WaitOptions
 
     func validate() throws {
-        if target.split(separator: "/").count != 2 { throw ValidationError("expected APPLICATION/SERVICE, found '\(target)'") }
+        // Checked before anything is read or recorded (a usage error: exit 64).
+        let parts = target.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 else {
+            throw ValidationError("app/service: expected APPLICATION/SERVICE, found \(BoundedInput.quoted(target))")
+        }
+        if let problem = Names.problem(parts[0], kind: .application) { throw ValidationError("app/service: \(problem)") }
+        if let problem = Names.problem(parts[1], kind: .service) { throw ValidationError("app/service: \(problem)") }
+        if let problem = Names.versionProblem(version) { throw ValidationError("--version: \(problem)") }
         for parameter in parameters where !parameter.contains("=") {
-            throw ValidationError("--param takes NAME=VALUE, found '\(parameter)'")
+            throw ValidationError("--param takes NAME=VALUE, found \(BoundedInput.quoted(parameter))")
         }
     }
 
@@ -128,7 +155,10 @@ extension ChangeReport {
             for policy in report.policies {
                 Swift.print("\(dryRun ? "would record" : "recorded"): release policy of \(policy)")
             }
-            if report.changes.isEmpty { Swift.print("no desired state changes") }
+            if report.changes.isEmpty && report.removed.isEmpty { Swift.print("no desired state changes") }
+            for instance in report.removed {
+                Swift.print("\(instance): \(dryRun ? "would be removed: no longer in the config (apply records that only with --prune)" : "removed (no longer in the config)")")
+            }
             for change in report.changes {
                 let was = change.previousDigest.map { " (was \($0.prefix(19))…)" } ?? " (new)"
                 Swift.print("\(change.instance): \(change.digest.prefix(19))…\(was)")

@@ -1,7 +1,9 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import KeelsonCompiler
 import KeelsonCore
+import KeelsonEngine
 import KeelsonService
 import KeelsonStore
 import NIOCore
@@ -12,7 +14,7 @@ import NIOHTTP1
 protocol KeelsonAPI: Sendable {
     /// Where the answers come from, for messages ("http://127.0.0.1:7420" or a file path).
     var location: String { get }
-    func applyConfig(path: String, dryRun: Bool) async throws -> ChangeReport
+    func applyConfig(path: String, options: DesiredStateRecorder.ApplyOptions) async throws -> ChangeReport
     func release(_ body: ReleaseBody) async throws -> ChangeReport
     func status(scope: String?) async throws -> StatusResponse
     func explain(_ id: ServiceInstanceID, at: TimeArgument?, position: Int64?) async throws -> Explanation
@@ -86,8 +88,8 @@ struct LocalAPI: KeelsonAPI {
     var location: String { path }
     var actor: String { CommandActor.current }
 
-    func applyConfig(path: String, dryRun: Bool) async throws -> ChangeReport {
-        try await control.applyConfig(path: path, dryRun: dryRun, actor: actor)
+    func applyConfig(path: String, options: DesiredStateRecorder.ApplyOptions) async throws -> ChangeReport {
+        try await control.applyConfig(path: path, options: options, actor: actor)
     }
     func release(_ body: ReleaseBody) async throws -> ChangeReport { try await control.release(body, actor: actor) }
     func status(scope: String?) async throws -> StatusResponse { try await control.status(scope: scope) }
@@ -137,26 +139,26 @@ struct RemoteAPI: KeelsonAPI {
     var location: String { base }
     static let maxResponseBytes = 256 * 1024 * 1024
 
-    func applyConfig(path: String, dryRun: Bool) async throws -> ChangeReport {
-        // Upload every file under the path; the server compiles them as the CLI would have. Paths
-        // are absolute, so paths inside the config (programs, manifests) resolve on this machine.
+    func applyConfig(path: String, options: DesiredStateRecorder.ApplyOptions) async throws -> ChangeReport {
+        // Upload the files the config reads, as an apply on a database file reads them. Paths are
+        // absolute, so paths inside the config (programs, manifests) resolve on this machine.
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) else {
+        guard FileManager.default.fileExists(atPath: absolute) else {
             throw ValidationError("-f: no file or directory at \(path)")
         }
-        var files: [ConfigFileUpload] = []
-        let paths = isDirectory.boolValue
-            ? (FileManager.default.enumerator(atPath: absolute)?.allObjects as? [String] ?? []).sorted().map { absolute + "/" + $0 }
-            : [absolute]
-        for file in paths {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), !isFolder.boolValue,
-                  let data = FileManager.default.contents(atPath: file) else { continue }
-            guard let text = String(data: data, encoding: .utf8) else { continue }  // binaries are not config
-            files.append(ConfigFileUpload(path: file, text: text))
+        let allowed = options.allowFilesFrom.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        switch ConfigUpload.collect(source: absolute, allowing: allowed) {
+        case .problems(let problems):
+            throw APIError(
+                status: 422, code: "config_invalid",
+                message: "\(problems.count) problem\(problems.count == 1 ? "" : "s") in the config's files on this machine; nothing was sent to the server",
+                diagnostics: problems)
+        case .files(let files):
+            let body = ApplyConfigRequest(
+                source: absolute, files: files.map { ConfigFileUpload(path: $0.path, text: $0.text) }, dryRun: options.dryRun,
+                prune: options.prune, allowFilesFrom: allowed)
+            return try await send(.POST, "/api/v1/config", body: body)
         }
-        return try await send(.POST, "/api/v1/config", body: ApplyConfigRequest(source: absolute, files: files, dryRun: dryRun))
     }
     func release(_ body: ReleaseBody) async throws -> ChangeReport { try await send(.POST, "/api/v1/releases", body: body) }
     func status(scope: String?) async throws -> StatusResponse {

@@ -10,7 +10,9 @@ struct ValidateCommand: ParsableCommand {
         discussion: """
             Reads a file, or every .yaml/.yml file under a directory, and reports every problem at \
             once as FILE:LINE:COLUMN: FIELD: what was found and what was expected. Exits 1 when \
-            there is any problem. See docs/config.md for the format.
+            there is any problem. Manifests and task definitions must lie inside the config \
+            directory (as `keelson apply` requires); --allow-files-from DIR allows another. See \
+            docs/config.md for the format.
 
             Examples:
               keelson validate -f examples/shop
@@ -20,6 +22,11 @@ struct ValidateCommand: ParsableCommand {
 
     @Option(name: [.short, .customLong("file")], help: ArgumentHelp("A config file or directory.", valueName: "path"))
     var file: String
+
+    @Option(
+        name: .customLong("allow-files-from"),
+        help: ArgumentHelp("Also read manifests and task definitions from this directory (repeat for several).", valueName: "dir"))
+    var allowFilesFrom: [String] = []
 
     @OptionGroup var format: OutputOptions
 
@@ -32,10 +39,11 @@ struct ValidateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = ConfigSource.load(path: file)
+        let files = DiskFiles()
+        let loaded = ConfigSource.load(path: file, from: files, allowing: allowFilesFrom)
         var problems = loaded.diagnostics
         var report = Report(ok: false, runtimes: [], applications: [:], services: [], problems: [])
-        switch IntentParser.parse(loaded.documents) {
+        switch IntentParser.parse(loaded, files: files) {
         case .success(let intent):
             report.runtimes = intent.runtimes.map(\.name)
             for application in intent.applications {
@@ -52,7 +60,7 @@ struct ValidateCommand: ParsableCommand {
             try printStructured(report, format.output)
         case .table:
             if report.ok {
-                print("\(file): ok — \(report.runtimes.count) runtime(s), \(report.applications.count) application(s), \(report.services.count) service(s)")
+                print("\(BoundedInput.printable(file)): ok — \(report.runtimes.count) runtime(s), \(report.applications.count) application(s), \(report.services.count) service(s)")
                 for (name, channels) in report.applications.sorted(by: { $0.key < $1.key }) {
                     print("  \(name): \(channels.joined(separator: ", "))")
                 }

@@ -68,7 +68,7 @@ let badConfigs: [BadConfig] = [
     ]),
     BadConfig(name: "simulated runtime settings: a rate above 1", yaml: "kind: Runtime\nname: a\ntype: simulated\nsettings: {applyFailureRate: 1.5, seed: -1}\n", expected: [
         "shop.yaml:4:30: Runtime a › settings.applyFailureRate: expected a probability from 0 to 1, found \"1.5\"",
-        "shop.yaml:4:41: Runtime a › settings.seed: expected a number from 0 to 4294967295, found -1",
+        "shop.yaml:4:41: Runtime a › settings.seed: expected a whole number from 0 to 4294967295, found -1",
     ]),
     BadConfig(name: "custom runtimes have no settings", yaml: "kind: Runtime\nname: a\ntype: custom\nsettings: {fetch: ./f.sh, fetchIntervalStable: 5m}\n", expected: [
         "shop.yaml:4:12: Runtime a › settings.fetch: a custom runtime has no settings: each service names its programs under run.custom",
@@ -149,7 +149,7 @@ let badConfigs: [BadConfig] = [
           - name: Prod EU
             runtime: local
         """), expected: [
-        "shop.yaml:18:11: Application shop › channels[0].name: a release channel name uses lower-case letters, digits and '-', found \"Prod EU\"",
+        "shop.yaml:18:11: Application shop › channels[0].name: a release channel name is 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit; found \"Prod EU\"",
     ]),
     BadConfig(name: "after an unknown channel", yaml: application("""
         kind: Application
@@ -208,7 +208,7 @@ let badConfigs: [BadConfig] = [
             runtime: local
             rules: {approval: {approvers: 0}}
         """), expected: [
-        "shop.yaml:20:35: Application shop › channels[0].rules.approval.approvers: expected a number from 1 to 100, found 0",
+        "shop.yaml:20:35: Application shop › channels[0].rules.approval.approvers: expected a whole number from 1 to 100, found 0",
     ]),
     BadConfig(name: "maxConverging not a number", yaml: application("""
         kind: Application
@@ -218,7 +218,7 @@ let badConfigs: [BadConfig] = [
           - name: staging
             runtime: local
         """), expected: [
-        "shop.yaml:17:16: Application shop › maxConverging: expected a whole number, found the string \"many\"",
+        "shop.yaml:17:16: Application shop › maxConverging: expected a whole number from 1 to 10000, found the string \"many\"",
     ]),
     BadConfig(name: "bad time window", yaml: application("""
         kind: Application
@@ -262,7 +262,7 @@ let badConfigs: [BadConfig] = [
         "shop.yaml:22:12: Application shop › channels[0].rules.alertGates[0]: unknown field 'severity'; known fields: matchLabels",
     ]),
     BadConfig(name: "duplicate field", yaml: "kind: Runtime\nname: a\ntype: local\ntype: ecs\n", expected: [
-        "shop.yaml:3:1: the field 'type' appears more than once in the same mapping",
+        "shop.yaml:3:1: the field \"type\" appears more than once in the same mapping",
     ]),
     BadConfig(name: "several problems reported together, sorted", yaml: application("""
         kind: Application

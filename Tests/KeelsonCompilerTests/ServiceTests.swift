@@ -123,7 +123,7 @@ struct ServiceTests {
             "services.yaml:30:3: Service web › perReleaseChannel.prd: unknown release channel 'prd' of application shop (did you mean 'prod'?)",
         ]),
         BadConfig(name: "override with a wrong type is reported at the override", yaml: "kind: Service\nname: web\napplication: shop\nrun: {local: {command: x}}\nperReleaseChannel:\n  prod-us: {replicas: lots}\n", expected: [
-            "services.yaml:30:23: Service web › replicas: expected a whole number, found the string \"lots\"",
+            "services.yaml:30:23: Service web › replicas: expected a whole number from 0 to 10000, found the string \"lots\"",
         ]),
         BadConfig(name: "unknown field in an override", yaml: "kind: Service\nname: web\napplication: shop\nrun: {local: {command: x}}\nperReleaseChannel:\n  staging: {replica: 2}\n", expected: [
             "services.yaml:30:13: Service web ›: unknown field 'replica' (did you mean 'replicas'?)",
@@ -183,16 +183,16 @@ struct ServiceTests {
             return errors.diagnostics.map { $0.description.replacingOccurrences(of: Self.fixtures + "/", with: "") }
         }
         #expect(problems(yaml("k8s") + "\n  kubernetes: {manifests: nowhere}\n") == [
-            "store.yaml:13:27: Service web › run.kubernetes.manifests: no manifest file or folder at nowhere",
+            "store.yaml:13:27: Service web › run.kubernetes.manifests: no manifest file or folder at \"nowhere\"",
         ])
         let broken = problems(yaml("k8s") + "\n  kubernetes: {manifests: broken.yaml}\n")
         #expect(broken.count == 1)
-        #expect(broken.first?.hasPrefix("store.yaml:13:27: Service web › run.kubernetes.manifests: manifest broken.yaml is not valid YAML: line 4") == true)
+        #expect(broken.first?.hasPrefix("store.yaml:13:27: Service web › run.kubernetes.manifests: manifest \"broken.yaml\" is not valid YAML: line 4") == true)
         let badJSON = problems(yaml("ecs") + "\n  ecs: {taskDefinition: broken.json}\n")
         #expect(badJSON.count == 1)
-        #expect(badJSON.first?.hasPrefix("store.yaml:13:25: Service web › run.ecs.taskDefinition: task definition broken.json is not valid JSON") == true)
+        #expect(badJSON.first?.hasPrefix("store.yaml:13:25: Service web › run.ecs.taskDefinition: task definition \"broken.json\" is not valid JSON") == true)
         #expect(problems(yaml("ecs") + "\n  ecs: {taskDefinition: missing.json}\n") == [
-            "store.yaml:13:25: Service web › run.ecs.taskDefinition: no task definition file at missing.json",
+            "store.yaml:13:25: Service web › run.ecs.taskDefinition: no task definition file at \"missing.json\"",
         ])
     }
 }

@@ -18,7 +18,10 @@ private struct Decider {
     var record: InstanceRecord { view.record }
 
     func decide() -> Decision {
-        guard let desired = record.desired else { return Decision(status: .idle, reason: "no release yet") }
+        guard let desired = record.desired else {
+            // A desired state that went (InstanceRemoved) leaves its time behind.
+            return Decision(status: .idle, reason: record.desiredAtMilliseconds > 0 ? "removed from config" : "no release yet")
+        }
 
         // An apply whose worker stopped: fetch first, then re-issue it or give it up.
         if let request = record.request, request.result == nil, let orphaned = request.orphanedAtMilliseconds {

@@ -127,6 +127,7 @@ public struct EngineState: Sendable, Hashable {
         DecisionMade.eventType, ApprovalGranted.eventType, ApprovalRejected.eventType, AlertFired.eventType,
         AlertResolved.eventType, Paused.eventType, Resumed.eventType, ReleaseMarkedBad.eventType,
         RollbackRequested.eventType, WorkerStarted.eventType, LeaseAcquired.eventType, ReleaseRequested.eventType,
+        InstanceRemoved.eventType,
     ]
 
     public mutating func evolve(_ event: RecordedEvent) {
@@ -261,6 +262,14 @@ public struct EngineState: Sendable, Hashable {
         case RollbackRequested.eventType:
             guard let requested = try? event.decode(RollbackRequested.self) else { return }
             update(requested.instance) { $0.rollbackRequestedBy = event.actor ?? "someone" }
+        case InstanceRemoved.eventType:
+            // No desired release any more; the time it went stays, which is how `decide` tells
+            // "removed from config" from "no release yet".
+            guard let removed = try? event.decode(InstanceRemoved.self), let id = ServiceInstanceID(removed.instance) else { return }
+            update(id) {
+                $0.desired = nil
+                $0.desiredAtMilliseconds = at
+            }
         default:
             break
         }

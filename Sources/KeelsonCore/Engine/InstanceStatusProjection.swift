@@ -37,8 +37,12 @@ public struct InstanceStatusProjection: KeyedProjection {
 
     public init() {}
 
+    /// The status of an instance removed from the config (`InstanceRemoved`).
+    public static let removed = "removed"
+
     static let types: Set<String> = [
         DesiredStateCompiled.eventType, ApplyRequested.eventType, StateFetched.eventType, DecisionMade.eventType,
+        InstanceRemoved.eventType,
     ]
 
     public func keys(of event: RecordedEvent) -> [String] {
@@ -59,8 +63,20 @@ public struct InstanceStatusProjection: KeyedProjection {
         case StateFetched.eventType:
             guard let fetched = try? event.decode(StateFetched.self) else { return }
             status.currentVersions = fetched.observation.versions.joined(separator: ",")
+        case InstanceRemoved.eventType:
+            guard let removed = try? event.decode(InstanceRemoved.self) else { return }
+            status.desiredVersion = nil
+            status.status = Self.removed
+            status.waitingFor = nil
+            status.reason = "removed from config \(removed.configDigest.prefix(19))… (it ran \(removed.version))"
+            status.sinceMilliseconds = event.recordedAtMilliseconds
         case DecisionMade.eventType:
             guard let made = try? event.decode(DecisionMade.self) else { return }
+            // An idle decision about a removed instance keeps saying "removed".
+            if status.status == Self.removed, status.desiredVersion == nil, made.decision.status == .idle {
+                status.decisionPosition = event.position
+                break
+            }
             if status.status != made.decision.status.rawValue || status.sinceMilliseconds == 0 {
                 status.sinceMilliseconds = made.nowMilliseconds
             }
