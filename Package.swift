@@ -69,6 +69,8 @@ let package = Package(
                 "KeelsonCore",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                // HTTP health checks (cancellable, unlike Foundation's URLSession on Linux).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .target(
@@ -134,21 +136,24 @@ let package = Package(
             ],
             path: "tools/bench"
         ),
+        // Helpers the test targets share (not shipped).
+        .target(name: "KeelsonTestSupport", path: "Tests/KeelsonTestSupport"),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
-        .testTarget(name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "KeelsonEngineTests",
             dependencies: ["KeelsonEngine", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore"]),
         .testTarget(
-            name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore"], exclude: ["Fixtures", "Golden"]),
+            name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures", "Golden"]),
         .testTarget(
             name: "KeelsonStoreTests",
-            dependencies: ["KeelsonStore", "KeelsonCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["KeelsonStore", "KeelsonCore", "KeelsonTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "KeelsonServerTests",
             dependencies: [
-                "KeelsonServer", "KeelsonService", "KeelsonStore", "KeelsonCore", "KeelsonEngine",
+                "KeelsonServer", "KeelsonService", "KeelsonStore", "KeelsonCore", "KeelsonEngine", "KeelsonTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -156,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeelsonCLITests",
-            dependencies: ["keelson", "KeelsonStore"]
+            dependencies: ["keelson", "KeelsonStore", "KeelsonTestSupport"]
         ),
     ]
 )

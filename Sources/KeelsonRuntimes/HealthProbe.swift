@@ -1,7 +1,7 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import KeelsonCore
+import NIOCore
 
 /// One health probe of a replica: HTTP GET (2xx is healthy), TCP connect, or a command (exit 0).
 struct HealthProbe: Sendable {
@@ -11,30 +11,31 @@ struct HealthProbe: Sendable {
     var environment: [String: String]
     var workingDirectory: String?
 
-    private static let session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        return URLSession(configuration: configuration)
-    }()
+    /// The most of a response body a probe reads; the rest is dropped with the connection.
+    static let bodyLimit = 64 * 1024
 
     /// Whether the probe passed, with a short message (stable for equal outcomes, so that equal
     /// observations stay equal).
     func run() async -> (passed: Bool, message: String) {
         switch check.probe {
         case .http(let path, let port):
+            // AsyncHTTPClient, not URLSession: cancelling a probe (an apply cancelled while it waits
+            // for health) must never take the process down, and Foundation's URLSession on Linux
+            // can trap when a task is cancelled.
             let port = port ?? self.port
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path.hasPrefix("/") ? path : "/" + path)")!)
-            request.timeoutInterval = check.timeout.timeInterval
+            let target = "GET \(path) on port \(port)"
+            let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path.hasPrefix("/") ? path : "/" + path)")
             do {
-                let (_, response) = try await Self.session.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                return ((200..<300).contains(status), "GET \(path) on port \(port): HTTP \(status)")
-            } catch let error as URLError where error.code == .timedOut {
-                return (false, "GET \(path) on port \(port): no answer within \(check.timeout.short)")
-            } catch let error as URLError where error.code == .cannotConnectToHost {
-                return (false, "GET \(path) on port \(port): connection refused")
+                let response = try await HTTPClient.shared.execute(
+                    request, timeout: .milliseconds(Int64(clampingDouble: check.timeout.timeInterval * 1000)))
+                _ = try? await response.body.collect(upTo: Self.bodyLimit)
+                let status = Int(response.status.code)
+                return ((200..<300).contains(status), "\(target): HTTP \(status)")
+            } catch let error as HTTPClientError
+                where error == .deadlineExceeded || error == .connectTimeout || error == .readTimeout {
+                return (false, "\(target): no answer within \(check.timeout.short)")
             } catch {
-                return (false, "GET \(path) on port \(port): \(error.localizedDescription)")
+                return (false, "\(target): \(Self.words(for: error))")
             }
         case .tcp(let port):
             let port = port ?? self.port
@@ -54,5 +55,16 @@ struct HealthProbe: Sendable {
                 return (false, "\(error)")
             }
         }
+    }
+
+    /// A connection error in a few stable words: "connection refused" is what a replica that is
+    /// still starting answers (and what ``LocalProcessRuntime`` looks for).
+    static func words(for error: any Error) -> String {
+        if let error = error as? IOError, error.errnoCode == ECONNREFUSED { return "connection refused" }
+        let text = String(describing: error)
+        if text.localizedCaseInsensitiveContains("connection refused") || text.contains("ECONNREFUSED") {
+            return "connection refused"
+        }
+        return text
     }
 }

@@ -21,6 +21,15 @@ enum ProcessTable {
         return UInt64(fields[19])
     }
 
+    /// Whether `pid`, a child of this process, has exited and awaits reaping (a zombie).
+    static func hasExited(_ pid: Int32) -> Bool {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return state == "Z" || state == "X"
+    }
+
     /// Whether `pid` is alive and still the process that started at `startTime`.
     static func isRunning(_ pid: Int32, startedAt startTime: UInt64) -> Bool {
         startTime != 0 && self.startTime(of: pid) == startTime

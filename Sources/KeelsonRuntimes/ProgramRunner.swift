@@ -1,5 +1,6 @@
 import Foundation
 import Subprocess
+import Synchronization
 import SystemPackage
 
 /// Runs a program to completion with swift-subprocess: JSON (or nothing) on stdin, extra
@@ -77,6 +78,7 @@ struct ProgramRunner {
 
         let clock = ContinuousClock()
         let started = clock.now
+        let launched = Launched()
         let status: TerminationStatus? = try await withThrowingTaskGroup(of: TerminationStatus?.self) { group in
             group.addTask {
                 do {
@@ -84,7 +86,9 @@ struct ProgramRunner {
                         configuration, input: .fileDescriptor(inFD, closeAfterSpawningProcess: true),
                         output: .fileDescriptor(outFD, closeAfterSpawningProcess: true),
                         error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)
-                    ).terminationStatus
+                    ) { execution in
+                        launched.pid.store(execution.processIdentifier.value, ordering: .releasing)
+                    }.terminationStatus
                 } catch is CancellationError {
                     return nil
                 } catch {
@@ -95,7 +99,12 @@ struct ProgramRunner {
                 try await Task.sleep(for: timeout)
                 return nil
             }
-            let first = try await group.next() ?? nil
+            var first = try await group.next() ?? nil
+            // The timer came first; but on a busy machine the program's end may not have been
+            // noticed yet. A program that has exited ended in time: its status is waited for.
+            if first == nil, ProcessTable.hasExited(launched.pid.load(ordering: .acquiring)) {
+                first = try await group.next() ?? nil
+            }
             group.cancelAll()
             // Wait for the program's teardown (a cancelled run) or for the cancelled timer.
             while (try? await group.next()) != nil {}
@@ -111,6 +120,11 @@ struct ProgramRunner {
         case nil: break
         }
         return outcome
+    }
+
+    /// The pid of the program once it has started.
+    private final class Launched: Sendable {
+        let pid = Atomic<Int32>(0)
     }
 
     /// At most `limit` bytes of the file, and whether there was more.

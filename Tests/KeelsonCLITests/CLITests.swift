@@ -1,4 +1,5 @@
 import Foundation
+import KeelsonTestSupport
 import Testing
 
 /// Runs the built `keelson` binary as a user would.
@@ -30,15 +31,11 @@ struct CLI {
 
     var db: String { directory.appendingPathComponent("k.db").path }
 
-    /// Runs the binary on a GCD thread: a test waiting for a child process must not hold one of
-    /// Swift concurrency's few threads (on 2 cores, that starved the async tests running beside).
+    /// Runs the binary and waits for it on a thread of its own (see ``onOwnThread(stackSize:_:)``).
     @discardableResult
     func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Output {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try runBlocking(arguments, environment: environment) })
-            }
-        }
+        let cli = self
+        return try await onOwnThread { try cli.runBlocking(arguments, environment: environment) }
     }
 
     private func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Output {
@@ -111,12 +108,16 @@ struct CLITests {
         #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
         #expect(clean.stdout.contains("check: clean"))
 
-        let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        sqlite.arguments = [cli.db, "UPDATE stream_catalogue SET version = 42 WHERE stream_id = 'stream-1'"]
-        try sqlite.run()
-        sqlite.waitUntilExit()
-        #expect(sqlite.terminationStatus == 0)
+        let db = cli.db
+        let planted = try await onOwnThread { () throws -> Int32 in
+            let sqlite = Process()
+            sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            sqlite.arguments = [db, "UPDATE stream_catalogue SET version = 42 WHERE stream_id = 'stream-1'"]
+            try sqlite.run()
+            sqlite.waitUntilExit()
+            return sqlite.terminationStatus
+        }
+        #expect(planted == 0)
 
         let dirty = try await cli.run(["db", "check", "--db", cli.db])
         #expect(dirty.status == 1)
@@ -412,16 +413,20 @@ struct SchemaCLITests {
             bad = {'kind': 'Runtime', 'name': 'x', 'type': 'local', 'label': {}}
             print('BAD', [e.message for e in validator.iter_errors(bad)])
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.python!)
-        process.arguments = ["-c", script, file.path, ApplyReleaseCLITests.shop]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let python = Self.python!, schemaPath = file.path
+        let (status, output) = try await onOwnThread { () throws -> (Int32, String) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = ["-c", script, schemaPath, ApplyReleaseCLITests.shop]
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = out
+            try process.run()
+            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, output)
+        }
+        #expect(status == 0, "\(output)")
         #expect(!output.contains("INVALID"), "\(output)")
         #expect(output.contains("'label' was unexpected"), "\(output)")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import KeelsonTestSupport
 import Testing
 
 /// What `keelson validate`, `apply` and `release` do with hostile or careless config, on a
@@ -219,11 +220,7 @@ struct CLIError: Error, CustomStringConvertible {
 /// One HTTP/1.1 request over a plain socket (the test needs a body the CLI would refuse to send).
 enum RawHTTP {
     static func post(port: Int, path: String, token: String, body: String) async throws -> (status: Int, text: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try postBlocking(port: port, path: path, token: token, body: body) })
-            }
-        }
+        try await onOwnThread { try postBlocking(port: port, path: path, token: token, body: body) }
     }
 
     private static func postBlocking(port: Int, path: String, token: String, body: String) throws -> (status: Int, text: String) {

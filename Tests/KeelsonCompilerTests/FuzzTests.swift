@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonCore
+import KeelsonTestSupport
 import Testing
 @testable import KeelsonCompiler
 
@@ -128,29 +129,24 @@ struct FuzzTests {
     }()
 
     @Test("reading and checking config runs on a 512 KiB stack (the smallest a thread gets by default): only YAML's composing needs more, and has its own")
-    func smallStack() {
-        final class Box: @unchecked Sendable { var problems: [ConfigDiagnostic] = []; let done = DispatchSemaphore(value: 0) }
-        let box = Box()
+    func smallStack() async {
         // As deep as Keelson allows, through both the YAML reader and the field readers.
         let deep = "kind: Runtime\nname: sim\ntype: simulated\nlabels: " + String(repeating: "[", count: 60) + String(repeating: "]", count: 60) + "\n"
-        let thread = Thread {
+        let problems = await onOwnThread(stackSize: 512 * 1024) { () -> [String] in
             var files = FuzzTests.shop
             files["shop/deep.yaml"] = Array(deep.utf8)
             let source = ByteFiles(files)
             let loaded = ConfigSource.load(path: "shop", from: source)
-            box.problems = loaded.diagnostics
-            if case .failure(let errors) = IntentParser.parse(loaded, files: source) { box.problems += errors.diagnostics }
-            box.done.signal()
+            var problems = loaded.diagnostics
+            if case .failure(let errors) = IntentParser.parse(loaded, files: source) { problems += errors.diagnostics }
+            return problems.map(\.description)
         }
-        thread.stackSize = 512 * 1024
-        thread.start()
-        box.done.wait()
-        #expect(box.problems.map(\.description) == ["shop/deep.yaml:4:9: Runtime sim › labels: expected a mapping of names to values, found a list"])
+        #expect(problems == ["shop/deep.yaml:4:9: Runtime sim › labels: expected a mapping of names to values, found a list"])
     }
 
     @Test("examples/shop passes the property as it is")
-    func shopAsIs() {
-        #expect(ConfigProperty.check(Self.shop, folder: "shop") == nil)
+    func shopAsIs() async {
+        #expect(await onOwnThread { ConfigProperty.check(Self.shop, folder: "shop")?.description } == nil)
     }
 
     /// The kept corpus: every input that was interesting once, run every time, alone and in
@@ -163,29 +159,36 @@ struct FuzzTests {
     }
 
     @Test("every corpus input ends in an intent or in located diagnostics, in time", arguments: corpus)
-    func corpusInput(_ name: String) throws {
+    func corpusInput(_ name: String) async throws {
         let bytes = try #require(FileManager.default.contents(atPath: Self.fixtures.appendingPathComponent(name).path))
-        #expect(ConfigProperty.check(["fuzz/" + name: Array(bytes)], folder: "fuzz").map(\.description) == nil)
-        var withShop = Self.shop
-        withShop["shop/shop.yaml"] = Array(bytes)
-        #expect(ConfigProperty.check(withShop, folder: "shop").map(\.description) == nil)
+        let (alone, inShop) = await onOwnThread {
+            var withShop = Self.shop
+            withShop["shop/shop.yaml"] = Array(bytes)
+            return (ConfigProperty.check(["fuzz/" + name: Array(bytes)], folder: "fuzz")?.description,
+                    ConfigProperty.check(withShop, folder: "shop")?.description)
+        }
+        #expect(alone == nil)
+        #expect(inShop == nil)
     }
 
     @Test("an alias bomb is refused, not expanded, in the file at its line")
-    func aliasBombs() throws {
+    func aliasBombs() async throws {
         for name in ["billion-laughs.yaml", "alias-bomb-key.yaml", "alias-chain-depth.yaml"] {
             let bytes = try #require(FileManager.default.contents(atPath: Self.fixtures.appendingPathComponent(name).path))
-            let started = Date()
-            let parsed = ConfigSource.parse(String(decoding: bytes, as: UTF8.self), file: name)
-            #expect(Date().timeIntervalSince(started) < ConfigProperty.wallLimit)
-            #expect(parsed.documents.isEmpty, "\(name)")
-            #expect(parsed.diagnostics.count == 1 && parsed.diagnostics[0].line > 0, "\(name): \(parsed.diagnostics)")
-            #expect(parsed.diagnostics.first?.message.contains("aliases") == true, "\(name): \(parsed.diagnostics)")
+            let (seconds, documents, diagnostics, lines) = await onOwnThread {
+                let started = Date()
+                let parsed = ConfigSource.parse(String(decoding: bytes, as: UTF8.self), file: name)
+                return (Date().timeIntervalSince(started), parsed.documents.count, parsed.diagnostics.map(\.message), parsed.diagnostics.map(\.line))
+            }
+            #expect(seconds < ConfigProperty.wallLimit)
+            #expect(documents == 0, "\(name)")
+            #expect(diagnostics.count == 1 && lines[0] > 0, "\(name): \(diagnostics)")
+            #expect(diagnostics.first?.contains("aliases") == true, "\(name): \(diagnostics)")
         }
     }
 
     @Test("nesting deeper than libyaml's limit, or than Keelson's, is a located error, found without quadratic work")
-    func deepNesting() {
+    func deepNesting() async {
         var texts: [String] = []
         for depth in [100, 200, 999, 1_500, 20_000] {
             texts.append("a: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n")
@@ -198,13 +201,17 @@ struct FuzzTests {
             if depth > YAMLDocuments.maxDepth { texts.append(String(repeating: "- ", count: depth) + "x\n") }
         }
         for text in texts {
-            let (parsed, cpu) = YAMLDocuments.onLargeStack {
-                let started = ConfigProperty.threadCPUTime()
-                return (ConfigSource.parse(text, file: "deep.yaml"), ConfigProperty.threadCPUTime() - started)
+            let (cpu, documents, located, diagnostics) = await onOwnThread {
+                YAMLDocuments.onLargeStack {
+                    let started = ConfigProperty.threadCPUTime()
+                    let parsed = ConfigSource.parse(text, file: "deep.yaml")
+                    return (ConfigProperty.threadCPUTime() - started, parsed.documents.count,
+                            parsed.diagnostics.first.map { $0.line >= 1 && $0.column >= 1 } == true, parsed.diagnostics.map(\.description))
+                }
             }
             #expect(cpu < 2, "\(text.prefix(12))… took \(cpu)s of CPU")
-            #expect(parsed.documents.isEmpty)
-            #expect(parsed.diagnostics.first.map { $0.line >= 1 && $0.column >= 1 } == true, "\(text.prefix(12)): \(parsed.diagnostics)")
+            #expect(documents == 0)
+            #expect(located, "\(text.prefix(12)): \(diagnostics)")
         }
     }
 
@@ -215,25 +222,29 @@ struct FuzzTests {
     static let seed = ProcessInfo.processInfo.environment["KEELSON_FUZZ_SEED"].flatMap(UInt64.init) ?? 20_261_127
 
     @Test("mutated examples/shop files: located diagnostics or success, never a trap or a hang")
-    func mutations() {
-        var generator = SeededGenerator(state: Self.seed)
-        let paths = Self.shop.keys.sorted()
-        for iteration in 0..<Self.iterations {
-            var files = Self.shop
-            // One to three mutations, on one or more files.
-            let count = Int.random(in: 1...3, using: &generator)
-            var applied: [String] = []
-            for _ in 0..<count {
-                let path = paths[Int.random(in: 0..<paths.count, using: &generator)]
-                let mutation = Mutation.allCases[Int.random(in: 0..<Mutation.allCases.count, using: &generator)]
-                files[path] = mutation.apply(to: files[path]!, using: &generator)
-                applied.append("\(mutation) on \(path)")
+    func mutations() async {
+        let seed = Self.seed, iterations = Self.iterations
+        let failure = await onOwnThread { () -> String? in
+            var generator = SeededGenerator(state: seed)
+            let paths = Self.shop.keys.sorted()
+            for iteration in 0..<iterations {
+                var files = Self.shop
+                // One to three mutations, on one or more files.
+                let count = Int.random(in: 1...3, using: &generator)
+                var applied: [String] = []
+                for _ in 0..<count {
+                    let path = paths[Int.random(in: 0..<paths.count, using: &generator)]
+                    let mutation = Mutation.allCases[Int.random(in: 0..<Mutation.allCases.count, using: &generator)]
+                    files[path] = mutation.apply(to: files[path]!, using: &generator)
+                    applied.append("\(mutation) on \(path)")
+                }
+                if let violation = ConfigProperty.check(files, folder: "shop") {
+                    return "seed \(seed), iteration \(iteration) (\(applied.joined(separator: ", "))): \(violation)"
+                }
             }
-            if let violation = ConfigProperty.check(files, folder: "shop") {
-                Issue.record("seed \(Self.seed), iteration \(iteration) (\(applied.joined(separator: ", "))): \(violation)")
-                return
-            }
+            return nil
         }
+        if let failure { Issue.record(Comment(rawValue: failure)) }
     }
 }
 

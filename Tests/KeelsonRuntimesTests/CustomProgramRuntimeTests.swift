@@ -8,7 +8,7 @@ import Testing
 enum CustomFixture {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/custom").path
 
-    static func program(_ script: String, timeout: Int = 10, retryable: [Int] = [], attempts: Int = 3, state: String, hang: Int = 600) -> String {
+    static func program(_ script: String, timeout: Int = 300, retryable: [Int] = [], attempts: Int = 3, state: String, hang: Int = 600) -> String {
         """
         {"args":[],"command":"\(folder)/\(script)","env":{"HANG":"\(hang)","STATE":"\(state)"},"retry":{"attempts":\(attempts),"baseSeconds":0.05,"maxSeconds":0.2},\
         "retryableExitCodes":\(retryable),"timeoutSeconds":\(timeout),"workingDirectory":"\(folder)"}
@@ -129,16 +129,16 @@ struct CustomProgramRuntimeTests {
     @Test("cancelling an apply stops the program at once")
     func cancelled() async throws {
         let dir = CustomFixture.scratch()
-        let hang = CustomFixture.program("hang.sh", timeout: 60, state: dir, hang: 601)
+        let hang = CustomFixture.program("hang.sh", timeout: 600, state: dir, hang: 601)
         let runtime = runtime
         let clock = ContinuousClock()
         let started = clock.now
-        let task = Task { try await runtime.apply(CustomFixture.state(fetch: hang, apply: hang), idempotencyKey: "k", timeout: .seconds(60)) }
+        let task = Task { try await runtime.apply(CustomFixture.state(fetch: hang, apply: hang), idempotencyKey: "k", timeout: .seconds(600)) }
         try await Task.sleep(for: .milliseconds(300))
         task.cancel()
         let result = try await task.value
-        // Not a timing goal: only that it did not wait for the 60 s program timeout.
-        #expect(clock.now - started < .seconds(30))
+        // Not a timing goal: only that it did not wait for the 600 s program timeout.
+        #expect(clock.now - started < .seconds(300))
         #expect(!result.succeeded)
         #expect(result.error == "\(CustomFixture.folder)/hang.sh: cancelled; the program was stopped")
         #expect(Self.processes(withCommandLine: ["sleep", "601"]).isEmpty)

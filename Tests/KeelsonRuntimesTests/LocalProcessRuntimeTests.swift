@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonCore
+import KeelsonTestSupport
 import Testing
 @testable import KeelsonRuntimes
 
@@ -102,7 +103,7 @@ struct LocalProcessRuntimeTests {
                 let stat = try String(contentsOfFile: "/proc/\(replica.pid)/stat", encoding: .utf8)
                 let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
                 #expect(fields[3] == "\(replica.pid)")
-                let answer = try LocalFixture.get(replica.port)
+                let answer = try await onOwnThread { [port = replica.port] in try LocalFixture.get(port) }
                 #expect(answer.contains("\"version\": \"1.0.0\""))
                 #expect(answer.contains("\"replica\": \"\(replica.replica)\""))
             }

@@ -5,6 +5,7 @@ import KeelsonServer
 import KeelsonService
 import KeelsonStore
 import Logging
+import KeelsonTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -76,13 +77,6 @@ final class RawConnection: @unchecked Sendable {
     }
 }
 
-/// Runs blocking work on a dispatch queue.
-func blocking<Value: Sendable>(_ body: @escaping @Sendable () -> Value) async -> Value {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: body()) }
-    }
-}
-
 @Suite("Server timeouts and the connection limit, on real sockets")
 struct ServerLimitsTests {
     static func start(_ harness: Harness, limits: ServerLimits) async throws -> (port: Int, task: Task<Void, any Error>, connections: ConnectionCount) {
@@ -129,7 +123,7 @@ struct ServerLimitsTests {
 
         // Each is closed well before this generous bound (the limit is 1 s; the machine may be slow).
         for connection in halves + [dripper] {
-            let (text, closed) = await blocking { connection.readUntilClosed(seconds: 30) }
+            let (text, closed) = await onOwnThread { connection.readUntilClosed(seconds: 30) }
             #expect(closed, "the half-sent request was cut off")
             #expect(text.hasPrefix("HTTP/1.1 408"), "\(text)")
         }
@@ -154,7 +148,7 @@ struct ServerLimitsTests {
             }
         }
         defer { dripping.cancel() }
-        let (_, closed) = await blocking { slowBody.readUntilClosed(seconds: 60) }
+        let (_, closed) = await onOwnThread { slowBody.readUntilClosed(seconds: 60) }
         #expect(closed, "the body still arriving after the body timeout was cut off")
         #expect(try await Self.healthy(port))
         #expect(try await harness.store.events(EventFilter(types: [AlertFired.eventType])).isEmpty)
@@ -170,9 +164,9 @@ struct ServerLimitsTests {
 
         let idle = try RawConnection(port: port)
         idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        let response = await blocking { idle.readResponse(seconds: 30) }
+        let response = await onOwnThread { idle.readResponse(seconds: 30) }
         #expect(response.hasPrefix("HTTP/1.1 200"), "\(response)")
-        let (_, idleClosed) = await blocking { idle.readUntilClosed(seconds: 30) }
+        let (_, idleClosed) = await onOwnThread { idle.readUntilClosed(seconds: 30) }
         #expect(idleClosed, "the kept-alive connection was closed once idle")
     }
 
@@ -190,14 +184,14 @@ struct ServerLimitsTests {
         #expect(connections.value == 4)
         for _ in 0..<3 {
             let extra = try RawConnection(port: port)
-            let (text, closed) = await blocking { extra.readUntilClosed(seconds: 30) }
+            let (text, closed) = await onOwnThread { extra.readUntilClosed(seconds: 30) }
             #expect(closed && text.hasPrefix("HTTP/1.1 503"), "\(text)")
         }
         held.removeLast()
         for _ in 0..<300 where connections.value > 3 { try await Task.sleep(for: .milliseconds(100)) }
         let served = try RawConnection(port: port)
         served.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        let response = await blocking { served.readResponse(seconds: 30) }
+        let response = await onOwnThread { served.readResponse(seconds: 30) }
         #expect(response.hasPrefix("HTTP/1.1 200"), "\(response)")
         _ = held
     }

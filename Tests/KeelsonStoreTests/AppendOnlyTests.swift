@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KeelsonCore
+import KeelsonTestSupport
 import Testing
 @testable import KeelsonStore
 
@@ -31,15 +32,19 @@ struct AppendOnlyTests {
         try await store.append([note("a")], to: "app:shop")
         try store.close()
         for sql in ["UPDATE events SET type = 'X';", "DELETE FROM events;"] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: sqlite3Path!)
-            process.arguments = [directory.path("test.db"), sql]
-            let stderr = Pipe()
-            process.standardError = stderr
-            try process.run()
-            process.waitUntilExit()
-            let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            #expect(process.terminationStatus != 0)
+            let database = directory.path("test.db")
+            let (status, message) = try await onOwnThread { () throws -> (Int32, String) in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: sqlite3Path!)
+                process.arguments = [database, sql]
+                let stderr = Pipe()
+                process.standardError = stderr
+                try process.run()
+                let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                return (process.terminationStatus, message)
+            }
+            #expect(status != 0)
             #expect(message.contains("append-only"))
         }
         let reopened = try makeStore(directory)
