@@ -28,6 +28,11 @@ struct CLI {
         try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
+    /// A CLI working in an existing folder.
+    init(directory: URL) {
+        self.directory = directory
+    }
+
     var db: String { directory.appendingPathComponent("k.db").path }
 
     /// Runs the binary on a GCD thread: a test waiting for a child process must not hold one of
