@@ -182,12 +182,19 @@ struct CLIFuzzTests {
                 problem = "a raw control character reached the terminal"
             }
             if let problem {
-                let shown = withDatabase.map { "'" + $0.prefix(120).replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
-                failures.append("seed \(seed), case \(cases): \(problem): keelson \(shown)\n\(result)")
+                let shown = withDatabase.map { "'" + Self.visible(String($0.prefix(120))).replacingOccurrences(of: "'", with: "'\\''") + "'" }
+                    .joined(separator: " ")
+                failures.append("seed \(seed), case \(cases): \(problem): keelson \(shown)\n\(Self.visible(result.description))")
             }
         }
+        print("CLI fuzz: \(cases) cases in \(Int(Date().timeIntervalSince(started)))s, seed \(seed)")
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
         #expect(cases >= 10, "only \(cases) cases ran in \(budget)s")
+    }
+
+    /// Control characters as `\u{1B}`, so that a failing case prints as text (the output too).
+    static func visible(_ text: String) -> String {
+        text.unicodeScalars.map { $0 != "\n" && ($0.value < 0x20 || (0x7F...0x9F).contains($0.value)) ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
     }
 
     static func types(_ fixture: Fixture, after position: Int64) throws -> Set<String> {

@@ -10,6 +10,8 @@ struct CLI {
     }
 
     static let binary: URL = {
+        // To run these tests against another build (to see them fail before a change).
+        if let path = ProcessInfo.processInfo.environment["KEELSON_CLI_BINARY"], !path.isEmpty { return URL(fileURLWithPath: path) }
         // swift test runs the test bundle from the build directory, next to the `keelson` binary.
         let buildDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [buildDirectory, buildDirectory.deletingLastPathComponent()] {
