@@ -24,8 +24,9 @@ struct SeededRandom: RandomNumberGenerator {
 /// nothing; a failure (1) appends at most the failure records Keelson documents (a CompileFailed,
 /// a failed apply and its fetch).
 ///
-/// Bounded for CI: `KEELSON_FUZZ_SECONDS` (default 45) of cases; `KEELSON_FUZZ_SEED` replays a
-/// run (a failing case prints its seed and its arguments).
+/// Bounded for CI: `KEELSON_FUZZ_SECONDS` (default 30) of cases, at least 40 cases unless twice
+/// that time has passed (a loaded machine runs fewer); `KEELSON_FUZZ_SEED` replays a run (a
+/// failing case prints its seed and its arguments). The fixed default seed makes CI deterministic.
 @Suite("Fuzzing the command line")
 struct CLIFuzzTests {
     /// Values that have broken command lines: empty, huge and negative numbers, infinities, control
@@ -154,14 +155,18 @@ struct CLIFuzzTests {
     @Test("random and mutated arguments for every command: exit 0, 1 or 64, within a bound, nothing appended on a usage error")
     func fuzz() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let budget = Double(environment["KEELSON_FUZZ_SECONDS"] ?? "") ?? 45
+        let budget = Double(environment["KEELSON_FUZZ_SECONDS"] ?? "") ?? 30
         let seed = UInt64(environment["KEELSON_FUZZ_SEED"] ?? "") ?? 0x6B65_656C_736F_6E
         var random = SeededRandom(state: seed)
         let fixture = try await Fixture.released()
         let started = Date()
         var cases = 0
         var failures: [String] = []
-        while Date().timeIntervalSince(started) < budget && failures.count < 5 {
+        func goOn() -> Bool {
+            let elapsed = Date().timeIntervalSince(started)
+            return failures.count < 5 && elapsed < 2 * budget && (elapsed < budget || cases < 40)
+        }
+        while goOn() {
             let shape = random.pick(Self.shapes)
             let arguments = Self.arguments(for: shape, &random)
             let withDatabase = arguments.contains("--server") || arguments.contains("--db") ? arguments : arguments + ["--db", fixture.db]
@@ -189,7 +194,6 @@ struct CLIFuzzTests {
         }
         print("CLI fuzz: \(cases) cases in \(Int(Date().timeIntervalSince(started)))s, seed \(seed)")
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
-        #expect(cases >= 10, "only \(cases) cases ran in \(budget)s")
     }
 
     /// Control characters as `\u{1B}`, so that a failing case prints as text (the output too).
