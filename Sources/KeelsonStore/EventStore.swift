@@ -157,7 +157,8 @@ public final class EventStore: Sendable {
             case S_IFCHR, S_IFBLK: "a device"
             default: "not a regular file"
             }
-            throw StoreError.cannotOpen(path: path, reason: "\(what) is \(name); a Keelson database is a regular file")
+            // (A directory needs no explanation; the others do.)
+            throw StoreError.cannotOpen(path: path, reason: "\(what) is \(name)" + (kind == S_IFDIR ? "" : "; a Keelson database is a regular file"))
         }
     }
 
