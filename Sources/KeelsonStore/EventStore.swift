@@ -12,9 +12,22 @@ public final class EventStore: Sendable {
     public let path: String
     public let configuration: StoreConfiguration
     public let projections: [any StoredProjection]
+    /// True when the store was opened read-only (``StoreConfiguration/readOnly``): appends and
+    /// rebuilds throw ``StoreError/readOnly(path:reason:)``.
+    public var isReadOnly: Bool { configuration.readOnly }
+    /// Things about the file its user should know (other users can read it, say), in words.
+    public let openWarnings: [String]
     let pool: DatabasePool
     let notifier: CommitNotifier
     private let committer: GroupCommitter<[StreamAppend], [AppendResult]>?
+    /// How SQLite was asked to open the file (a path, or a `file:` URI for an immutable open), so
+    /// that another connection (the verifier's) opens it the same way.
+    let connection: ConnectionSpec
+
+    struct ConnectionSpec: Sendable {
+        var path: String
+        var readonly: Bool
+    }
 
     /// The projections a store keeps unless told otherwise.
     public static let defaultProjections: [any StoredProjection] = [
@@ -25,6 +38,12 @@ public final class EventStore: Sendable {
     /// Opens (or creates) the database at `path`: checks it is an intact SQLite file, applies the
     /// migrations it lacks, refuses one written by a newer schema, and brings every projection up
     /// to the end of the log.
+    ///
+    /// Only a regular file is opened (a FIFO, a device or a socket would block or mislead). A new
+    /// database is created mode 0600 (its `-wal` and `-shm` then are too: SQLite gives them the
+    /// database's mode), in a folder created mode 0700. Read-only (``StoreConfiguration/readOnly``),
+    /// nothing is created or written, and a database in a folder that cannot be written is still
+    /// read — see ``openReadOnly(_:path:)``.
     public init(
         path: String, configuration: StoreConfiguration = StoreConfiguration(),
         projections: [any StoredProjection] = EventStore.defaultProjections
@@ -32,10 +51,13 @@ public final class EventStore: Sendable {
         self.path = path
         self.configuration = configuration
         self.projections = projections
-        pool = try Self.openPool(path: path, configuration: configuration)
+        let opened = try Self.openPool(path: path, configuration: configuration)
+        pool = opened.pool
+        connection = opened.connection
+        openWarnings = opened.warnings
         let lastPosition = try pool.read(EventRows.lastPosition)
         notifier = CommitNotifier(lastPosition: lastPosition)
-        if configuration.groupCommit {
+        if configuration.groupCommit && !configuration.readOnly {
             let commit: GroupCommitter<[StreamAppend], [AppendResult]>.Commit = { [pool, projections, configuration, notifier] batch in
                 Self.commit(batch, pool: pool, projections: projections, configuration: configuration, notifier: notifier)
             }
@@ -44,7 +66,7 @@ public final class EventStore: Sendable {
         } else {
             committer = nil
         }
-        try catchUpProjections()
+        if !configuration.readOnly { try catchUpProjections() }
     }
 
     deinit {
@@ -55,43 +77,173 @@ public final class EventStore: Sendable {
 
     private static let sqliteHeader = Array("SQLite format 3\u{0}".utf8)
 
-    private static func openPool(path: String, configuration: StoreConfiguration) throws -> DatabasePool {
-        let url = URL(fileURLWithPath: path)
+    /// The mode of files Keelson creates: the database holds config texts, readable by its owner only.
+    public static let fileMode: mode_t = 0o600
+    /// The mode of folders Keelson creates for a database.
+    public static let folderMode: Int = 0o700
+
+    private static func openPool(
+        path: String, configuration: StoreConfiguration
+    ) throws -> (pool: DatabasePool, connection: ConnectionSpec, warnings: [String]) {
+        guard !path.isEmpty else { throw StoreError.cannotOpen(path: path, reason: "the path is empty") }
+        try checkFileKinds(path)
+        var warnings: [String] = []
         let fileManager = FileManager.default
-        var isDirectory: ObjCBool = false
-        if fileManager.fileExists(atPath: path, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { throw StoreError.cannotOpen(path: path, reason: "it is a directory") }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if fileManager.fileExists(atPath: path) {
             // A non-empty file that does not start with SQLite's header is someone else's file.
             if let handle = FileHandle(forReadingAtPath: path) {
                 let header = try handle.read(upToCount: 16) ?? Data()
                 try? handle.close()
                 if !header.isEmpty && Array(header) != sqliteHeader { throw StoreError.notADatabase(path: path) }
             }
-        } else {
-            do {
-                try fileManager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            } catch {
-                throw StoreError.cannotOpen(path: path, reason: "cannot create its directory (\(error.localizedDescription))")
+            var info = stat()
+            if stat(path, &info) == 0, info.st_mode & 0o007 != 0 {
+                warnings.append(
+                    "\(path) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))) and holds config texts: "
+                        + "`chmod 600 \(path)` (new databases are created 0600)")
             }
+            if !configuration.readOnly {
+                if access(path, W_OK) != 0 {
+                    throw StoreError.readOnly(path: path, reason: "the file is not writable (\(String(cString: strerror(errno))))")
+                }
+                if access(folder, W_OK) != 0 {
+                    throw StoreError.readOnly(
+                        path: path, reason: "its folder \(folder) is not writable (\(String(cString: strerror(errno)))), and SQLite keeps its -wal and -shm files there")
+                }
+            }
+        } else {
+            if configuration.readOnly {
+                throw StoreError.cannotOpen(path: path, reason: "there is no database there (a read-only open creates nothing)")
+            }
+            try createEmptyFile(path, exclusive: false)
         }
 
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.label = "keelson"
+        if configuration.readOnly {
+            let (pool, spec) = try openReadOnly(config, path: path)
+            try checkReadOnlySchema(pool, path: path, checkIntegrity: configuration.checkIntegrityOnOpen)
+            return (pool, spec, warnings)
+        }
         do {
             let pool = try DatabasePool(path: path, configuration: config)
             try pool.writeWithoutTransaction { db in
                 // DatabasePool sets synchronous=NORMAL while opening; set the chosen mode after it.
                 try db.execute(sql: "PRAGMA synchronous = \(configuration.durability.rawValue)")
-                if configuration.checkIntegrityOnOpen {
-                    let problems = try String.fetchAll(db, sql: "PRAGMA quick_check").filter { $0 != "ok" }
-                    if !problems.isEmpty {
-                        throw StoreError.corrupt(path: path, details: problems.prefix(5).joined(separator: "; "))
-                    }
-                }
+                if configuration.checkIntegrityOnOpen { try quickCheck(db, path: path) }
             }
             try migrate(pool, path: path)
-            return pool
+            return (pool, ConnectionSpec(path: path, readonly: false), warnings)
+        } catch let error as DatabaseError {
+            throw mapOpenError(error, path: path)
+        }
+    }
+
+    /// Refuses anything that is not a regular file (following symbolic links): opening a FIFO
+    /// blocks until someone writes to it, a device or a socket is not a database. The `-wal` and
+    /// `-shm` files SQLite opens beside it are checked too.
+    static func checkFileKinds(_ path: String) throws {
+        for (file, what) in [(path, "it"), (path + "-wal", "its -wal file"), (path + "-shm", "its -shm file")] {
+            var info = stat()
+            guard stat(file, &info) == 0 else { continue }
+            let kind = info.st_mode & S_IFMT
+            if kind == S_IFREG { continue }
+            let name = switch kind {
+            case S_IFDIR: "a directory"
+            case S_IFIFO: "a FIFO (named pipe)"
+            case S_IFSOCK: "a socket"
+            case S_IFCHR, S_IFBLK: "a device"
+            default: "not a regular file"
+            }
+            // (A directory needs no explanation; the others do.)
+            throw StoreError.cannotOpen(path: path, reason: "\(what) is \(name)" + (kind == S_IFDIR ? "" : "; a Keelson database is a regular file"))
+        }
+    }
+
+    /// Creates the folder (0700, with its parents) and an empty database file (0600) before SQLite
+    /// opens it, so that neither the file nor its `-wal`/`-shm` is ever readable by others.
+    static func createEmptyFile(_ path: String, exclusive: Bool) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: folderMode])
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "cannot create its folder (\(error.localizedDescription))")
+        }
+        let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, fileMode)
+        if descriptor >= 0 {
+            _ = closeDescriptor(descriptor)
+        } else if exclusive || errno != EEXIST {  // another process created the database first: fine
+            throw StoreError.cannotOpen(path: path, reason: "cannot create the file (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    private static func quickCheck(_ db: Database, path: String) throws {
+        let problems = try String.fetchAll(db, sql: "PRAGMA quick_check").filter { $0 != "ok" }
+        if !problems.isEmpty {
+            throw StoreError.corrupt(path: path, details: problems.prefix(5).joined(separator: "; "))
+        }
+    }
+
+    /// Opens the file without writing anything. SQLite reads a WAL-mode database read-only when
+    /// it can use (or create) the `-shm` file beside it; on a read-only mount without one, the
+    /// file alone is read as immutable — but only when there is no `-wal` with commits in it,
+    /// since an immutable open would not see them.
+    private static func openReadOnly(_ base: Configuration, path: String) throws -> (DatabasePool, ConnectionSpec) {
+        var config = base
+        config.readonly = true
+        do {
+            let pool = try DatabasePool(path: path, configuration: config)
+            _ = try pool.read(EventRows.lastPosition)
+            return (pool, ConnectionSpec(path: path, readonly: true))
+        } catch let error as DatabaseError where [.SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode) {
+            var info = stat()
+            if stat(path + "-wal", &info) == 0, info.st_size > 0 {
+                throw StoreError.cannotOpen(
+                    path: path,
+                    reason: "it cannot be read here without writing: its folder is read-only and \(path)-wal holds commits that are not "
+                        + "in the file yet (\(info.st_size) bytes). Copy both files to a writable folder, or make the copy with "
+                        + "`keelson db backup`")
+            }
+            let uri = immutableURI(path)
+            do {
+                let pool = try DatabasePool(path: uri, configuration: config)
+                _ = try pool.read(EventRows.lastPosition)
+                return (pool, ConnectionSpec(path: uri, readonly: true))
+            } catch let error as DatabaseError {
+                throw mapOpenError(error, path: path)
+            }
+        } catch let error as DatabaseError {
+            throw mapOpenError(error, path: path)
+        }
+    }
+
+    /// `file:` URI of `path` with `immutable=1` (Debian's SQLite understands URIs everywhere).
+    static func immutableURI(_ path: String) -> String {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        return "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute) + "?immutable=1"
+    }
+
+    /// Read-only, migrations cannot be applied: the file must already have this binary's schema.
+    private static func checkReadOnlySchema(_ pool: DatabasePool, path: String, checkIntegrity: Bool) throws {
+        do {
+            let migrator = makeMigrator()
+            let applied = try pool.read { try migrator.appliedIdentifiers($0) }
+            let unknown = applied.subtracting(migrator.migrations).sorted()
+            if !unknown.isEmpty { throw StoreError.schemaTooNew(path: path, unknownMigrations: unknown) }
+            let missing = migrator.migrations.filter { !applied.contains($0) }
+            if !missing.isEmpty {
+                throw StoreError.readOnly(
+                    path: path,
+                    reason: applied.isEmpty
+                        ? "it holds no Keelson schema yet, and a read-only open cannot create one"
+                        : "it was written by an older Keelson and needs schema migrations (\(missing.joined(separator: ", "))), which a read-only open cannot apply; open it once with a command that writes")
+            }
+            if checkIntegrity { try pool.read { try quickCheck($0, path: path) } }
         } catch let error as DatabaseError {
             throw mapOpenError(error, path: path)
         }
@@ -101,6 +253,7 @@ public final class EventStore: Sendable {
         switch error.resultCode {
         case .SQLITE_NOTADB: .notADatabase(path: path)
         case .SQLITE_CORRUPT: .corrupt(path: path, details: error.message ?? "database disk image is malformed")
+        case .SQLITE_READONLY: .readOnly(path: path, reason: error.message ?? "attempt to write a readonly database")
         default: .cannotOpen(path: path, reason: error.message ?? "\(error.resultCode)")
         }
     }
@@ -164,6 +317,7 @@ public final class EventStore: Sendable {
     /// Returns once the events are durable (per the configured ``Durability``).
     @discardableResult
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
+        if isReadOnly { throw StoreError.readOnly(path: path, reason: "it was opened read-only") }
         try Self.validate(appends)
         let weight = appends.reduce(0) { $0 + $1.events.count }
         if let committer {
@@ -364,6 +518,7 @@ public final class EventStore: Sendable {
     /// Returns the number of events folded.
     @discardableResult
     public func rebuildProjections(named names: [String]? = nil) async throws -> Int64 {
+        if isReadOnly { throw StoreError.readOnly(path: path, reason: "it was opened read-only") }
         let selected = try select(names)
         let snapshotEvery = configuration.snapshotEvery
         return try await pool.write { db in
@@ -426,7 +581,7 @@ public final class EventStore: Sendable {
     /// Checkpoints the write-ahead log into the database file and closes every connection.
     /// Further use of the store throws.
     public func close() throws {
-        _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        if !isReadOnly { _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
         try pool.close()
     }
 
@@ -437,6 +592,12 @@ public final class EventStore: Sendable {
         try await pool.read { try String.fetchAll($0, sql: "PRAGMA integrity_check").filter { $0 != "ok" } }
     }
 }
+
+#if canImport(Darwin)
+private let closeDescriptor = Darwin.close
+#else
+private let closeDescriptor = Glibc.close
+#endif
 
 extension EventStore {
     /// The version of the SQLite library this binary uses.

@@ -34,7 +34,12 @@ extension EventStore {
     /// live tables row by row (rows and snapshots). Runs on its own connection inside one read
     /// transaction: it sees one consistent state of the log and does not block appends.
     public func verifyProjections(maxDifferencesPerTable: Int = 20) async throws -> VerifyReport {
-        let queue = try DatabaseQueue(path: path)
+        // Opened as the store was (read-only, or immutable on a read-only mount): the scratch
+        // tables are TEMP tables, which a read-only connection may write.
+        var sqlite = Configuration()
+        sqlite.readonly = connection.readonly
+        sqlite.busyMode = .timeout(10)
+        let queue = try DatabaseQueue(path: connection.path, configuration: sqlite)
         defer { try? queue.close() }
         let projections = projections
         let snapshotEvery = configuration.snapshotEvery

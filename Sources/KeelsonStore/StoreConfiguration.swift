@@ -22,6 +22,10 @@ public struct StoreConfiguration: Sendable {
     public var snapshotEvery: Int64 = 10_000
     /// Run `PRAGMA quick_check` when opening, and refuse a corrupt file.
     public var checkIntegrityOnOpen: Bool = true
+    /// Open without creating or writing anything (a copy on a read-only mount, a backup, a file
+    /// of another user): reads work, appends and rebuilds throw ``StoreError/readOnly(path:reason:)``,
+    /// and no migration is applied (the file must have this binary's schema).
+    public var readOnly: Bool = false
     /// Batch concurrent appends into shared transactions (one fsync for many appenders).
     /// Turned off only to measure what it saves.
     public var groupCommit: Bool = true

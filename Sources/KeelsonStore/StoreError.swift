@@ -10,6 +10,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case schemaTooNew(path: String, unknownMigrations: [String])
     /// The database could not be opened or created.
     case cannotOpen(path: String, reason: String)
+    /// Something was to be written to a database that cannot be written (opened read-only, or
+    /// its file or folder is not writable).
+    case readOnly(path: String, reason: String)
     /// An append expected another stream version than the one found.
     case versionConflict(stream: StreamID, expected: ExpectedVersion, actual: Int64)
     /// An event in an append is malformed; nothing of that append was written.
@@ -30,6 +33,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "upgrade keelson to open it"
         case .cannotOpen(let path, let reason):
             "cannot open \(path): \(reason)"
+        case .readOnly(let path, let reason):
+            "\(path) cannot be written: \(reason). Commands that record events need to write the file and its folder; "
+                + "commands that only read open it read-only (--read-only)"
         case .versionConflict(let stream, let expected, let actual):
             "version conflict on stream \(stream): expected \(expected), found "
                 + (actual == 0 ? "no stream" : "version \(actual)")

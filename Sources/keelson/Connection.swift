@@ -38,6 +38,10 @@ protocol KeelsonAPI: Sendable {
 }
 
 /// `--server URL` / `--token-file` (or KEELSON_SERVER / KEELSON_TOKEN), else the database file.
+///
+/// Everything is checked in `validate()`, before a command does anything: the URL (scheme, host,
+/// port), the token, the request timeout, and that the command is not told to use both a server
+/// and a file.
 struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "A Keelson server to talk to, e.g. http://127.0.0.1:7420 (env KEELSON_SERVER). Without it, the command opens the database file (--db).",
@@ -45,39 +49,148 @@ struct ConnectionOptions: ParsableArguments {
     var server: String?
 
     @Option(help: ArgumentHelp(
-        "Read the API token from this file (default: env KEELSON_TOKEN). Only with a server.", valueName: "path"))
+        "Read the API token from this file (default: env KEELSON_TOKEN). Only with a server.", valueName: "path"),
+        transform: StoreOptions.parsePath)
     var tokenFile: String?
+
+    @Option(help: ArgumentHelp(
+        "With a server: give up on a request after this long (env KEELSON_REQUEST_TIMEOUT; default \(ServerAddress.defaultRequestTimeout.text)). Connecting gives up after \(ServerAddress.connectTimeoutSeconds)s.",
+        valueName: "duration"),
+        transform: DurationArgument.parse)
+    var requestTimeout: DurationArgument?
 
     @OptionGroup var store: StoreOptions
 
+    /// The server URL as given (flag, or environment when no --db says to use a file).
     var serverURL: String? {
-        let url = server ?? ProcessInfo.processInfo.environment["KEELSON_SERVER"]
-        return url.flatMap { $0.isEmpty ? nil : $0 }
+        if let server { return server }
+        if store.db != nil { return nil }  // an explicit --db wins over KEELSON_SERVER
+        return Environment.value("KEELSON_SERVER")
     }
 
-    /// The API to use. `mustExist`: a command that only reads refuses to create a database file.
+    func validate() throws {
+        if server != nil && store.db != nil {
+            throw ValidationError("give --server URL or --db PATH, not both: a command talks to a server or opens a database file")
+        }
+        if let serverURL { _ = try ServerAddress.parse(serverURL, source: server != nil ? "--server" : "KEELSON_SERVER") }
+        _ = try timeout()
+        if serverURL != nil { _ = try token() }
+    }
+
+    private func timeout() throws -> DurationArgument {
+        if let requestTimeout { return requestTimeout }
+        guard let text = Environment.value("KEELSON_REQUEST_TIMEOUT") else { return ServerAddress.defaultRequestTimeout }
+        do { return try DurationArgument.parse(text) } catch { throw ValidationError("KEELSON_REQUEST_TIMEOUT: \(error)") }
+    }
+
+    /// The bearer token: from --token-file (a regular file of at most 64 KiB), else KEELSON_TOKEN.
+    private func token() throws -> String? {
+        var token = Environment.value("KEELSON_TOKEN")
+        if let tokenFile {
+            let data = try BoundedFile.read(tokenFile, flag: "--token-file", maxBytes: 64 * 1024)
+            token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        // A token goes into an HTTP header: refuse what no token holds (a newline would split it).
+        if let token, token.utf8.count > 4096 || token.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
+            throw ValidationError("\(tokenFile == nil ? "KEELSON_TOKEN" : "--token-file") does not hold a token (printable ASCII without spaces, at most 4096 characters)")
+        }
+        return token
+    }
+
+    /// The API, to read: through the server, or on the database file (read-only when asked, or
+    /// when the file cannot be written).
+    func readingAPI(_ readOnly: ReadOnlyOption) throws -> any KeelsonAPI {
+        if let remote = try remote() { return remote }
+        let store = try store.open(.read(readOnly: readOnly.readOnly))
+        return LocalAPI(control: ControlPlane(store: store), path: store.path)
+    }
+
+    /// The API, to record events. `mustExist: false` creates the database file when missing.
     func api(mustExist: Bool = true) throws -> any KeelsonAPI {
-        if let serverURL {
-            guard let url = URL(string: serverURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
-                throw ValidationError("--server / KEELSON_SERVER: expected a URL such as http://127.0.0.1:7420, found '\(serverURL)'")
-            }
-            var token = ProcessInfo.processInfo.environment["KEELSON_TOKEN"]
-            if let tokenFile {
-                guard let data = FileManager.default.contents(atPath: tokenFile) else {
-                    throw ValidationError("--token-file: cannot read \(tokenFile)")
-                }
-                token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            return RemoteAPI(base: serverURL.hasSuffix("/") ? String(serverURL.dropLast()) : serverURL, token: token)
-        }
-        return LocalAPI(control: ControlPlane(store: try store.open(checkIntegrity: !mustExist, mustExist: mustExist)), path: store.path)
+        if let remote = try remote() { return remote }
+        let store = try store.open(.write(create: !mustExist))
+        return LocalAPI(control: ControlPlane(store: store), path: store.path)
     }
 
-    /// For commands that work on the database file only.
-    func requireLocal(_ command: String) throws {
-        if serverURL != nil {
-            throw ValidationError("`keelson \(command)` works on the database file only (--db); it has no server form yet. Unset KEELSON_SERVER or drop --server.")
+    private func remote() throws -> RemoteAPI? {
+        guard let serverURL else { return nil }
+        let address = try ServerAddress.parse(serverURL, source: server != nil ? "--server" : "KEELSON_SERVER")
+        return RemoteAPI(base: address.base, token: try token(), requestTimeout: try timeout().duration)
+    }
+}
+
+/// A server's address, checked before anything connects: `http` or `https`, a host, a port from 1
+/// to 65535, an optional path prefix (behind a proxy), no user, query or fragment.
+struct ServerAddress {
+    var base: String
+
+    static let connectTimeoutSeconds = 5
+    static let defaultRequestTimeout = DurationArgument("60s")
+
+    static func parse(_ text: String, source: String) throws -> ServerAddress {
+        func problem(_ detail: String) -> ValidationError {
+            ValidationError("\(source): \(detail); expected a URL such as http://127.0.0.1:7420, found \(BoundedInput.quoted(text))")
         }
+        guard text.utf8.count <= 2048, !text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) else {
+            throw problem("a URL has no spaces or control characters and at most 2048 characters")
+        }
+        guard let schemeEnd = text.range(of: "://") else { throw problem("no scheme (http:// or https://)") }
+        let scheme = text[..<schemeEnd.lowerBound].lowercased()
+        guard scheme == "http" || scheme == "https" else { throw problem("the scheme is http or https") }
+        let rest = text[schemeEnd.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let tail = rest.dropFirst(authority.count)
+        guard !authority.contains("@") else { throw problem("no user or password in the URL (the token goes in KEELSON_TOKEN)") }
+        guard !tail.contains("?"), !tail.contains("#") else { throw problem("no query or fragment") }
+        // The host, and the port after the last ':' (an IPv6 host is in brackets).
+        var host = Substring(authority)
+        var portText: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { throw problem("an IPv6 host ends with ']'") }
+            host = authority[...close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw problem("expected ':PORT' after the host") }
+                portText = after.dropFirst()
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            portText = authority[authority.index(after: colon)...]
+        }
+        guard !host.isEmpty, host != "[]" else { throw problem("no host") }
+        if !host.hasPrefix("["), !host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }) {
+            throw problem("the host is a name or an address (letters, digits, '-' and '.')")
+        }
+        if let portText {
+            if case .failure(let error) = BoundedInput.port(String(portText)) { throw problem("the port: \(error)") }
+        }
+        var base = "\(scheme)://\(authority)\(tail)"
+        while base.hasSuffix("/") { base.removeLast() }
+        return ServerAddress(base: base)
+    }
+}
+
+/// A file named by a flag, read whole: only a regular file (a FIFO would block, a device would
+/// never end), and at most `maxBytes`.
+enum BoundedFile {
+    static func read(_ path: String, flag: String, maxBytes: Int) throws -> Data {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ValidationError("\(flag): cannot read \(BoundedInput.quoted(path)) (\(String(cString: strerror(errno))))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw ValidationError("\(flag): \(BoundedInput.quoted(path)) is not a regular file")
+        }
+        guard info.st_size <= maxBytes else {
+            throw ValidationError("\(flag): \(BoundedInput.quoted(path)) is larger than \(maxBytes) bytes")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ValidationError("\(flag): cannot read \(BoundedInput.quoted(path))")
+        }
+        defer { try? handle.close() }
+        let data = (try? handle.read(upToCount: maxBytes + 1)) ?? Data()
+        guard data.count <= maxBytes else { throw ValidationError("\(flag): \(BoundedInput.quoted(path)) is larger than \(maxBytes) bytes") }
+        return data
     }
 }
 
@@ -136,8 +249,21 @@ struct LocalAPI: KeelsonAPI {
 struct RemoteAPI: KeelsonAPI {
     let base: String
     let token: String?
+    /// How long one request may take, from connecting to the last byte of the answer.
+    var requestTimeout: Duration = ServerAddress.defaultRequestTimeout.duration
     var location: String { base }
     static let maxResponseBytes = 256 * 1024 * 1024
+
+    /// One client for the process: connecting gives up after a few seconds, and a refused
+    /// connection fails at once instead of being retried until the request's deadline.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(Int64(ServerAddress.connectTimeoutSeconds)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    private var deadline: TimeAmount { .nanoseconds(Int64(clampingDouble: Double(requestTimeout.components.seconds) * 1e9)) }
 
     func applyConfig(path: String, options: DesiredStateRecorder.ApplyOptions) async throws -> ChangeReport {
         // Upload the files the config reads, as an apply on a database file reads them. Paths are
@@ -221,14 +347,14 @@ struct RemoteAPI: KeelsonAPI {
                         authorize(&request)
                         request.headers.add(name: "Last-Event-ID", value: String(last))
                         request.headers.add(name: "Accept", value: "text/event-stream")
-                        let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
+                        let response = try await headWithin(request)
                         guard response.status == .ok else {
                             throw try Self.error(from: try await response.body.collect(upTo: 1 << 20), status: Int(response.status.code))
                         }
                         failures = 0
-                        var parser = ServerSentEvents()
+                        var parser = ServerSentEvents(maxPendingBytes: Self.maxResponseBytes)
                         for try await buffer in response.body {
-                            for message in parser.feed(String(buffer: buffer)) {
+                            for message in try parser.feed(String(buffer: buffer)) {
                                 guard let data = message.data.data(using: .utf8) else { continue }
                                 let event = try JSONDecoder().decode(APIEvent.self, from: data)
                                 last = event.position
@@ -248,6 +374,26 @@ struct RemoteAPI: KeelsonAPI {
                 continuation.finish()
             }
             continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Starts the live stream: the connection stays open as long as events may come, but the
+    /// answer's head must arrive within the request timeout (a port that accepts and never
+    /// answers is a failure, not a wait).
+    private func headWithin(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
+        let timeout = requestTimeout
+        let base = base
+        return try await withThrowingTaskGroup(of: HTTPClientResponse?.self) { group in
+            group.addTask { try await Self.client.execute(request, timeout: .hours(24 * 365)) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let response = first else {
+                throw RemoteFailure(message: "the Keelson server at \(base) did not answer within \(timeout) (--request-timeout / KEELSON_REQUEST_TIMEOUT)")
+            }
+            return response
         }
     }
 
@@ -283,19 +429,25 @@ struct RemoteAPI: KeelsonAPI {
             request.headers.add(name: "Content-Type", value: "application/json")
         }
         let response: HTTPClientResponse
+        let bytes: ByteBuffer
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+            response = try await Self.client.execute(request, timeout: deadline)
+            bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw RemoteFailure(
+                message: "the Keelson server at \(base) did not answer \(method.rawValue) \(path) within \(Text.duration(Int64(requestTimeout.components.seconds) * 1000)) (--request-timeout / KEELSON_REQUEST_TIMEOUT)")
+        } catch let error as HTTPClientError where error == .connectTimeout {
+            throw RemoteFailure(message: "cannot reach the Keelson server at \(base): no connection within \(ServerAddress.connectTimeoutSeconds)s (is `keelson serve` running? check --server / KEELSON_SERVER)")
         } catch {
-            throw ValidationError("cannot reach the Keelson server at \(base): \(error) (is `keelson serve` running? check --server / KEELSON_SERVER)")
+            throw RemoteFailure(message: "cannot reach the Keelson server at \(base): \(error) (is `keelson serve` running? check --server / KEELSON_SERVER)")
         }
-        let bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
         guard (200..<300).contains(response.status.code) else {
             throw try Self.error(from: bytes, status: Int(response.status.code))
         }
         do {
             return try JSONDecoder().decode(Output.self, from: Data(bytes.readableBytesView))
         } catch {
-            throw ValidationError("the server at \(base) answered \(path) with something this CLI cannot read (\(error)); are the CLI and server the same version?")
+            throw RemoteFailure(message: "the server at \(base) answered \(path) with something this CLI cannot read (\(error)); are the CLI and server the same version?")
         }
     }
 
@@ -305,17 +457,33 @@ struct RemoteAPI: KeelsonAPI {
     }
 }
 
+/// The server could not be reached, did not answer in time, or answered something unreadable
+/// (exit 1, one sentence: not a usage error).
+struct RemoteFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
 /// A Server-Sent Events parser: feed it text as it arrives; it returns complete messages.
 struct ServerSentEvents {
     struct Message { var id: String?; var event: String?; var data: String }
 
+    /// A line (or message) longer than this is not an event stream: give up rather than grow.
+    var maxPendingBytes = 256 * 1024 * 1024
     private var pending = ""
     private var id: String?
     private var event: String?
     private var data: [String] = []
 
-    mutating func feed(_ text: String) -> [Message] {
+    init(maxPendingBytes: Int = 256 * 1024 * 1024) {
+        self.maxPendingBytes = maxPendingBytes
+    }
+
+    mutating func feed(_ text: String) throws -> [Message] {
         pending += text
+        if pending.utf8.count + data.reduce(0, { $0 + $1.utf8.count }) > maxPendingBytes {
+            throw RemoteFailure(message: "the server's event stream sent more than \(maxPendingBytes) bytes without ending a message")
+        }
         var messages: [Message] = []
         while let newline = pending.firstIndex(where: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) {
             let line = String(pending[..<newline])

@@ -6,8 +6,8 @@ import KeelsonStore
 struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
-        abstract: "Check and repair the database.",
-        subcommands: [CheckDatabase.self, RebuildDatabase.self]
+        abstract: "Check, repair and back up the database.",
+        subcommands: [CheckDatabase.self, RebuildDatabase.self, BackupDatabase.self]
     )
 }
 
@@ -18,30 +18,37 @@ struct CheckDatabase: AsyncParsableCommand {
         discussion: """
             Runs SQLite's full integrity check, then rebuilds every projection from position 0 into \
             scratch tables (on a separate read transaction, without blocking appends) and compares \
-            them with the live tables row by row. Exits 1 if anything differs, listing each \
-            difference with its table, key and both values. Repair with `keelson db rebuild`.
+            them with the live tables row by row, and reads every recorded Keelson event: one whose \
+            payload does not decode, or holds a value outside what config accepts (a soak longer \
+            than 365 days, say: written by hand or before such bounds existed), is listed with its \
+            position. Exits 1 if anything is wrong, listing each problem. Repair projections with \
+            `keelson db rebuild`. Works on a read-only copy too.
             """
     )
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var readOnly: ReadOnlyOption
     @OptionGroup var format: OutputOptions
 
     struct Report: Encodable {
         var database: String
         var integrityProblems: [String]
         var projections: VerifyReport
+        var events: PayloadReport
         var ok: Bool
     }
 
     func run() async throws {
-        let store = try store.open(mustExist: true)
+        let store = try store.open(.read(readOnly: readOnly.readOnly), checkIntegrity: true)
         Progress.say("checking the integrity of \(store.path)…")
         let integrity = try await store.integrityProblems()
         Progress.say("verifying projections against a rebuild of \(try await store.lastPosition()) events…")
         let verify = try await store.verifyProjections()
+        Progress.say("reading every Keelson event's payload…")
+        let payloads = try await store.payloadProblems()
         let report = Report(
-            database: store.path, integrityProblems: integrity, projections: verify,
-            ok: integrity.isEmpty && verify.isClean)
+            database: store.path, integrityProblems: integrity, projections: verify, events: payloads,
+            ok: integrity.isEmpty && verify.isClean && payloads.problems.isEmpty)
         switch format.output {
         case .json, .yaml:
             try printStructured(report, format.output)
@@ -59,7 +66,12 @@ struct CheckDatabase: AsyncParsableCommand {
                 for difference in differences { print("  - \(difference)") }
             }
             if verify.omittedDifferences > 0 { print("  … and \(verify.omittedDifferences) more difference(s)") }
-            print(report.ok ? "check: clean" : "check: PROBLEMS FOUND (repair projections with `keelson db rebuild`)")
+            print("payloads:    " + (payloads.problems.isEmpty
+                ? "ok (\(payloads.checked) Keelson events read)"
+                : "\(payloads.problems.count + payloads.omitted) event(s) with a payload out of bounds or unreadable"))
+            for problem in payloads.problems { print("  - \(TerminalText.escaped(problem.description))") }
+            if payloads.omitted > 0 { print("  … and \(payloads.omitted) more") }
+            print(report.ok ? "check: clean" : "check: PROBLEMS FOUND" + (verify.isClean ? "" : " (repair projections with `keelson db rebuild`)"))
         }
         if !report.ok { throw ExitCode(1) }
     }
@@ -72,14 +84,24 @@ struct RebuildDatabase: AsyncParsableCommand {
         discussion: "The events are never touched. Appends wait while the rebuild runs (one transaction)."
     )
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
     @OptionGroup var format: OutputOptions
 
-    @Option(help: ArgumentHelp("Only this projection (repeat for several).", valueName: "name"))
+    @Option(help: ArgumentHelp(
+        "Only this projection (repeat for several): \(EventStore.defaultProjections.map(\.name).joined(separator: ", ")).", valueName: "name"),
+            transform: RebuildDatabase.projectionName)
     var projection: [String] = []
 
+    @Sendable static func projectionName(_ text: String) throws -> String {
+        let names = EventStore.defaultProjections.map(\.name)
+        guard names.contains(text) else {
+            throw InputProblem("unknown projection \(BoundedInput.quoted(text)); known: \(names.joined(separator: ", "))")
+        }
+        return text
+    }
+
     func run() async throws {
-        let store = try store.open(mustExist: true)
+        let store = try store.open(.write(create: false))
         Progress.say("rebuilding from \(try await store.lastPosition()) events…")
         let started = ContinuousClock.now
         let events = try await store.rebuildProjections(named: projection.isEmpty ? nil : projection)
@@ -97,6 +119,48 @@ struct RebuildDatabase: AsyncParsableCommand {
         var projections: [String]
         var events: Int64
         var seconds: Double
+    }
+}
+
+struct BackupDatabase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Copy the database into a new file, consistently, even while a server writes to it.",
+        discussion: """
+            Uses SQLite's online backup API: the copy is the log as it stood at one instant, with \
+            every event committed until then — including those still in the -wal file, which a \
+            plain `cp` of the database file misses. Appends are not blocked while it runs. The \
+            copy is one file (no -wal), created mode 0600, checked before the command returns, and \
+            can be opened read-only anywhere (`--db COPY --read-only`). PATH must not exist.
+
+            Examples:
+              keelson db backup /backups/keelson-$(date +%F-%H%M).db
+              keelson db check --db /backups/keelson-2026-11-26-1403.db
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The new file to write.", valueName: "path"), transform: StoreOptions.parsePath)
+    var destination: String
+
+    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var readOnly: ReadOnlyOption
+    @OptionGroup var format: OutputOptions
+
+    func validate() throws {
+        if URL(fileURLWithPath: destination).standardizedFileURL.path == URL(fileURLWithPath: store.path).standardizedFileURL.path {
+            throw ValidationError("the backup must go to another file than the database itself")
+        }
+    }
+
+    func run() async throws {
+        let store = try store.open(.read(readOnly: readOnly.readOnly))
+        Progress.say("copying \(store.path) to \(destination)…")
+        let report = try await store.backup(to: destination)
+        switch format.output {
+        case .json, .yaml: try printStructured(report, format.output)
+        case .table:
+            print("backed up \(report.source) to \(report.destination): \(report.lastPosition) events, \(report.bytes) bytes (checked)")
+        }
     }
 }
 

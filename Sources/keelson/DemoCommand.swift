@@ -21,16 +21,16 @@ struct DemoCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: [.short, .customLong("file")], help: ArgumentHelp("The config to apply.", valueName: "path"))
+    @Option(name: [.short, .customLong("file")], help: ArgumentHelp("The config to apply.", valueName: "path"), transform: StoreOptions.parsePath)
     var file = "examples/shop"
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
 
     func run() async throws {
         guard FileManager.default.fileExists(atPath: file) else {
-            throw ValidationError("no config at \(file): run this from the repository root, or give -f PATH")
+            throw ValidationError("no config at \(BoundedInput.printable(file, limit: 1000)): run this from the repository root, or give -f PATH")
         }
-        let store = try store.open()
+        let store = try store.open(.write(create: true))
         let control = ControlPlane(store: store)
         print("$ keelson apply -f \(file)")
         try ChangeReport.print(try await control.applyConfig(path: file, dryRun: false, actor: "demo"), format: .table, dryRun: false)

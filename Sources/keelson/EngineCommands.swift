@@ -6,14 +6,6 @@ import KeelsonEngine
 import KeelsonService
 import KeelsonStore
 
-/// `APP/SERVICE@CHANNEL`, checked.
-func instanceArgument(_ text: String) throws -> ServiceInstanceID {
-    guard let id = ServiceInstanceID(text) else {
-        throw ValidationError("'\(text)' is not an instance: write APPLICATION/SERVICE@CHANNEL, e.g. shop/web@prod")
-    }
-    return id
-}
-
 /// Prints what a signal recorded (or its JSON).
 func printSignal(_ result: SignalResult, _ format: OutputOptions) throws {
     switch format.output {
@@ -28,14 +20,17 @@ struct ApproveCommand: AsyncParsableCommand {
         abstract: "Approve a release for one instance (a channel with an approval rule waits for it).",
         discussion: "Examples:\n  keelson approve shop/web@prod-eu\n  keelson approve shop/web@prod-eu --release 1.4.2 --comment 'checked the dashboards'")
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
-    @Option(help: ArgumentHelp("The release (default: the instance's current desired release).", valueName: "version")) var release: String?
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"), transform: ArgumentParsers.instance)
+    var instance: ServiceInstanceID
+    @Option(help: ArgumentHelp("The release (default: the instance's current desired release).", valueName: "version"),
+            transform: ArgumentParsers.version)
+    var release: String?
     @Option(help: "A note kept with the approval.") var comment: String?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
 
     func run() async throws {
-        let id = try instanceArgument(instance)
+        let id = instance
         try printSignal(try await connection.api().approve(id, ApproveBody(release: release, comment: comment)), format)
     }
 }
@@ -45,23 +40,19 @@ struct RejectCommand: AsyncParsableCommand {
         commandName: "reject", abstract: "Reject a release for one instance: it will not go there.",
         discussion: "Example:\n  keelson reject shop/web@prod-eu --release 1.4.2 --reason 'breaks checkout'")
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
-    @Option(help: ArgumentHelp("The release (default: the instance's current desired release).", valueName: "version")) var release: String?
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"), transform: ArgumentParsers.instance)
+    var instance: ServiceInstanceID
+    @Option(help: ArgumentHelp("The release (default: the instance's current desired release).", valueName: "version"),
+            transform: ArgumentParsers.version)
+    var release: String?
     @Option(help: "Why.") var reason: String?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
 
     func run() async throws {
-        let id = try instanceArgument(instance)
+        let id = instance
         try printSignal(try await connection.api().reject(id, ReasonBody(release: release, reason: reason)), format)
     }
-}
-
-/// `APP`, `APP/SERVICE` or `APP/SERVICE@CHANNEL`.
-func scopeArgument(_ text: String) throws -> String {
-    let valid = text.range(of: #"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+(@[A-Za-z0-9._-]+)?)?$"#, options: .regularExpression) != nil
-    guard valid else { throw ValidationError("'\(text)' is not a scope: write APPLICATION, APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL") }
-    return text
 }
 
 struct PauseCommand: AsyncParsableCommand {
@@ -69,14 +60,14 @@ struct PauseCommand: AsyncParsableCommand {
         commandName: "pause", abstract: "Hold promotion for an application, a service or one instance (rollbacks still happen).",
         discussion: "Examples:\n  keelson pause shop --reason 'payment provider incident'\n  keelson pause shop/web@prod-eu")
 
-    @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]].", valueName: "scope")) var scope: String
+    @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]].", valueName: "scope"), transform: ArgumentParsers.scope)
+    var scope: ScopeArgument
     @Option(help: "Why (shown in status).") var reason: String?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
 
     func run() async throws {
-        let scope = try scopeArgument(scope)
-        try printSignal(try await connection.api().pause(ScopeBody(scope: scope, reason: reason)), format)
+        try printSignal(try await connection.api().pause(ScopeBody(scope: scope.description, reason: reason)), format)
     }
 }
 
@@ -85,13 +76,13 @@ struct ResumeCommand: AsyncParsableCommand {
         commandName: "resume", abstract: "Lift a pause (the same scope that was paused).",
         discussion: "Example:\n  keelson resume shop")
 
-    @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]].", valueName: "scope")) var scope: String
+    @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]].", valueName: "scope"), transform: ArgumentParsers.scope)
+    var scope: ScopeArgument
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
 
     func run() async throws {
-        let scope = try scopeArgument(scope)
-        try printSignal(try await connection.api().resume(ScopeBody(scope: scope)), format)
+        try printSignal(try await connection.api().resume(ScopeBody(scope: scope.description)), format)
     }
 }
 
@@ -100,13 +91,14 @@ struct RollbackCommand: AsyncParsableCommand {
         commandName: "rollback", abstract: "Roll an instance back to its last good release (the current one is marked bad).",
         discussion: "Example:\n  keelson rollback shop/web@prod-eu --reason 'latency up'")
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"), transform: ArgumentParsers.instance)
+    var instance: ServiceInstanceID
     @Option(help: "Why.") var reason: String?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
 
     func run() async throws {
-        let id = try instanceArgument(instance)
+        let id = instance
         try printSignal(try await connection.api().rollback(id, ReasonBody(reason: reason)), format)
     }
 }
@@ -117,16 +109,25 @@ struct MarkBadCommand: AsyncParsableCommand {
         abstract: "Mark a release of a service bad: it goes nowhere else, and instances on it roll back to their last good release.",
         discussion: "Example:\n  keelson mark-bad shop/web --release 1.4.2 --reason 'corrupts carts'\n\nReleasing the same version again clears the mark.")
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE.", valueName: "service")) var service: String
-    @Option(help: ArgumentHelp("The bad release.", valueName: "version")) var release: String
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE.", valueName: "service"), transform: MarkBadCommand.service)
+    var service: ScopeArgument
+    @Option(help: ArgumentHelp("The bad release.", valueName: "version"), transform: ArgumentParsers.version) var release: String
     @Option(help: "Why.") var reason: String?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: OutputOptions
 
+    @Sendable static func service(_ text: String) throws -> ScopeArgument {
+        let scope = try ScopeArgument.parse(text).get()
+        guard let _ = scope.service, scope.channel == nil else {
+            throw InputProblem("expected APPLICATION/SERVICE (e.g. shop/web), found \(BoundedInput.quoted(text))")
+        }
+        return scope
+    }
+
     func run() async throws {
-        let parts = service.split(separator: "/").map(String.init)
-        guard parts.count == 2 else { throw ValidationError("expected APPLICATION/SERVICE, found '\(service)'") }
-        try printSignal(try await connection.api().markBad(application: parts[0], service: parts[1], ReasonBody(release: release, reason: reason)), format)
+        try printSignal(
+            try await connection.api().markBad(application: service.application, service: service.service ?? "", ReasonBody(release: release, reason: reason)),
+            format)
     }
 }
 
@@ -136,24 +137,36 @@ struct AlertCommand: AsyncParsableCommand {
         subcommands: [Fire.self, Resolve.self])
 
     struct Labels: ParsableArguments {
-        @Argument(help: ArgumentHelp("The alert's name.", valueName: "name")) var name: String
-        @Option(name: .customLong("label"), help: ArgumentHelp("A label, k=v (repeatable).", valueName: "k=v")) var labels: [String] = []
+        @Argument(help: ArgumentHelp("The alert's name.", valueName: "name"), transform: ArgumentParsers.printable("the alert's name", limit: 256))
+        var name: String
+        @Option(name: .customLong("label"), help: ArgumentHelp("A label, k=v (repeatable).", valueName: "k=v"), transform: Labels.label)
+        var labels: [Label] = []
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var format: OutputOptions
 
-        func parsed() throws -> [String: String] {
-            var result: [String: String] = [:]
-            for label in labels {
-                let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--label: expected k=v, found '\(label)'") }
-                result[parts[0]] = parts[1]
+        struct Label: Sendable { var key: String; var value: String }
+
+        @Sendable static func label(_ text: String) throws -> Label {
+            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw InputProblem("expected k=v, found \(BoundedInput.quoted(text))") }
+            let key = try ArgumentParsers.printable("a label's name", limit: 256)(parts[0])
+            guard parts[1].count <= 4096, !parts[1].unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+                throw InputProblem("a label's value is at most 4096 characters without control characters; found \(BoundedInput.quoted(parts[1]))")
             }
-            return result
+            return Label(key: key, value: parts[1])
+        }
+
+        func validate() throws {
+            let keys = labels.map(\.key)
+            if let repeated = keys.first(where: { key in keys.filter { $0 == key }.count > 1 }) {
+                throw ValidationError("--label \(BoundedInput.quoted(repeated)) is given twice")
+            }
         }
 
         /// Records the alert firing or resolving and prints what was recorded.
         func record(firing: Bool) async throws {
-            try printSignal(try await connection.api().alert(AlertBody(name: name, labels: try parsed(), firing: firing)), format)
+            let labels = Dictionary(self.labels.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+            try printSignal(try await connection.api().alert(AlertBody(name: name, labels: labels, firing: firing)), format)
         }
     }
 
@@ -179,13 +192,23 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status", abstract: "Every instance: channel, target and current release, status, reason, since when.",
         discussion: "Examples:\n  keelson status\n  keelson status shop/web -o json")
 
-    @Argument(help: ArgumentHelp("APPLICATION or APPLICATION/SERVICE (default: everything).", valueName: "scope")) var scope: String?
+    @Argument(help: ArgumentHelp("APPLICATION or APPLICATION/SERVICE (default: everything).", valueName: "scope"), transform: StatusCommand.scope)
+    var scope: ScopeArgument?
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var readOnly: ReadOnlyOption
+
+    @Sendable static func scope(_ text: String) throws -> ScopeArgument {
+        let scope = try ScopeArgument.parse(text).get()
+        guard scope.channel == nil else {
+            throw InputProblem("expected APPLICATION or APPLICATION/SERVICE (for one instance: `keelson explain`), found \(BoundedInput.quoted(text))")
+        }
+        return scope
+    }
 
     func run() async throws {
         // The instance_status projection: one indexed read, whatever the length of the log.
-        let entries = try await connection.api().status(scope: scope).instances
+        let entries = try await connection.readingAPI(readOnly).status(scope: scope?.description).instances
         switch output {
         case .json, .yaml: try printStructured(entries, output)
         case .table:
@@ -218,13 +241,16 @@ struct WorkerCommand: AsyncParsableCommand {
               keelson worker --db .keelson/keelson.db
             """)
 
-    @Option(help: ArgumentHelp("The worker's name (default worker:<pid>).", valueName: "name")) var name: String?
-    @Option(help: ArgumentHelp("Stop after this long (e.g. 10m); default: run until stopped.", valueName: "duration")) var duration: String?
-    @OptionGroup var store: StoreOptions
+    @Option(help: ArgumentHelp("The worker's name (default worker:<pid>).", valueName: "name"), transform: ArgumentParsers.printable("--name", limit: 128))
+    var name: String?
+    @Option(help: ArgumentHelp("Stop after this long (e.g. 10m; at most 365d); default: run until stopped.", valueName: "duration"),
+            transform: DurationArgument.parse)
+    var duration: DurationArgument?
+    @OptionGroup var store: FileStoreOptions
 
     func run() async throws {
-        let store = try store.open()
-        var settings = Worker.Settings(stateRoot: RuntimeFactory.stateRoot(forDatabase: self.store.path))
+        let store = try store.open(.write(create: true))
+        var settings = Worker.Settings(stateRoot: self.store.stateRoot())
         if let name { settings.name = name }
         let worker = Worker(store: store, settings: settings) { report in
             let actions = report.decision.actions.map(Replay.describe)
@@ -244,8 +270,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
         if let duration {
-            guard let seconds = DurationText.seconds(duration) else { throw ValidationError("--duration: expected a duration such as 90s or 10m") }
-            try await Task.sleep(for: .seconds(seconds))
+            try await Task.sleep(for: duration.duration)
             task.cancel()
         }
         do {
@@ -271,24 +296,37 @@ struct ReplayCommand: AsyncParsableCommand {
               keelson replay --from 1200 --to 1900 -o json
             """)
 
-    @Option(help: ArgumentHelp("First decision position to replay.", valueName: "position")) var from: Int64 = 0
-    @Option(help: ArgumentHelp("Last decision position to replay.", valueName: "position")) var to: Int64?
-    @Option(help: ArgumentHelp("Replay decisions up to this time (ISO 8601 or an age like 2h).", valueName: "time")) var until: TimeArgument?
+    @Option(parsing: .unconditional, help: ArgumentHelp("First decision position to replay.", valueName: "position"),
+            transform: ArgumentParsers.position)
+    var from: Int64 = 0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Last decision position to replay.", valueName: "position"),
+            transform: ArgumentParsers.position)
+    var to: Int64?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Replay decisions up to this time (ISO 8601 or an age like 2h).", valueName: "time"), transform: TimeArgument.parse)
+    var until: TimeArgument?
     @Flag(help: "Exit 1 when a decision differs.") var verify = false
-    @Option(help: ArgumentHelp("recorded (default) or current.", valueName: "engine")) var engine: String = "recorded"
+    @Option(help: ArgumentHelp("recorded (default) or current.", valueName: "engine")) var engine: EngineChoice = .recorded
     @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var readOnly: ReadOnlyOption
+
+    enum EngineChoice: String, ExpressibleByArgument, CaseIterable { case recorded, current }
+
+    func validate() throws {
+        if let to, from > to { throw ValidationError("--from \(from) is after --to \(to): no position lies between them") }
+    }
 
     func run() async throws {
-        guard ["recorded", "current"].contains(engine) else { throw ValidationError("--engine: recorded or current, not '\(engine)'") }
-        let store = try store.open(checkIntegrity: false, mustExist: true)
+        let store = try store.open(.read(readOnly: readOnly.readOnly))
+        let lastPosition = try await store.lastPosition()
+        if from > lastPosition { throw ValidationError("--from \(from) is past the end of the log (its last position is \(lastPosition))") }
         var last = to
         if let until {
             let date = until.date(relativeTo: Date())
             let before = try await store.events(EventFilter(until: date, limit: 1, latest: true)).first?.position ?? 0
             last = min(last ?? before, before)
         }
-        let report = try await Replay.run(store: store, from: from, to: last, currentEngine: engine == "current")
+        let report = try await Replay.run(store: store, from: from, to: last, currentEngine: engine == .current)
         switch output {
         case .json, .yaml: try printStructured(report, output)
         case .table:
@@ -318,15 +356,24 @@ struct ExplainCommand: AsyncParsableCommand {
               keelson explain shop/web@prod-eu --position 1884 -o json
             """)
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance")) var instance: String
-    @Option(help: ArgumentHelp("As it was at this time (ISO 8601 or an age like 2h).", valueName: "time")) var at: TimeArgument?
-    @Option(help: ArgumentHelp("As it was at this log position.", valueName: "position")) var position: Int64?
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"), transform: ArgumentParsers.instance)
+    var instance: ServiceInstanceID
+    @Option(parsing: .unconditional, help: ArgumentHelp("As it was at this time (ISO 8601 or an age like 2h).", valueName: "time"), transform: TimeArgument.parse)
+    var at: TimeArgument?
+    @Option(parsing: .unconditional, help: ArgumentHelp("As it was at this log position.", valueName: "position"), transform: ArgumentParsers.positionFromOne)
+    var position: Int64?
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var readOnly: ReadOnlyOption
 
     func run() async throws {
-        let id = try instanceArgument(instance)
-        let explanation = try await connection.api().explain(id, at: at, position: position)
+        let id = instance
+        let api = try connection.readingAPI(readOnly)
+        if let position {
+            let last = try await api.lastPosition()
+            guard position <= last else { throw ValidationError("--position \(position) is past the end of the log (its last position is \(last))") }
+        }
+        let explanation = try await api.explain(id, at: at, position: position)
         let record = explanation.view
         switch output {
         case .json, .yaml:

@@ -43,37 +43,51 @@ struct ListEvents: AsyncParsableCommand {
     )
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var readOnly: ReadOnlyOption
     @OptionGroup var format: OutputOptions
 
-    @Option(help: ArgumentHelp("Only this stream, e.g. instance:shop/web@prod.", valueName: "stream"))
+    @Option(help: ArgumentHelp("Only this stream, e.g. instance:shop/web@prod.", valueName: "stream"), transform: EventFields.stream)
     var stream: String?
 
-    @Option(help: ArgumentHelp("Only this event type (repeat for several).", valueName: "type"))
+    @Option(help: ArgumentHelp("Only this event type (repeat for several).", valueName: "type"), transform: EventFields.type)
     var type: [String] = []
 
-    @Option(help: ArgumentHelp("Only events recorded since this time: an age (30m, 2h, 7d) or ISO 8601.", valueName: "time"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only events recorded since this time: an age (30m, 2h, 7d) or ISO 8601.", valueName: "time"),
+            transform: TimeArgument.parse)
     var since: TimeArgument?
 
-    @Option(help: ArgumentHelp("Only events recorded before this time: an age or ISO 8601.", valueName: "time"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only events recorded before this time: an age or ISO 8601.", valueName: "time"),
+            transform: TimeArgument.parse)
     var until: TimeArgument?
 
-    @Option(help: ArgumentHelp("Start at this global position (inclusive).", valueName: "position"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Start at this global position (inclusive; positions start at 1).", valueName: "position"),
+            transform: ArgumentParsers.positionFromOne)
     var from: Int64?
 
-    @Option(help: "At most this many events (before following).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "At most this many events, 1 to \(ArgumentParsers.maxLimit) (with --follow, 0 shows only new ones).", valueName: "limit"),
+            transform: ArgumentParsers.limitOrZero)
     var limit: Int = 100
 
     @Flag(help: "Keep running and print new matching events as they are appended (Ctrl-C to stop).")
     var follow = false
 
     func validate() throws {
-        if limit < 0 { throw ValidationError("--limit must be 0 or more, not \(limit)") }
-        if let from, from < 1 { throw ValidationError("--from is a position, which starts at 1, not \(from)") }
+        if limit == 0 && !follow {
+            throw ValidationError("--limit: expected a whole number from 1 to \(ArgumentParsers.maxLimit) (0 only with --follow), found 0")
+        }
+        try TimeArgument.checkRange(since: since, until: until)
     }
 
     func run() async throws {
-        let api = try connection.api()
+        let api = try connection.readingAPI(readOnly)
         let now = Date()
+        if let from, !follow {
+            let last = try await api.lastPosition()
+            if from > last + 1 {
+                throw ValidationError("--from \(from) is past the end of the log (its last position is \(last))")
+            }
+        }
         var query = EventsQuery()
         query.after = (from ?? 1) - 1
         query.stream = stream
@@ -140,56 +154,98 @@ struct AppendEvent: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
     @OptionGroup var format: OutputOptions
 
-    @Argument(help: ArgumentHelp("The stream, e.g. app:shop.", valueName: "stream"))
+    @Argument(help: ArgumentHelp("The stream, e.g. app:shop.", valueName: "stream"), transform: EventFields.stream)
     var stream: String
 
-    @Argument(help: ArgumentHelp("The event type, e.g. Note.", valueName: "type"))
+    @Argument(help: ArgumentHelp("The event type, e.g. Note.", valueName: "type"), transform: EventFields.type)
     var type: String
 
-    @Option(help: ArgumentHelp("The JSON payload, or @FILE to read it from a file.", valueName: "json"))
+    @Option(help: ArgumentHelp("The JSON payload, or @FILE to read it from a file (at most \(EventFields.maxPayloadBytes / 1024 / 1024) MiB).", valueName: "json"))
     var data: String = "{}"
 
-    @Option(help: ArgumentHelp("Only append if the stream is at this version: a number, 'none' (new stream) or 'any'.", valueName: "version"))
-    var expectVersion: String = "any"
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Only append if the stream is at this version: a number, 'none' (new stream) or 'any'.", valueName: "version"),
+            transform: EventFields.expectedVersion)
+    var expectVersion: ExpectedVersion = .any
 
-    @Option(help: "Who is appending (recorded as the event's actor).")
+    @Option(help: "Who is appending (recorded as the event's actor).", transform: ArgumentParsers.printable("--actor", limit: 256))
     var actor: String = CommandActor.current
 
-    func run() async throws {
-        let expected: ExpectedVersion
-        switch expectVersion {
-        case "any": expected = .any
-        case "none": expected = .noStream
-        default:
-            guard let version = Int64(expectVersion), version >= 0 else {
-                throw ValidationError("--expect-version must be a number, 'none' or 'any', not '\(expectVersion)'")
-            }
-            expected = version == 0 ? .noStream : .exact(version)
-        }
+    /// The payload, read and checked before anything is opened: valid JSON, and for a Keelson
+    /// event type, a payload that decodes as that type with every value within the bounds config
+    /// accepts (``PayloadCheck``).
+    func payload() throws -> String {
         var payload = data
         if data.hasPrefix("@") {
-            let file = String(data.dropFirst())
-            guard let contents = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("cannot read payload file \(file)")
-            }
-            payload = String(decoding: contents, as: UTF8.self)
+            let contents = try BoundedFile.read(String(data.dropFirst()), flag: "--data", maxBytes: EventFields.maxPayloadBytes)
+            guard let text = String(data: contents, encoding: .utf8) else { throw ValidationError("--data: the file is not UTF-8 text") }
+            payload = text
+        }
+        guard payload.utf8.count <= EventFields.maxPayloadBytes else {
+            throw ValidationError("--data: the payload is larger than \(EventFields.maxPayloadBytes) bytes")
         }
         do {
             _ = try JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])
         } catch {
-            throw ValidationError("--data is not valid JSON: \(Formatting.truncated(payload, to: 80))")
+            throw ValidationError("--data is not valid JSON: \(BoundedInput.quoted(payload))")
         }
-        let store = try store.open()
+        let problems = PayloadCheck.problems(type: type, payload: payload)
+        if !problems.isEmpty {
+            throw ValidationError("--data is not a valid \(type) payload: \(problems.joined(separator: "; "))")
+        }
+        return payload
+    }
+
+    func validate() throws {
+        _ = try payload()
+    }
+
+    func run() async throws {
+        let payload = try payload()
+        let store = try store.open(.write(create: true))
         let result = try await store.append(
-            [NewEvent(type: type, payload: payload, actor: actor)], to: StreamID(stream), expecting: expected)
+            [NewEvent(type: type, payload: payload, actor: actor)], to: StreamID(stream), expecting: expectVersion)
         switch format.output {
         case .table:
             print("appended \(type) to \(stream) at position \(result.positions.lowerBound) (stream version \(result.newVersion))")
         case .json, .yaml:
             try printStructured(["position": result.positions.lowerBound, "version": result.newVersion], format.output)
+        }
+    }
+}
+
+/// The parts of an event given on the command line.
+enum EventFields {
+    static let maxPayloadBytes = 16 * 1024 * 1024
+
+    /// A stream id: 1 to 256 characters, no control characters or spaces.
+    @Sendable static func stream(_ text: String) throws -> String {
+        guard !text.isEmpty, text.count <= 256, !text.unicodeScalars.contains(where: { $0.value <= 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+            throw InputProblem("a stream id is 1 to 256 characters without spaces or control characters (e.g. app:shop), found \(BoundedInput.quoted(text))")
+        }
+        return text
+    }
+
+    /// An event type: a letter, then letters, digits, '.', '_' or '-'; at most 128.
+    @Sendable static func type(_ text: String) throws -> String {
+        guard text.range(of: #"^[A-Za-z][A-Za-z0-9._-]{0,127}$"#, options: .regularExpression) != nil else {
+            throw InputProblem("an event type is a letter followed by letters, digits, '.', '_' or '-', at most 128 (e.g. Note), found \(BoundedInput.quoted(text))")
+        }
+        return text
+    }
+
+    @Sendable static func expectedVersion(_ text: String) throws -> ExpectedVersion {
+        switch text {
+        case "any": return .any
+        case "none": return .noStream
+        default:
+            guard case .success(let version) = BoundedInput.integer(text, in: 0...InputLimits.maxPosition) else {
+                throw InputProblem("expected a stream version (0 to \(InputLimits.maxPosition)), 'none' or 'any', found \(BoundedInput.quoted(text))")
+            }
+            return version == 0 ? .noStream : .exact(version)
         }
     }
 }

@@ -25,10 +25,12 @@ struct GetDesired: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.", valueName: "target"))
-    var target: String
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.", valueName: "target"),
+              transform: ArgumentParsers.serviceOrInstance)
+    var target: ScopeArgument
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var readOnly: ReadOnlyOption
 
     @Option(name: [.short, .long], help: "Output format: table, json or yaml (the last two include the documents).")
     var output: Format = .table
@@ -46,12 +48,10 @@ struct GetDesired: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open(checkIntegrity: false, mustExist: true)
-        let prefix = target.contains("@") ? target : target + "@"
-        var rows = try await store.desiredStates(prefix: prefix)
-        if target.contains("@") { rows = rows.filter { $0.instance == target } }
+        let store = try store.open(.read(readOnly: readOnly.readOnly))
+        let rows = try await target.desiredStates(in: store)
         guard !rows.isEmpty else {
-            throw ValidationError("no desired state for \(target) (has it been released? `keelson release \(target.split(separator: "@")[0]) --version V`)")
+            throw ValidationError("no desired state for \(target) (has it been released? `keelson release \(target.application)/\(target.service ?? "SERVICE") --version V`)")
         }
         let decode = { (json: String) in (try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))) ?? .null }
         let entries = rows.map {
@@ -84,13 +84,15 @@ struct GetCurrent: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.", valueName: "target"))
-    var target: String
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.", valueName: "target"),
+              transform: ArgumentParsers.serviceOrInstance)
+    var target: ScopeArgument
 
     @Flag(help: "Fetch from the runtimes now (recorded as events) instead of showing the last recorded fetch.")
     var refresh = false
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var readOnly: ReadOnlyOption
 
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.")
     var output: GetDesired.Format = .table
@@ -106,15 +108,18 @@ struct GetCurrent: AsyncParsableCommand {
         var lastSeenAt: String
     }
 
+    func validate() throws {
+        if refresh && readOnly.readOnly { throw ValidationError("--refresh records fetches, which a --read-only open cannot do") }
+    }
+
     func run() async throws {
-        let prefix = target.contains("@") ? target : target + "@"
-        let exact = { (instance: String) in target.contains("@") ? instance == target : true }
         if refresh {
-            let context = try await RuntimeContext.open(store, writable: true)
-            let desired = try await context.store.desiredStates(prefix: prefix).filter { exact($0.instance) }
+            let context = try await RuntimeContext.open(store)
+            let desired = try await target.desiredStates(in: context.store)
             guard !desired.isEmpty else { throw ValidationError("no desired state for \(target): nothing to fetch") }
             for row in desired {
-                let (id, state, runtime) = try await context.instance(row.instance)
+                guard let rowID = ServiceInstanceID(row.instance) else { continue }
+                let (id, state, runtime) = try await context.instance(rowID)
                 do {
                     try await RuntimeRecorder(runtime: runtime, store: context.store, actor: CommandActor.current).fetch(id, desired: state)
                 } catch {
@@ -122,8 +127,8 @@ struct GetCurrent: AsyncParsableCommand {
                 }
             }
         }
-        let store = try store.open(checkIntegrity: false, mustExist: true)
-        let rows = try await store.currentStates(prefix: prefix).filter { exact($0.instance) }
+        let store = try store.open(.read(readOnly: readOnly.readOnly))
+        let rows = try await store.currentStates(prefix: target.instancePrefix).filter { target.matches($0.instance) }
         guard !rows.isEmpty else {
             throw ValidationError("no observation of \(target) has been recorded yet (fetch one with `keelson get current \(target) --refresh`)")
         }
@@ -147,5 +152,22 @@ struct GetCurrent: AsyncParsableCommand {
                 print(CurrentTable.render(entry.observation))
             }
         }
+    }
+}
+
+extension ScopeArgument {
+    /// The key prefix of this service's (or instance's) rows in the projections.
+    var instancePrefix: String {
+        guard let service else { return application + "/" }
+        return channel == nil ? "\(application)/\(service)@" : description
+    }
+
+    /// Whether an instance (`app/service@channel`) lies within this scope.
+    func matches(_ instance: String) -> Bool {
+        channel == nil ? instance.hasPrefix(instancePrefix) : instance == description
+    }
+
+    func desiredStates(in store: EventStore) async throws -> [DesiredStateRow] {
+        try await store.desiredStates(prefix: instancePrefix).filter { matches($0.instance) }
     }
 }

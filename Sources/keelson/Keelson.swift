@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import KeelsonCore
 
 @main
@@ -31,4 +32,41 @@ struct Keelson: AsyncParsableCommand {
             VersionCommand.self,
         ]
     )
+
+    /// ArgumentParser's `main`, with two differences: an error message is printed with control
+    /// characters escaped and very long lines cut, because it may quote a value from the command
+    /// line, the environment or a file (an ESC in an argument must not reach the terminal raw);
+    /// and a usage error found while a command runs (a position past the end of the log, say) is
+    /// one sentence, without the root command's usage lines that would not fit it.
+    static func main() async {
+        var command: any ParsableCommand
+        do {
+            command = try await asyncParseAsRoot()
+        } catch {
+            exit(reporting: error)
+        }
+        do {
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ValidationError {
+            FileHandle.standardError.write(Data((TerminalText.escaped("Error: \(error.message)") + "\n").utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        } catch {
+            exit(reporting: error)
+        }
+    }
+
+    private static func exit(reporting error: any Error) -> Never {
+        let code = exitCode(for: error)
+        let message = fullMessage(for: error)
+        if code.isSuccess {
+            if !message.isEmpty { print(message) }
+        } else if !message.isEmpty {
+            FileHandle.standardError.write(Data((TerminalText.escaped(message) + "\n").utf8))
+        }
+        Foundation.exit(code.rawValue)
+    }
 }

@@ -96,3 +96,30 @@ struct RawJSON: Encodable {
     }
 }
 
+/// Text for a terminal: control characters other than newline and tab escaped (`\u{1B}`), each
+/// line cut to a length a person can read.
+enum TerminalText {
+    static let maxLineLength = 2000
+
+    static func escaped(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            var result = ""
+            var count = 0
+            for scalar in line.unicodeScalars {
+                if count >= maxLineLength {
+                    result += "…"
+                    break
+                }
+                if scalar == "\t" {
+                    result.unicodeScalars.append(scalar)
+                } else if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (0x2028...0x2029).contains(scalar.value) {
+                    result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+                count += 1
+            }
+            return result
+        }.joined(separator: "\n")
+    }
+}

@@ -9,15 +9,13 @@ struct WaitOptions: ParsableArguments {
     @Flag(help: "Follow the rollout until every instance has converged on it, failed, or --timeout passed (exit 0, 1, 2). Needs a worker running.")
     var wait = false
 
-    @Option(help: ArgumentHelp("With --wait: give up after this long (e.g. 30m).", valueName: "duration"))
-    var timeout: String = "30m"
+    /// Parsed while the command line is read: a bad value stops the command before it records
+    /// anything (it used to fail only after the release was recorded).
+    @Option(help: ArgumentHelp("With --wait: give up after this long (e.g. 30m; at most 365d).", valueName: "duration"),
+            transform: DurationArgument.parse)
+    var timeout = DurationArgument("30m")
 
-    func seconds() throws -> Int {
-        guard let seconds = DurationText.seconds(timeout) else {
-            throw ValidationError("--timeout: expected a duration such as 90s or 30m, found '\(timeout)'")
-        }
-        return seconds
-    }
+    func seconds() throws -> Int { timeout.seconds }
 }
 
 /// Follows a rollout in the log: prints each instance's status as it changes (what the worker

@@ -21,13 +21,13 @@ struct RuntimeContext {
     let intent: Intent
     let factory: RuntimeFactory
 
-    static func open(_ options: StoreOptions, writable: Bool) async throws -> RuntimeContext {
-        let store = try options.open(checkIntegrity: writable, mustExist: true)
+    /// Opens the database to record what the runtimes do.
+    static func open(_ options: FileStoreOptions) async throws -> RuntimeContext {
+        let store = try options.open(.write(create: false))
         guard let applied = try await DesiredStateRecorder.appliedIntent(store) else {
             throw ValidationError("no config has been applied to \(options.path) yet: run `keelson apply -f PATH` first")
         }
-        return RuntimeContext(
-            store: store, intent: applied.intent, factory: RuntimeFactory(stateRoot: RuntimeFactory.stateRoot(forDatabase: options.path)))
+        return RuntimeContext(store: store, intent: applied.intent, factory: RuntimeFactory(stateRoot: options.stateRoot()))
     }
 
     func runtime(named name: String) throws -> (RuntimeIntent, any Runtime) {
@@ -40,10 +40,7 @@ struct RuntimeContext {
     }
 
     /// The instance's desired state and the runtime its document names.
-    func instance(_ text: String) async throws -> (ServiceInstanceID, DesiredState, any Runtime) {
-        guard let id = ServiceInstanceID(text) else {
-            throw ValidationError("'\(text)' is not an instance: write APPLICATION/SERVICE@CHANNEL, e.g. shop/web@staging")
-        }
+    func instance(_ id: ServiceInstanceID) async throws -> (ServiceInstanceID, DesiredState, any Runtime) {
         guard let desired = try await store.desiredState(of: id) else {
             throw ValidationError("\(id) has no desired state (has it been released? `keelson release \(id.application)/\(id.service) --version V`)")
         }
@@ -57,10 +54,11 @@ struct RuntimeList: AsyncParsableCommand {
         commandName: "list", abstract: "List the runtimes of the applied config, with their settings.")
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var readOnly: ReadOnlyOption
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
 
     func run() async throws {
-        let entries = try await connection.api().runtimes()
+        let entries = try await connection.readingAPI(readOnly).runtimes()
         switch output {
         case .json, .yaml: try printStructured(entries, output)
         case .table:
@@ -90,14 +88,16 @@ struct RuntimeCheckCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The runtime's name (see `keelson runtime list`).", valueName: "name"))
+    @Argument(help: ArgumentHelp("The runtime's name (see `keelson runtime list`).", valueName: "name"),
+              transform: ArgumentParsers.runtimeName)
     var name: String
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var readOnly: ReadOnlyOption
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
 
     func run() async throws {
-        let report = try await connection.api().checkRuntime(name: name)
+        let report = try await connection.readingAPI(readOnly).checkRuntime(name: name)
         switch output {
         case .json, .yaml:
             try printStructured(report, output)
@@ -123,19 +123,17 @@ struct RuntimeApply: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"))
-    var instance: String
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"), transform: ArgumentParsers.instance)
+    var instance: ServiceInstanceID
 
-    @Option(help: ArgumentHelp("Give up after this long (e.g. 90s, 5m).", valueName: "duration"))
-    var timeout: String = "2m"
+    @Option(help: ArgumentHelp("Give up after this long (e.g. 90s, 5m; at most 365d).", valueName: "duration"), transform: DurationArgument.parse)
+    var timeout = DurationArgument("2m")
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
 
     func run() async throws {
-        guard let seconds = DurationText.seconds(timeout) else {
-            throw ValidationError("--timeout: expected a duration such as 90s or 5m, found '\(timeout)'")
-        }
-        let context = try await RuntimeContext.open(store, writable: true)
+        let seconds = timeout.seconds
+        let context = try await RuntimeContext.open(store)
         let (id, desired, runtime) = try await context.instance(instance)
         let recorder = RuntimeRecorder(runtime: runtime, store: context.store, actor: CommandActor.current)
         let key = "manual:\(desired.digest.dropFirst(7).prefix(16)):\(UUID().uuidString.prefix(8).lowercased())"
@@ -159,13 +157,13 @@ struct RuntimeRemove: AsyncParsableCommand {
         discussion: "Example:\n  keelson runtime remove shop/web@staging"
     )
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"))
-    var instance: String
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE@CHANNEL.", valueName: "instance"), transform: ArgumentParsers.instance)
+    var instance: ServiceInstanceID
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
 
     func run() async throws {
-        let context = try await RuntimeContext.open(store, writable: true)
+        let context = try await RuntimeContext.open(store)
         let (id, desired, runtime) = try await context.instance(instance)
         let result = try await runtime.remove(id, desired: desired, timeout: .seconds(120))
         if !result.output.isEmpty { print(result.output) }
@@ -194,29 +192,26 @@ struct RuntimeWatch: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.", valueName: "target"))
-    var target: String
+    @Argument(help: ArgumentHelp("APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.", valueName: "target"),
+              transform: ArgumentParsers.serviceOrInstance)
+    var target: ScopeArgument
 
-    @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this long (e.g. 90s, 10m).", valueName: "duration"))
-    var duration: String?
+    @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this long (e.g. 90s, 10m; at most 365d).", valueName: "duration"),
+            transform: DurationArgument.parse)
+    var duration: DurationArgument?
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
 
     func run() async throws {
-        let limit = try duration.map { text in
-            guard let seconds = DurationText.seconds(text) else {
-                throw ValidationError("--for: expected a duration such as 90s or 10m, found '\(text)'")
-            }
-            return Date().addingTimeInterval(TimeInterval(seconds))
-        }
-        let context = try await RuntimeContext.open(store, writable: true)
-        let prefix = target.contains("@") ? target : target + "@"
-        let rows = try await context.store.desiredStates(prefix: prefix).filter { !target.contains("@") || $0.instance == target }
+        let limit = duration.map { Date().addingTimeInterval(TimeInterval($0.seconds)) }
+        let context = try await RuntimeContext.open(store)
+        let rows = try await target.desiredStates(in: context.store)
         guard !rows.isEmpty else { throw ValidationError("no desired state for \(target): nothing to watch") }
         var watched: [ServiceInstanceID: (DesiredState, any Runtime, RuntimeIntent)] = [:]
         var schedule = FetchSchedule(cadence: FetchCadence())
         for row in rows {
-            let (id, desired, runtime) = try await context.instance(row.instance)
+            guard let rowID = ServiceInstanceID(row.instance) else { continue }
+            let (id, desired, runtime) = try await context.instance(rowID)
             let declared = try context.runtime(named: runtime.name).0
             watched[id] = (desired, runtime, declared)
             schedule.add(id, at: Date())

@@ -6,20 +6,28 @@ import KeelsonServer
 import KeelsonService
 import Logging
 
-/// `--listen HOST:PORT`.
-struct ListenAddress: ExpressibleByArgument {
+/// `--listen HOST:PORT`: a host name or address, and a port from 0 (pick a free one) to 65535.
+struct ListenAddress: Sendable, CustomStringConvertible {
     var host: String
     var port: Int
 
-    init?(argument: String) {
-        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
-              (0...65535).contains(port) else { return nil }
-        host = String(argument[..<colon])
-        self.port = port
-        if host.isEmpty { return nil }
+    @Sendable static func parse(_ text: String) throws -> ListenAddress {
+        let expected = "expected HOST:PORT such as 127.0.0.1:7420 (port 0 picks a free one), found \(BoundedInput.quoted(text))"
+        guard text.utf8.count <= 300, let colon = text.lastIndex(of: ":") else { throw InputProblem(expected) }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }  // [::1]:7420
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:".contains($0)) }) else {
+            throw InputProblem(expected)
+        }
+        guard case .success(let port) = BoundedInput.integer(String(text[text.index(after: colon)...]), in: 0...65_535) else {
+            throw InputProblem(expected)
+        }
+        return ListenAddress(host: host, port: Int(port))
     }
 
-    static let local = ListenAddress(argument: "127.0.0.1:7420")!
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    static let local = ListenAddress(host: "127.0.0.1", port: 7420)
 }
 
 /// A server timeout: `30s`, `2m`… from 1 second to 1 hour.
@@ -52,10 +60,11 @@ struct ServerCount: ExpressibleByArgument {
 
 /// Options `serve` and `up` share.
 struct ServerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Where to listen, HOST:PORT (port 0 picks a free one).", valueName: "host:port"))
+    @Option(help: ArgumentHelp("Where to listen, HOST:PORT (port 0 picks a free one).", valueName: "host:port"), transform: ListenAddress.parse)
     var listen: ListenAddress = .local
 
-    @Option(help: ArgumentHelp("Request bodies larger than this many bytes get 413.", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Request bodies larger than this many bytes get 413 (1 to 1073741824).", valueName: "bytes"),
+            transform: { Int(try BoundedInput.integer($0, in: 1...(1 << 30)).get()) })
     var maxBody: Int = 4 * 1024 * 1024
 
     @Option(help: ArgumentHelp("A request's head (request line and headers) must arrive within this, from its first byte.", valueName: "duration"))
@@ -70,16 +79,22 @@ struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Open connections at most; more are answered 503 and closed.", valueName: "count"))
     var maxConnections: ServerCount = ServerCount(value: 512)
 
-    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "level"))
-    var logLevel: String = "info"
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "level"), transform: ServerOptions.level)
+    var logLevel: Logger.Level = .info
 
-    @Option(help: ArgumentHelp("The worker's name (default server:HOST:PORT; keep it stable so a restart resumes its leases at once).", valueName: "name"))
+    @Option(help: ArgumentHelp("The worker's name (default server:HOST:PORT; keep it stable so a restart resumes its leases at once).", valueName: "name"),
+            transform: ArgumentParsers.printable("--worker-name", limit: 128))
     var workerName: String?
 
-    func logger(label: String) throws -> Logger {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level: one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(logLevel)'")
+    @Sendable static func level(_ text: String) throws -> Logger.Level {
+        guard let level = Logger.Level(rawValue: text) else {
+            throw InputProblem("expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \(BoundedInput.quoted(text))")
         }
+        return level
+    }
+
+    func logger(label: String) throws -> Logger {
+        let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -134,7 +149,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try server.logger(label: "keelson")
-        let store = try store.open()
+        let store = try store.open(.write(create: true))
+        _ = self.store.stateRoot()  // created 0700 before the runtimes put anything in it
         let settings = server.settings(databasePath: self.store.path)
         try await KeelsonServer.run(store: store, settings: settings, logger: logger) { url in
             emit("keelson serve: listening on \(url) (database \(self.store.path))")
@@ -162,13 +178,17 @@ struct TokenCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make a token and print it (only this once).")
-        @Option(help: ArgumentHelp("viewer, deployer or admin.", valueName: "role")) var role: String
+        @Option(help: ArgumentHelp("viewer, deployer or admin.", valueName: "role"), transform: Create.role) var role: Role
         @Option(help: ArgumentHelp("A unique name; events the token causes record token:NAME as their actor.", valueName: "name")) var name: String
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var format: OutputOptions
 
+        @Sendable static func role(_ text: String) throws -> Role {
+            guard let role = Role(rawValue: text) else { throw InputProblem("expected viewer, deployer or admin, found \(BoundedInput.quoted(text))") }
+            return role
+        }
+
         func run() async throws {
-            guard let role = Role(rawValue: role) else { throw ValidationError("--role: viewer, deployer or admin, not '\(self.role)'") }
             let created = try await connection.api(mustExist: false).createToken(TokenCreateBody(name: name, role: role))
             switch format.output {
             case .json, .yaml: try printStructured(created, format.output)
@@ -182,10 +202,11 @@ struct TokenCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every token: name, role, when made and last used, revoked or not.")
         @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var readOnly: ReadOnlyOption
         @OptionGroup var format: OutputOptions
 
         func run() async throws {
-            let tokens = try await connection.api().tokens()
+            let tokens = try await connection.readingAPI(readOnly).tokens()
             switch format.output {
             case .json, .yaml: try printStructured(tokens, format.output)
             case .table:

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import KeelsonCore
+import KeelsonEngine
 import KeelsonStore
 
 /// Options every command that opens the database shares.
@@ -7,8 +9,9 @@ struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The Keelson database file (env KEELSON_DB; default .keelson/keelson.db). Created if missing.",
-            valueName: "path"))
+            "The Keelson database file (env KEELSON_DB; default .keelson/keelson.db). Commands that record events create it when missing (mode 0600).",
+            valueName: "path"),
+        transform: StoreOptions.parsePath)
     var db: String?
 
     @Option(
@@ -18,32 +21,133 @@ struct StoreOptions: ParsableArguments {
             valueName: "full|normal"))
     var durability: DurabilityArgument?
 
+    static let defaultPath = ".keelson/keelson.db"
+
     var path: String {
-        db ?? ProcessInfo.processInfo.environment["KEELSON_DB"] ?? ".keelson/keelson.db"
+        db ?? Environment.value("KEELSON_DB") ?? Self.defaultPath
     }
 
-    /// Opens the store. Commands that only read pass `checkIntegrity: false`: `PRAGMA quick_check`
-    /// reads the whole file (about 0.9 s per million events here), too slow for a quick query;
-    /// commands that write, and `db check`, keep it.
-    ///
-    /// Commands that only read or check pass `mustExist: true`, so that a mistyped path is an error
-    /// rather than a new, empty database.
-    func open(checkIntegrity: Bool = true, mustExist: Bool = false) throws -> EventStore {
-        if mustExist && !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError(
-                "no Keelson database at \(path) (give --db PATH or set KEELSON_DB; `keelson demo` creates one)")
+    /// A path from the command line or the environment: not empty (SQLite would open a temporary
+    /// database), not absurdly long, no control characters.
+    @Sendable static func parsePath(_ text: String) throws -> String {
+        guard !text.isEmpty, text.utf8.count <= 4096,
+              !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
+            throw ValidationError("expected a file path (1 to 4096 bytes, no control characters), found \(BoundedInput.quoted(text))")
         }
+        return text
+    }
+
+    func validate() throws {
+        if let fromEnvironment = Environment.value("KEELSON_DB") {
+            do { _ = try Self.parsePath(fromEnvironment) } catch { throw ValidationError("KEELSON_DB: \(error)") }
+        }
+        _ = try durabilityValue()
+    }
+
+    private func durabilityValue() throws -> Durability? {
+        if let durability { return durability.value }
+        guard let fromEnvironment = Environment.value("KEELSON_DURABILITY") else { return nil }
+        guard let parsed = DurabilityArgument(argument: fromEnvironment) else {
+            throw ValidationError("KEELSON_DURABILITY must be full or normal, not \(BoundedInput.quoted(fromEnvironment))")
+        }
+        return parsed.value
+    }
+
+    /// How a command uses the database.
+    enum Access {
+        /// Reads only: the file must exist, and is opened read-only when `readOnly` is asked or
+        /// when the file or its folder cannot be written (a copy on a read-only mount, another
+        /// user's file). No integrity check by default: `PRAGMA quick_check` reads the whole file
+        /// (about 0.9 s per million events), too slow for a quick query.
+        case read(readOnly: Bool)
+        /// Records events: the file must be writable; `create` makes a new database when missing
+        /// (otherwise a mistyped path is an error rather than a new, empty database).
+        case write(create: Bool)
+    }
+
+    func open(_ access: Access, checkIntegrity: Bool? = nil) throws -> EventStore {
         var configuration = StoreConfiguration()
-        configuration.checkIntegrityOnOpen = checkIntegrity
-        if let durability {
-            configuration.durability = durability.value
-        } else if let fromEnvironment = ProcessInfo.processInfo.environment["KEELSON_DURABILITY"] {
-            guard let parsed = DurabilityArgument(argument: fromEnvironment) else {
-                throw ValidationError("KEELSON_DURABILITY must be full or normal, not '\(fromEnvironment)'")
-            }
-            configuration.durability = parsed.value
+        if let durability = try durabilityValue() { configuration.durability = durability }
+        switch access {
+        case .read(let readOnly):
+            try requireExisting()
+            configuration.readOnly = readOnly || !Self.isWritable(path)
+            configuration.checkIntegrityOnOpen = checkIntegrity ?? false
+        case .write(let create):
+            if !create { try requireExisting() }
+            configuration.checkIntegrityOnOpen = checkIntegrity ?? true
         }
-        return try EventStore(path: path, configuration: configuration)
+        let store = try EventStore(path: path, configuration: configuration)
+        for warning in store.openWarnings {
+            FileHandle.standardError.write(Data(TerminalText.escaped("warning: \(warning)\n").utf8))
+        }
+        return store
+    }
+
+    private func requireExisting() throws {
+        // lstat-free: a dangling symbolic link is "no database" too.
+        if !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError(
+                "no Keelson database at \(BoundedInput.printable(path, limit: 1000)) (give --db PATH or set KEELSON_DB; `keelson demo` creates one)")
+        }
+    }
+
+    /// Whether this process may write the file and its folder (where SQLite keeps `-wal` and
+    /// `-shm`). A read-only mount answers no even to root.
+    static func isWritable(_ path: String) -> Bool {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return access(path, W_OK) == 0 && access(folder, W_OK) == 0
+    }
+
+    /// Where local runtimes keep their state next to this database (`state/`), created mode 0700
+    /// when missing: it holds the logs and pid files of the processes they start.
+    func stateRoot() -> String {
+        let root = RuntimeFactory.stateRoot(forDatabase: path)
+        if !FileManager.default.fileExists(atPath: root) {
+            try? FileManager.default.createDirectory(
+                atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: EventStore.folderMode])
+        }
+        return root
+    }
+}
+
+/// `--read-only`, for the commands that only read.
+struct ReadOnlyOption: ParsableArguments {
+    @Flag(help: ArgumentHelp(
+        "Open the database without writing anything (automatic when the file or its folder is not writable, e.g. a copy on a read-only mount)."))
+    var readOnly = false
+}
+
+/// The store options of commands that work on the database file only: they refuse to run when
+/// KEELSON_SERVER names a server and no --db says which file, rather than quietly using a local
+/// file while the user thinks they talk to the server.
+struct FileStoreOptions: ParsableArguments {
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        if store.db == nil, let server = Environment.value("KEELSON_SERVER") {
+            throw ValidationError(
+                "this command works on the database file, not through a server, and KEELSON_SERVER is set (\(BoundedInput.quoted(server))): "
+                    + "give the file with --db PATH (run it where the database is), or unset KEELSON_SERVER")
+        }
+    }
+
+    var path: String { store.path }
+    var db: String? { store.db }
+
+    func open(_ access: StoreOptions.Access, checkIntegrity: Bool? = nil) throws -> EventStore {
+        try store.open(access, checkIntegrity: checkIntegrity)
+    }
+
+    func stateRoot() -> String { store.stateRoot() }
+}
+
+/// Environment variables, an empty one counting as unset.
+enum Environment {
+    static func value(_ name: String) -> String? {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+        return value
     }
 }
 

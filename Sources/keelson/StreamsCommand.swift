@@ -18,24 +18,28 @@ struct StreamsCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var readOnly: ReadOnlyOption
     @OptionGroup var format: OutputOptions
 
-    @Option(help: ArgumentHelp("Show the catalogue as of this global position.", valueName: "position"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Show the catalogue as of this global position.", valueName: "position"),
+            transform: ArgumentParsers.position)
     var at: Int64?
 
-    @Option(help: ArgumentHelp("Show the catalogue as of this time (an age like 2h, or ISO 8601).", valueName: "time"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Show the catalogue as of this time (an age like 2h, or ISO 8601).", valueName: "time"),
+            transform: TimeArgument.parse)
     var atTime: TimeArgument?
 
     func validate() throws {
         if at != nil && atTime != nil { throw ValidationError("give --at or --at-time, not both") }
-        if let at, at < 0 { throw ValidationError("--at must be 0 or more, not \(at)") }
     }
 
     func run() async throws {
-        let store = try store.open(checkIntegrity: false, mustExist: true)
+        let store = try store.open(.read(readOnly: readOnly.readOnly))
         let summaries: [StreamSummary]
         if let at {
+            let last = try await store.lastPosition()
+            guard at <= last else { throw ValidationError("--at \(at) is past the end of the log (its last position is \(last))") }
             summaries = try await store.streamCatalogue(atPosition: at)
         } else if let atTime {
             summaries = try await store.streamCatalogue(

@@ -22,52 +22,57 @@ struct TimelineCommand: AsyncParsableCommand {
               keelson timeline shop/web -o json --limit 500
             """)
 
-    @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]] (default: everything).", valueName: "scope"))
-    var scope: String?
+    @Argument(help: ArgumentHelp("APPLICATION[/SERVICE[@CHANNEL]] (default: everything).", valueName: "scope"),
+              transform: ArgumentParsers.scope)
+    var scope: ScopeArgument?
 
-    @Option(help: ArgumentHelp("Only entries since then (an age like 2h, or ISO 8601).", valueName: "time"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only entries since then (an age like 2h, or ISO 8601).", valueName: "time"), transform: TimeArgument.parse)
     var since: TimeArgument?
 
-    @Option(help: ArgumentHelp("Only entries until then.", valueName: "time"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only entries until then.", valueName: "time"), transform: TimeArgument.parse)
     var until: TimeArgument?
 
     @Option(name: .customLong("kind"), help: ArgumentHelp(
-        "Only these kinds (repeatable): \(TimelineEntry.Kind.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "kind"))
-    var kinds: [String] = []
+        "Only these kinds (repeatable): \(TimelineEntry.Kind.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "kind"),
+            transform: TimelineCommand.kind)
+    var kinds: [TimelineEntry.Kind] = []
 
-    @Option(help: ArgumentHelp("Entries before this position (paging).", valueName: "position"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Entries before this position (paging).", valueName: "position"),
+            transform: ArgumentParsers.positionFromOne)
     var before: Int64?
 
-    @Option(help: "At most this many entries.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("At most this many entries, 1 to \(ArgumentParsers.maxLimit).", valueName: "limit"),
+            transform: ArgumentParsers.limit)
     var limit = 100
 
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.")
     var output: TableOrJSON = .table
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var readOnly: ReadOnlyOption
+
+    @Sendable static func kind(_ text: String) throws -> TimelineEntry.Kind {
+        guard let kind = TimelineEntry.Kind(rawValue: text) else {
+            throw InputProblem("unknown kind \(BoundedInput.quoted(text)); known: \(TimelineEntry.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return kind
+    }
+
+    func validate() throws {
+        try TimeArgument.checkRange(since: since, until: until)
+    }
 
     func run() async throws {
         var query = TimelineQuery()
         if let scope {
-            let parts = scope.split(separator: "@", maxSplits: 1).map(String.init)
-            let names = parts[0].split(separator: "/", maxSplits: 1).map(String.init)
-            guard !names.isEmpty, !names[0].isEmpty, parts.count == 1 || names.count == 2 else {
-                throw ValidationError("'\(scope)' is not a scope: write APPLICATION, APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL")
-            }
-            query.application = names[0]
-            query.service = names.count > 1 ? names[1] : nil
-            query.channel = parts.count > 1 ? parts[1] : nil
+            query.application = scope.application
+            query.service = scope.service
+            query.channel = scope.channel
         }
-        query.kinds = try kinds.map { text in
-            guard let kind = TimelineEntry.Kind(rawValue: text) else {
-                throw ValidationError("--kind: unknown kind '\(text)'; known: \(TimelineEntry.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return kind
-        }
-        guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be from 1 to 10000") }
+        query.kinds = kinds
         query.before = before
         query.limit = limit
-        let page = try await connection.api().timeline(query, since: since, until: until)
+        let page = try await connection.readingAPI(readOnly).timeline(query, since: since, until: until)
         let entries = page.entries
         switch output {
         case .json, .yaml:

@@ -22,19 +22,20 @@ struct UpCommand: AsyncParsableCommand {
               keelson up examples/shop --version 2.0.0 --listen 127.0.0.1:7421
             """)
 
-    @Argument(help: ArgumentHelp("The config to apply.", valueName: "dir")) var directory: String = "examples/shop"
-    @Option(help: ArgumentHelp("The version to release first.", valueName: "version")) var version: String = "1.0.0"
+    @Argument(help: ArgumentHelp("The config to apply.", valueName: "dir"), transform: StoreOptions.parsePath) var directory: String = "examples/shop"
+    @Option(help: ArgumentHelp("The version to release first.", valueName: "version"), transform: ArgumentParsers.version) var version: String = "1.0.0"
     @OptionGroup var server: ServerOptions
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
         guard FileManager.default.fileExists(atPath: directory) else {
-            throw ValidationError("no config at \(directory): run this from the repository root, or give a directory")
+            throw ValidationError("no config at \(BoundedInput.printable(directory, limit: 1000)): run this from the repository root, or give a directory")
         }
         var serverOptions = server
-        if serverOptions.logLevel == "info" { serverOptions.logLevel = "warning" }  // decisions are printed below instead
+        if serverOptions.logLevel == .info { serverOptions.logLevel = .warning }  // decisions are printed below instead
         let logger = try serverOptions.logger(label: "keelson")
-        let store = try store.open()
+        let store = try store.open(.write(create: true))
+        _ = self.store.stateRoot()
         var settings = serverOptions.settings(databasePath: self.store.path)
         settings.onDecision = { report in
             let actions = report.decision.actions.map(Replay.describe)
