@@ -83,3 +83,18 @@ public struct CompileFailed: EventPayload, Hashable {
         self.errors = errors
     }
 }
+
+/// An instance was dropped from config (`keelson apply --prune`; stream `instance:<id>`): the
+/// worker that holds its lease stops what it runs through its runtime's `remove` and records
+/// `InstanceRemovalFinished`.
+public struct InstanceRemoved: EventPayload, Hashable {
+    public static let eventType = "InstanceRemoved"
+    public var instance: ServiceInstanceID
+    /// The digest of the config that no longer has it.
+    public var configDigest: String
+
+    public init(instance: ServiceInstanceID, configDigest: String) {
+        self.instance = instance
+        self.configDigest = configDigest
+    }
+}

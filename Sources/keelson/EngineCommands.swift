@@ -218,7 +218,12 @@ struct WorkerCommand: AsyncParsableCommand {
               keelson worker --db .keelson/keelson.db
             """)
 
-    @Option(help: ArgumentHelp("The worker's name (default worker:<pid>).", valueName: "name")) var name: String?
+    @Option(help: ArgumentHelp(
+        "The worker's name (default worker:<host name>). Keep it stable so that a restart resumes at once; while a worker runs, its name is refused to any other.",
+        valueName: "name")) var name: String?
+    @Option(help: ArgumentHelp(
+        "How long its leases on instances last without renewal (1s to 1h, default 30s): how long its instances wait when it dies and is not started again.",
+        valueName: "duration")) var leaseDuration: String?
     @Option(help: ArgumentHelp("Stop after this long (e.g. 10m); default: run until stopped.", valueName: "duration")) var duration: String?
     @OptionGroup var store: StoreOptions
 
@@ -226,11 +231,21 @@ struct WorkerCommand: AsyncParsableCommand {
         let store = try store.open()
         var settings = Worker.Settings(stateRoot: RuntimeFactory.stateRoot(forDatabase: self.store.path))
         if let name { settings.name = name }
+        if let leaseDuration {
+            switch BoundedInput.durationSeconds(leaseDuration, max: 3600) {
+            case .success(let seconds) where seconds >= 1: settings.leaseDuration = .seconds(seconds)
+            case .success: throw ValidationError("--lease-duration: at least 1s, found \(BoundedInput.quoted(leaseDuration))")
+            case .failure(let problem): throw ValidationError("--lease-duration: \(problem.message)")
+            }
+        }
+        settings.onProblem = { emit("\(Text.time(Date().millisecondsSince1970))  \($0)") }
         let worker = Worker(store: store, settings: settings) { report in
             let actions = report.decision.actions.map(Replay.describe)
             emit("\(Text.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(report.instance)  \(report.decision.status.rawValue): \(report.decision.reason)"
                 + (actions.isEmpty ? "" : "  [\(actions.joined(separator: "; "))]"))
         }
+        // Claims its name first: a name in use is refused before anything is said to run.
+        try await worker.start()
         emit("\(settings.name) running on \(self.store.path); Ctrl-C stops")
         let task = Task { try await worker.run() }
         // Ctrl-C and SIGTERM stop it cleanly: running applies finish and its leases are released.
