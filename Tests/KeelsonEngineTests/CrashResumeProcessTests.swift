@@ -285,6 +285,8 @@ struct CrashResumeProcessTests {
         #expect(try await eventually(30) { try await fixture.events(WorkerStarted.eventType).count == 2 }, "\(restarted.log)")
         restarted.signal(SIGTERM)
         #expect(try await restarted.waitForExit() == 0)
+        let zero = try await fixture.keelson(["worker", "--name", "z", "--lease-duration", "0s"])
+        #expect(zero.status == 64 && zero.output.contains("--lease-duration: at least 1s"), "\(zero.output)")
 
         // Two servers on port 0: each its own worker name, both running.
         var servers: [KeelsonProcess] = []
