@@ -34,8 +34,9 @@ public struct ConfigApplied: EventPayload, Hashable {
 }
 
 /// An apply with `--prune` recorded a config that no longer declares this released service
-/// instance (stream `instance:<app>/<service>@<channel>`): it has no desired state any more, and the
-/// engine leaves it idle.
+/// instance (stream `instance:<app>/<service>@<channel>`): it has no desired state any more, the
+/// engine leaves it idle, and the worker that holds its lease stops what it runs through its
+/// runtime's `remove` and records `InstanceRemovalFinished`.
 public struct InstanceRemoved: EventPayload, Hashable {
     public static let eventType = "InstanceRemoved"
     public var instance: String
@@ -105,3 +106,4 @@ public struct CompileFailed: EventPayload, Hashable {
         self.errors = errors
     }
 }
+

@@ -15,10 +15,18 @@ public struct FetchCadence: Sendable, Hashable {
         self.stable = stable
     }
 
-    /// From a runtime's settings (`fetchIntervalConverging`, `fetchIntervalStable`, in seconds).
+    /// The shortest and the longest interval a setting gives: a recorded config is read again
+    /// without trusting its numbers (a zero interval would fetch in a loop).
+    public static let bounds: ClosedRange<Int> = 1...InputLimits.maxDurationSeconds
+
+    /// From a runtime's settings (`fetchIntervalConverging`, `fetchIntervalStable`, in seconds),
+    /// clamped to `bounds`.
     public init(settings: [String: String]) {
-        if let seconds = settings["fetchIntervalConverging"].flatMap(Int.init) { converging = .seconds(seconds) }
-        if let seconds = settings["fetchIntervalStable"].flatMap(Int.init) { stable = .seconds(seconds) }
+        func seconds(_ key: String) -> Duration? {
+            settings[key].flatMap { Int($0) }.map { .seconds(min(max($0, Self.bounds.lowerBound), Self.bounds.upperBound)) }
+        }
+        if let interval = seconds("fetchIntervalConverging") { converging = interval }
+        if let interval = seconds("fetchIntervalStable") { stable = interval }
     }
 
     /// Whether an instance is stable: it has a desired state, the observation is healthy, nothing
@@ -72,6 +80,11 @@ public struct FetchSchedule: Sendable, Hashable {
 
     /// When the next instance falls due, if any.
     public var nextWake: Date? { nextFetch.values.min() }
+
+    /// When the next instance not in `excluded` falls due (one whose apply runs is fetched after it).
+    public func nextWake(excluding excluded: Set<ServiceInstanceID>) -> Date? {
+        nextFetch.filter { !excluded.contains($0.key) }.values.min()
+    }
 
     public var instances: [ServiceInstanceID] { nextFetch.keys.sorted() }
 }

@@ -6,8 +6,9 @@ import KeelsonStore
 
 /// Builds the runtime objects that config declares (`Runtime` documents and their `settings`).
 public struct RuntimeFactory: Sendable {
-    /// Local runtimes keep their state in `<stateRoot>/<runtime name>` unless `stateDirectory` says
-    /// otherwise. By default `<the database's folder>/state`.
+    /// Local and custom runtimes keep their state (replicas' pid files and logs; apply locks) in
+    /// `<stateRoot>/<runtime name>` unless a local runtime's `stateDirectory` says otherwise. By
+    /// default `<the database's folder>/state`.
     public var stateRoot: String
     /// The simulated runtime's clock.
     public var clock: @Sendable () -> Date
@@ -23,30 +24,79 @@ public struct RuntimeFactory: Sendable {
         return ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("state")
     }
 
+    /// A runtime whose settings cannot be used (a recorded config is read again without trusting
+    /// it: it may predate a check, or hold a value out of range).
+    public struct Problem: Error, Sendable, Hashable, CustomStringConvertible {
+        public var runtime: String
+        public var reason: String
+        public var description: String { "runtime \(runtime) cannot be built: \(reason)" }
+    }
+
+    /// The runtime a declaration describes, or an `UnavailableRuntime` that says why it cannot be built.
     public func make(_ runtime: RuntimeIntent, in intent: Intent) -> any Runtime {
+        switch build(runtime, in: intent) {
+        case .success(let built): built
+        case .failure(let problem): UnavailableRuntime(name: runtime.name, reason: problem.description)
+        }
+    }
+
+    /// The runtime a declaration describes, with its settings checked.
+    public func build(_ runtime: RuntimeIntent, in intent: Intent) -> Result<any Runtime, Problem> {
         let settings = runtime.settings
+        func problem(_ reason: String) -> Result<any Runtime, Problem> { .failure(Problem(runtime: runtime.name, reason: reason)) }
+        /// A whole number of seconds from a setting, within `InputLimits.maxDurationSeconds`.
+        func seconds(_ key: String) -> Result<Int?, Problem> {
+            guard let text = settings[key] else { return .success(nil) }
+            guard let value = Int(text), (0...InputLimits.maxDurationSeconds).contains(value) else {
+                return .failure(Problem(runtime: runtime.name, reason: "\(key) is \(BoundedInput.quoted(text)), not a number of seconds from 0 to \(InputLimits.maxDurationSeconds)"))
+            }
+            return .success(value)
+        }
+        let stateDirectory = settings["stateDirectory"] ?? (stateRoot as NSString).appendingPathComponent(runtime.name)
         switch runtime.type {
         case .local:
-            var local = LocalRuntimeSettings(
-                stateDirectory: settings["stateDirectory"] ?? (stateRoot as NSString).appendingPathComponent(runtime.name))
-            if let ports = settings["ports"]?.split(separator: "-").compactMap({ Int($0) }), ports.count == 2 {
-                local.ports = ports[0]...ports[1]
+            var local = LocalRuntimeSettings(stateDirectory: stateDirectory)
+            if let text = settings["ports"] {
+                let bounds = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+                guard bounds.count == 2, let low = bounds[0], let high = bounds[1], InputLimits.ports.contains(low),
+                    InputLimits.ports.contains(high), low <= high
+                else { return problem("ports is \(BoundedInput.quoted(text)), not a range LOW-HIGH of ports 1 to 65535") }
+                local.ports = low...high
             }
-            if let seconds = settings["stopGracePeriod"].flatMap(Int.init) { local.stopGracePeriod = .seconds(seconds) }
-            if let seconds = settings["startupGrace"].flatMap(Int.init) { local.startupGrace = .seconds(seconds) }
-            return LocalProcessRuntime(name: runtime.name, settings: local)
+            switch (seconds("stopGracePeriod"), seconds("startupGrace")) {
+            case (.failure(let failure), _), (_, .failure(let failure)): return .failure(failure)
+            case (.success(let grace), .success(let startup)):
+                if let grace { local.stopGracePeriod = .seconds(grace) }
+                if let startup { local.startupGrace = .seconds(startup) }
+            }
+            return .success(LocalProcessRuntime(name: runtime.name, settings: local))
         case .simulated:
             var simulation = SimulationSettings()
-            if let seed = settings["seed"].flatMap(UInt64.init) { simulation.seed = seed }
-            if let seconds = settings["applyLatency"].flatMap(Int.init) { simulation.applyLatency = .seconds(seconds) }
-            if let seconds = settings["timeToHealthy"].flatMap(Int.init) { simulation.timeToHealthy = .seconds(seconds) }
-            if let rate = settings["applyFailureRate"].flatMap(Double.init) { simulation.applyFailureRate = rate }
-            if let rate = settings["applyHangRate"].flatMap(Double.init) { simulation.applyHangRate = rate }
-            if let rate = settings["fetchErrorRate"].flatMap(Double.init) { simulation.fetchErrorRate = rate }
+            if let text = settings["seed"] {
+                guard let seed = UInt64(text) else { return problem("seed is \(BoundedInput.quoted(text)), not a whole number ≥ 0") }
+                simulation.seed = seed
+            }
+            switch (seconds("applyLatency"), seconds("timeToHealthy")) {
+            case (.failure(let failure), _), (_, .failure(let failure)): return .failure(failure)
+            case (.success(let latency), .success(let healthy)):
+                if let latency { simulation.applyLatency = .seconds(latency) }
+                if let healthy { simulation.timeToHealthy = .seconds(healthy) }
+            }
+            for key in ["applyFailureRate", "applyHangRate", "fetchErrorRate"] {
+                guard let text = settings[key] else { continue }
+                guard let rate = Double(text), (0...1).contains(rate) else {
+                    return problem("\(key) is \(BoundedInput.quoted(text)), not a probability from 0 to 1")
+                }
+                switch key {
+                case "applyFailureRate": simulation.applyFailureRate = rate
+                case "applyHangRate": simulation.applyHangRate = rate
+                default: simulation.fetchErrorRate = rate
+                }
+            }
             if let versions = settings["unhealthyVersions"] {
                 simulation.unhealthyVersions = Set(versions.split(separator: ",").map(String.init))
             }
-            return SimulatedRuntime(name: runtime.name, settings: simulation, clock: clock)
+            return .success(SimulatedRuntime(name: runtime.name, settings: simulation, clock: clock))
         case .custom:
             var programs: [(what: String, command: String, workingDirectory: String?)] = []
             for service in intent.services {
@@ -57,11 +107,11 @@ public struct RuntimeFactory: Sendable {
                     programs.append((what: "\(id) apply", command: apply.command, workingDirectory: apply.workingDirectory))
                 }
             }
-            return CustomProgramRuntime(name: runtime.name, programs: programs)
+            return .success(CustomProgramRuntime(name: runtime.name, stateDirectory: stateDirectory, programs: programs))
         case .kubernetes, .ecs:
-            return UnavailableRuntime(
+            return .success(UnavailableRuntime(
                 name: runtime.name,
-                reason: "\(runtime.type.rawValue) runtimes are not built yet: Keelson can compile their desired states but not apply them")
+                reason: "\(runtime.type.rawValue) runtimes are not built yet: Keelson can compile their desired states but not apply them"))
         }
     }
 

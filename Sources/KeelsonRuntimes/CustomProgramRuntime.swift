@@ -1,6 +1,10 @@
 import Foundation
 import KeelsonCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A `type: custom` runtime: the service names a fetch program and an apply program that know how
 /// to observe and change wherever it runs (VMs, in-house systems). The contract is in
 /// `docs/runtimes.md`:
@@ -12,17 +16,26 @@ import KeelsonCore
 ///   retried with exponential backoff (`retry.attempts`, `retry.backoff`, `retry.maxBackoff`).
 /// - A program that outlives its `timeout` is stopped (SIGTERM, then SIGKILL, its whole process
 ///   group) and counts as failed.
+/// - One run of apply (or remove) per instance at a time, across workers and worker restarts: the
+///   apply program's stdin is the instance's lock file (`ApplyLock`), so the next run starts only
+///   once every process of the previous one that keeps its stdin has ended. A previous run left
+///   behind by a killed worker is stopped once past its deadline (`KEELSON_DEADLINE_MS`).
 /// - fetch prints `{"objects": {"NAME": {"version", "replicas", "readyReplicas", "status",
 ///   "message", "drifted"}}}` on stdout.
 public struct CustomProgramRuntime: Runtime {
     public let name: String
+    /// Where the apply locks live: `<stateDirectory>/<app>/<service>@<channel>.lock`.
+    public let stateDirectory: String
     /// The programs the services on this runtime name (for `check`), `(what, command, directory)`.
     public var programs: [(what: String, command: String, workingDirectory: String?)]
     /// Output kept in an apply's result, per stream.
     public var excerptLimit = 2_048
 
-    public init(name: String, programs: [(what: String, command: String, workingDirectory: String?)] = []) {
+    /// `stateDirectory` defaults to a folder of the temporary directory, per user and runtime.
+    public init(name: String, stateDirectory: String? = nil, programs: [(what: String, command: String, workingDirectory: String?)] = []) {
         self.name = name
+        self.stateDirectory = stateDirectory ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("keelson-\(getuid())").appendingPathComponent(name).path
         self.programs = programs
     }
 
@@ -71,9 +84,18 @@ public struct CustomProgramRuntime: Runtime {
         } catch {
             return ApplyResult(succeeded: false, durationMilliseconds: 0, error: "\(error)")
         }
+        let deadline = started.advanced(by: timeout)
+        let lock: ApplyLock
+        switch await ApplyLock.acquire(ApplyLock.path(in: stateDirectory, for: state.instance), until: deadline, stopOverdue: true) {
+        case .success(let held): lock = held
+        case .failure(let problem):
+            return ApplyResult(
+                succeeded: false, durationMilliseconds: (clock.now - started).milliseconds,
+                error: "\(program.command) was not started for \(state.instance): \(problem.description)")
+        }
+        defer { lock.release() }
         let run = await runWithRetry(
-            program, action: "apply", state: state, idempotencyKey: idempotencyKey, deadline: started.advanced(by: timeout),
-            budget: timeout)
+            program, action: "apply", state: state, idempotencyKey: idempotencyKey, deadline: deadline, budget: timeout, lock: lock)
         let succeeded = run.last?.exitCode == 0
         return ApplyResult(
             succeeded: succeeded, durationMilliseconds: (clock.now - started).milliseconds, output: excerpt(run),
@@ -90,8 +112,18 @@ public struct CustomProgramRuntime: Runtime {
                 succeeded: false, durationMilliseconds: 0,
                 error: "runtime \(name) cannot remove \(instance): no desired state names its apply program (run.custom)")
         }
+        let deadline = started.advanced(by: timeout)
+        let lock: ApplyLock
+        switch await ApplyLock.acquire(ApplyLock.path(in: stateDirectory, for: instance), until: deadline, stopOverdue: true) {
+        case .success(let held): lock = held
+        case .failure(let problem):
+            return ApplyResult(
+                succeeded: false, durationMilliseconds: (clock.now - started).milliseconds,
+                error: "\(custom.apply.command) was not started to remove \(instance): \(problem.description)")
+        }
+        defer { lock.release() }
         let run = await runWithRetry(
-            custom.apply, action: "remove", state: desired, idempotencyKey: nil, deadline: started.advanced(by: timeout), budget: timeout)
+            custom.apply, action: "remove", state: desired, idempotencyKey: nil, deadline: deadline, budget: timeout, lock: lock)
         let succeeded = run.last?.exitCode == 0
         return ApplyResult(
             succeeded: succeeded, durationMilliseconds: (clock.now - started).milliseconds, output: excerpt(run),
@@ -119,14 +151,21 @@ public struct CustomProgramRuntime: Runtime {
     // MARK: running programs
 
     /// One outcome per attempt (a launch failure is an outcome with exit code 127).
+    /// With `lock`, each attempt's stdin is the lock file (holding the request), and the
+    /// environment names the lock and the wall-clock deadline.
     private func runWithRetry(
         _ program: CompiledDocument.Program, action: String, state: DesiredState, idempotencyKey: String?,
-        deadline: ContinuousClock.Instant?, budget: Duration?
+        deadline: ContinuousClock.Instant?, budget: Duration?, lock: ApplyLock? = nil
     ) async -> [Attempt] {
         let clock = ContinuousClock()
         let retry = program.retry ?? CompiledDocument.Retry(attempts: 3, baseSeconds: 1, maxSeconds: 30)
         let retryable = Set(program.retryableExitCodes ?? [])
-        let (stdin, environment) = input(action: action, state: state, idempotencyKey: idempotencyKey, program: program)
+        var (stdin, environment) = input(action: action, state: state, idempotencyKey: idempotencyKey, program: program)
+        if let lock, let deadline {
+            environment["KEELSON_APPLY_LOCK"] = lock.path
+            let left = deadline - clock.now
+            environment["KEELSON_DEADLINE_MS"] = "\(Date().millisecondsSince1970.adding(saturating: max(.zero, left).milliseconds))"
+        }
         var attempts: [Attempt] = []
         for attempt in 1...max(1, retry.attempts) {
             var timeout = Duration.seconds(program.timeoutSeconds)
@@ -142,7 +181,8 @@ public struct CustomProgramRuntime: Runtime {
             do {
                 let outcome = try await ProgramRunner(stdoutLimit: 1 << 20, stderrLimit: excerptLimit).run(
                     program.command, arguments: program.args, environment: environment,
-                    workingDirectory: program.workingDirectory.map(LocalProcessRuntime.absolute), stdin: stdin, timeout: timeout)
+                    workingDirectory: program.workingDirectory.map(LocalProcessRuntime.absolute), stdin: stdin,
+                    input: try lock?.input(stdin), timeout: timeout)
                 attempts.append(Attempt(number: attempt, outcome: outcome, launchError: nil, limit: limit))
             } catch is CancellationError {
                 attempts.append(Attempt(number: attempt, outcome: nil, launchError: "cancelled; the program was stopped", limit: limit))

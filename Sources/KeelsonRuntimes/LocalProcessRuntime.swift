@@ -30,6 +30,13 @@ public struct LocalRuntimeSettings: Sendable, Hashable {
 /// session (it outlives Keelson and takes its children down with it when stopped) and has a pid
 /// file that records the process's start time, so that a reused pid is never mistaken for ours.
 ///
+/// A replica is recorded before it is started, under an id that is also in its environment
+/// (`KEELSON_REPLICA_ID`, beside `KEELSON_INSTANCE` and `KEELSON_STATE_DIRECTORY`): a worker killed
+/// between the start and the pid file leaves a record by which the next one finds the process.
+/// A process that carries an instance's markers but no record at all is a stray: fetch reports
+/// it (drifted), apply and remove stop it. Applies and removes of one instance take turns, across
+/// processes that share the state directory, through the instance's `apply.lock`.
+///
 /// Apply is a rolling replacement: start a new replica, wait until it is healthy, stop an old one
 /// (SIGTERM, SIGKILL after the grace period); then scale up or down to the desired count. A
 /// replica that exits or does not become healthy fails the apply and is stopped; the old replicas
@@ -69,6 +76,9 @@ public actor LocalProcessRuntime: Runtime {
         var version: String
         var digest: String
         var command: [String]
+        /// The marker in the replica's environment (`KEELSON_REPLICA_ID`); nil in records written
+        /// before replicas had one. A record with pid 0 was written before its process started.
+        var id: String?
 
         var isRunning: Bool { ProcessTable.isRunning(pid, startedAt: startTime) }
         var number: Int { Int(name.dropFirst()) ?? 0 }
@@ -92,13 +102,50 @@ public actor LocalProcessRuntime: Runtime {
         return try? JSONDecoder().decode(AppliedRecord.self, from: data)
     }
 
+    /// The instance's replica records. One written before its process started (pid 0) gets the
+    /// pid and start time of the process that carries its id, if there is one.
     private func replicas(_ instance: ServiceInstanceID) -> [ReplicaRecord] {
         let folder = directory(of: instance).appendingPathComponent("replicas")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.compactMap {
+        var records: [ReplicaRecord] = names.filter { $0.hasSuffix(".json") }.compactMap {
             guard let data = try? Data(contentsOf: folder.appendingPathComponent($0)) else { return nil }
             return try? JSONDecoder().decode(ReplicaRecord.self, from: data)
         }.sorted { $0.number < $1.number }
+        if records.contains(where: { $0.pid == 0 && $0.id != nil }) {
+            let found = marked(instance)
+            for index in records.indices where records[index].pid == 0 {
+                guard let process = found.first(where: { $0.environment["KEELSON_REPLICA_ID"] == records[index].id }) else { continue }
+                records[index].pid = process.pid
+                records[index].startTime = process.startTime
+            }
+        }
+        return records
+    }
+
+    /// The environment that marks a replica as this runtime's, for this instance.
+    private nonisolated func markers(_ instance: ServiceInstanceID) -> [String: String] {
+        ["KEELSON_INSTANCE": instance.description, "KEELSON_STATE_DIRECTORY": Self.absolute(settings.stateDirectory)]
+    }
+
+    /// Every live process that leads its session and carries this instance's markers.
+    private nonisolated func marked(_ instance: ServiceInstanceID) -> [ProcessTable.Found] {
+        ProcessTable.sessionLeaders(withEnvironment: markers(instance))
+    }
+
+    /// Processes with this instance's markers that no record knows: left by a start that was
+    /// interrupted before anything was written, or by a record removed by hand.
+    private func strays(_ instance: ServiceInstanceID, known: [ReplicaRecord]) -> [ProcessTable.Found] {
+        let ours = Set(known.filter(\.isRunning).map { "\($0.pid)/\($0.startTime)" })
+        return marked(instance).filter { !ours.contains("\($0.pid)/\($0.startTime)") }
+    }
+
+    /// Stops a stray's session: SIGTERM, SIGKILL after the grace period.
+    private func stopStray(_ stray: ProcessTable.Found) async -> String {
+        let replica = ReplicaRecord(
+            name: stray.environment["KEELSON_REPLICA"] ?? "stray", pid: stray.pid, startTime: stray.startTime,
+            port: Int(stray.environment["PORT"] ?? "") ?? 0, version: stray.environment["KEELSON_VERSION"] ?? "?", digest: "",
+            command: [])
+        return "stray " + (await Task { await self.signalUntilGone(replica, why: "it ran outside Keelson's records") }.value)
     }
 
     private func write<T: Encodable>(_ value: T, to file: URL) throws {
@@ -106,6 +153,11 @@ public actor LocalProcessRuntime: Runtime {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(value).write(to: file, options: .atomic)
+    }
+
+    /// The lock that applies and removes of the instance take turns on (see `ApplyLock`).
+    private nonisolated func lockFile(_ instance: ServiceInstanceID) -> String {
+        directory(of: instance).appendingPathComponent("apply.lock").path
     }
 
     private func recordFile(_ instance: ServiceInstanceID, _ replica: String) -> URL {
@@ -131,11 +183,20 @@ public actor LocalProcessRuntime: Runtime {
     // MARK: fetch
 
     public func fetch(_ instance: ServiceInstanceID, desired: DesiredState?) async throws -> Observation {
-        guard let applied = applied(instance) else { return Observation(objects: []) }
+        let records = replicas(instance)
+        let strays = strays(instance, known: records).map { stray in
+            ObservedObject(
+                name: "stray-\(stray.pid)", version: stray.environment["KEELSON_VERSION"], desiredReplicas: 0, readyReplicas: 0,
+                health: .healthy,
+                message: "pid \(stray.pid) (\(stray.environment["KEELSON_REPLICA"] ?? "no replica name")) runs without a record: the next apply stops it",
+                drifted: true)
+        }
+        guard let applied = applied(instance) else { return Observation(objects: strays) }
         let document = try? CompiledDocument.decode(applied.document)
         var objects: [ObservedObject] = []
         var current = 0
-        for replica in replicas(instance) {
+        // A record whose start was interrupted before its process ran is no replica.
+        for replica in records where replica.pid != 0 {
             if replica.digest == applied.digest { current += 1 }
             guard replica.isRunning else {
                 objects.append(ObservedObject(
@@ -157,7 +218,7 @@ public actor LocalProcessRuntime: Runtime {
                 message: "\(applied.replicas - current) of \(applied.replicas) replica(s) of \(applied.version) have no process",
                 drifted: true))
         }
-        return Observation(objects: objects)
+        return Observation(objects: objects + strays)
     }
 
     // MARK: apply
@@ -173,6 +234,12 @@ public actor LocalProcessRuntime: Runtime {
                 succeeded: error == nil, durationMilliseconds: (clock.now - started).milliseconds,
                 output: log.joined(separator: "\n"), error: error)
         }
+        let lock: ApplyLock
+        switch await ApplyLock.acquire(lockFile(state.instance), until: deadline, stopOverdue: false) {
+        case .success(let held): lock = held
+        case .failure(let problem): return result("another apply of \(state.instance) is running: \(problem.description)")
+        }
+        defer { lock.release() }
 
         let document: CompiledDocument
         let run: CompiledDocument.LocalRun
@@ -200,6 +267,17 @@ public actor LocalProcessRuntime: Runtime {
         }
 
         var replicas = replicas(state.instance)
+        // Replicas whose start was interrupted: adopted when their process runs, else forgotten.
+        for replica in replicas where replica.id != nil {
+            guard let record = try? Data(contentsOf: recordFile(state.instance, replica.name)),
+                let written = try? JSONDecoder().decode(ReplicaRecord.self, from: record), written.pid == 0
+            else { continue }
+            if replica.pid != 0 {
+                try? write(replica, to: recordFile(state.instance, replica.name))
+                log.append("adopted \(replica.name) (pid \(replica.pid)): it started while its worker stopped")
+            }
+        }
+        for stray in strays(state.instance, known: replicas) { log.append(await stopStray(stray)) }
         if let applied = applied(state.instance), applied.idempotencyKey == idempotencyKey, applied.digest == state.digest,
             replicas.allSatisfy({ $0.digest == state.digest && $0.isRunning }), replicas.count == state.replicas
         {
@@ -213,7 +291,8 @@ public actor LocalProcessRuntime: Runtime {
 
         // Forget replicas whose process is gone.
         for replica in replicas where !replica.isRunning {
-            log.append("\(replica.name) (pid \(replica.pid), \(replica.version)) is gone; removed its pid file")
+            log.append(replica.pid == 0 ? "\(replica.name) never started; removed its record"
+                : "\(replica.name) (pid \(replica.pid), \(replica.version)) is gone; removed its pid file")
             forget(state.instance, replica)
         }
         replicas = replicas.filter(\.isRunning)
@@ -269,11 +348,22 @@ public actor LocalProcessRuntime: Runtime {
         let started = clock.now
         await acquire(instance)
         defer { release(instance) }
+        let lock: ApplyLock
+        switch await ApplyLock.acquire(lockFile(instance), until: started.advanced(by: timeout), stopOverdue: false) {
+        case .success(let held): lock = held
+        case .failure(let problem):
+            return ApplyResult(
+                succeeded: false, durationMilliseconds: (clock.now - started).milliseconds,
+                error: "another apply of \(instance) is running: \(problem.description)")
+        }
+        defer { lock.release() }
         var log: [String] = []
-        for replica in replicas(instance) {
+        let records = replicas(instance)
+        for replica in records {
             log.append(replica.isRunning ? await stop(instance, replica, why: "the instance was removed") : "\(replica.name) was not running")
             forget(instance, replica)
         }
+        for stray in strays(instance, known: records) { log.append(await stopStray(stray)) }
         try? FileManager.default.removeItem(at: directory(of: instance).appendingPathComponent("applied.json"))
         return ApplyResult(succeeded: true, durationMilliseconds: (clock.now - started).milliseconds, output: log.joined(separator: "\n"))
     }
@@ -406,6 +496,9 @@ public actor LocalProcessRuntime: Runtime {
         variables["KEELSON_VERSION"] = state.version
         variables["KEELSON_DIGEST"] = state.digest
         variables["KEELSON_REPLICA"] = replicaName
+        let id = UUID().uuidString.lowercased()
+        for (key, value) in markers(state.instance) { variables[key] = value }
+        variables["KEELSON_REPLICA_ID"] = id
         var updates: [Environment.Key: String?] = [:]
         for (key, value) in variables { updates[Environment.Key(rawValue: key)!] = value }
         var options = PlatformOptions()
@@ -415,6 +508,18 @@ public actor LocalProcessRuntime: Runtime {
             environment: .inherit.updating(updates), workingDirectory: FilePath(workingDirectory),
             platformOptions: options)
 
+        // Recorded before it starts: a worker killed right after the start leaves the record, by
+        // whose id (in the process's environment) the next one finds the process.
+        var record = ReplicaRecord(
+            name: replicaName, pid: 0, startTime: 0, port: port, version: state.version, digest: state.digest,
+            command: [executable] + arguments, id: id)
+        do {
+            try write(record, to: recordFile(state.instance, replicaName))
+        } catch {
+            try? out.close()
+            try? err.close()
+            throw error
+        }
         // The replica must outlive this call (and Keelson): it runs in an unstructured task that is
         // never cancelled and only waits for the process to end, so that it is reaped.
         let (pids, continuation) = AsyncStream<Result<Int32, SpawnError>>.makeStream()
@@ -434,10 +539,14 @@ public actor LocalProcessRuntime: Runtime {
             }
         }
         var pid: Int32 = 0
-        for await spawned in pids { pid = try spawned.get() }
-        let record = ReplicaRecord(
-            name: replicaName, pid: pid, startTime: ProcessTable.startTime(of: pid) ?? 0, port: port,
-            version: state.version, digest: state.digest, command: [executable] + arguments)
+        do {
+            for await spawned in pids { pid = try spawned.get() }
+        } catch {
+            try? FileManager.default.removeItem(at: recordFile(state.instance, replicaName))
+            throw error
+        }
+        record.pid = pid
+        record.startTime = ProcessTable.startTime(of: pid) ?? 0
         try write(record, to: recordFile(state.instance, replicaName))
         return record
     }
@@ -525,6 +634,11 @@ public actor LocalProcessRuntime: Runtime {
 
     private func stopUncancelled(_ instance: ServiceInstanceID, _ replica: ReplicaRecord, why: String) async -> String {
         defer { forget(instance, replica) }
+        return await signalUntilGone(replica, why: why)
+    }
+
+    /// SIGTERM to the replica's process group, SIGKILL after the grace period; waits until it is gone.
+    private func signalUntilGone(_ replica: ReplicaRecord, why: String) async -> String {
         guard replica.isRunning else { return "\(replica.name) (pid \(replica.pid)) had already exited" }
         ProcessTable.signalGroup(replica.pid, SIGTERM)
         let graceEnds = clock.now.advanced(by: settings.stopGracePeriod)

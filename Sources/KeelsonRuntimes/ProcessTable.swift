@@ -8,10 +8,10 @@ import Darwin
 
 /// What the kernel says about processes and ports (Linux `/proc`). A pid alone is not an
 /// identity — pids are reused — so every check pairs it with the process's start time.
-enum ProcessTable {
+public enum ProcessTable {
     /// The process's start time in clock ticks since boot (`/proc/PID/stat` field 22), or nil when
     /// there is no such process or it has exited and awaits reaping (a zombie).
-    static func startTime(of pid: Int32) -> UInt64? {
+    public static func startTime(of pid: Int32) -> UInt64? {
         guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return nil }
@@ -31,8 +31,79 @@ enum ProcessTable {
     }
 
     /// Whether `pid` is alive and still the process that started at `startTime`.
-    static func isRunning(_ pid: Int32, startedAt startTime: UInt64) -> Bool {
+    public static func isRunning(_ pid: Int32, startedAt startTime: UInt64) -> Bool {
         startTime != 0 && self.startTime(of: pid) == startTime
+    }
+
+    /// What `/proc/PID/stat` says of a live (not zombie) process: its process group, session and
+    /// start time.
+    static func status(of pid: Int32) -> (group: Int32, session: Int32, startTime: UInt64)? {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // After "pid (comm)": state, ppid, pgrp, session, … start time (field 22).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X", let group = Int32(fields[2]), let session = Int32(fields[3]),
+            let start = UInt64(fields[19])
+        else { return nil }
+        return (group, session, start)
+    }
+
+    /// Every pid in `/proc`, sorted.
+    static func pids() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.sorted()
+    }
+
+    /// A process's environment as it was started (`/proc/PID/environ`; readable for our own
+    /// processes only), or nil.
+    static func environment(of pid: Int32) -> [String: String]? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        var environment: [String: String] = [:]
+        for entry in data.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let equals = text.firstIndex(of: "=") else { continue }
+            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        return environment
+    }
+
+    /// A process found by its environment: its pid and start time (an identity, unlike the pid).
+    struct Found: Hashable {
+        var pid: Int32
+        var startTime: UInt64
+        var environment: [String: String]
+    }
+
+    /// The session leaders (a replica leads its own session) whose environment holds every pair
+    /// of `markers`. Processes of other users cannot be read, and are not ours.
+    static func sessionLeaders(withEnvironment markers: [String: String]) -> [Found] {
+        pids().compactMap { pid in
+            guard let status = status(of: pid), status.session == pid, let environment = environment(of: pid),
+                markers.allSatisfy({ environment[$0.key] == $0.value })
+            else { return nil }
+            return Found(pid: pid, startTime: status.startTime, environment: environment)
+        }
+    }
+
+    /// The processes (other than this one) that have the file at `path` open, on any descriptor.
+    static func holders(of path: String) -> [Found] {
+        var target = stat()
+        guard stat(path, &target) == 0 else { return [] }
+        let me = getpid()
+        return pids().compactMap { pid in
+            guard pid != me, let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return nil }
+            let holds = descriptors.contains { descriptor in
+                var info = stat()
+                return stat("/proc/\(pid)/fd/\(descriptor)", &info) == 0 && info.st_dev == target.st_dev && info.st_ino == target.st_ino
+            }
+            guard holds, let status = status(of: pid) else { return nil }
+            return Found(pid: pid, startTime: status.startTime, environment: environment(of: pid) ?? [:])
+        }
+    }
+
+    /// A process's command name (`/proc/PID/comm`), for messages.
+    static func command(of pid: Int32) -> String {
+        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Sends `signal` to the process group led by `pid` (replicas lead their own session).

@@ -43,25 +43,52 @@ struct ProgramRunner {
     var stderrLimit = 16 << 10
 
     /// Runs `command` (a path, or a name looked up on `PATH`) and waits for it, at most `timeout`.
+    /// `input`, when given, is the program's stdin instead of `stdin`'s text: an open descriptor
+    /// this call closes once the program has it (the apply lock: see `CustomProgramRuntime`).
     func run(
         _ command: String, arguments: [String], environment: [String: String], workingDirectory: String?,
-        stdin: String?, timeout: Duration
+        stdin: String?, input: FileDescriptor? = nil, timeout: Duration
     ) async throws -> Outcome {
         let inherited = ProcessInfo.processInfo.environment
         guard let executable = ProcessTable.executable(command, in: workingDirectory, path: environment["PATH"] ?? inherited["PATH"])
-        else { throw Failure.notExecutable(command) }
+        else {
+            try? input?.close()
+            throw Failure.notExecutable(command)
+        }
 
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        } catch {
+            try? input?.close()
+            throw error
+        }
         defer { try? FileManager.default.removeItem(at: scratch) }
         let outPath = scratch.appendingPathComponent("stdout").path
         let errPath = scratch.appendingPathComponent("stderr").path
         // stdin is a file too: a program that exits without reading it is no error.
-        let inPath = scratch.appendingPathComponent("stdin").path
-        try Data((stdin ?? "").utf8).write(to: URL(fileURLWithPath: inPath))
-        let inFD = try FileDescriptor.open(FilePath(inPath), .readOnly)
-        let outFD = try FileDescriptor.open(FilePath(outPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
-        let errFD = try FileDescriptor.open(FilePath(errPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+        let inFD: FileDescriptor
+        if let input {
+            inFD = input
+        } else {
+            let inPath = scratch.appendingPathComponent("stdin").path
+            try Data((stdin ?? "").utf8).write(to: URL(fileURLWithPath: inPath))
+            inFD = try FileDescriptor.open(FilePath(inPath), .readOnly)
+        }
+        let outFD: FileDescriptor
+        let errFD: FileDescriptor
+        do {
+            outFD = try FileDescriptor.open(FilePath(outPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+            do {
+                errFD = try FileDescriptor.open(FilePath(errPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+            } catch {
+                try? outFD.close()
+                throw error
+            }
+        } catch {
+            try? inFD.close()
+            throw error
+        }
 
         var options = PlatformOptions()
         options.createSession = true

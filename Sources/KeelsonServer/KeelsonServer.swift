@@ -30,7 +30,14 @@ public enum KeelsonServer {
         /// Where local runtimes keep state (see `RuntimeFactory.stateRoot`).
         public var stateRoot: String
         /// The worker's name; stable across restarts so a restarted server resumes its own leases.
+        /// Nil: `defaultWorkerName`.
         public var workerName: String?
+
+        /// `server:HOST:PORT`; with port 0 (any free port, different every time) a name of this
+        /// process, `server:HOST:pid-PID`, so that two such servers never share a name.
+        public var defaultWorkerName: String {
+            port == 0 ? "server:\(host):pid-\(ProcessInfo.processInfo.processIdentifier)" : "server:\(host):\(port)"
+        }
         /// Where to write a first admin token when the database has none (nil: don't).
         public var bootstrapTokenFile: String?
         /// Told about every decision the worker records (`keelson up` prints them).
@@ -56,9 +63,9 @@ public enum KeelsonServer {
         let readiness = Readiness()
         let api = APIRouter(control: control, settings: settings.api, metrics: metrics, streams: streams, readiness: readiness)
 
-        var workerSettings = Worker.Settings(
-            name: settings.workerName ?? "server:\(settings.host):\(settings.port)", stateRoot: settings.stateRoot)
+        var workerSettings = Worker.Settings(name: settings.workerName ?? settings.defaultWorkerName, stateRoot: settings.stateRoot)
         workerSettings.onFetch = { runtime, succeeded, duration in metrics.fetched(runtime: runtime, succeeded: succeeded, duration: duration) }
+        workerSettings.onProblem = { problem in logger.warning("worker", metadata: ["problem": "\(problem)"]) }
         let onDecision = settings.onDecision
         let worker = Worker(store: store, settings: workerSettings) { report in
             onDecision(report)

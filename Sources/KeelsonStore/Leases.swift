@@ -49,6 +49,37 @@ extension EventStore {
         }
     }
 
+    /// Takes or renews one lease, `key`, for `owner` until `expiresAt`, in one transaction: granted
+    /// when nobody holds it or `owner` does; held by someone else, it is granted only when
+    /// `mayTakeOver(holder, expired)` says so (a worker's name: its holder is known to be gone, or
+    /// it let the lease expire and cannot be checked). Times are the caller's clock, in ms.
+    public func claimLease(
+        _ key: String, owner: String, nowMilliseconds now: Int64, expiresAtMilliseconds expiresAt: Int64,
+        mayTakeOver: @escaping @Sendable (_ holder: String, _ expired: Bool) -> Bool
+    ) async throws -> LeaseOutcome {
+        try await pool.write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT owner, expires_at FROM leases WHERE key = ?", arguments: [key]) {
+                let holder: String = row["owner"]
+                let until: Int64 = row["expires_at"]
+                if holder != owner && !mayTakeOver(holder, until <= now) {
+                    return .heldBy(owner: holder, untilMilliseconds: until)
+                }
+                try db.execute(
+                    sql: "UPDATE leases SET owner = ?, expires_at = ?, acquired_at = CASE WHEN owner = ? THEN acquired_at ELSE ? END WHERE key = ?",
+                    arguments: [owner, expiresAt, owner, now, key])
+                return holder == owner ? .renewed : .acquired(previousOwner: holder)
+            }
+            try db.execute(
+                sql: "INSERT INTO leases (key, owner, expires_at, acquired_at) VALUES (?, ?, ?, ?)", arguments: [key, owner, expiresAt, now])
+            return .acquired(previousOwner: nil)
+        }
+    }
+
+    /// Gives up one lease if `owner` still holds it.
+    public func releaseLease(_ key: String, owner: String) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM leases WHERE key = ? AND owner = ?", arguments: [key, owner]) }
+    }
+
     /// Gives up every lease `owner` holds (a worker stopping cleanly), so others need not wait.
     public func releaseLeases(owner: String) async throws {
         try await pool.write { db in try db.execute(sql: "DELETE FROM leases WHERE owner = ?", arguments: [owner]) }

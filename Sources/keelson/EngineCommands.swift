@@ -241,8 +241,14 @@ struct WorkerCommand: AsyncParsableCommand {
               keelson worker --db .keelson/keelson.db
             """)
 
-    @Option(help: ArgumentHelp("The worker's name (default worker:<pid>).", valueName: "name"), transform: ArgumentParsers.printable("--name", limit: 128))
+    @Option(help: ArgumentHelp(
+        "The worker's name (default worker:<host name>). Keep it stable so that a restart resumes at once; while a worker runs, its name is refused to any other.",
+        valueName: "name"), transform: ArgumentParsers.printable("--name", limit: 128))
     var name: String?
+    @Option(help: ArgumentHelp(
+        "How long its leases on instances last without renewal (1s to 1h, default 30s): how long its instances wait when it dies and is not started again.",
+        valueName: "duration"), transform: DurationArgument.parse(between: 1, and: 3600))
+    var leaseDuration: DurationArgument?
     @Option(help: ArgumentHelp("Stop after this long (e.g. 10m; at most 365d); default: run until stopped.", valueName: "duration"),
             transform: DurationArgument.parse)
     var duration: DurationArgument?
@@ -252,11 +258,15 @@ struct WorkerCommand: AsyncParsableCommand {
         let store = try store.open(.write(create: true))
         var settings = Worker.Settings(stateRoot: self.store.stateRoot())
         if let name { settings.name = name }
+        if let leaseDuration { settings.leaseDuration = leaseDuration.duration }
+        settings.onProblem = { emit("\(Text.time(Date().millisecondsSince1970))  \($0)") }
         let worker = Worker(store: store, settings: settings) { report in
             let actions = report.decision.actions.map(Replay.describe)
             emit("\(Text.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(report.instance)  \(report.decision.status.rawValue): \(report.decision.reason)"
                 + (actions.isEmpty ? "" : "  [\(actions.joined(separator: "; "))]"))
         }
+        // Claims its name first: a name in use is refused before anything is said to run.
+        try await worker.start()
         emit("\(settings.name) running on \(self.store.path); Ctrl-C stops")
         let task = Task { try await worker.run() }
         // Ctrl-C and SIGTERM stop it cleanly: running applies finish and its leases are released.

@@ -42,6 +42,17 @@ struct DurationArgument: Sendable, CustomStringConvertible {
         DurationArgument(seconds: try BoundedInput.durationSeconds(text).get(), text: text)
     }
 
+    /// A parser for durations from `lower` to `upper` seconds.
+    static func parse(between lower: Int, and upper: Int) -> @Sendable (String) throws -> DurationArgument {
+        { text in
+            let seconds = try BoundedInput.durationSeconds(text, max: upper).get()
+            guard seconds >= lower else {
+                throw InputProblem("expected at least \(lower)s, found \(BoundedInput.quoted(text))")
+            }
+            return DurationArgument(seconds: seconds, text: text)
+        }
+    }
+
     /// For defaults, which are known to parse.
     init(_ text: String) {
         self.text = text

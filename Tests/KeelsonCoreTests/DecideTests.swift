@@ -33,7 +33,8 @@ enum DecideFixture {
         result: Bool? = nil, resultAgo: Int64 = 4 * minute, error: String? = "exit 1",
         seen: (healthy: Bool, versions: [String], drifted: Bool, ago: Int64)? = nil,
         converged: (String, ago: Int64)? = nil, lastGood: String? = nil,
-        approvals: [String] = [], rejectedBy: String? = nil, rollbackBy: String? = nil
+        approvals: [String] = [], rejectedBy: String? = nil, rollbackBy: String? = nil,
+        issuedAgo: Int64? = nil, attempt: Int? = nil, orphanedAgo: Int64? = nil
     ) -> InstanceRecord {
         var record = InstanceRecord(instance: web)
         record.desired = desired.map { release($0, deadline: deadline, autoRollback: autoRollback) }
@@ -44,6 +45,9 @@ enum DecideFixture {
             if let result {
                 entry.result = .init(succeeded: result, atMilliseconds: now - resultAgo, error: result ? nil : error)
             }
+            entry.issuedAtMilliseconds = issuedAgo.map { now - $0 }
+            entry.attempt = attempt
+            entry.orphanedAtMilliseconds = orphanedAgo.map { now - $0 }
             record.request = entry
         }
         if let seen {
@@ -63,12 +67,12 @@ enum DecideFixture {
     static func view(
         _ record: InstanceRecord, policy: ChannelPolicy = ChannelPolicy(name: "prod"), upstream: [InstanceView.Upstream] = [],
         paused: String? = nil, alerts: [FiringAlert] = [], appLimit: Int? = nil, convergingInApp: Int = 0,
-        convergingInChannel: Int = 0, bad: [String: String] = [:]
+        convergingInChannel: Int = 0, bad: [String: String] = [:], unreadable: [String] = []
     ) -> InstanceView {
         InstanceView(
             record: record, policy: policy, applicationMaxConverging: appLimit, upstream: upstream, pausedBy: paused,
             gatingAlerts: alerts, convergingInApplication: convergingInApp, convergingInChannel: convergingInChannel,
-            badVersions: bad)
+            badVersions: bad, unreadable: unreadable)
     }
 
     static func upstream(_ version: String, ago: Int64) -> [InstanceView.Upstream] {
@@ -95,8 +99,20 @@ struct DecideTests {
         DecideCase(name: "no release: idle", view: F.view(F.record(desired: nil)), status: .idle, reason: ["no release yet"], wake: .some(nil)),
         DecideCase(name: "a first release with no rules is applied", view: F.view(F.record()), status: .converging,
                    actions: [.applying("2.0.0")], reason: ["applying 2.0.0"]),
-        DecideCase(name: "an apply that runs: converging until its deadline", view: F.view(F.record(request: "2.0.0", requestedAgo: m)),
-                   status: .converging, reason: ["applying 2.0.0: apply running for 1m"], wake: .some(F.now + m)),
+        DecideCase(name: "an apply that runs: converging until its deadline and a grace", view: F.view(F.record(request: "2.0.0", requestedAgo: m)),
+                   status: .converging, reason: ["applying 2.0.0: apply running for 1m"], wake: .some(F.now + 2 * m)),
+        DecideCase(name: "a re-issued apply counts from its re-issue", view: F.view(F.record(request: "2.0.0", requestedAgo: 30 * m, issuedAgo: m)),
+                   status: .converging, reason: ["applying 2.0.0: apply running for 1m"], wake: .some(F.now + 2 * m)),
+        DecideCase(name: "no result long past the deadline: fetch before deciding, never wait forever", view: F.view(F.record(request: "2.0.0", requestedAgo: 5 * m, seen: (false, [], false, 3 * m))),
+                   status: .converging, reason: ["no result from its worker 1m past the progress deadline of 2m: fetching before deciding"]),
+        DecideCase(name: "no result long past the deadline, fetched since: re-issued with its key", view: F.view(F.record(request: "2.0.0", requestedAgo: 5 * m, seen: (false, [], false, 10_000))),
+                   status: .converging, actions: [.reissue(requestID: "r-2.0.0")], reason: ["no result from its worker", "re-issuing the apply of 2.0.0"]),
+        DecideCase(name: "orphaned by a restart, fetched since: re-issued", view: F.view(F.record(request: "2.0.0", requestedAgo: m, seen: (false, [], false, 10_000), orphanedAgo: 30_000)),
+                   status: .converging, actions: [.reissue(requestID: "r-2.0.0")], reason: ["resuming after a restart: re-issuing"]),
+        DecideCase(name: "orphaned and superseded: abandoned", view: F.view(F.record(desired: "3.0.0", request: "2.0.0", requestedAgo: m, seen: (false, [], false, 10_000), orphanedAgo: 30_000)),
+                   status: .converging, actions: [.abandon(requestID: "r-2.0.0", reason: "superseded by 3.0.0 while no worker ran it")]),
+        DecideCase(name: "an unreadable event: no decision over an incomplete view", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m), unreadable: ["event 7 (ApplyRequested on instance:shop/web@prod) cannot be read: field 'version' is missing"]),
+                   status: .failed, reason: ["cannot decide: event 7 (ApplyRequested on instance:shop/web@prod) cannot be read"], wake: .some(nil)),
         DecideCase(name: "a rollback that runs: rolling back", view: F.view(F.record(request: "1.0.0", rollback: true, requestedAgo: 10_000)),
                    status: .rollingBack, reason: ["rolling back to 1.0.0"]),
 
@@ -106,6 +122,14 @@ struct DecideTests {
         DecideCase(name: "applied and healthy: converged, the watch begins", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (true, ["2.0.0"], false, 10_000))),
                    status: .converged, actions: [.markConverged(version: "2.0.0", digest: "sha256:2.0.0")], reason: ["converged on 2.0.0: 2/2 ready"],
                    wake: .some(F.now + 300_000)),
+        DecideCase(name: "applied, then nothing runs before converging (the runtime lost it): applied again", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, 10_000))),
+                   status: .converging, actions: [.applying("2.0.0")], reason: ["drift before converging: nothing runs although its apply succeeded; applying 2.0.0 again"]),
+        DecideCase(name: "applied, then its processes are gone before converging: applied again", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, ["2.0.0"], true, 10_000))),
+                   status: .converging, actions: [.applying("2.0.0")], reason: ["drift before converging: drifted"]),
+        DecideCase(name: "nothing runs after the second apply too: not applied a third time", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, 10_000), attempt: 2)),
+                   status: .converging, reason: ["waiting for 2.0.0 to become healthy: 0/2 ready, running nothing"], wake: .some(F.now + m)),
+        DecideCase(name: "a rollback that lost its processes before converging: rolled back again", view: F.view(F.record(request: "1.0.0", rollback: true, result: true, resultAgo: m, seen: (false, [], false, 10_000), lastGood: "1.0.0"), bad: ["2.0.0": "x"]),
+                   status: .rollingBack, actions: [.applying("1.0.0", rollback: true)], reason: ["drift before converging"]),
         DecideCase(name: "applied, unhealthy before the deadline: waiting for health", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, ["2.0.0"], false, 10_000))),
                    status: .converging, reason: ["waiting for 2.0.0 to become healthy: 0/2 ready", "HTTP 500", "deadline in 1m"], wake: .some(F.now + m)),
         DecideCase(name: "unhealthy past the progress deadline: marked bad, rolled back", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 3 * m, seen: (false, ["2.0.0"], false, 10_000), lastGood: "1.0.0")),

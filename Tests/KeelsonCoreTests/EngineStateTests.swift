@@ -86,4 +86,121 @@ struct EngineStateTests {
         #expect(state.instances[web]?.request?.result?.succeeded == false)
         #expect(state.instances[web]?.request?.result?.error == "boom")
     }
+
+    mutating func raw(_ type: String, _ payload: String, stream: String, actor: String = "alice", at seconds: Int64 = 0) -> RecordedEvent {
+        position += 1
+        return RecordedEvent(
+            position: position, streamID: StreamID(stream), version: position, type: type, schemaVersion: 1, payload: payload,
+            recordedAtMilliseconds: 1_795_600_800_000 + seconds * 1000, actor: actor, correlationID: nil, causationPosition: nil)
+    }
+
+    mutating func finished(_ key: String, succeeded: Bool, at seconds: Int64) -> RecordedEvent {
+        let payload = ApplyFinished(
+            instance: ServiceInstanceID("shop/web@staging")!, runtime: "sim", digest: "sha256:1", idempotencyKey: key,
+            result: ApplyResult(succeeded: succeeded, durationMilliseconds: 1, error: succeeded ? nil : "boom"))
+        return raw(succeeded ? ApplyFinished.succeededType : ApplyFinished.failedType, try! CanonicalJSON.string(payload), stream: "instance:shop/web@staging", at: seconds)
+    }
+
+    static let policy = ApplicationPolicy(application: "shop", maxConverging: nil, channels: [ChannelPolicy(name: "staging")])
+
+    @Test("a re-issued request is run by the worker that re-issued it: that worker's restart orphans it again, whoever asked first")
+    mutating func reissuedThenRestarted() {
+        var state = EngineState()
+        let web = ServiceInstanceID("shop/web@staging")!
+        let stream = "instance:shop/web@staging"
+        state.evolve(event(ApplyRequested(instance: web, requestID: "req-1", version: "1.0.0", digest: "sha256:1", document: "{}", rollback: false), stream: stream, actor: "w1"))
+        // w1 dies; w2 takes the lease over and re-issues the request.
+        state.evolve(event(LeaseAcquired(instance: web, worker: "w2", previousOwner: "w1"), stream: stream, actor: "w2", at: 40))
+        #expect(state.instances[web]?.request?.orphanedAtMilliseconds != nil)
+        let reissue = DecisionMade(instance: web, viewPosition: position, nowMilliseconds: 1_795_600_850_000, engineVersion: Engine.version,
+                                   decision: Decision(status: .converging, reason: "re-issuing", actions: [.reissue(requestID: "req-1")]))
+        state.evolve(event(reissue, stream: stream, actor: "w2", at: 50))
+        let request = state.instances[web]?.request
+        #expect(request?.orphanedAtMilliseconds == nil)
+        #expect(request?.requestedBy == "w1" && request?.executor == "w2" && request?.runBy == "w2")
+        #expect(request?.issuedAt == 1_795_600_850_000)
+        #expect(state.instances[web]?.leaseHolder == "w2")
+        // w2 is killed and started again under its name (its leases are renewed, no hand-over).
+        var other = state
+        state.evolve(event(WorkerStarted(worker: "w2", engineVersion: Engine.version), stream: "worker:w2", actor: "w2", at: 60))
+        #expect(state.instances[web]?.request?.orphanedAtMilliseconds == 1_795_600_860_000)
+        // w1 starting again does not touch what w2 runs.
+        other.evolve(event(WorkerStarted(worker: "w1", engineVersion: Engine.version), stream: "worker:w1", actor: "w1", at: 60))
+        #expect(other.instances[web]?.request?.orphanedAtMilliseconds == nil)
+        // The first result counts; a late second one (a run that outlived its worker) does not.
+        state.evolve(finished("req-1", succeeded: true, at: 70))
+        state.evolve(finished("req-1", succeeded: false, at: 80))
+        #expect(state.instances[web]?.request?.result?.succeeded == true)
+    }
+
+    @Test("releasing a version marked bad again forgets its finished request wherever it failed: apply, health before converging, or watch")
+    mutating func retryClearsEveryFailure() {
+        let web = ServiceInstanceID("shop/web@staging")!
+        let stream = "instance:shop/web@staging"
+        func run(succeeded: Bool, converged: Bool, status: InstanceStatus, good: Bool) -> InstanceRecord.Request? {
+            var state = EngineState()
+            state.evolve(event(PolicyCompiled(policy: Self.policy, configDigest: "c"), stream: "app:shop"))
+            state.evolve(event(ApplyRequested(instance: web, requestID: "req-1", version: "2.0.0", digest: "sha256:1", document: "{}", rollback: false), stream: stream, actor: "w", at: 1))
+            state.evolve(finished("req-1", succeeded: succeeded, at: 2))
+            var actions: [DecisionAction] = converged ? [.markConverged(version: "2.0.0", digest: "sha256:1")] : []
+            if good { actions.append(.markGood(version: "2.0.0", digest: "sha256:1")) }
+            state.evolve(event(DecisionMade(instance: web, viewPosition: position, nowMilliseconds: 1_795_600_803_000, engineVersion: Engine.version,
+                                            decision: Decision(status: status, reason: "x", actions: actions)), stream: stream, actor: "w", at: 3))
+            state.evolve(event(ReleaseMarkedBad(service: "shop/web", version: "2.0.0", reason: "failed in staging"), stream: "service:shop/web", at: 4))
+            state.evolve(event(ReleaseRequested(application: "shop", service: "web", version: "2.0.0", parameters: [:]), stream: "service:shop/web", at: 5))
+            #expect(state.badReleases["shop/web"]?["2.0.0"] == nil)
+            return state.instances[web]?.request
+        }
+        #expect(run(succeeded: false, converged: false, status: .failed, good: false) == nil, "its apply failed")
+        #expect(run(succeeded: true, converged: false, status: .failed, good: false) == nil, "not healthy by its deadline")
+        #expect(run(succeeded: true, converged: true, status: .failed, good: false) == nil, "lost its health during the watch")
+        #expect(run(succeeded: true, converged: true, status: .converged, good: true) != nil, "good here: kept")
+    }
+
+    @Test("the same release applied again before it converged is a further attempt; after converging it is the first again")
+    mutating func attempts() {
+        var state = EngineState()
+        let web = ServiceInstanceID("shop/web@staging")!
+        let stream = "instance:shop/web@staging"
+        func request(_ id: String, at seconds: Int64) -> RecordedEvent {
+            event(ApplyRequested(instance: web, requestID: id, version: "1.0.0", digest: "sha256:1", document: "{}", rollback: false), stream: stream, actor: "w", at: seconds)
+        }
+        state.evolve(request("req-1", at: 1))
+        state.evolve(finished("req-1", succeeded: true, at: 2))
+        state.evolve(request("req-2", at: 3))
+        #expect(state.instances[web]?.request?.attempt == 2)
+        state.evolve(finished("req-2", succeeded: true, at: 4))
+        state.evolve(event(DecisionMade(instance: web, viewPosition: position, nowMilliseconds: 1_795_600_805_000, engineVersion: Engine.version,
+                                        decision: Decision(status: .converged, reason: "x", actions: [.markConverged(version: "1.0.0", digest: "sha256:1")])), stream: stream, at: 5))
+        state.evolve(request("req-3", at: 6))
+        #expect(state.instances[web]?.request?.attempt == nil)
+    }
+
+    @Test("an event that does not decode is noted with its position and concerns its instance, application or everyone; a later one of its kind clears it")
+    mutating func unreadable() throws {
+        var state = EngineState()
+        let web = ServiceInstanceID("shop/web@staging")!
+        let api = ServiceInstanceID("shop/api@staging")!
+        state.evolve(event(PolicyCompiled(policy: Self.policy, configDigest: "c"), stream: "app:shop"))
+        for id in [web, api] {
+            state.evolve(event(DesiredStateCompiled(instance: id.description, digest: "sha256:1", document: "{}", version: "1.0.0", parameters: [:], configDigest: "c"), stream: "instance:\(id)"))
+        }
+        state.evolve(raw(ApplyRequested.eventType, #"{"instance":"shop/web@staging"}"#, stream: "instance:shop/web@staging"))
+        let problem = try #require(state.view(of: web)?.unreadable.first)
+        #expect(problem.contains("event \(position) (ApplyRequested on instance:shop/web@staging) cannot be read: field 'requestID' is missing"), "\(problem)")
+        #expect(state.view(of: api)?.unreadable == [])
+        #expect(Engine.decide(state.view(of: web)!, nowMilliseconds: 1_795_600_900_000).status == .failed)
+        state.evolve(event(ApplyRequested(instance: web, requestID: "req-2", version: "1.0.0", digest: "sha256:1", document: "{}", rollback: false), stream: "instance:shop/web@staging"))
+        #expect(state.view(of: web)?.unreadable == [])
+
+        // A signal nobody can read (an alert) concerns every instance until one of its kind reads well.
+        state.evolve(raw(AlertFired.eventType, "not json", stream: "alerts"))
+        #expect(state.view(of: api)?.unreadable.first?.contains("the payload is not valid JSON") == true)
+        state.evolve(event(AlertResolved(name: "x", labels: [:]), stream: "alerts"))
+        #expect(state.view(of: api)?.unreadable == [])
+        // An application's policy that cannot be read concerns its instances only.
+        state.evolve(raw(PolicyCompiled.eventType, "{}", stream: "app:shop"))
+        #expect(state.view(of: web)?.unreadable.count == 1)
+        #expect(state.unreadable(concerning: ServiceInstanceID("other/web@staging")!) == [])
+    }
 }

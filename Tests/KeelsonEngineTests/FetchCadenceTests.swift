@@ -64,4 +64,17 @@ struct FetchCadenceTests {
         schedule.remove(api)
         #expect(schedule.instances == [web])
     }
+
+    @Test("intervals from a recorded config are clamped to 1 s … 365 d (a zero interval would fetch in a loop); the wake skips busy instances")
+    func bounded() {
+        let zero = FetchCadence(settings: ["fetchIntervalConverging": "0", "fetchIntervalStable": "99999999999999"])
+        #expect(zero.converging == .seconds(1))
+        #expect(zero.stable == .seconds(365 * 86_400))
+        #expect(FetchCadence(settings: ["fetchIntervalConverging": "-5"]).converging == .seconds(1))
+        var schedule = FetchSchedule(cadence: FetchCadence())
+        schedule.add(web, at: start)
+        schedule.fetched(api, at: start, stable: true)
+        #expect(schedule.nextWake(excluding: [web]) == start.addingTimeInterval(60))
+        #expect(schedule.nextWake(excluding: []) == start)
+    }
 }

@@ -396,7 +396,7 @@ struct ScenarioTests {
         try await scenario.release("1.0.0")
         try await first.step()
         try await second.step()
-        #expect(try await scenario.store.leases().map(\.owner) == ["worker:a", "worker:a", "worker:a"])
+        #expect(try await scenario.store.instanceLeases().map(\.owner) == ["worker:a", "worker:a", "worker:a"])
         let staging = ServiceInstanceID("shop/web@staging")!
         let pending = try #require(await first.engineState.instances[staging]?.request)
         #expect(pending.result == nil && pending.requestedBy == "worker:a")
@@ -405,14 +405,14 @@ struct ScenarioTests {
         // Nobody renews worker:a's leases (30 s); worker:b takes over once they expire.
         clock.advance(20)
         try await second.step()
-        #expect(try await scenario.store.leases().allSatisfy { $0.owner == "worker:a" })
+        #expect(try await scenario.store.instanceLeases().allSatisfy { $0.owner == "worker:a" })
         clock.advance(15)
         for _ in 0..<6 {
             try await second.step()
             await second.waitForApplies()
             clock.advance(5)
         }
-        #expect(try await scenario.store.leases().allSatisfy { $0.owner == "worker:b" })
+        #expect(try await scenario.store.instanceLeases().allSatisfy { $0.owner == "worker:b" })
         let taken = try await scenario.store.events(EventFilter(types: [LeaseAcquired.eventType]))
             .map { try $0.decode(LeaseAcquired.self) }.filter { $0.worker == "worker:b" }
         #expect(taken.count == 3 && taken.allSatisfy { $0.previousOwner == "worker:a" })
@@ -427,6 +427,13 @@ struct ScenarioTests {
         #expect(try await scenario.decisions("staging").contains { $0.actions == [.reissue(requestID: pending.requestID)] })
         let replay = try await Replay.run(store: scenario.store)
         #expect(replay.matched == replay.decisions)
+    }
+}
+
+extension EventStore {
+    /// The leases on instances (not on worker names).
+    func instanceLeases() async throws -> [(key: String, owner: String, expiresAtMilliseconds: Int64)] {
+        try await leases().filter { $0.key.hasPrefix("instance:") }
     }
 }
 

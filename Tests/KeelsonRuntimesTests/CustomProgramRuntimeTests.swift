@@ -3,6 +3,10 @@ import KeelsonCore
 import Testing
 @testable import KeelsonRuntimes
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Fixture programs (shell scripts under Fixtures/custom) that succeed, fail, fail retryably, hang
 /// and print garbage, run for real through swift-subprocess.
 enum CustomFixture {
@@ -33,7 +37,8 @@ enum CustomFixture {
 
 @Suite("Custom fetch/apply programs")
 struct CustomProgramRuntimeTests {
-    let runtime = CustomProgramRuntime(name: "vms")
+    /// Each test on a state directory (apply locks) of its own.
+    let runtime = CustomProgramRuntime(name: "vms", stateDirectory: CustomFixture.scratch())
     let api = ServiceInstanceID("billing/api@prod")!
 
     @Test("apply gets the request as JSON on stdin and KEELSON_* variables; fetch's JSON becomes the observation")
@@ -199,5 +204,96 @@ struct CustomProgramRuntimeTests {
             let stat = (try? String(contentsOfFile: "/proc/\($0)/stat", encoding: .utf8)) ?? ""
             return commandLine == wanted && !stat.contains(") Z ")
         }
+    }
+
+    /// An apply program that logs when each run starts and ends, and takes `seconds`.
+    static func slowProgram(_ dir: String, seconds: Double) throws -> String {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let script = dir + "/slow.sh"
+        try """
+            #!/bin/sh
+            echo "start $$ $(date +%s.%N)" >> "$STATE/runs.log"
+            sleep \(seconds)
+            echo "end $$ $(date +%s.%N)" >> "$STATE/runs.log"
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        return """
+            {"args":[],"command":"\(script)","env":{"STATE":"\(dir)"},"retry":{"attempts":1,"baseSeconds":0.05,"maxSeconds":0.2},\
+            "retryableExitCodes":[],"timeoutSeconds":60,"workingDirectory":"\(dir)"}
+            """
+    }
+
+    @Test("two applies of one instance from two runtime objects (two workers) on one state directory run one after the other")
+    func oneRunAtATime() async throws {
+        let dir = CustomFixture.scratch()
+        let locks = CustomFixture.scratch()
+        defer {
+            try? FileManager.default.removeItem(atPath: dir)
+            try? FileManager.default.removeItem(atPath: locks)
+        }
+        let program = try Self.slowProgram(dir, seconds: 1.5)
+        let state = CustomFixture.state(fetch: program, apply: program)
+        let first = CustomProgramRuntime(name: "vms", stateDirectory: locks)
+        let second = CustomProgramRuntime(name: "vms", stateDirectory: locks)
+        async let a = first.apply(state, idempotencyKey: "k", timeout: .seconds(120))
+        async let b = second.apply(state, idempotencyKey: "k", timeout: .seconds(120))
+        let (resultA, resultB) = try await (a, b)
+        #expect(resultA.succeeded && resultB.succeeded, "\(resultA.error ?? "") \(resultB.error ?? "")")
+        let lines = try String(contentsOfFile: dir + "/runs.log", encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ")[0] }
+        #expect(lines == ["start", "end", "start", "end"], "never two runs at once: \(lines)")
+    }
+
+    @Test("a previous run that outlived its worker and its deadline is stopped before the apply runs; one within its deadline is waited for")
+    func previousRunOfADeadWorker() async throws {
+        let dir = CustomFixture.scratch()
+        let locks = CustomFixture.scratch()
+        defer {
+            try? FileManager.default.removeItem(atPath: dir)
+            try? FileManager.default.removeItem(atPath: locks)
+        }
+        let runtime = CustomProgramRuntime(name: "vms", stateDirectory: locks)
+        let ok = CustomFixture.program("apply-ok.sh", state: dir)
+        let state = CustomFixture.state(fetch: ok, apply: ok)
+        let lock = ApplyLock.path(in: locks, for: api)
+
+        /// A run as a killed worker leaves it: the lock file as its stdin, locked, with a deadline.
+        func orphanedRun(deadline: Int64, sleep: Int) throws -> Process {
+            try FileManager.default.createDirectory(atPath: (lock as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let descriptor = open(lock, O_RDWR | O_CREAT, 0o600)
+            #expect(flock(descriptor, LOCK_EX) == 0)
+            // In a session of its own, as Keelson starts apply programs.
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+            process.arguments = ["-w", "/bin/sh", "-c", "sleep \(sleep)"]
+            process.environment = ["KEELSON_APPLY_LOCK": lock, "KEELSON_DEADLINE_MS": "\(deadline)", "PATH": "/usr/bin:/bin"]
+            process.standardInput = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
+            try process.run()
+            close(descriptor)
+            return process
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let overdue = try orphanedRun(deadline: now - 60_000, sleep: 602)
+        let result = try await runtime.apply(state, idempotencyKey: "k", timeout: .seconds(60))
+        #expect(result.succeeded, "\(result.error ?? "")")
+        let deadline = Date().addingTimeInterval(20)
+        while overdue.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!overdue.isRunning, "the overdue run was stopped")
+
+        // Within its deadline: waited for until it ends.
+        let clock = ContinuousClock()
+        let started = clock.now
+        let running = try orphanedRun(deadline: now + 600_000, sleep: 2)
+        let waited = try await runtime.apply(state, idempotencyKey: "k2", timeout: .seconds(60))
+        #expect(waited.succeeded, "\(waited.error ?? "")")
+        #expect(clock.now - started >= .seconds(1), "it waited for the run")
+        running.waitUntilExit()
+        #expect(running.terminationStatus == 0, "and did not stop it")
+        // Past the apply's own deadline: the apply fails, saying what holds the lock.
+        let holding = try orphanedRun(deadline: now + 600_000, sleep: 603)
+        defer { kill(-holding.processIdentifier, SIGKILL); holding.terminate() }
+        let failed = try await runtime.apply(state, idempotencyKey: "k3", timeout: .seconds(1))
+        #expect(!failed.succeeded)
+        #expect(failed.error?.contains("waiting for the previous run to end: pid ") == true, "\(failed.error ?? "")")
+        #expect(failed.error?.contains("still hold its lock \(lock)") == true, "\(failed.error ?? "")")
     }
 }

@@ -355,4 +355,88 @@ struct LocalProcessRuntimeTests {
             #expect(reservations.isEmpty, "reservations are released once the replicas are recorded: \(reservations)")
         }
     }
+
+    /// Starts `arguments` as the leader of a session of its own with `environment` (as a replica
+    /// is started), outside any runtime: what a worker killed mid-start leaves running.
+    static func startMarked(_ arguments: [String], environment: [String: String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = ["-w"] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: LocalFixture.shop)
+        process.environment = environment.merging(["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    @Test("a replica whose worker was killed before its pid file is found by its marker and adopted; a process of the instance without any record is reported and stopped")
+    func interruptedStarts() async throws {
+        try await LocalFixture.withRuntime(ports: 19_290...19_291) { runtime, settings in
+            let instance = "shop/orphans@staging"
+            let id = ServiceInstanceID(instance)!
+            let state = LocalFixture.state(instance, "1.0.0", replicas: 1)
+            let folder = runtime.directory(of: id)
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("replicas"), withIntermediateDirectories: true)
+            // What a worker killed mid-apply leaves: the applied state, a replica recorded before
+            // its process started (pid 0), and the process.
+            let encoder = JSONEncoder()
+            try encoder.encode(LocalProcessRuntime.AppliedRecord(
+                digest: state.digest, version: "1.0.0", replicas: 1, idempotencyKey: "k1", document: state.document)
+            ).write(to: folder.appendingPathComponent("applied.json"))
+            try encoder.encode(LocalProcessRuntime.ReplicaRecord(
+                name: "r1", pid: 0, startTime: 0, port: 19_290, version: "1.0.0", digest: state.digest, command: ["python3", "web.py"],
+                id: "replica-abc")
+            ).write(to: folder.appendingPathComponent("replicas/r1.json"))
+            let markers = ["KEELSON_INSTANCE": instance, "KEELSON_STATE_DIRECTORY": LocalProcessRuntime.absolute(settings.stateDirectory)]
+            let replica = try Self.startMarked(["python3", "web.py"], environment: markers.merging([
+                "KEELSON_REPLICA_ID": "replica-abc", "KEELSON_REPLICA": "r1", "PORT": "19290", "KEELSON_VERSION": "1.0.0",
+            ]) { $1 })
+            let stray = try Self.startMarked(["sleep", "604"], environment: markers.merging([
+                "KEELSON_REPLICA_ID": "replica-lost", "KEELSON_REPLICA": "r2", "KEELSON_VERSION": "1.0.0",
+            ]) { $1 })
+            defer {
+                replica.terminate()
+                stray.terminate()
+            }
+            var found: [ProcessTable.Found] = []
+            for _ in 0..<200 where found.count < 2 {
+                found = ProcessTable.sessionLeaders(withEnvironment: markers)
+                if found.count < 2 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let replicaPid = try #require(found.first { $0.environment["KEELSON_REPLICA_ID"] == "replica-abc" }?.pid)
+            let strayPid = try #require(found.first { $0.environment["KEELSON_REPLICA_ID"] == "replica-lost" }?.pid)
+
+            let observed = try await runtime.fetch(id, desired: state)
+            #expect(observed.objects.contains { $0.name == "r1" && $0.message?.hasPrefix("pid \(replicaPid),") == true }, "\(observed.objects)")
+            #expect(observed.objects.contains { $0.name == "stray-\(strayPid)" && $0.drifted }, "\(observed.objects)")
+
+            let applied = try await runtime.apply(state, idempotencyKey: "k2", timeout: .seconds(60))
+            #expect(applied.succeeded, "\(applied.error ?? "")")
+            #expect(applied.output.contains("adopted r1 (pid \(replicaPid))"), "\(applied.output)")
+            #expect(applied.output.contains("stray stopped r2 (pid \(strayPid)"), "\(applied.output)")
+            #expect(ProcessTable.sessionLeaders(withEnvironment: markers).map(\.pid) == [replicaPid])
+            #expect(await runtime.discover().filter { $0.running && $0.instance == id }.map(\.pid) == [replicaPid])
+
+            let removed = try await runtime.remove(id, timeout: .seconds(30))
+            #expect(removed.succeeded)
+            #expect(ProcessTable.sessionLeaders(withEnvironment: markers).isEmpty, "nothing of the instance is left running")
+        }
+    }
+
+    @Test("two runtimes on one state directory (two workers) apply one instance in turn: no replica beyond the desired count, none untracked")
+    func oneApplyAtATime() async throws {
+        try await LocalFixture.withRuntime(ports: 19_292...19_297) { first, settings in
+            let second = LocalProcessRuntime(name: "local", settings: settings)
+            let state = LocalFixture.state("shop/lockstep@staging", "1.0.0", replicas: 2)
+            async let a = first.apply(state, idempotencyKey: "a", timeout: .seconds(120))
+            async let b = second.apply(state, idempotencyKey: "b", timeout: .seconds(120))
+            let (resultA, resultB) = try await (a, b)
+            #expect(resultA.succeeded, "\(resultA.error ?? "")")
+            #expect(resultB.succeeded, "\(resultB.error ?? "")")
+            let processes = ProcessTable.sessionLeaders(withEnvironment: ["KEELSON_INSTANCE": "shop/lockstep@staging"])
+            #expect(processes.count == 2, "\(processes.map(\.pid))")
+            #expect(await first.discover().filter { $0.running }.count == 2)
+        }
+    }
 }

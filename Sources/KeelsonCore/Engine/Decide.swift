@@ -5,7 +5,13 @@ import Foundation
 public enum Engine {
     /// Bump whenever `decide` changes what it answers: replay compares recorded decisions with the
     /// engine version that made them.
-    public static let version = 1
+    public static let version = 2
+
+    /// How long past its progress deadline an apply without a result is waited for. Its worker
+    /// bounds it by that deadline and records a result; none by then (and this grace) means that
+    /// worker is gone without a trace the log shows, and the apply is decided about like one whose
+    /// worker restarted — never waited on forever.
+    public static let lostResultGraceSeconds = 60
 
     public static func decide(_ view: InstanceView, nowMilliseconds now: Int64) -> Decision {
         Decider(view: view, now: now).decide()
@@ -18,38 +24,52 @@ private struct Decider {
     var record: InstanceRecord { view.record }
 
     func decide() -> Decision {
+        // Part of what the view is built from could not be read: deciding over the rest could undo
+        // what the missing part said (a request, a result, a gate). Say so, and wait for news.
+        if !view.unreadable.isEmpty {
+            return Decision(
+                status: .failed, version: record.desired?.version,
+                reason: "cannot decide: " + view.unreadable.joined(separator: "; ")
+                    + " (a later event of the same kind clears it; for an instance, a new release)")
+        }
         guard let desired = record.desired else {
             // A desired state that went (InstanceRemoved) leaves its time behind.
             return Decision(status: .idle, reason: record.desiredAtMilliseconds > 0 ? "removed from config" : "no release yet")
         }
 
-        // An apply whose worker stopped: fetch first, then re-issue it or give it up.
-        if let request = record.request, request.result == nil, let orphaned = request.orphanedAtMilliseconds {
-            guard let seen = record.seen, seen.atMilliseconds >= orphaned else {
-                return Decision(
-                    status: request.rollback ? .rollingBack : .converging, version: request.release.version,
-                    reason: "resuming after a restart: fetching before deciding about the unfinished apply of \(request.release.version)")
-            }
-            if request.rollback || request.release.digest == desired.digest {
-                return Decision(
-                    status: request.rollback ? .rollingBack : .converging, version: request.release.version,
-                    reason: "resuming after a restart: re-issuing the apply of \(request.release.version) with its idempotency key "
-                        + "(it now runs \(seen.versions.isEmpty ? "nothing" : seen.versions.joined(separator: ", ")))",
-                    actions: [.reissue(requestID: request.requestID)])
-            }
-            return Decision(
-                status: .converging, version: desired.version,
-                reason: "resuming after a restart: abandoning the unfinished apply of \(request.release.version), superseded by \(desired.version)",
-                actions: [.abandon(requestID: request.requestID, reason: "superseded by \(desired.version) while no worker ran")])
-        }
-
-        // An apply is running: wait for its result (the runtime bounds it by its timeout).
         if let request = record.request, request.result == nil {
+            let deadline = Int64.milliseconds(seconds: request.release.progressDeadlineSeconds)
+            let lostAt = request.issuedAt.adding(saturating: deadline).adding(saturating: .milliseconds(seconds: Engine.lostResultGraceSeconds))
+            // An apply whose worker stopped (it restarted, or another took its lease over), or one
+            // with no result long after its deadline: fetch first, then re-issue it or give it up.
+            if let orphaned = request.orphanedAtMilliseconds ?? (now >= lostAt ? lostAt : nil) {
+                let why = request.orphanedAtMilliseconds != nil
+                    ? "resuming after a restart"
+                    : "no result from its worker \(Text.duration(.milliseconds(seconds: Engine.lostResultGraceSeconds))) past the progress deadline of \(Text.duration(deadline))"
+                guard let seen = record.seen, seen.atMilliseconds >= orphaned else {
+                    return Decision(
+                        status: request.rollback ? .rollingBack : .converging, version: request.release.version,
+                        reason: "\(why): fetching before deciding about the unfinished apply of \(request.release.version)")
+                }
+                if request.rollback || request.release.digest == desired.digest {
+                    return Decision(
+                        status: request.rollback ? .rollingBack : .converging, version: request.release.version,
+                        reason: "\(why): re-issuing the apply of \(request.release.version) with its idempotency key "
+                            + "(it now runs \(seen.versions.isEmpty ? "nothing" : seen.versions.joined(separator: ", ")))",
+                        actions: [.reissue(requestID: request.requestID)])
+                }
+                return Decision(
+                    status: .converging, version: desired.version,
+                    reason: "\(why): abandoning the unfinished apply of \(request.release.version), superseded by \(desired.version)",
+                    actions: [.abandon(requestID: request.requestID, reason: "superseded by \(desired.version) while no worker ran it")])
+            }
+
+            // An apply is running: wait for its result (its worker bounds it by the deadline).
             let verb = request.rollback ? "rolling back to" : "applying"
             return Decision(
                 status: request.rollback ? .rollingBack : .converging, version: request.release.version,
-                reason: "\(verb) \(request.release.version): apply running for \(Text.duration(now.subtracting(saturating: request.atMilliseconds)))",
-                wakeAtMilliseconds: request.atMilliseconds.adding(saturating: .milliseconds(seconds: request.release.progressDeadlineSeconds)))
+                reason: "\(verb) \(request.release.version): apply running for \(Text.duration(now.subtracting(saturating: request.issuedAt)))",
+                wakeAtMilliseconds: lostAt)
         }
 
         var note = ""
@@ -101,6 +121,17 @@ private struct Decider {
                     reason: "\(request.rollback ? "rolled back to" : "converged on") \(release.version): \(seen.ready)/\(seen.desired) ready\(note)",
                     actions: [.markConverged(version: release.version, digest: release.digest)],
                     wakeAtMilliseconds: request.rollback ? nil : now.adding(saturating: .milliseconds(seconds: policy.watchSeconds)))
+            }
+            // Nothing runs although the apply succeeded (the runtime lost it: its state, its
+            // processes): drift, healed by applying it again — once; a second time it counts.
+            if let seen = record.seen, seen.atMilliseconds >= appliedAt, seen.ready == 0, seen.versions.isEmpty || seen.drifted,
+                (request.attempt ?? 1) < 2
+            {
+                let what = seen.versions.isEmpty ? "nothing runs" : "drifted (\(seen.problem ?? "0/\(seen.desired) ready"))"
+                return Decision(
+                    status: request.rollback ? .rollingBack : .converging, version: release.version,
+                    reason: "drift before converging: \(what) although its apply succeeded; applying \(release.version) again\(note)",
+                    actions: [.apply(version: release.version, digest: release.digest, rollback: request.rollback)])
             }
             let deadline = appliedAt.adding(saturating: .milliseconds(seconds: release.progressDeadlineSeconds))
             let health = record.seen.map { seen in

@@ -142,3 +142,35 @@ public struct LeaseAcquired: EventPayload, Hashable {
         self.previousOwner = previousOwner
     }
 }
+
+/// The worker met something it could not decide about for one instance (stream `instance:<id>`):
+/// a document it cannot read, a runtime it cannot build, an error while recording. The instance is
+/// shown as failed with the reason; the worker goes on with the others and asks again later.
+/// Not a `DecisionMade`: `decide` did not make it, so replay has nothing to compare.
+public struct DecisionFailed: EventPayload, Hashable {
+    public static let eventType = "DecisionFailed"
+    public var instance: ServiceInstanceID
+    public var nowMilliseconds: Int64
+    public var reason: String
+
+    public init(instance: ServiceInstanceID, nowMilliseconds: Int64, reason: String) {
+        self.instance = instance
+        self.nowMilliseconds = nowMilliseconds
+        self.reason = reason
+    }
+}
+
+/// The worker stopped what a removed instance ran, through its runtime's `remove` (stream
+/// `instance:<id>`, after the `InstanceRemoved` it answers).
+public struct InstanceRemovalFinished: EventPayload, Hashable {
+    public static let eventType = "InstanceRemovalFinished"
+    public var instance: ServiceInstanceID
+    public var runtime: String
+    public var result: ApplyResult
+
+    public init(instance: ServiceInstanceID, runtime: String, result: ApplyResult) {
+        self.instance = instance
+        self.runtime = runtime
+        self.result = result
+    }
+}

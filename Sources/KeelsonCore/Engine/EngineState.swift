@@ -40,6 +40,20 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
         /// Set when a worker started while this apply had no result: its worker stopped. The time
         /// of that start; cleared when a decision re-issues the request.
         public var orphanedAtMilliseconds: Int64?
+        /// The worker that runs it: the one that asked for it, then the one that last re-issued it
+        /// (nil in logs written before it was recorded: `requestedBy` then).
+        public var executor: String?
+        /// When it was last issued, requested or re-issued: its progress deadline counts from then
+        /// (nil: `atMilliseconds`).
+        public var issuedAtMilliseconds: Int64?
+        /// How many applies of this release in a row it is, before the instance converged on it
+        /// (nil: the first). A runtime that lost a release before it converged gets it once more.
+        public var attempt: Int?
+
+        /// The worker that runs it.
+        public var runBy: String? { executor ?? requestedBy }
+        /// When it was last issued.
+        public var issuedAt: Int64 { issuedAtMilliseconds ?? atMilliseconds }
 
         public struct Result: Codable, Sendable, Hashable {
             public var succeeded: Bool
@@ -86,6 +100,8 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
     public var rejections: [String: String] = [:]
     /// Someone asked for a rollback that no decision has carried out yet.
     public var rollbackRequestedBy: String?
+    /// The worker that last took the instance's lease, as the log knows it (`LeaseAcquired`).
+    public var leaseHolder: String?
 
     public init(instance: ServiceInstanceID) {
         self.instance = instance
@@ -117,6 +133,12 @@ public struct EngineState: Sendable, Hashable {
     /// Instances whose status counts against `maxConverging`, by application (kept as statuses
     /// change, so that a view does not scan every instance).
     public var convergingByApplication: [String: Set<ServiceInstanceID>] = [:]
+    /// Events the fold could not read, by the stream they were on and their kind, with why. A view
+    /// they concern (its instance's, application's or service's stream, or a stream of signals
+    /// such as alerts and pauses, which concern every instance) holds them, and `decide` refuses
+    /// to decide over it. A later event of the same kind on that stream that reads well clears one;
+    /// a new desired state clears an instance's.
+    public var unreadable: [String: [String: String]] = [:]
 
     public init() {}
 
@@ -128,39 +150,61 @@ public struct EngineState: Sendable, Hashable {
         AlertResolved.eventType, Paused.eventType, Resumed.eventType, ReleaseMarkedBad.eventType,
         RollbackRequested.eventType, WorkerStarted.eventType, LeaseAcquired.eventType, ReleaseRequested.eventType,
         InstanceRemoved.eventType,
+        DecisionFailed.eventType,
     ]
 
     public mutating func evolve(_ event: RecordedEvent) {
         position = max(position, event.position)
         let at = event.recordedAtMilliseconds
+        if event.type == AlertFired.eventType || event.type == AlertResolved.eventType {
+            // Read here for `unreadable`; the cases below read them again (the decode is cached).
+            _ = event.type == AlertFired.eventType ? read(event, AlertFired.self) != nil : read(event, AlertResolved.self) != nil
+        }
         switch event.type {
         case PolicyCompiled.eventType:
-            guard let compiled = try? event.decode(PolicyCompiled.self) else { return }
+            guard let compiled = read(event, PolicyCompiled.self) else { return }
             policies[compiled.policy.application] = compiled.policy
         case DesiredStateCompiled.eventType:
-            guard let compiled = try? event.decode(DesiredStateCompiled.self), let id = ServiceInstanceID(compiled.instance) else { return }
+            guard let compiled = read(event, DesiredStateCompiled.self) else { return }
+            guard let id = ServiceInstanceID(compiled.instance) else {
+                return unreadable(event, "its instance '\(compiled.instance)' is not APPLICATION/SERVICE@CHANNEL")
+            }
+            // A new desired state is a fresh start for the instance: what could not be read before
+            // is behind it.
+            unreadable[event.streamID.rawValue] = nil
             update(id) {
                 $0.desired = ReleaseRef(version: compiled.version, digest: compiled.digest, document: compiled.document)
                 $0.desiredAtMilliseconds = at
             }
         case ApplyRequested.eventType:
-            guard let requested = try? event.decode(ApplyRequested.self) else { return }
+            guard let requested = read(event, ApplyRequested.self) else { return }
             update(requested.instance) {
+                let previous = $0.request
                 $0.request = InstanceRecord.Request(
                     requestID: requested.requestID,
                     release: ReleaseRef(version: requested.version, digest: requested.digest, document: requested.document),
                     rollback: requested.rollback, atMilliseconds: at, requestedBy: event.actor)
+                $0.request?.executor = event.actor
+                // The same release again before the instance converged on it: a further attempt.
+                if let previous, previous.release.digest == requested.digest, previous.rollback == requested.rollback,
+                    previous.result?.succeeded == true,
+                    !($0.converged.map { $0.release.digest == requested.digest && $0.atMilliseconds >= previous.result!.atMilliseconds } ?? false)
+                {
+                    $0.request?.attempt = (previous.attempt ?? 1) + 1
+                }
                 if requested.rollback { $0.rollbackRequestedBy = nil }
             }
         case ApplyFinished.succeededType, ApplyFinished.failedType:
-            guard let finished = try? event.decodePayload(as: ApplyFinished.self) else { return }
+            guard let finished = read(event, ApplyFinished.self) else { return }
             update(finished.instance) {
-                guard $0.request?.requestID == finished.idempotencyKey else { return }
+                // One result per request: the first (a run that outlived its worker's abandoning of
+                // it reports too late to count).
+                guard $0.request?.requestID == finished.idempotencyKey, $0.request?.result == nil else { return }
                 $0.request?.result = .init(
                     succeeded: event.type == ApplyFinished.succeededType, atMilliseconds: at, error: finished.result.error)
             }
         case StateFetched.eventType:
-            guard let fetched = try? event.decode(StateFetched.self) else { return }
+            guard let fetched = read(event, StateFetched.self) else { return }
             let observation = fetched.observation
             update(fetched.instance) {
                 $0.seen = InstanceRecord.Seen(
@@ -172,10 +216,10 @@ public struct EngineState: Sendable, Hashable {
                     sinceMilliseconds: at, atMilliseconds: at)
             }
         case StateUnchanged.eventType:
-            guard let unchanged = try? event.decode(StateUnchanged.self) else { return }
+            guard let unchanged = read(event, StateUnchanged.self) else { return }
             update(unchanged.instance) { $0.seen?.atMilliseconds = at }
         case DecisionMade.eventType:
-            guard let made = try? event.decode(DecisionMade.self) else { return }
+            guard let made = read(event, DecisionMade.self) else { return }
             if made.decision.status.isConverging {
                 convergingByApplication[made.instance.application, default: []].insert(made.instance)
             } else {
@@ -192,7 +236,13 @@ public struct EngineState: Sendable, Hashable {
                 for action in decision.actions {
                     switch action {
                     case .reissue(let requestID):
-                        if record.request?.requestID == requestID { record.request?.orphanedAtMilliseconds = nil }
+                        // Its runner now is the worker that re-issued it, and its deadline counts
+                        // from now: a restart of that worker is what orphans it next.
+                        if record.request?.requestID == requestID {
+                            record.request?.orphanedAtMilliseconds = nil
+                            record.request?.executor = event.actor
+                            record.request?.issuedAtMilliseconds = made.nowMilliseconds
+                        }
                     case .markConverged(_, let digest):
                         if let release = [record.request?.release, record.desired, record.lastGood].compactMap({ $0 }).first(where: { $0.digest == digest }) {
                             record.converged = .init(release: release, atMilliseconds: made.nowMilliseconds)
@@ -205,7 +255,7 @@ public struct EngineState: Sendable, Hashable {
                 }
             }
         case ApprovalGranted.eventType:
-            guard let granted = try? event.decode(ApprovalGranted.self) else { return }
+            guard let granted = read(event, ApprovalGranted.self) else { return }
             let approver = event.actor ?? "unknown"
             update(granted.instance) {
                 var approvers = Set($0.approvals[granted.version] ?? [])
@@ -213,7 +263,7 @@ public struct EngineState: Sendable, Hashable {
                 $0.approvals[granted.version] = approvers.sorted()
             }
         case ApprovalRejected.eventType:
-            guard let rejected = try? event.decode(ApprovalRejected.self) else { return }
+            guard let rejected = read(event, ApprovalRejected.self) else { return }
             update(rejected.instance) { $0.rejections[rejected.version] = event.actor ?? "unknown" }
         case AlertFired.eventType:
             guard let fired = try? event.decode(AlertFired.self) else { return }
@@ -222,57 +272,135 @@ public struct EngineState: Sendable, Hashable {
             guard let resolved = try? event.decode(AlertResolved.self) else { return }
             alerts[resolved.key] = nil
         case Paused.eventType:
-            guard let paused = try? event.decode(Paused.self) else { return }
+            guard let paused = read(event, Paused.self) else { return }
             pauses[paused.scope] = paused.reason ?? "paused by \(event.actor ?? "someone")"
         case Resumed.eventType:
-            guard let resumed = try? event.decode(Resumed.self) else { return }
+            guard let resumed = read(event, Resumed.self) else { return }
             pauses[resumed.scope] = nil
         case ReleaseMarkedBad.eventType:
-            guard let bad = try? event.decode(ReleaseMarkedBad.self) else { return }
+            guard let bad = read(event, ReleaseMarkedBad.self) else { return }
             badReleases[bad.service, default: [:]][bad.version] = bad.reason
         case WorkerStarted.eventType:
-            // The worker's own unfinished applies from before its restart.
-            guard let started = try? event.decode(WorkerStarted.self) else { return }
-            for id in instances.keys where instances[id]?.request?.result == nil
-                && instances[id]?.request?.requestedBy == started.worker && instances[id]?.request != nil
-            {
+            // Unfinished applies from before the worker's restart: those it ran, whoever asked for
+            // them, and those on instances whose lease it holds, whoever ran them.
+            guard let started = read(event, WorkerStarted.self) else { return }
+            for id in instances.keys {
+                guard let request = instances[id]?.request, request.result == nil,
+                    request.runBy == started.worker || instances[id]?.leaseHolder == started.worker
+                else { continue }
                 instances[id]?.request?.orphanedAtMilliseconds = at
             }
         case LeaseAcquired.eventType:
             // Another worker's unfinished apply on an instance whose lease changed hands.
-            guard let acquired = try? event.decode(LeaseAcquired.self) else { return }
+            guard let acquired = read(event, LeaseAcquired.self) else { return }
             update(acquired.instance) {
-                if let request = $0.request, request.result == nil, request.requestedBy != acquired.worker {
+                $0.leaseHolder = acquired.worker
+                if let request = $0.request, request.result == nil, request.runBy != acquired.worker {
                     $0.request?.orphanedAtMilliseconds = at
                 }
             }
         case ReleaseRequested.eventType:
             // Releasing a version again is how someone asks to retry a release marked bad.
-            guard let requested = try? event.decode(ReleaseRequested.self) else { return }
+            guard let requested = read(event, ReleaseRequested.self) else { return }
             let service = "\(requested.application)/\(requested.service)"
             guard badReleases[service]?[requested.version] != nil else { return }
             badReleases[service]?[requested.version] = nil
+            // Wherever it failed — its apply, its health before converging, or its health during
+            // the watch — its finished request is forgotten, so that it is applied again.
             for id in instances.keys where id.application == requested.application && id.service == requested.service {
-                if let request = instances[id]?.request, !request.rollback, request.release.version == requested.version,
-                    request.result?.succeeded == false
-                {
+                guard let record = instances[id], let request = record.request, !request.rollback,
+                    request.release.version == requested.version, let result = request.result
+                else { continue }
+                let convergedSince = record.converged.map {
+                    $0.release.digest == request.release.digest && $0.atMilliseconds >= result.atMilliseconds
+                } ?? false
+                if !result.succeeded || !convergedSince || record.status == .failed {
                     instances[id]?.request = nil
                 }
             }
         case RollbackRequested.eventType:
-            guard let requested = try? event.decode(RollbackRequested.self) else { return }
+            guard let requested = read(event, RollbackRequested.self) else { return }
             update(requested.instance) { $0.rollbackRequestedBy = event.actor ?? "someone" }
         case InstanceRemoved.eventType:
             // No desired release any more; the time it went stays, which is how `decide` tells
             // "removed from config" from "no release yet".
-            guard let removed = try? event.decode(InstanceRemoved.self), let id = ServiceInstanceID(removed.instance) else { return }
+            guard let removed = read(event, InstanceRemoved.self), let id = ServiceInstanceID(removed.instance) else { return }
             update(id) {
                 $0.desired = nil
                 $0.desiredAtMilliseconds = at
             }
+        case DecisionFailed.eventType:
+            guard let failed = read(event, DecisionFailed.self) else { return }
+            convergingByApplication[failed.instance.application]?.remove(failed.instance)
+            update(failed.instance) { record in
+                if record.status != .failed { record.statusSinceMilliseconds = failed.nowMilliseconds }
+                record.status = .failed
+                record.reason = failed.reason
+                record.wakeAtMilliseconds = nil
+            }
         default:
             break
         }
+    }
+
+    /// Decodes an event's payload; one that does not decode is noted in `unreadable` (never
+    /// skipped silently), and one that does clears the note of its kind on its stream.
+    private mutating func read<Payload: Decodable & Sendable>(_ event: RecordedEvent, _: Payload.Type) -> Payload? {
+        do {
+            let payload = try event.decodePayload(as: Payload.self)
+            let stream = event.streamID.rawValue
+            if unreadable[stream]?.removeValue(forKey: Self.kind(of: event.type)) != nil, unreadable[stream]?.isEmpty == true {
+                unreadable[stream] = nil
+            }
+            return payload
+        } catch {
+            unreadable(event, Self.describe(error))
+            return nil
+        }
+    }
+
+    private mutating func unreadable(_ event: RecordedEvent, _ why: String) {
+        unreadable[event.streamID.rawValue, default: [:]][Self.kind(of: event.type)] =
+            "event \(event.position) (\(event.type) on \(event.streamID.rawValue)) cannot be read: \(why)"
+    }
+
+    /// Events that stand for one another: a later one of the kind replaces what an unreadable one said.
+    static func kind(of type: String) -> String {
+        switch type {
+        case ApplyRequested.eventType, ApplyFinished.succeededType, ApplyFinished.failedType: "apply"
+        case StateFetched.eventType, StateUnchanged.eventType: "fetch"
+        case AlertFired.eventType, AlertResolved.eventType: "alert"
+        case Paused.eventType, Resumed.eventType: "pause"
+        case ApprovalGranted.eventType, ApprovalRejected.eventType: "approval"
+        default: type
+        }
+    }
+
+    /// A decoding error in a sentence (Foundation's own descriptions carry the whole coding path).
+    static func describe(_ error: any Error) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            return "field '\(path(context.codingPath + [key]))' is missing"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "field '\(path(context.codingPath))' has the wrong type"
+        case DecodingError.dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "the payload is not valid JSON" : "field '\(path(context.codingPath))' holds a value that is not allowed"
+        default:
+            return "\(error)"
+        }
+    }
+
+    /// What could not be read of the events that concern `instance`: its own stream's, its
+    /// application's and its service's, and every signal stream's (sorted). A worker's own stream
+    /// concerns no instance by itself (an unfinished apply it misses is caught by its deadline).
+    public func unreadable(concerning instance: ServiceInstanceID) -> [String] {
+        let own = ["instance:\(instance)", "app:\(instance.application)", "service:\(instance.application)/\(instance.service)"]
+        return unreadable.keys.sorted().filter { stream in
+            own.contains(stream) || !["instance:", "app:", "service:", "worker:"].contains { stream.hasPrefix($0) }
+        }.flatMap { stream in unreadable[stream]!.keys.sorted().map { unreadable[stream]![$0]! } }
     }
 
     private mutating func update(_ instance: ServiceInstanceID, _ change: (inout InstanceRecord) -> Void) {
@@ -304,7 +432,7 @@ public struct EngineState: Sendable, Hashable {
             pausedBy: pause.map { "\($0.0): \($0.1)" }, gatingAlerts: gating,
             convergingInApplication: converging.count,
             convergingInChannel: converging.filter { $0.channel == instance.channel }.count,
-            badVersions: badReleases[service] ?? [:])
+            badVersions: badReleases[service] ?? [:], unreadable: unreadable(concerning: instance))
     }
 }
 
@@ -327,11 +455,14 @@ public struct InstanceView: Sendable, Hashable {
     public var convergingInChannel: Int
     /// Bad versions of the service, with why.
     public var badVersions: [String: String]
+    /// Events this view would have been built from that could not be read (see
+    /// `EngineState.unreadable`): `decide` does not decide over an incomplete view.
+    public var unreadable: [String]
 
     public init(
         record: InstanceRecord, policy: ChannelPolicy, applicationMaxConverging: Int? = nil, upstream: [Upstream] = [],
         pausedBy: String? = nil, gatingAlerts: [FiringAlert] = [], convergingInApplication: Int = 0,
-        convergingInChannel: Int = 0, badVersions: [String: String] = [:]
+        convergingInChannel: Int = 0, badVersions: [String: String] = [:], unreadable: [String] = []
     ) {
         self.record = record
         self.policy = policy
@@ -342,5 +473,6 @@ public struct InstanceView: Sendable, Hashable {
         self.convergingInApplication = convergingInApplication
         self.convergingInChannel = convergingInChannel
         self.badVersions = badVersions
+        self.unreadable = unreadable
     }
 }

@@ -43,6 +43,7 @@ public struct InstanceStatusProjection: KeyedProjection {
     static let types: Set<String> = [
         DesiredStateCompiled.eventType, ApplyRequested.eventType, StateFetched.eventType, DecisionMade.eventType,
         InstanceRemoved.eventType,
+        DecisionFailed.eventType,
     ]
 
     public func keys(of event: RecordedEvent) -> [String] {
@@ -86,6 +87,16 @@ public struct InstanceStatusProjection: KeyedProjection {
             status.reason = made.decision.reason
             status.decisionPosition = event.position
             for case .markGood(let version, _) in made.decision.actions { status.lastGoodVersion = version }
+        case DecisionFailed.eventType:
+            // The worker could not decide: failed, with why (the decision position stays the last
+            // `DecisionMade`'s, which explain and replay read).
+            guard let failed = try? event.decode(DecisionFailed.self) else { return }
+            if status.status != InstanceStatus.failed.rawValue || status.sinceMilliseconds == 0 {
+                status.sinceMilliseconds = failed.nowMilliseconds
+            }
+            status.status = InstanceStatus.failed.rawValue
+            status.waitingFor = nil
+            status.reason = failed.reason
         default:
             return
         }
