@@ -118,6 +118,7 @@ class Run:
         self.killer = Killer(seed, self.processes, self.keelson, self.timeline, options.kills, options.duration,
                              self.custom_state, os.path.join(self.state_root, "local"))
         self.operator = Operator(seed, self.plan, self.keelson, self.killer, self.timeline)
+        self.killer.on_duplicate = self.operator.nudge
         self.findings = []
         self.notes = []
 

@@ -30,7 +30,8 @@ def write(directory, plan, seed, ports, run_marker, custom_state, calm=False):
         app = APPLICATIONS[runtime]
         text = [_render("application.yaml", dict(values, app=app, runtime=runtime))]
         for service in SERVICES:
-            text.append(_render(f"{runtime}-service.yaml", dict(values, app=app, service=service)))
+            text.append(_render(f"{runtime}-service.yaml", dict(
+                values, app=app, service=service, stagingAutoRollback=str(plan.auto_rollback(f"{app}/{service}@staging")).lower())))
         files[f"{app}.yaml"] = "\n---\n".join(text)
     for name, text in files.items():
         with open(os.path.join(directory, name), "w") as handle:

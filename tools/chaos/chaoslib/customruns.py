@@ -41,6 +41,8 @@ def read_runs(folder):
 
 
 def check(custom_state, timeline):
+    """One finding per instance and pair of keys that ran at once (however many runs it took),
+    from the overlaps the program saw on its lock and from the start/end times of finished runs."""
     findings = []
     if not os.path.isdir(custom_state):
         return findings, 0
@@ -53,29 +55,28 @@ def check(custom_state, timeline):
         runs, overlaps = read_runs(folder)
         total += len(runs)
         by_pid = {run.pid: run for run in runs}
-        reported = set()
+        groups = {}  # (first key, second key) → (first time, the runs involved)
+
+        def note(first, second, at, involved):
+            pair = tuple(sorted((first, second)))
+            when, seen = groups.get(pair, (at, []))
+            groups[pair] = (min(when, at), seen + [r for r in involved if r and r not in seen])
+
         for key, pid, at, rest in overlaps:
             holder = rest.split("=", 1)[1] if "=" in rest else "unknown"
             holder_pid, _, holder_key = holder.partition(":")
-            other = by_pid.get(int(holder_pid)) if holder_pid.isdigit() else None
-            same = holder_key == key
-            reported.add(frozenset((pid, int(holder_pid) if holder_pid.isdigit() else -1)))
-            findings.append(Finding(
-                "never two runs of one key at once" if same else "never two runs on one instance at once", instance,
-                f"a run of {key} started while {'the same key' if same else holder_key} still ran (holding the instance's lock)",
-                [r.describe(timeline) for r in (by_pid.get(pid), other) if r]
-                + ["driver, around it:"] + timeline.around(at * 1000, 6)))
+            note(key, holder_key or "unknown", at, [by_pid.get(pid), by_pid.get(int(holder_pid)) if holder_pid.isdigit() else None])
         ordered = sorted((r for r in runs if r.end is not None), key=lambda r: r.start)
         for i, first in enumerate(ordered):
             for second in ordered[i + 1:]:
                 if second.start >= first.end:
                     break
-                if frozenset((first.pid, second.pid)) in reported:
-                    continue
-                same = first.key == second.key
-                findings.append(Finding(
-                    "never two runs of one key at once" if same else "never two runs on one instance at once", instance,
-                    f"runs of {first.key}{'' if same else ' and ' + second.key} overlapped",
-                    [first.describe(timeline), second.describe(timeline), "driver, around it:"]
-                    + timeline.around(second.start * 1000, 6)))
+                note(first.key, second.key, second.start, [first, second])
+        for (first, second), (at, involved) in sorted(groups.items(), key=lambda item: item[1][0]):
+            same = first == second
+            involved.sort(key=lambda r: r.start)
+            findings.append(Finding(
+                "never two runs of one key at once" if same else "never two runs on one instance at once", instance,
+                f"{len(involved)} runs of {first} overlapped" if same else f"runs of {first} and {second} overlapped ({len(involved)} runs)",
+                [r.describe(timeline) for r in involved[:8]] + ["driver, around the first overlap:"] + timeline.around(at * 1000, 6)))
     return findings, total

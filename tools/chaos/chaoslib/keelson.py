@@ -14,9 +14,8 @@ CRASH_SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFP
 
 
 class Result:
-    def __init__(self, arguments, via, status, stdout, stderr, seconds):
+    def __init__(self, arguments, status, stdout, stderr, seconds):
         self.arguments = arguments
-        self.via = via
         self.status = status
         self.stdout = stdout
         self.stderr = stderr
@@ -30,28 +29,22 @@ class Result:
     def crashed(self):
         return self.status is not None and (-self.status in CRASH_SIGNALS or self.status - 128 in CRASH_SIGNALS)
 
-    @property
-    def unreachable(self):
-        """The server could not be reached (it is down or restarting)."""
-        text = self.stderr.lower()
-        return self.via == "server" and self.status != 0 and any(
-            words in text for words in ("connect", "refused", "timed out", "timeout", "reset", "closed", "unavailable"))
-
     def line(self):
         """The command and how it ended, in one line."""
         shown = " ".join(self.arguments)
         if self.status is None:
-            return f"keelson {shown} ({self.via}): did not finish"
+            return f"keelson {shown}: did not finish"
         first = (self.stderr.strip() or self.stdout.strip()).splitlines()[:1]
-        return f"keelson {shown} ({self.via}): exit {self.status} in {self.seconds:.1f}s" + (f": {first[0]}" if first else "")
+        return f"keelson {shown}: exit {self.status} in {self.seconds:.1f}s" + (f": {first[0]}" if first else "")
 
     def json(self):
         return json.loads(self.stdout)
 
 
 class Keelson:
-    """`keelson` commands for one chaos run. Every process it starts carries the run's marker in
-    its environment (so that the orphan scan finds whatever they leave behind)."""
+    """`keelson` commands (on the database file) and API requests (to the server) for one chaos
+    run. Every process it starts carries the run's marker in its environment, so that the orphan
+    scan finds whatever they leave behind."""
 
     def __init__(self, binary, database, marker, timeline):
         self.binary = binary
@@ -62,13 +55,10 @@ class Keelson:
         self._lock = threading.Lock()
         self.crashes = []
 
-    def environment(self, via="db"):
+    def environment(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEELSON_")}
         env.update(self.marker)
         env["KEELSON_DURABILITY"] = "full"
-        if via == "server":
-            env["KEELSON_SERVER"] = self.server_url
-            env["KEELSON_TOKEN"] = self.token() or ""
         return env
 
     def token(self):
@@ -78,18 +68,17 @@ class Keelson:
         except OSError:
             return None
 
-    def run(self, arguments, via="db", timeout=120):
-        """Runs one command and waits for it (at most `timeout` seconds)."""
-        full = [self.binary] + arguments + (["--db", self.database] if via == "db" else [])
+    def run(self, arguments, timeout=120):
+        """Runs one command on the database file and waits for it (at most `timeout` seconds)."""
+        full = [self.binary] + arguments + ["--db", self.database]
         started = time.monotonic()
         try:
             done = subprocess.run(
-                full, env=self.environment(via), capture_output=True, text=True, timeout=timeout,
+                full, env=self.environment(), capture_output=True, text=True, timeout=timeout,
                 stdin=subprocess.DEVNULL)
-            result = Result(arguments, via, done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+            result = Result(arguments, done.returncode, done.stdout, done.stderr, time.monotonic() - started)
         except subprocess.TimeoutExpired as expired:
-            result = Result(
-                arguments, via, None, _text(expired.stdout), _text(expired.stderr), time.monotonic() - started)
+            result = Result(arguments, None, _text(expired.stdout), _text(expired.stderr), time.monotonic() - started)
         if result.crashed or result.status is None:
             with self._lock:
                 self.crashes.append(result)

@@ -14,6 +14,8 @@ import sqlite3
 import threading
 import time
 
+from . import proctable
+
 STANDALONE_WORKERS = 2
 
 
@@ -39,6 +41,7 @@ class Killer:
         self.stop = threading.Event()
         self.thread = None
         self.failure = None
+        self.on_duplicate = None        # called after a duplicate starts (the operator releases)
 
     # The server, for the operator.
     def server_ready(self):
@@ -144,41 +147,41 @@ class Killer:
         elif serve:
             self._kill([serve])
 
+    def _custom_applies(self):
+        """The custom apply runs going on now: (key, pid, parent pid, seconds left of its plan)."""
+        found = []
+        for entry in os.listdir(self.custom_state) if os.path.isdir(self.custom_state) else []:
+            try:
+                with open(os.path.join(self.custom_state, entry, "runs.log")) as handle:
+                    lines = handle.read().splitlines()
+            except OSError:
+                continue
+            started, ended = {}, set()
+            for line in lines:
+                parts = line.split()
+                if len(parts) >= 4 and parts[0] == "start" and "action=apply" in line and "ppid=" in line:
+                    planned = float(line.rsplit("plan=", 1)[1].rstrip("s").split()[0]) if "plan=" in line else 0
+                    started[int(parts[2])] = (parts[1], int(line.rsplit("ppid=", 1)[1].split()[0]), float(parts[3]) + planned)
+                elif len(parts) >= 3 and parts[0] == "end":
+                    ended.add(int(parts[2]))
+            for pid, (key, parent, until) in started.items():
+                if pid not in ended and (proctable.environment(pid) or {}).get("KEELSON_IDEMPOTENCY_KEY") == key:
+                    found.append((key, pid, parent, until - time.time()))
+        return found
+
     def _aim_at_custom_apply(self, seconds):
-        """Kills the process that runs a custom apply program: one that runs now, or the next to
-        start within `seconds` (after a random part of its run)."""
-        sizes = {}
-
-        def starts():
-            found = []
-            for entry in os.listdir(self.custom_state) if os.path.isdir(self.custom_state) else []:
-                path = os.path.join(self.custom_state, entry, "runs.log")
-                try:
-                    size = os.path.getsize(path)
-                except OSError:
-                    continue
-                if size != sizes.get(path, size):
-                    with open(path) as handle:
-                        handle.seek(sizes[path])
-                        found += [line for line in handle.read().splitlines() if line.startswith("start ") and "action=apply" in line]
-                sizes[path] = size
-            return found
-
-        starts()
+        """Kills the keelson process that runs a custom apply program, one that will outlast a
+        restart by preference: one that runs now, or the next to start within `seconds`."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not self.stop.is_set():
-            for line in starts():
-                parent = int(line.rsplit("ppid=", 1)[1].split()[0]) if "ppid=" in line else None
-                planned = float(line.rsplit("plan=", 1)[1].rstrip("s").split()[0]) if "plan=" in line else 0
+            for key, pid, parent, left in self._custom_applies():
                 victims = [p for p in self.processes.live() if p.pid == parent]
-                # Mostly runs that will outlast a restart: their re-issue must wait for them.
-                if victims and (planned >= 3 or self.rng.random() < 0.2):
-                    self.stop.wait(self.rng.uniform(0, 0.5))
-                    if self._kill(victims, f"mid-apply of custom run {line.split()[1]}"):
+                if victims and (left >= 2 or self.rng.random() < 0.1):
+                    if self._kill(victims, f"mid-apply of custom run {key}, {left:.1f}s of it left"):
                         self.aimed["custom apply"] += 1
                         return True
             self._tick()
-            time.sleep(0.02)
+            time.sleep(0.05)
         return False
 
     def _lease_owner(self, instance):
@@ -238,13 +241,20 @@ class Killer:
                 return
         self._random_kill()
         if self.rng.random() < 0.1:
-            names = [w.name for w in self.processes.live("worker") if not w.duplicate]
-            serve = self._live_serve()
-            if serve and self.rng.random() < 0.3:
-                names = [serve.name]
-            if names:
-                self.duplicates += 1
-                self.processes.start_worker(self.rng.choice(names), duplicate=True)
+            self._duplicate()
+
+    def _duplicate(self):
+        """Starts a worker under a live process's name — preferably one running an apply right now
+        — and has a release made at once, so that there is work for two of a name to do twice."""
+        live = [p for p in self.processes.live() if not p.duplicate]
+        busy = {parent for _, _, parent, _ in self._custom_applies()}
+        chosen = [p for p in live if p.pid in busy] or live
+        if not chosen:
+            return
+        self.duplicates += 1
+        self.processes.start_worker(self.rng.choice(chosen).name, duplicate=True)
+        if self.on_duplicate:
+            self.on_duplicate()
 
     def _loop(self):
         try:

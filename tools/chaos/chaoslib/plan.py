@@ -9,6 +9,9 @@ SERVICES = ["web", "api"]
 CHANNELS = ["staging", "canary", "prod"]
 # Replicas per channel (the templates say the same: prod runs two on the local runtime).
 REPLICAS = {"local": {"staging": 1, "canary": 1, "prod": 2}}
+# Where automatic rollback is off (a release that fails there stays failed, and retrying it is
+# the way on): api in staging.
+NO_AUTO_ROLLBACK = {("api", "staging")}
 
 
 def is_bad(version):
@@ -56,6 +59,11 @@ class Plan:
     def simulated_bad_versions(self):
         found = sorted({v for s in self.services if self.runtime_of(s) == "simulated" for v in self.versions[s] if is_bad(v)})
         return found or ["0.0.0-never"]
+
+    @staticmethod
+    def auto_rollback(instance):
+        service, channel = instance.split("@")
+        return (service.split("/")[1], channel) not in NO_AUTO_ROLLBACK
 
     @staticmethod
     def replicas(instance, runtime):

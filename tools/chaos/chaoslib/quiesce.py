@@ -1,28 +1,47 @@
 """After the chaos: one worker (the server's) runs; alerts are resolved, pauses lifted, prod
 approved, faults turned off, good releases marked bad for an injected fault retried — and every
 instance must settle, within a bound, on its newest good release (or, where the newest release is
-bad, on its last good one)."""
+bad, back on its last good one, or where it was if it never tried the bad one)."""
 import json
 import os
 import time
 
 from .findings import Finding, describe
-from .plan import is_bad
+from .plan import Plan, is_bad
 
 
-def newest_releases(keelson, via):
-    """{service: (newest version, the reason it is marked bad or None)} from the log."""
-    events = keelson.events(["ReleaseRequested", "ReleaseMarkedBad"], via)
-    newest, bad = {}, {}
-    for event in events:
-        payload = event["payload"]
-        if event["type"] == "ReleaseRequested":
-            service = f"{payload['application']}/{payload['service']}"
-            newest[service] = payload["version"]
-            bad.pop((service, payload["version"]), None)
-        else:
-            bad[(payload["service"], payload["version"])] = payload["reason"]
-    return {service: (version, bad.get((service, version))) for service, version in newest.items()}
+class Releases:
+    """What the log says about releases: each service's newest release, the versions marked bad
+    (and why), and the versions each instance has tried (applied, not as a rollback) since they
+    were last released."""
+
+    def __init__(self, events=()):
+        self.newest, self.bad, self.tried = {}, {}, {}
+        for event in events:
+            payload = event["payload"]
+            if event["type"] == "ReleaseRequested":
+                service = f"{payload['application']}/{payload['service']}"
+                self.newest[service] = payload["version"]
+                self.bad.pop((service, payload["version"]), None)
+                for instance, versions in self.tried.items():
+                    if instance.startswith(service + "@"):
+                        versions.discard(payload["version"])
+            elif event["type"] == "ReleaseMarkedBad":
+                self.bad[(payload["service"], payload["version"])] = payload["reason"]
+            elif event["type"] == "ApplyRequested" and not payload.get("rollback"):
+                self.tried.setdefault(payload["instance"], set()).add(payload["version"])
+
+    @classmethod
+    def read(cls, keelson, via):
+        return cls(keelson.events(["ReleaseRequested", "ReleaseMarkedBad", "ApplyRequested"], via))
+
+    def of(self, service):
+        """(newest version, why it is marked bad or None)."""
+        newest = self.newest.get(service)
+        return newest, self.bad.get((service, newest))
+
+    def items(self):
+        return [(service, self.of(service)) for service in sorted(self.newest)]
 
 
 def open_signals(keelson, via):
@@ -44,20 +63,36 @@ def open_signals(keelson, via):
 
 
 def expectation(entry, releases):
-    """What the instance must show once settled, and whether it does: (expected version or None, ok)."""
-    service = entry["instance"].split("@")[0]
-    newest, bad = releases.get(service, (None, None))
+    """What the instance must show once settled, and whether it does: (the version it must run, or
+    None when it need run nothing in particular; whether it does).
+
+    - The service's newest release is not marked bad: converged on it, past its watch, running it.
+    - It is marked bad and this instance tried it: back on its last good release (or failed, when
+      it has none, or when automatic rollback is off there).
+    - It is marked bad and this instance never tried it: it stays put — settled, running one
+      release, which is not marked bad."""
+    instance = entry["instance"]
+    service = instance.split("@")[0]
+    newest, bad = releases.of(service)
     current = entry.get("current") or []
+    status = entry["status"]
     if newest is None:
         return None, False
     if not bad:
-        ok = (entry["status"] == "converged" and entry.get("desired") == newest and entry.get("lastGood") == newest
-              and current == [newest])
-        return newest, ok
-    good = entry.get("lastGood")
-    if good:
-        return good, entry["status"] in ("converged", "rolledBack") and current == [good]
-    return None, entry["status"] == "failed"
+        return newest, (status == "converged" and entry.get("desired") == newest and entry.get("lastGood") == newest
+                        and current == [newest])
+    if newest in releases.tried.get(instance, set()):
+        good = entry.get("lastGood")
+        back = good is not None and status in ("converged", "rolledBack") and current == [good]
+        if not Plan.auto_rollback(instance):
+            # It stays failed on the bad release — unless someone rolled it back by hand.
+            return (good if back else None), back or status == "failed"
+        if good:
+            return good, back
+        return None, status == "failed"
+    staying = current[0] if len(current) == 1 else None
+    return staying, (staying is not None and (service, staying) not in releases.bad
+                     and status in ("converged", "rolledBack", "failed"))
 
 
 class Quiesce:
@@ -70,7 +105,7 @@ class Quiesce:
         self.approved = set()
         self.retried = []
         self.final = []        # the last status entries
-        self.releases = {}
+        self.releases = Releases()
         self.settled_after = None
 
     @property
@@ -84,7 +119,7 @@ class Quiesce:
             self.timeline.note(f"quiesce {what}: {method} {path} {json.dumps(body) if body else ''}: {status}")
             if status is not None:
                 return status in (200, 201), answer
-        result = self.keelson.run(arguments, via="db")
+        result = self.keelson.run(arguments)
         self.timeline.note(f"quiesce {what}: {result.line()}")
         try:
             return result.ok, json.loads(result.stdout) if "-o" in arguments else result.stdout
@@ -101,8 +136,8 @@ class Quiesce:
             self.call("resume", ["resume", scope], "POST", "/api/v1/resume", {"scope": scope})
         result = self.keelson.run(["apply", "-f", config_directory])
         self.timeline.note(f"quiesce apply the calm config: {result.line()}")
-        self.releases = newest_releases(self.keelson, self.via)
-        for service, (version, bad) in sorted(self.releases.items()):
+        self.releases = Releases.read(self.keelson, self.via)
+        for service, (version, bad) in self.releases.items():
             if bad and not is_bad(version):
                 self.retried.append((service, version, bad))
                 application, name = service.split("/")
@@ -115,7 +150,7 @@ class Quiesce:
         started = time.monotonic()
         good_polls = 0
         while time.monotonic() < deadline:
-            self.releases = newest_releases(self.keelson, self.via)
+            self.releases = Releases.read(self.keelson, self.via)
             ok, answer = self.call("status", ["status", "-o", "json"], "GET", "/api/v1/status")
             if ok:
                 entries = answer.get("instances", []) if isinstance(answer, dict) else answer
@@ -152,9 +187,15 @@ class Quiesce:
             if ok:
                 continue
             service = entry["instance"].split("@")[0]
-            newest, bad = self.releases.get(service, (None, None))
-            want = (f"converged on {newest} (passed its watch)" if not bad else
-                    f"back on its last good release {expected}" if expected else "failed (no good release to go back to)")
+            newest, bad = self.releases.of(service)
+            if not bad:
+                want = f"converged on {newest} (passed its watch)"
+            elif newest in self.releases.tried.get(entry["instance"], set()):
+                want = ("failed (automatic rollback is off here)" if not Plan.auto_rollback(entry["instance"])
+                        else f"back on its last good release {entry.get('lastGood')}" if entry.get("lastGood")
+                        else "failed (no good release to go back to)")
+            else:
+                want = f"where it was (it never tried {newest}): settled, running one release not marked bad"
             events = log.by_instance.get(entry["instance"], []) if log else []
             findings.append(Finding(
                 "every instance ends on its newest good release", entry["instance"],
