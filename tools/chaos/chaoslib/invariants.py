@@ -76,11 +76,13 @@ def one_result_per_request(log, timeline):
             e for e in log.by_instance.get(instance, [])
             if e["position"] > request["position"] and (
                 e["type"] in ("LeaseAcquired",) or any(action(a)[1].get("requestID") == request_id for a in actions(e)))]
-        # A restart of a worker involved: whose unfinished requests does it resume?
+        # Restarts of the workers involved (whose unfinished requests does each resume?): those
+        # up to the last event about the request, and the first one after it.
         actors = {e.get("actor") for e in involved}
         last = max(e["position"] for e in involved)
-        involved += [e for e in log.events if e["type"] == "WorkerStarted" and e["payload"].get("worker") in actors
-                     and request["position"] < e["position"] <= last + 2000]
+        restarts = [e for e in log.events if e["type"] == "WorkerStarted" and e["payload"].get("worker") in actors
+                    and e["position"] > request["position"]]
+        involved += [e for e in restarts if e["position"] < last] + [e for e in restarts if e["position"] > last][:1]
         involved.sort(key=lambda e: e["position"])
         summary = (f"request {request_id} ({request['payload']['version']}) has no result: it was never finished, re-issued or abandoned"
                    if not found else f"request {request_id} ({request['payload']['version']}) has {len(found)} results")
@@ -102,6 +104,7 @@ def marks(log, plan, timeline):
     marked = {}       # (service, version) → the marks in force: [(instance, attempt position, mark position)]
     cleared = {}      # (service, version) → (retry position, the marks the retry cleared)
     last_decision = {}  # (service, version) → the last DecisionMade that asked to mark it bad
+    futile = {}       # (instance, version, attempt) → the retries it re-marked bad without trying
     for event in log.events:
         kind, payload = event["type"], event["payload"]
         if kind == "DecisionMade":
@@ -144,11 +147,14 @@ def marks(log, plan, timeline):
             if key in cleared:
                 retry, before = cleared.pop(key)
                 if instance and attempt and any(m[0] == instance and m[1] == attempt for m in before):
-                    findings.append(Finding(
-                        "retrying a release marked bad tries it again", instance,
-                        f"{version} was released again at #{retry} to retry it, but {instance} marked it bad again at "
-                        f"#{event['position']} from the same attempt (request at #{attempt}) without applying it again: {reason}",
-                        context))
+                    futile.setdefault((instance, version, attempt), []).append((retry, event["position"], reason, context))
+    for (instance, version, attempt), retries in futile.items():
+        first, last = retries[0], retries[-1]
+        findings.append(Finding(
+            "retrying a release marked bad tries it again", instance,
+            f"{version} was released again {len(retries)} time(s) to retry it (first at #{first[0]}), and each time "
+            f"{instance} marked it bad again (first at #{first[1]}, last at #{last[1]}) from the same attempt "
+            f"(request at #{attempt}) without applying it again: {first[2]}", first[3]))
     return findings
 
 

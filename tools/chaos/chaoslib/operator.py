@@ -5,8 +5,9 @@ import json
 import random
 import threading
 import time
+import urllib.parse
 
-from .plan import CHANNELS
+from .plan import CHANNELS, is_bad
 
 ALERT = "ChaosErrorRate"
 
@@ -26,6 +27,7 @@ class Operator:
         self.thread = None
         self.failure = None
         self.hurry = threading.Event()
+        self.retries = []       # (when, service, version, give up): bad releases to retry once marked bad
 
     def start(self):
         self.thread = threading.Thread(target=self._loop, name="operator", daemon=True)
@@ -60,6 +62,16 @@ class Operator:
         self.hurry.set()
 
     def _loop(self):
+        try:
+            self._operate()
+        except Exception as error:  # a broken driver must not pass silently
+            self.failure = error
+            self.timeline.note(f"operator failed: {error!r}")
+
+    def _operate(self):
+        for service in self.plan.services:
+            if service.endswith("/api"):
+                self.release(service)
         operations = [
             (22, self.release), (8, self.retry), (25, self.approve), (10, self.alert), (10, self.pause), (3, self.rollback),
         ]
@@ -69,23 +81,53 @@ class Operator:
                 self.hurry.clear()
                 self.release()
                 continue
+            due = [r for r in self.retries if r[0] <= time.monotonic()]
+            if due:
+                self.retries.remove(due[0])
+                _, service, version, give_up = due[0]
+                if self.plan.newest(service) != version:
+                    continue
+                if self.marked_bad(service, version):
+                    self.release_version(service, version, "retry")
+                elif time.monotonic() < give_up:
+                    self.retries.append((time.monotonic() + 8, service, version, give_up))
+                continue
             roll = self.rng.uniform(0, total)
             for weight, operation in operations:
                 roll -= weight
                 if roll <= 0:
-                    try:
-                        operation()
-                    except Exception as error:  # a broken driver must not pass silently
-                        self.failure = error
-                        self.timeline.note(f"operator failed: {error!r}")
-                        return
+                    operation()
                     break
 
-    def release(self):
-        service = self.rng.choice(self.plan.services)
+    def marked_bad(self, service, version):
+        """Whether the version is marked bad now (asked of the server; False when it is down)."""
+        if not self.chaos.server_ready():
+            return False
+        query = urllib.parse.urlencode({"stream": f"service:{service}", "type": "ReleaseMarkedBad,ReleaseRequested",
+                                        "latest": "true", "limit": 50})
+        status, answer = self.keelson.api("GET", f"/api/v1/events?{query}")
+        if status != 200:
+            return False
+        marked = False
+        for event in answer.get("events", []):
+            if event["payload"].get("version") == version:
+                marked = event["type"] == "ReleaseMarkedBad"  # a release again clears the mark
+        return marked
+
+    def release(self, service=None):
+        held = {service for _, service, _, _ in self.retries}
+        service = service or self.rng.choice(self.plan.services)
+        if service in held:
+            return
         version = self.plan.next_version(service)
         if version:
             self.release_version(service, version, "release")
+            # A bad release is often retried once it has had time to fail and be marked bad (on
+            # the simulated runtime it fails at its progress deadline); the service gets no newer
+            # release until then.
+            if is_bad(version) and (version == "1.1.0-sick" or self.rng.random() < 0.6):
+                delay = self.rng.uniform(20, 40)
+                self.retries.append((time.monotonic() + delay, service, version, time.monotonic() + 150))
 
     def retry(self):
         """Releases a service's newest version again: a retry when it is marked bad."""

@@ -156,7 +156,7 @@ class Quiesce:
                 entries = answer.get("instances", []) if isinstance(answer, dict) else answer
                 self.final = entries
                 for entry in entries:
-                    if entry["status"] == "waiting" and entry.get("waitingFor") == "approval":
+                    if entry.get("waitingFor") == "approval":  # waiting, or superseded and waiting
                         key = (entry["instance"], entry.get("desired"))
                         if key not in self.approved:
                             self.approved.add(key)
