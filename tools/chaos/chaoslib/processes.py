@@ -57,7 +57,7 @@ class Exit:
 
     @property
     def refused(self):
-        return self.name_taken and not self.crashed and self.status > 0
+        return self.name_taken and not self.crashed
 
     @property
     def crashed(self):
@@ -65,7 +65,7 @@ class Exit:
 
     def describe(self):
         if self.refused:
-            return f"{self.process.describe()} exited with status {self.status} while its name was (or may still be) held"
+            return f"{self.process.describe()} exited ({self.status}) while its name was (or may still be) held"
         how = f"signal {CRASH_SIGNALS.get(-self.status, -self.status)}" if self.status < 0 else f"status {self.status}"
         return f"{self.process.describe()} exited on its own with {how}"
 
