@@ -13,7 +13,8 @@ and checks that Keelson recovered: see docs/chaos.md for every invariant.
     tools/chaos/chaos.py --runtime custom --kills 200 --duration 600 --keep
 
 Exit status: 0 when every invariant holds, 1 when one is broken (each is printed, with the seed
-and the command to rerun it), 2 when the run itself could not be carried out.
+and the command to rerun it), 2 when the run itself could not be carried out, 64 for a usage error,
+130 when interrupted.
 """
 import argparse
 import concurrent.futures
@@ -26,6 +27,7 @@ import socket
 import sys
 import tempfile
 import time
+import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,14 +46,23 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
 RUNTIMES = ["local", "custom", "simulated"]
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors exit 64 (EX_USAGE), like keelson's own."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(64, f"{self.prog}: error: {message}\n")
+
+
 def arguments():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         description="Keelson's chaos test: random releases, signals and SIGKILLs of real keelson processes, then invariants.",
         epilog="Every invariant is described in docs/chaos.md.")
     parser.add_argument("--seed", type=int, help="the seed of every random choice (default: a random one, printed first)")
     parser.add_argument("--kills", type=int, default=60, help="how many processes to SIGKILL (default 60)")
     parser.add_argument("--duration", type=float, default=120, help="seconds of chaos before quiescing (default 120)")
-    parser.add_argument("--runtime", choices=RUNTIMES + ["all"], default="all", help="which runtimes to deploy to (default all)")
+    parser.add_argument("--runtime", default="all", type=runtimes_argument,
+                        help="local, custom, simulated, a comma-separated list of them, or all (default all)")
     parser.add_argument("--settle", type=float, default=150, help="how long the instances may take to settle afterwards (default 150 s)")
     parser.add_argument("--keelson", default=os.path.join(REPOSITORY, ".build", "debug", "keelson"), help="the keelson binary (default .build/debug/keelson)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (it is kept anyway when an invariant breaks)")
@@ -62,10 +73,18 @@ def arguments():
     return options
 
 
+def runtimes_argument(text):
+    chosen = RUNTIMES if text == "all" else [part.strip() for part in text.split(",")]
+    unknown = [part for part in chosen if part not in RUNTIMES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"expected local, custom, simulated (or a list of them) or all, not '{text}'")
+    return text
+
+
 def rerun_command(options, seed):
     parts = [os.path.relpath(os.path.abspath(__file__)), "--seed", str(seed), "--kills", str(options.kills),
              "--duration", f"{options.duration:g}", "--runtime", options.runtime, "--settle", f"{options.settle:g}"]
-    if os.path.abspath(options.keelson) != os.path.join(REPOSITORY, ".build", "debug", "keelson"):
+    if os.path.realpath(options.keelson) != os.path.realpath(os.path.join(REPOSITORY, ".build", "debug", "keelson")):
         parts += ["--keelson", options.keelson]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -110,7 +129,7 @@ class Run:
         self.markers = {"KEELSON_CHAOS_RUN": self.directory, "CHAOS_RUN": self.directory}
         self.timeline = Timeline(os.path.join(self.directory, "timeline.log"), options.verbose)
         self.keelson = Keelson(os.path.abspath(options.keelson), self.database, {"KEELSON_CHAOS_RUN": self.directory}, self.timeline)
-        runtimes = RUNTIMES if options.runtime == "all" else [options.runtime]
+        runtimes = [r for r in RUNTIMES if options.runtime == "all" or r in options.runtime.split(",")]
         self.plan = Plan(seed, runtimes, max(40, int(options.duration)))
         self.ports = free_port_range(self.rng, 60)
         self.processes = Processes(self.keelson, os.path.join(self.directory, "logs"), free_port(), self.timeline)
@@ -283,7 +302,6 @@ def main():
         interrupted = True
     except Exception as error:  # the run itself broke: report it with what was done so far
         failed_to_run = error
-        import traceback
         traceback.print_exc()
     finally:
         for part in (run.operator, run.killer):

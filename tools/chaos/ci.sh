@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-swift build --product keelson
+swift build --product keelson --quiet
 keelson="$(swift build --show-bin-path)/keelson"
 seed=()
 if [ -n "${KEELSON_CHAOS_SEED:-}" ]; then seed=(--seed "$KEELSON_CHAOS_SEED"); fi

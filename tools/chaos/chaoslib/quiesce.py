@@ -69,8 +69,8 @@ def expectation(entry, releases):
     - The service's newest release is not marked bad: converged on it, past its watch, running it.
     - It is marked bad and this instance tried it: back on its last good release (or failed, when
       it has none, or when automatic rollback is off there).
-    - It is marked bad and this instance never tried it: it stays put — settled, running one
-      release, which is not marked bad."""
+    - It is marked bad and this instance has not tried it (since it was last released): it stays
+      put — settled, running one release, which is not marked bad."""
     instance = entry["instance"]
     service = instance.split("@")[0]
     newest, bad = releases.of(service)
@@ -195,7 +195,7 @@ class Quiesce:
                         else f"back on its last good release {entry.get('lastGood')}" if entry.get("lastGood")
                         else "failed (no good release to go back to)")
             else:
-                want = f"where it was (it never tried {newest}): settled, running one release not marked bad"
+                want = f"where it was (it has not tried {newest} since its last release): settled, running one release not marked bad"
             events = log.by_instance.get(entry["instance"], []) if log else []
             findings.append(Finding(
                 "every instance ends on its newest good release", entry["instance"],
