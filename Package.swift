@@ -138,12 +138,12 @@ let package = Package(
         ),
         // Helpers the test targets share (not shipped).
         .target(name: "KeelsonTestSupport", path: "Tests/KeelsonTestSupport"),
-        .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore"]),
+        .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore", "KeelsonTestSupport"]),
         .testTarget(
             name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "KeelsonEngineTests",
-            dependencies: ["KeelsonEngine", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore"]),
+            dependencies: ["KeelsonEngine", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport"]),
         .testTarget(
             name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures", "Golden"]),
         .testTarget(

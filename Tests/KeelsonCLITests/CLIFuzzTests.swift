@@ -1,22 +1,6 @@
 import Foundation
+import KeelsonTestSupport
 import Testing
-
-/// A small, seeded random source (SplitMix64): the same seed gives the same cases on every machine.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
-
-    mutating func pick<T>(_ values: [T]) -> T { values[Int.random(in: 0..<values.count, using: &self)] }
-}
 
 /// Random and mutated command lines for every command, run as the real binary against a temporary
 /// database. Whatever the arguments: the process exits 0, 1 or 64 (2 for a `--wait` that timed
@@ -157,7 +141,7 @@ struct CLIFuzzTests {
         let environment = ProcessInfo.processInfo.environment
         let budget = Double(environment["KEELSON_FUZZ_SECONDS"] ?? "") ?? 30
         let seed = UInt64(environment["KEELSON_FUZZ_SEED"] ?? "") ?? 0x6B65_656C_736F_6E
-        var random = SeededRandom(state: seed)
+        var random = SeededRandom(seed: seed)
         let fixture = try await Fixture.released()
         let started = Date()
         var cases = 0

@@ -7,20 +7,9 @@ import Testing
 /// database file and through a server alike.
 @Suite("Config on the command line: located errors, files outside, orphans, names")
 struct ConfigCLITests {
-    static let platform = """
-        kind: Runtime
-        name: sim
-        type: simulated
-        ---
-        kind: Application
-        name: shop
-        channels:
-          - {name: staging, runtime: sim}
-          - {name: prod, runtime: sim, after: staging}
-
-        """
-    static let web = "kind: Service\nname: web\napplication: shop\n"
-    static let api = "kind: Service\nname: api\napplication: shop\n"
+    static let platform = ShopConfig.platform
+    static let web = ShopConfig.web
+    static let api = ShopConfig.api
 
     /// Writes `files` (name → bytes) into `cli.directory/name`, replacing what was there.
     func folder(_ cli: CLI, _ name: String, _ files: [String: Data]) throws -> URL {

@@ -31,18 +31,6 @@ final class ByteFiles: ConfigFiles {
     func resolvedPath(_ path: String) -> String { LexicalPath.normalize("/" + path) }
 }
 
-/// A deterministic generator (SplitMix64): the same seed, the same inputs, on any machine.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The property every config input must have, whatever its bytes: reading, parsing and compiling
 /// it ends — within a time bound — in an intent and documents, or in diagnostics located in the
 /// file (line > 0 for a problem in a file's text); it never traps and never hangs.
@@ -225,7 +213,7 @@ struct FuzzTests {
     func mutations() async {
         let seed = Self.seed, iterations = Self.iterations
         let failure = await onOwnThread { () -> String? in
-            var generator = SeededGenerator(state: seed)
+            var generator = SeededRandom(seed: seed)
             let paths = Self.shop.keys.sorted()
             for iteration in 0..<iterations {
                 var files = Self.shop
@@ -253,7 +241,7 @@ enum Mutation: CaseIterable {
     case flipByte, insertControl, insertNUL, insertInvalidUTF8, hugeNumber, deepNesting, longString, anchorAndAlias,
         aliasBomb, truncate, duplicateLine, tag, template
 
-    func apply(to bytes: [UInt8], using generator: inout SeededGenerator) -> [UInt8] {
+    func apply(to bytes: [UInt8], using generator: inout SeededRandom) -> [UInt8] {
         var bytes = bytes
         let at = bytes.isEmpty ? 0 : Int.random(in: 0...bytes.count, using: &generator)
         /// The start of a random line: where a new field fits.

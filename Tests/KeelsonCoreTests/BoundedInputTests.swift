@@ -1,4 +1,5 @@
 import Foundation
+import KeelsonTestSupport
 import Testing
 @testable import KeelsonCore
 
@@ -154,21 +155,10 @@ struct BoundedInputFuzzTests {
         "\u{0}", "\u{1B}[31m", "\u{7F}", "\u{FFFD}", "é", "１", "٣", "T", "Z", ":", "2026-11-26", "T14:03:00Z", "9999-12-31", "0000-01-01",
     ]
 
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test("random texts never trap any parser", arguments: [UInt64(1), 2, 3, 4])
     func randomTexts(seed: UInt64) {
         let iterations = ProcessInfo.processInfo.environment["KEELSON_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 2_000
-        var random = SplitMix(state: seed)
+        var random = SeededRandom(seed: seed)
         for _ in 0..<iterations {
             let count = Int.random(in: 0...8, using: &random)
             let text = (0..<count).map { _ in Self.pieces.randomElement(using: &random)! }.joined()

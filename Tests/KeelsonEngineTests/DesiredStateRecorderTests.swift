@@ -2,6 +2,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonStore
+import KeelsonTestSupport
 import Testing
 @testable import KeelsonEngine
 
@@ -9,20 +10,9 @@ import Testing
 /// instances (or pruning them, loudly), and answering with the position of their own events.
 @Suite("Recording config and releases")
 struct DesiredStateRecorderTests {
-    static let platform = """
-        kind: Runtime
-        name: sim
-        type: simulated
-        ---
-        kind: Application
-        name: shop
-        channels:
-          - {name: staging, runtime: sim}
-          - {name: prod, runtime: sim, after: staging}
-
-        """
-    static let web = "kind: Service\nname: web\napplication: shop\n"
-    static let api = "kind: Service\nname: api\napplication: shop\n"
+    static let platform = ShopConfig.platform
+    static let web = ShopConfig.web
+    static let api = ShopConfig.api
 
     /// A store in a fresh folder, and a config folder beside it.
     struct Setup {

@@ -6,20 +6,8 @@ import KeelsonServer
 import KeelsonService
 import KeelsonStore
 import NIOCore
+import KeelsonTestSupport
 import Testing
-
-/// SplitMix64: a small seeded generator, so that a failing run can be repeated exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random and mutated values for every query parameter, path parameter and body field of the API,
 /// through the router: never a 500, never a trap, and nothing appended on a 4xx.
@@ -47,7 +35,7 @@ struct APIPropertyTests {
         String(repeating: "\u{0}", count: 10), "'; DROP TABLE events; --", "{{x}}", "\\", "\"",
     ]
 
-    static func percentEncoded(_ text: String, _ rng: inout SeededGenerator) -> String {
+    static func percentEncoded(_ text: String, _ rng: inout SeededRandom) -> String {
         // Mostly encoded properly; sometimes raw `%` sequences are left for the decoder to refuse.
         if text.contains("%"), Bool.random(using: &rng) { return text.replacingOccurrences(of: " ", with: "%20") }
         return text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
@@ -109,7 +97,7 @@ struct APIPropertyTests {
         }
     }
 
-    static func randomScalar(_ rng: inout SeededGenerator) -> JSONValue {
+    static func randomScalar(_ rng: inout SeededRandom) -> JSONValue {
         switch Int.random(in: 0..<9, using: &rng) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &rng))
@@ -122,7 +110,7 @@ struct APIPropertyTests {
     }
 
     /// One mutation somewhere in the tree: a field dropped, added, nulled or given a nasty value.
-    static func mutate(_ value: JSONValue, _ rng: inout SeededGenerator, depth: Int = 0) -> JSONValue {
+    static func mutate(_ value: JSONValue, _ rng: inout SeededRandom, depth: Int = 0) -> JSONValue {
         switch value {
         case .object(var fields):
             let keys = fields.keys.sorted()
@@ -149,7 +137,7 @@ struct APIPropertyTests {
         }
     }
 
-    static func body(for route: RouteSpec, _ rng: inout SeededGenerator) -> String? {
+    static func body(for route: RouteSpec, _ rng: inout SeededRandom) -> String? {
         guard route.method == "POST" else { return Bool.random(using: &rng) ? nil : "{\"x\":1}" }
         let template = template(route) ?? .object([:])
         let encoded = { (value: JSONValue) in String(decoding: (try? JSONEncoder().encode(value)) ?? Data(), as: UTF8.self) }
@@ -169,7 +157,7 @@ struct APIPropertyTests {
         }
     }
 
-    static func uri(for route: RouteSpec, _ rng: inout SeededGenerator) -> String {
+    static func uri(for route: RouteSpec, _ rng: inout SeededRandom) -> String {
         let valid = ["application": ["shop"], "service": ["web"], "channel": ["prod", "staging"], "name": ["sim", "ci", "t1"]]
         var path = ""
         for segment in route.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
@@ -198,7 +186,7 @@ struct APIPropertyTests {
         // /readyz answers 503 "starting" by design here: no worker runs in router tests.
         let routes = APIRouter.routes.filter { $0.path != "/api/v1/events/stream" && $0.path != "/readyz" }
         let (sent, statuses) = try await harness.test { client -> (Int, [Int: Int]) in
-            var rng = SeededGenerator(seed: Self.seed)
+            var rng = SeededRandom(seed: Self.seed)
             var statuses: [Int: Int] = [:]
             var sent = 0
             while sent < Self.maxRequests {

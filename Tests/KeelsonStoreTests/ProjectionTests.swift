@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KeelsonCore
+import KeelsonTestSupport
 import Testing
 @testable import KeelsonStore
 
@@ -9,7 +10,7 @@ struct ProjectionTests {
     /// Appends a random history: random streams, types, batch sizes, multi-stream requests and
     /// concurrent appenders, with the clock moving between rounds.
     static func randomHistory(seed: UInt64, into store: EventStore, clock: ManualClock) async throws {
-        var random = SeededGenerator(seed: seed)
+        var random = SeededRandom(seed: seed)
         let types = ["Created", "Applied", "Failed", "Converged", "Note"]
         for _ in 0..<Int.random(in: 20...40, using: &random) {
             var requests: [[StreamAppend]] = []
@@ -54,7 +55,7 @@ struct ProjectionTests {
         #expect(try snapshotRows(store) == liveSnapshots)
 
         let events = try await store.events(EventFilter())
-        var random = SeededGenerator(seed: seed &+ 1)
+        var random = SeededRandom(seed: seed &+ 1)
         let last = events.last!.position
         let positions = [0, 1, 15, 16, 17, last - 1, last] + (0..<10).map { _ in Int64.random(in: 1...last, using: &random) }
         for position in positions {
