@@ -106,10 +106,10 @@ public final class DiskFiles: ConfigFiles {
         }
         // A path that does not exist (yet): its folder resolved, its name kept.
         let normal = LexicalPath.normalize(absolute)
-        let parent = (normal as NSString).deletingLastPathComponent
+        let parent = FilePaths.parent(normal)
         guard parent != normal, !parent.isEmpty else { return normal }
         let resolvedParent = resolvedPath(parent)
-        return LexicalPath.normalize(resolvedParent + "/" + (normal as NSString).lastPathComponent)
+        return LexicalPath.normalize(resolvedParent + "/" + FilePaths.lastComponent(normal))
     }
 }
 

@@ -28,8 +28,8 @@ public struct FileAccess: Sendable, Hashable {
     public static func within(configPath path: String, allowing allowed: [String] = [], files: ConfigFiles) -> FileAccess {
         let isDirectory = files.isDirectory(path) ?? false
         let resolved = files.resolvedPath(path)
-        let directory = isDirectory ? resolved : (resolved as NSString).deletingLastPathComponent
-        let shown = isDirectory ? path : ((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+        let directory = isDirectory ? resolved : FilePaths.parent(resolved)
+        let shown = isDirectory ? path : (FilePaths.parent(path).isEmpty ? "." : FilePaths.parent(path))
         return FileAccess(
             directories: [directory.isEmpty ? "/" : directory] + allowed.map { files.resolvedPath($0) }, configDirectory: shown)
     }

@@ -15,14 +15,13 @@ enum ManifestFiles {
     /// A directory relative to the config file that names it (default: that file's folder).
     static func directory(_ path: String?, relativeTo configFile: String) -> String {
         let resolved = resolve(path ?? ".", relativeTo: configFile)
-        let standard = (resolved as NSString).standardizingPath
-        return standard.isEmpty ? "." : standard
+        return FilePaths.normalized(resolved)
     }
 
     /// A path relative to the config file that names it (kept relative when that file's is).
     static func resolve(_ path: String, relativeTo configFile: String) -> String {
         if path.hasPrefix("/") { return path }
-        let directory = (configFile as NSString).deletingLastPathComponent
+        let directory = FilePaths.parent(configFile)
         return directory.isEmpty ? path : directory + "/" + path
     }
 

@@ -20,8 +20,8 @@ public struct RuntimeFactory: Sendable {
 
     /// The default state root for a database file: `state/` beside it.
     public static func stateRoot(forDatabase path: String) -> String {
-        let folder = (path as NSString).deletingLastPathComponent
-        return ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("state")
+        let folder = FilePaths.parent(path)
+        return FilePaths.join(folder.isEmpty ? "." : folder, "state")
     }
 
     /// A runtime whose settings cannot be used (a recorded config is read again without trusting
@@ -52,7 +52,7 @@ public struct RuntimeFactory: Sendable {
             }
             return .success(value)
         }
-        let stateDirectory = settings["stateDirectory"] ?? (stateRoot as NSString).appendingPathComponent(runtime.name)
+        let stateDirectory = settings["stateDirectory"] ?? FilePaths.join(stateRoot, runtime.name)
         switch runtime.type {
         case .local:
             var local = LocalRuntimeSettings(stateDirectory: stateDirectory)

@@ -310,8 +310,12 @@ public actor Worker {
         dirty.removeAll()
         everythingDirty = false
         for id in instances {
-            let due = everything || news.contains(id.application) || (wakes[id].map { $0 <= nowMilliseconds } ?? false)
+            let timerDue = wakes[id].map { $0 <= nowMilliseconds } ?? false
+            let due = everything || news.contains(id.application) || timerDue
             guard due, running[id] == nil, !queued.contains(where: { $0.0 == id }) else { continue }
+            // A timer (a watch's or a soak's end, a deadline) is judged on a fresh observation:
+            // fetched in this pass, and decided again with it.
+            if timerDue { schedule.expedite(id, at: now) }
             do {
                 try await decide(id, now: nowMilliseconds)
             } catch where Task.isCancelled || error is CancellationError {

@@ -49,7 +49,7 @@ final class ApplyLock: @unchecked Sendable {
         let clock = ContinuousClock()
         do {
             try FileManager.default.createDirectory(
-                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                atPath: FilePaths.parent(path), withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
         } catch {
             return .failure(Problem(description: "cannot create the apply lock \(path): \(error.localizedDescription)"))

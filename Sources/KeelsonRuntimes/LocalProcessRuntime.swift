@@ -482,7 +482,7 @@ public actor LocalProcessRuntime: Runtime {
     ) async throws -> ReplicaRecord {
         let logs = logFiles(of: state.instance, replica: replicaName)
         try FileManager.default.createDirectory(
-            atPath: (logs.stdout as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            atPath: FilePaths.parent(logs.stdout), withIntermediateDirectories: true)
         let permissions: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]
         let out = try FileDescriptor.open(FilePath(logs.stdout), .writeOnly, options: [.create, .append], permissions: permissions)
         let err = try FileDescriptor.open(FilePath(logs.stderr), .writeOnly, options: [.create, .append], permissions: permissions)
@@ -653,8 +653,7 @@ public actor LocalProcessRuntime: Runtime {
     }
 
     static func absolute(_ path: String) -> String {
-        let full = path.hasPrefix("/") ? path : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
-        return (full as NSString).standardizingPath
+        FilePaths.standardized(path, from: FileManager.default.currentDirectoryPath)
     }
 }
 

@@ -1,3 +1,4 @@
+import KeelsonCore
 import Foundation
 
 #if canImport(Glibc)
@@ -163,9 +164,9 @@ public enum ProcessTable {
     static func executable(_ command: String, in directory: String?, path: String?) -> String? {
         let manager = FileManager.default
         if command.contains("/") {
-            let full = command.hasPrefix("/") ? command : ((directory ?? manager.currentDirectoryPath) as NSString).appendingPathComponent(command)
-            let absolute = full.hasPrefix("/") ? full : (manager.currentDirectoryPath as NSString).appendingPathComponent(full)
-            return manager.isExecutableFile(atPath: absolute) ? (absolute as NSString).standardizingPath : nil
+            let full = command.hasPrefix("/") ? command : FilePaths.join(directory ?? manager.currentDirectoryPath, command)
+            let absolute = FilePaths.standardized(full, from: manager.currentDirectoryPath)
+            return manager.isExecutableFile(atPath: absolute) ? absolute : nil
         }
         for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
             let candidate = "\(directory)/\(command)"

@@ -581,7 +581,10 @@ public final class EventStore: Sendable {
     /// Checkpoints the write-ahead log into the database file and closes every connection.
     /// Further use of the store throws.
     public func close() throws {
-        if !isReadOnly { _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
+        // Moves the WAL into the file, when nobody else has the database open: with another
+        // process reading or writing it (a second server, a worker), SQLite answers "database is
+        // locked", and the WAL simply stays for the last one out. Nothing is lost either way.
+        if !isReadOnly { _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
         try pool.close()
     }
 

@@ -42,3 +42,30 @@ struct CoreTests {
         #expect(Date(millisecondsSince1970: milliseconds).millisecondsSince1970 == milliseconds)
     }
 }
+
+@Suite("Path arithmetic without Foundation's NSString")
+struct FilePathsTests {
+    @Test("parent and last component, as NSString answers them, for the inputs NSString traps on too",
+          arguments: [
+            ("a/b", "a", "b"), ("/x", "/", "x"), ("/", "/", "/"), ("abc", "", "abc"), ("0", "", "0"), ("x/", "", "x"),
+            (".", "", "."), ("/x/y/", "/x", "y"), ("a//b", "a", "b"), ("", "", ""), ("//", "/", "/"),
+          ])
+    func parts(_ path: String, _ parent: String, _ last: String) {
+        #expect(FilePaths.parent(path) == parent)
+        #expect(FilePaths.lastComponent(path) == last)
+    }
+
+    @Test("join, standardized and normalized")
+    func joinAndNormalize() {
+        #expect(FilePaths.join("/a", "b") == "/a/b")
+        #expect(FilePaths.join("/a/", "/b") == "/a/b")
+        #expect(FilePaths.join("", "b") == "b")
+        #expect(FilePaths.standardized("b/../c/./d", from: "/a") == "/a/c/d")
+        #expect(FilePaths.standardized("/../../x") == "/x")
+        #expect(FilePaths.normalized("k8s/") == "k8s")
+        #expect(FilePaths.normalized("./a/../b") == "b")
+        #expect(FilePaths.normalized("../a") == "../a")
+        #expect(FilePaths.normalized("") == ".")
+        #expect(FilePaths.normalized("/a/./b/") == "/a/b")
+    }
+}

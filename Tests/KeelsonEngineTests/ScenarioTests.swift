@@ -325,10 +325,10 @@ struct ScenarioTests {
         try await scenario.run(for: 30, tick: 5)
         #expect(await scenario.status("staging") == "converged 1.0.0")
         let events = try await scenario.store.stream(StreamID("instance:shop/web@staging"))
-        #expect(events.filter { $0.type == ApplyRequested.eventType }.count == 1)
+        let decisions = try await scenario.decisions("staging")
+        #expect(events.filter { $0.type == ApplyRequested.eventType }.count == 1, "\(decisions.map(\.reason))")
         let started = events.filter { $0.type == ApplyStarted.eventType }.map { try? $0.decode(ApplyStarted.self).idempotencyKey }
         #expect(started == ["req-crashed"])
-        let decisions = try await scenario.decisions("staging")
         #expect(decisions.contains { $0.actions == [.reissue(requestID: "req-crashed")] })
         #expect(decisions.first?.reason.contains("resuming after a restart: fetching") == true)
 

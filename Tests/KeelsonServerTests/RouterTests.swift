@@ -119,6 +119,14 @@ struct RouterTests {
             let empty = try await client.call(.post, "/api/v1/config", json: #"{"source": "x", "files": []}"#, harness: harness)
             #expect(empty.status == 400)
 
+            // One-character and odd paths (Foundation's NSString path methods trapped on "0"):
+            // a clear answer, never a crash of the server.
+            for (source, path) in [("0", "0"), ("", "0"), (".", "x/"), ("x/", "."), ("/", "/"), ("\u{11}", "|\u{4}")] {
+                let body = try json(ApplyConfigRequest(source: source, files: [ConfigFileUpload(path: path, text: "0")], dryRun: true))
+                let answer = try await client.call(.post, "/api/v1/config", json: body, harness: harness)
+                #expect([400, 422].contains(answer.status), "\(source.debugDescription), \(path.debugDescription): \(answer)")
+            }
+
             // Names are checked against the config applied last, not one parsed earlier.
             let release = try json(ReleaseBody(application: "shop", service: "api", version: "1.0.0"))
             #expect(try await client.call(.post, "/api/v1/releases", as: .deployer, json: release, harness: harness).status == 404)

@@ -93,7 +93,9 @@ private struct Decider {
             let release = request.release
             let sameRelease = release.digest == desired.digest
             if !result.succeeded {
-                if request.rollback {
+                // A failed rollback holds while the release it rolled back from is still the
+                // desired one (marked bad); a new release goes through the gates as usual.
+                if request.rollback, view.badVersions[desired.version] != nil {
                     return Decision(
                         status: .failed, version: release.version,
                         reason: "rollback to \(release.version) failed: \(result.error ?? "no error given")\(note)")
@@ -157,6 +159,15 @@ private struct Decider {
         if record.lastGood?.digest != release.digest && !request.rollback {
             let watchEnd = converged.atMilliseconds.adding(saturating: .milliseconds(seconds: policy.watchSeconds))
             if let seen = record.seen, seen.atMilliseconds > converged.atMilliseconds, !seen.healthy {
+                // Nothing at all runs: the runtime lost it (its state, its processes), which says
+                // nothing about the release. Drift, healed by applying it again; the watch starts
+                // over once it has converged again.
+                if seen.versions.isEmpty, seen.ready == 0 {
+                    return Decision(
+                        status: .converging, version: release.version,
+                        reason: "drift during the watch: nothing runs; applying \(release.version) again\(note)",
+                        actions: [.apply(version: release.version, digest: release.digest, rollback: false)])
+                }
                 return fail(release, "it lost its health during the watch (\(seen.problem ?? "\(seen.ready)/\(seen.desired) ready"))")
             }
             if let alert = view.gatingAlerts.first {
@@ -167,6 +178,13 @@ private struct Decider {
                     status: .converged, version: release.version,
                     reason: "converged on \(release.version); watching for \(Text.duration(watchEnd.subtracting(saturating: now))) more\(note)",
                     wakeAtMilliseconds: watchEnd)
+            }
+            // The watch is judged on an observation from its end (not one from before a worker
+            // stopped, say): until one is recorded, it is not over.
+            guard (record.seen?.atMilliseconds ?? .min) >= watchEnd else {
+                return Decision(
+                    status: .converged, version: release.version,
+                    reason: "converged on \(release.version); its watch is over, waiting for a fetch to confirm its health\(note)")
             }
             return Decision(
                 status: .converged, version: release.version,
@@ -214,6 +232,18 @@ private struct Decider {
             // Rolled back here, or never tried here (it failed upstream): either way it stays put.
             let good = record.lastGood
             let onGood = good != nil && record.converged?.release.digest == good?.digest
+            // Staying put means running the last good release: drift from it (a runtime that lost
+            // what it ran) is healed by applying it again.
+            if onGood, let good, let converged = record.converged, let seen = record.seen,
+                seen.atMilliseconds > converged.atMilliseconds,
+                !seen.healthy || seen.drifted || seen.versions != [good.version]
+            {
+                let what = seen.versions.isEmpty ? "nothing runs" : seen.problem ?? (seen.drifted ? "drifted" : "running \(seen.versions.joined(separator: ", "))")
+                return Decision(
+                    status: .rollingBack, version: good.version,
+                    reason: "\(version) is marked bad (\(why)); staying on \(good.version), but \(what): applying \(good.version) again" + note,
+                    actions: [.apply(version: good.version, digest: good.digest, rollback: true)])
+            }
             let status: InstanceStatus = !onGood ? .failed : record.request?.rollback == true ? .rolledBack : .converged
             return Decision(
                 status: status, version: version,
