@@ -205,11 +205,15 @@ struct CrashResumeProcessTests {
         defer { again.signal(SIGKILL) }
         let converged = try await eventually(90) { try await fixture.status("shop/web@staging") == "converged" }
         #expect(converged, "\(again.log)")
+        // Stopped once it is running (a SIGTERM during its start would end it as a signal does).
+        #expect(try await eventually(60) { again.log.contains("running") }, "\(again.log)")
         again.signal(SIGTERM)
         #expect(try await again.waitForExit() == 0, "\(again.log)")
 
+        // w1's run and w2's re-issue, and the restarted w2's when w2's had not finished when it
+        // was killed (on a loaded machine it may have): one key throughout.
         let runs = Self.runs(directory)
-        #expect(runs.count >= 3 && Set(runs.map(\.key)).count == 1, "one request, re-issued: \(runs)")
+        #expect(runs.count >= 2 && Set(runs.map(\.key)).count == 1, "one request, re-issued: \(runs)")
         for (index, run) in runs.enumerated() {
             for other in runs[(index + 1)...] where other.key == run.key {
                 let first = run.start < other.start ? run : other

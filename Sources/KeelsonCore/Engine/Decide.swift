@@ -12,6 +12,9 @@ public enum Engine {
     /// worker is gone without a trace the log shows, and the apply is decided about like one whose
     /// worker restarted — never waited on forever.
     public static let lostResultGraceSeconds = 60
+    /// How long after a failed re-apply of a release that is good here (healing drift) it is
+    /// applied again.
+    public static let healRetrySeconds = 30
 
     public static func decide(_ view: InstanceView, nowMilliseconds now: Int64) -> Decision {
         Decider(view: view, now: now).decide()
@@ -99,6 +102,22 @@ private struct Decider {
                     return Decision(
                         status: .failed, version: release.version,
                         reason: "rollback to \(release.version) failed: \(result.error ?? "no error given")\(note)")
+                }
+                // Applying again a release that passed its watch here (healing drift) says nothing
+                // about the release: it stays good, and is applied again a little later.
+                if sameRelease, record.lastGood?.digest == release.digest {
+                    let retryAt = result.atMilliseconds.adding(saturating: .milliseconds(seconds: Engine.healRetrySeconds))
+                    let error = result.error ?? "no error given"
+                    if now >= retryAt {
+                        return Decision(
+                            status: .converging, version: release.version,
+                            reason: "applying \(release.version) again failed (\(error)); it is good here: applying it again\(note)",
+                            actions: [.apply(version: release.version, digest: release.digest, rollback: false)])
+                    }
+                    return Decision(
+                        status: .converging, version: release.version,
+                        reason: "applying \(release.version) again failed (\(error)); it is good here: trying again in \(Text.duration(retryAt.subtracting(saturating: now)))\(note)",
+                        wakeAtMilliseconds: retryAt)
                 }
                 if sameRelease { return fail(release, "its apply failed: \(result.error ?? "no error given")") }
             } else if sameRelease || (request.rollback && view.badVersions[desired.version] != nil) {
