@@ -34,7 +34,8 @@ enum DecideFixture {
         seen: (healthy: Bool, versions: [String], drifted: Bool, ago: Int64)? = nil,
         converged: (String, ago: Int64)? = nil, lastGood: String? = nil,
         approvals: [String] = [], rejectedBy: String? = nil, rollbackBy: String? = nil,
-        issuedAgo: Int64? = nil, attempt: Int? = nil, orphanedAgo: Int64? = nil
+        issuedAgo: Int64? = nil, attempt: Int? = nil, orphanedAgo: Int64? = nil,
+        positions: (result: Int64, seen: Int64)? = nil
     ) -> InstanceRecord {
         var record = InstanceRecord(instance: web)
         record.desired = desired.map { release($0, deadline: deadline, autoRollback: autoRollback) }
@@ -43,7 +44,7 @@ enum DecideFixture {
                 requestID: "r-\(request)", release: release(request, deadline: deadline, autoRollback: autoRollback),
                 rollback: rollback, atMilliseconds: now - requestedAgo)
             if let result {
-                entry.result = .init(succeeded: result, atMilliseconds: now - resultAgo, error: result ? nil : error)
+                entry.result = .init(succeeded: result, atMilliseconds: now - resultAgo, error: result ? nil : error, position: positions?.result)
             }
             entry.issuedAtMilliseconds = issuedAgo.map { now - $0 }
             entry.attempt = attempt
@@ -54,7 +55,7 @@ enum DecideFixture {
             record.seen = .init(
                 healthy: seen.healthy, versions: seen.versions, drifted: seen.drifted, ready: seen.healthy ? 2 : 0, desired: 2,
                 problem: seen.healthy ? nil : "r1: GET /healthz: HTTP 500", sinceMilliseconds: now - seen.ago,
-                atMilliseconds: now - seen.ago)
+                atMilliseconds: now - seen.ago, position: positions?.seen)
         }
         if let converged { record.converged = .init(release: release(converged.0, deadline: deadline), atMilliseconds: now - converged.ago) }
         record.lastGood = lastGood.map { release($0, deadline: deadline) }
@@ -124,6 +125,12 @@ struct DecideTests {
                    wake: .some(F.now + 300_000)),
         DecideCase(name: "applied, then nothing runs before converging (the runtime lost it): applied again", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, 10_000))),
                    status: .converging, actions: [.applying("2.0.0")], reason: ["drift before converging: nothing runs although its apply succeeded; applying 2.0.0 again"]),
+        DecideCase(name: "fetched in the millisecond of the apply's result but before it (by position): not an observation of the apply",
+                   view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, m), positions: (result: 12, seen: 11))),
+                   status: .converging, reason: ["waiting for 2.0.0 to become healthy: not fetched since the apply"], wake: .some(F.now + m)),
+        DecideCase(name: "fetched in the millisecond of the apply's result and after it (by position): nothing runs, applied again",
+                   view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, m), positions: (result: 12, seen: 13))),
+                   status: .converging, actions: [.applying("2.0.0")], reason: ["drift before converging: nothing runs"]),
         DecideCase(name: "applied, then its processes are gone before converging: applied again", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, ["2.0.0"], true, 10_000))),
                    status: .converging, actions: [.applying("2.0.0")], reason: ["drift before converging: drifted"]),
         DecideCase(name: "nothing runs after the second apply too: not applied a third time", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, 10_000), attempt: 2)),

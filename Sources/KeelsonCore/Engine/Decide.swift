@@ -121,7 +121,7 @@ private struct Decider {
                 }
                 if sameRelease { return fail(release, "its apply failed: \(result.error ?? "no error given")") }
             } else if sameRelease || (request.rollback && view.badVersions[desired.version] != nil) {
-                return follow(request, appliedAt: result.atMilliseconds, note: note)
+                return follow(request, result: result, note: note)
             }
         }
         return gate(desired, note: note)
@@ -129,12 +129,13 @@ private struct Decider {
 
     /// After a successful apply of `request`: becoming healthy, converged and watched, then good;
     /// afterwards, drift is healed by applying the release again.
-    func follow(_ request: InstanceRecord.Request, appliedAt: Int64, note: String) -> Decision {
+    func follow(_ request: InstanceRecord.Request, result: InstanceRecord.Request.Result, note: String) -> Decision {
         let release = request.release
+        let appliedAt = result.atMilliseconds
         let policy = view.policy
         let convergedHere = record.converged.map { $0.release.digest == release.digest && $0.atMilliseconds >= appliedAt } ?? false
         guard convergedHere, let converged = record.converged else {
-            if let seen = record.seen, seen.atMilliseconds >= appliedAt, seen.healthy, !seen.drifted,
+            if let seen = record.seen, seen.isAfter(result), seen.healthy, !seen.drifted,
                 seen.versions == [release.version]
             {
                 return Decision(
@@ -145,7 +146,7 @@ private struct Decider {
             }
             // Nothing runs although the apply succeeded (the runtime lost it: its state, its
             // processes): drift, healed by applying it again — once; a second time it counts.
-            if let seen = record.seen, seen.atMilliseconds >= appliedAt, seen.ready == 0, seen.versions.isEmpty || seen.drifted,
+            if let seen = record.seen, seen.isAfter(result), seen.ready == 0, seen.versions.isEmpty || seen.drifted,
                 (request.attempt ?? 1) < 2
             {
                 let what = seen.versions.isEmpty ? "nothing runs" : "drifted (\(seen.problem ?? "0/\(seen.desired) ready"))"
@@ -156,7 +157,7 @@ private struct Decider {
             }
             let deadline = appliedAt.adding(saturating: .milliseconds(seconds: release.progressDeadlineSeconds))
             let health = record.seen.map { seen in
-                seen.atMilliseconds >= appliedAt
+                seen.isAfter(result)
                     ? "\(seen.ready)/\(seen.desired) ready, running \(seen.versions.isEmpty ? "nothing" : seen.versions.joined(separator: ", "))"
                         + (seen.problem.map { "; \($0)" } ?? "")
                     : "not fetched since the apply"

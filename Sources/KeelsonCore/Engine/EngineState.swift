@@ -59,6 +59,8 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
             public var succeeded: Bool
             public var atMilliseconds: Int64
             public var error: String?
+            /// The position of the event that recorded it (nil in records folded before it was kept).
+            public var position: Int64?
         }
     }
 
@@ -73,6 +75,16 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
         /// When this observation was first recorded, and last confirmed.
         public var sinceMilliseconds: Int64
         public var atMilliseconds: Int64
+        /// The position of the fetch that last recorded or confirmed it (nil in records folded
+        /// before it was kept).
+        public var position: Int64?
+
+        /// Whether it was fetched after `result` was recorded: by log position, which orders two
+        /// events recorded within the same millisecond (by time when either position is unknown).
+        public func isAfter(_ result: Request.Result) -> Bool {
+            if let position, let resultPosition = result.position { return position > resultPosition }
+            return atMilliseconds >= result.atMilliseconds
+        }
     }
 
     public struct Converged: Codable, Sendable, Hashable {
@@ -201,7 +213,8 @@ public struct EngineState: Sendable, Hashable {
                 // it reports too late to count).
                 guard $0.request?.requestID == finished.idempotencyKey, $0.request?.result == nil else { return }
                 $0.request?.result = .init(
-                    succeeded: event.type == ApplyFinished.succeededType, atMilliseconds: at, error: finished.result.error)
+                    succeeded: event.type == ApplyFinished.succeededType, atMilliseconds: at, error: finished.result.error,
+                    position: event.position)
             }
         case StateFetched.eventType:
             guard let fetched = read(event, StateFetched.self) else { return }
@@ -213,11 +226,14 @@ public struct EngineState: Sendable, Hashable {
                     ready: observation.objects.reduce(0) { $0 + $1.readyReplicas },
                     desired: observation.objects.reduce(0) { $0 + $1.desiredReplicas },
                     problem: observation.objects.first { $0.health != .healthy }.map { "\($0.name): \($0.message ?? $0.health.rawValue)" },
-                    sinceMilliseconds: at, atMilliseconds: at)
+                    sinceMilliseconds: at, atMilliseconds: at, position: event.position)
             }
         case StateUnchanged.eventType:
             guard let unchanged = read(event, StateUnchanged.self) else { return }
-            update(unchanged.instance) { $0.seen?.atMilliseconds = at }
+            update(unchanged.instance) {
+                $0.seen?.atMilliseconds = at
+                $0.seen?.position = event.position
+            }
         case DecisionMade.eventType:
             guard let made = read(event, DecisionMade.self) else { return }
             if made.decision.status.isConverging {
