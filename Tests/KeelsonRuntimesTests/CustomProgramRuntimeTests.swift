@@ -257,6 +257,8 @@ struct CustomProgramRuntimeTests {
         let lock = ApplyLock.path(in: locks, for: api)
 
         /// A run as a killed worker leaves it: the lock file as its stdin, locked, with a deadline.
+        /// Its shell writes its pid, which is its process group's (`setsid` may fork first, so the
+        /// `Process`'s own pid is not); it never holds the test's output open.
         func orphanedRun(deadline: Int64, sleep: Int) throws -> Process {
             try FileManager.default.createDirectory(atPath: (lock as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let descriptor = open(lock, O_RDWR | O_CREAT, 0o600)
@@ -264,7 +266,9 @@ struct CustomProgramRuntimeTests {
             // In a session of its own, as Keelson starts apply programs.
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-            process.arguments = ["-w", "/bin/sh", "-c", "sleep \(sleep)"]
+            process.arguments = ["-w", "/bin/sh", "-c", "echo $$ > '\(dir)/run-\(sleep).pid'; exec sleep \(sleep)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
             process.environment = ["KEELSON_APPLY_LOCK": lock, "KEELSON_DEADLINE_MS": "\(deadline)", "PATH": "/usr/bin:/bin"]
             process.standardInput = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
             try process.run()
@@ -290,7 +294,17 @@ struct CustomProgramRuntimeTests {
         #expect(running.terminationStatus == 0, "and did not stop it")
         // Past the apply's own deadline: the apply fails, saying what holds the lock.
         let holding = try orphanedRun(deadline: now + 600_000, sleep: 603)
-        defer { kill(-holding.processIdentifier, SIGKILL); holding.terminate() }
+        defer {
+            // Its whole session: `setsid` forked when it was a group leader already.
+            for _ in 0..<100 {
+                if let text = try? String(contentsOfFile: dir + "/run-603.pid", encoding: .utf8), let group = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    kill(-group, SIGKILL)
+                    break
+                }
+                usleep(20_000)
+            }
+            holding.terminate()
+        }
         let failed = try await runtime.apply(state, idempotencyKey: "k3", timeout: .seconds(1))
         #expect(!failed.succeeded)
         #expect(failed.error?.contains("waiting for the previous run to end: pid ") == true, "\(failed.error ?? "")")

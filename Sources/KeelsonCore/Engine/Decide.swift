@@ -12,9 +12,17 @@ public enum Engine {
     /// worker is gone without a trace the log shows, and the apply is decided about like one whose
     /// worker restarted — never waited on forever.
     public static let lostResultGraceSeconds = 60
-    /// How long after a failed re-apply of a release that is good here (healing drift) it is
-    /// applied again.
+    /// How long after a failed apply of a release that is good here (a rollback to it, or a
+    /// re-apply healing drift) it is applied again: this, doubled with each attempt in a row, up
+    /// to `maxRetrySeconds`.
     public static let healRetrySeconds = 30
+    public static let maxRetrySeconds = 600
+
+    /// The wait before applying a good release again after its `attempt`th apply in a row failed.
+    public static func retryDelaySeconds(afterAttempt attempt: Int) -> Int {
+        let doublings = min(max(attempt, 1) - 1, 10)
+        return min(healRetrySeconds << doublings, maxRetrySeconds)
+    }
 
     public static func decide(_ view: InstanceView, nowMilliseconds now: Int64) -> Decision {
         Decider(view: view, now: now).decide()
@@ -98,16 +106,14 @@ private struct Decider {
             if !result.succeeded {
                 // A failed rollback holds while the release it rolled back from is still the
                 // desired one (marked bad); a new release goes through the gates as usual.
+                let error = result.error ?? "no error given"
                 if request.rollback, view.badVersions[desired.version] != nil {
-                    return Decision(
-                        status: .failed, version: release.version,
-                        reason: "rollback to \(release.version) failed: \(result.error ?? "no error given")\(note)")
+                    return retryRollback(request, failedAt: result.atMilliseconds, because: "failed: \(error)", note: note)
                 }
                 // Applying again a release that passed its watch here (healing drift) says nothing
                 // about the release: it stays good, and is applied again a little later.
                 if sameRelease, record.lastGood?.digest == release.digest {
-                    let retryAt = result.atMilliseconds.adding(saturating: .milliseconds(seconds: Engine.healRetrySeconds))
-                    let error = result.error ?? "no error given"
+                    let retryAt = result.atMilliseconds.adding(saturating: .milliseconds(seconds: Engine.retryDelaySeconds(afterAttempt: request.attempt ?? 1)))
                     if now >= retryAt {
                         return Decision(
                             status: .converging, version: release.version,
@@ -125,6 +131,31 @@ private struct Decider {
             }
         }
         return gate(desired, note: note)
+    }
+
+    /// A rollback that failed (`because`, at `failedAt`): the instance is failed — and, while the
+    /// release it went back to is still its last good one, that release is applied again after a
+    /// wait that doubles with each attempt in a row (`Engine.retryDelaySeconds`): a rollback that
+    /// failed for a passing reason (a timeout, a runtime that lost its state) still ends on the good
+    /// release, and one that keeps failing costs a few events an hour.
+    func retryRollback(_ request: InstanceRecord.Request, failedAt: Int64, because: String, note: String) -> Decision {
+        let release = request.release
+        let failed = "rollback to \(release.version) \(because)"
+        guard record.lastGood?.digest == release.digest else {
+            return Decision(status: .failed, version: release.version, reason: failed + note)
+        }
+        let attempt = request.attempt ?? 1
+        let retryAt = failedAt.adding(saturating: .milliseconds(seconds: Engine.retryDelaySeconds(afterAttempt: attempt)))
+        if now >= retryAt {
+            return Decision(
+                status: .rollingBack, version: release.version,
+                reason: "\(failed); rolling back to \(release.version) again (attempt \(attempt + 1))\(note)",
+                actions: [.apply(version: release.version, digest: release.digest, rollback: true)])
+        }
+        return Decision(
+            status: .failed, version: release.version,
+            reason: "\(failed); trying again in \(Text.duration(retryAt.subtracting(saturating: now)))\(note)",
+            wakeAtMilliseconds: retryAt)
     }
 
     /// After a successful apply of `request`: becoming healthy, converged and watched, then good;
@@ -164,9 +195,10 @@ private struct Decider {
             } ?? "not fetched yet"
             if now >= deadline {
                 if request.rollback {
-                    return Decision(
-                        status: .failed, version: release.version,
-                        reason: "rollback to \(release.version) not healthy within its progress deadline of \(Text.duration(.milliseconds(seconds: release.progressDeadlineSeconds))): \(health)")
+                    return retryRollback(
+                        request, failedAt: deadline,
+                        because: "not healthy within its progress deadline of \(Text.duration(.milliseconds(seconds: release.progressDeadlineSeconds))) (\(health))",
+                        note: note)
                 }
                 return fail(release, "not healthy within its progress deadline of \(Text.duration(.milliseconds(seconds: release.progressDeadlineSeconds))) (\(health))")
             }

@@ -47,7 +47,8 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
         /// (nil: `atMilliseconds`).
         public var issuedAtMilliseconds: Int64?
         /// How many applies of this release in a row it is, before the instance converged on it
-        /// (nil: the first). A runtime that lost a release before it converged gets it once more.
+        /// (nil: the first). A runtime that lost a release before it converged gets it once more;
+        /// a good release whose apply keeps failing is retried ever more slowly.
         public var attempt: Int?
 
         /// The worker that runs it.
@@ -197,12 +198,13 @@ public struct EngineState: Sendable, Hashable {
                     release: ReleaseRef(version: requested.version, digest: requested.digest, document: requested.document),
                     rollback: requested.rollback, atMilliseconds: at, requestedBy: event.actor)
                 $0.request?.executor = event.actor
-                // The same release again before the instance converged on it: a further attempt.
+                // The same release again, after an apply of it that finished (succeeded or failed)
+                // and before the instance converged on it: a further attempt.
                 if let previous, previous.release.digest == requested.digest, previous.rollback == requested.rollback,
-                    previous.result?.succeeded == true,
-                    !($0.converged.map { $0.release.digest == requested.digest && $0.atMilliseconds >= previous.result!.atMilliseconds } ?? false)
+                    let result = previous.result,
+                    !($0.converged.map { $0.release.digest == requested.digest && $0.atMilliseconds >= result.atMilliseconds } ?? false)
                 {
-                    $0.request?.attempt = (previous.attempt ?? 1) + 1
+                    $0.request?.attempt = min(previous.attempt ?? 1, 1_000_000) + 1
                 }
                 if requested.rollback { $0.rollbackRequestedBy = nil }
             }
