@@ -21,11 +21,17 @@ class Releases:
             payload = event["payload"]
             if event["type"] == "ReleaseRequested":
                 service = f"{payload['application']}/{payload['service']}"
-                self.newest[service] = payload["version"]
-                self.bad.pop((service, payload["version"]), None)
-                for instance, versions in self.tried.items():
-                    if instance.startswith(service + "@"):
-                        versions.discard(payload["version"])
+                version = payload["version"]
+                # A release starts afresh when it is new to the service or retries one marked bad
+                # (the engine then applies it again wherever it failed). Asking again for the
+                # newest release while it is in flight changes nothing: what was tried stays tried.
+                fresh = self.newest.get(service) != version or (service, version) in self.bad
+                self.newest[service] = version
+                self.bad.pop((service, version), None)
+                if fresh:
+                    for instance, versions in self.tried.items():
+                        if instance.startswith(service + "@"):
+                            versions.discard(version)
             elif event["type"] == "ReleaseMarkedBad":
                 self.bad[(payload["service"], payload["version"])] = payload["reason"]
             elif event["type"] == "ApplyRequested" and not payload.get("rollback"):
