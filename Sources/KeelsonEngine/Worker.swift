@@ -370,6 +370,13 @@ public actor Worker {
         let decision = Engine.decide(view, nowMilliseconds: now)
         wakes[id] = decision.wakeAtMilliseconds
         let key = Self.key(decision)
+        // A worker that just started knows the last recorded decision from the log: the same one
+        // again (same status and reason) is not recorded twice.
+        if lastKeys[id] == nil, let record = state.instances[id], record.status == decision.status,
+            Self.normalized(record.reason) == Self.normalized(decision.reason)
+        {
+            lastKeys[id] = key
+        }
         if !decision.actions.isEmpty || lastKeys[id] != key {
             try await record(decision, for: id, view: view, now: now)
             lastKeys[id] = key
@@ -496,8 +503,12 @@ public actor Worker {
     /// What must change for a decision to be recorded again: its status, precondition, release,
     /// and the words of its reason (numbers such as countdowns left out).
     static func key(_ decision: Decision) -> String {
-        "\(decision.status.rawValue)|\(decision.waitingFor?.rawValue ?? "")|\(decision.version ?? "")|"
-            + decision.reason.replacingOccurrences(of: #"([0-9]+(ms|[dhms])?)+"#, with: "#", options: .regularExpression)
+        "\(decision.status.rawValue)|\(decision.waitingFor?.rawValue ?? "")|\(decision.version ?? "")|" + normalized(decision.reason)
+    }
+
+    /// A reason without its numbers (durations, counts, times), which change from pass to pass.
+    static func normalized(_ reason: String) -> String {
+        reason.replacingOccurrences(of: #"([0-9]+(ms|[dhms])?)+"#, with: "#", options: .regularExpression)
     }
 
     /// An apply's timeout: the release's progress deadline, at least a second and at most

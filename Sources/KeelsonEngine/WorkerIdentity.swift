@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonRuntimes
+import KeelsonStore
 
 #if canImport(Glibc)
 import Glibc
@@ -78,4 +79,19 @@ final class LiveWorkers: @unchecked Sendable {
     func insert(_ identity: String) { lock.withLock { _ = identities.insert(identity) } }
     func remove(_ identity: String) { lock.withLock { _ = identities.remove(identity) } }
     func contains(_ identity: String) -> Bool { lock.withLock { identities.contains(identity) } }
+}
+
+extension Worker {
+    /// The workers running on `store` now: those that hold their name — a name lease that has not expired, held by
+    /// a process not known to be gone — each as its name and who holds it ("process 4242 on vm").
+    public static func workers(on store: EventStore, nowMilliseconds: Int64) async throws -> [(name: String, holder: String)] {
+        try await store.leases()
+            .filter { $0.key.hasPrefix("worker:") && $0.expiresAtMilliseconds > nowMilliseconds }
+            .compactMap { lease -> (name: String, holder: String)? in
+                let identity = WorkerIdentity(text: lease.owner)
+                if identity?.isGone == true { return nil }
+                return (String(lease.key.dropFirst("worker:".count)), identity?.description ?? lease.owner)
+            }
+            .sorted { $0.name < $1.name }
+    }
 }

@@ -130,6 +130,12 @@ public struct CustomProgramRuntime: Runtime {
             error: succeeded ? nil : Self.failure(custom.apply, run))
     }
 
+    /// A program's path as compiled: relative to the config file, so to where Keelson runs (like
+    /// its working directory), not to that working directory. A bare name is looked up on `PATH`.
+    static func located(_ command: String) -> String {
+        command.contains("/") ? LocalProcessRuntime.absolute(command) : command
+    }
+
     public func check() async -> [RuntimeCheck] {
         guard !programs.isEmpty else {
             return [RuntimeCheck(name: "programs", passed: true, detail: "no service runs on this runtime yet")]
@@ -137,7 +143,7 @@ public struct CustomProgramRuntime: Runtime {
         let path = ProcessInfo.processInfo.environment["PATH"]
         return programs.map { program in
             let directory = program.workingDirectory.map(LocalProcessRuntime.absolute)
-            if let found = ProcessTable.executable(program.command, in: directory, path: path) {
+            if let found = ProcessTable.executable(Self.located(program.command), in: directory, path: path) {
                 return RuntimeCheck(name: program.what, passed: true, detail: "\(program.command) → \(found) is executable")
             }
             return RuntimeCheck(
@@ -180,7 +186,7 @@ public struct CustomProgramRuntime: Runtime {
             }
             do {
                 let outcome = try await ProgramRunner(stdoutLimit: 1 << 20, stderrLimit: excerptLimit).run(
-                    program.command, arguments: program.args, environment: environment,
+                    Self.located(program.command), arguments: program.args, environment: environment,
                     workingDirectory: program.workingDirectory.map(LocalProcessRuntime.absolute), stdin: stdin,
                     input: try lock?.input(stdin), timeout: timeout)
                 attempts.append(Attempt(number: attempt, outcome: outcome, launchError: nil, limit: limit))

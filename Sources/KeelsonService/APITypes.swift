@@ -235,6 +235,8 @@ public struct Explanation: Codable, Sendable {
     public var decision: Decision
     public var view: InstanceRecord
     public var events: [APIEvent]
+    /// How many earlier events that led to it are not listed (nil: none).
+    public var earlierEvents: Int?
 }
 
 /// `GET /api/v1/instances/{app}/{service}/{channel}`.

@@ -189,11 +189,43 @@ public struct ControlPlane: Sendable {
         let state = try await store.engineState(upTo: made.viewPosition)
         guard let record = state.instances[id] else { throw APIError.notFound("no record of \(id) at position \(made.viewPosition)") }
         let previous = decisions.dropLast().last?.position ?? 0
-        let led = stream.filter { $0.position > previous && $0.position <= last.position }
+        let (led, earlier) = try await eventsLeadingTo(id, after: previous, upTo: last.position)
         return Explanation(
             instance: id.description, decisionPosition: last.position, viewPosition: made.viewPosition,
             now: Text.time(made.nowMilliseconds), engineVersion: made.engineVersion, decision: made.decision, view: record,
-            events: led.map(APIEvent.init))
+            events: led.map(APIEvent.init), earlierEvents: earlier > 0 ? earlier : nil)
+    }
+
+    /// At most this many events are listed as leading to a decision (the latest).
+    public static let explainEventLimit = 100
+
+    /// The events that led to a decision: those after the decision before it, up to and including
+    /// it, that the engine reads about the instance — its own stream (fetches, applies, approvals),
+    /// its service's and application's (releases, marks, policy), alerts and pauses, and the
+    /// decisions of the service's other instances that converged or passed their watch (what a
+    /// soak counts from). The latest `explainEventLimit`, and how many earlier ones were left out.
+    private func eventsLeadingTo(_ id: ServiceInstanceID, after previous: Int64, upTo last: Int64) async throws -> ([RecordedEvent], Int) {
+        let perStream = 1_000
+        var found: [RecordedEvent] = []
+        var cut = false
+        let streams = ["instance:\(id)", "service:\(id.application)/\(id.service)", "app:\(id.application)", "alerts", "pauses"]
+        for stream in streams {
+            let events = try await store.events(EventFilter(stream: StreamID(stream), afterPosition: previous, limit: perStream))
+            if events.count == perStream, let end = events.last?.position, end < last { cut = true }
+            found += events.filter { $0.position <= last }
+        }
+        let neighbours = "instance:\(id.application)/\(id.service)@"
+        let decisions = try await store.events(EventFilter(afterPosition: previous, types: [DecisionMade.eventType], limit: 5_000))
+        if decisions.count == 5_000, let end = decisions.last?.position, end < last { cut = true }
+        for event in decisions where event.position <= last && event.streamID.rawValue.hasPrefix(neighbours) && event.streamID.rawValue != "instance:\(id)" {
+            guard let made = try? event.decode(DecisionMade.self) else { continue }
+            if made.decision.actions.contains(where: { if case .markConverged = $0 { true } else if case .markGood = $0 { true } else { false } }) {
+                found.append(event)
+            }
+        }
+        found.sort { $0.position < $1.position }
+        let earlier = max(0, found.count - Self.explainEventLimit) + (cut ? 1 : 0)
+        return (Array(found.suffix(Self.explainEventLimit)), earlier)
     }
 
     public func timeline(_ query: TimelineQuery) async throws -> TimelinePage {
@@ -250,14 +282,14 @@ public struct ControlPlane: Sendable {
         try await requireKnown(application: id.application, service: id.service, channel: id.channel)
         let version = try await release(of: id, given: body.release)
         let position = try await append(ApprovalGranted(instance: id, version: version, comment: body.comment), to: StreamID("instance:\(id)"), actor: actor)
-        return SignalResult(message: "approved \(version) for \(id) (\(actor))", position: position)
+        return SignalResult(message: "approved \(version) for \(id), as \(Text.actor(actor))", position: position)
     }
 
     public func reject(_ id: ServiceInstanceID, _ body: ReasonBody, actor: String) async throws -> SignalResult {
         try await requireKnown(application: id.application, service: id.service, channel: id.channel)
         let version = try await release(of: id, given: body.release)
         let position = try await append(ApprovalRejected(instance: id, version: version, reason: body.reason), to: StreamID("instance:\(id)"), actor: actor)
-        return SignalResult(message: "rejected \(version) for \(id) (\(actor))", position: position)
+        return SignalResult(message: "rejected \(version) for \(id), as \(Text.actor(actor))", position: position)
     }
 
     public func rollback(_ id: ServiceInstanceID, _ body: ReasonBody, actor: String) async throws -> SignalResult {

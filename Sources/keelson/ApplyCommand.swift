@@ -11,16 +11,17 @@ struct ApplyCommand: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Compile config files and record them; recompile every released service against them.",
         discussion: """
-            Records a ConfigApplied event (every file's text and digest) and, for each service that \
-            has a release, a DesiredStateCompiled event per instance whose desired state changed — \
-            all in one transaction. Prints what changes per instance; prints nothing to change when \
-            nothing does. A config that does not compile is recorded as one CompileFailed event and \
-            changes nothing (with --dry-run, nothing is recorded).
+            Checks and records the config (every file's text, so that any decision can be traced to \
+            the config it was made under), and compiles every service that has a release against \
+            it again: each instance whose desired state changes is what the worker applies next. \
+            Prints what changes per instance, or that nothing does. A config with errors lists \
+            every error at file:line:column and changes nothing (the failed attempt is kept in the \
+            log); --dry-run shows what would change and records nothing.
 
-            A config that no longer declares a released service instance (a service, channel or \
-            application dropped or renamed, or an empty config) is refused: nothing is recorded, \
-            the instances it would orphan are listed, and the exit status is 1. With --prune it is \
-            recorded, with an InstanceRemoved event per such instance. --dry-run lists them.
+            A config that no longer declares a released instance (a service, channel or application \
+            dropped or renamed, or an empty config) is refused: nothing is recorded, the instances \
+            it would orphan are listed, and the exit status is 1. With --prune it is recorded, and \
+            the worker stops what those instances run. --dry-run lists them.
 
             Manifests and task definitions must lie inside the config directory (the folder given \
             to -f, or the folder of the file), after symbolic links are resolved: their whole text \
@@ -40,7 +41,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Show what would change without recording anything.")
     var dryRun = false
 
-    @Flag(help: "Record the config even when it no longer declares released instances, and remove them (InstanceRemoved).")
+    @Flag(help: "Record the config even when it no longer declares released instances; the worker then stops what they run.")
     var prune = false
 
     @Option(
@@ -53,9 +54,10 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var waiting: WaitOptions
 
     func run() async throws {
-        let api = try connection.api(mustExist: false)
-        let report = try await api.applyConfig(
-            path: file, options: .init(dryRun: dryRun, prune: prune, allowFilesFrom: allowFilesFrom))
+        // A dry run, or a config that fails, on a database that does not exist yet creates none.
+        let (api, report) = try await connection.creatingAPI(keep: { _ in !dryRun }) { api in
+            (api, try await api.applyConfig(path: file, options: .init(dryRun: dryRun, prune: prune, allowFilesFrom: allowFilesFrom)))
+        }
         try ChangeReport.print(report, format: format.output, dryRun: dryRun)
         // --wait follows the instances whose desired state this apply changed.
         let targets = Dictionary(uniqueKeysWithValues: report.changes.map { ($0.instance, $0.version) })
@@ -72,13 +74,16 @@ struct ReleaseCommand: AsyncParsableCommand {
         abstract: "Release a version of a service: compile it for every release channel and record it.",
         discussion: """
             Compiles APP/SERVICE against the config last applied, with --version and --param values \
-            (checked against the service's parameters), and records ReleaseRequested plus a \
-            DesiredStateCompiled event per instance whose desired state changed.
+            (checked against the service's parameters), for every release channel, and records the \
+            release. The worker then moves it through the channels in order, as their rules allow \
+            (soak, approval, windows, alerts); `keelson status` shows where it is. Releasing a \
+            version marked bad again clears the mark and retries it.
 
             Examples:
               keelson release shop/web --version 1.4.2
-              keelson release shop/web --version 1.4.3 --param image=registry.example.com/web:1.4.3 --dry-run
               keelson release shop/web --version 1.4.2 --wait --timeout 20m
+              keelson release shop/web --version 1.4.3 --dry-run \\
+                  --param image=registry.example.com/web:1.4.3
 
             With --wait it follows the rollout (each instance's status as the worker decides it) and \
             exits 0 when every instance converged on the release, 1 when one failed, was rolled back \
@@ -123,7 +128,7 @@ struct ReleaseCommand: AsyncParsableCommand {
             let pair = parameter.split(separator: "=", maxSplits: 1).map(String.init)
             values[pair[0]] = pair.count > 1 ? pair[1] : ""
         }
-        let api = try connection.api(mustExist: false)
+        let api = try connection.api()
         let report = try await api.release(
             ReleaseBody(application: parts[0], service: parts[1], version: version, parameters: values, dryRun: dryRun))
         try ChangeReport.print(report, format: format.output, dryRun: dryRun)

@@ -112,10 +112,42 @@ struct ConnectionOptions: ParsableArguments {
         return LocalAPI(control: ControlPlane(store: store), path: store.path)
     }
 
+    /// Runs `body` with an API that may create the database file — and removes the file (and the
+    /// folder made for it) again when `body` fails or `keep` says no, unless an event was recorded
+    /// in it (a config that failed to compile is kept in the log): a command that fails, or only
+    /// looked, leaves nothing behind.
+    func creatingAPI<T>(keep: (T) -> Bool = { _ in true }, _ body: (any KeelsonAPI) async throws -> T) async throws -> T {
+        if try remote() != nil { return try await body(try api()) }
+        let path = store.path
+        guard !FileManager.default.fileExists(atPath: path) else { return try await body(try api()) }
+        let folder = FilePaths.parent(path)
+        let folderExisted = FileManager.default.fileExists(atPath: folder)
+        let opened = try store.open(.write(create: true))
+        func discard() async {
+            guard ((try? await opened.lastPosition()) ?? 1) == 0 else { return }
+            try? opened.close()
+            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            if !folderExisted, (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: folder)
+            }
+        }
+        let result: T
+        do {
+            result = try await body(LocalAPI(control: ControlPlane(store: opened), path: opened.path))
+        } catch {
+            await discard()
+            throw error
+        }
+        if !keep(result) { await discard() }
+        return result
+    }
+
     private func remote() throws -> RemoteAPI? {
         guard let serverURL else { return nil }
         let address = try ServerAddress.parse(serverURL, source: server != nil ? "--server" : "KEELSON_SERVER")
-        return RemoteAPI(base: address.base, token: try token(), requestTimeout: try timeout().duration)
+        var api = RemoteAPI(base: address.base, token: try token(), requestTimeout: try timeout().duration)
+        if let tokenFile { api.tokenSource = "--token-file \(BoundedInput.printable(tokenFile, limit: 200))" }
+        return api
     }
 }
 
@@ -249,6 +281,8 @@ struct LocalAPI: KeelsonAPI {
 struct RemoteAPI: KeelsonAPI {
     let base: String
     let token: String?
+    /// Where the token came from, for messages.
+    var tokenSource = "KEELSON_TOKEN"
     /// How long one request may take, from connecting to the last byte of the answer.
     var requestTimeout: Duration = ServerAddress.defaultRequestTimeout.duration
     var location: String { base }
@@ -349,7 +383,7 @@ struct RemoteAPI: KeelsonAPI {
                         request.headers.add(name: "Accept", value: "text/event-stream")
                         let response = try await headWithin(request)
                         guard response.status == .ok else {
-                            throw try Self.error(from: try await response.body.collect(upTo: 1 << 20), status: Int(response.status.code))
+                            throw explained(try Self.error(from: try await response.body.collect(upTo: 1 << 20), status: Int(response.status.code)))
                         }
                         failures = 0
                         var parser = ServerSentEvents(maxPendingBytes: Self.maxResponseBytes)
@@ -442,13 +476,31 @@ struct RemoteAPI: KeelsonAPI {
             throw RemoteFailure(message: "cannot reach the Keelson server at \(base): \(error) (is `keelson serve` running? check --server / KEELSON_SERVER)")
         }
         guard (200..<300).contains(response.status.code) else {
-            throw try Self.error(from: bytes, status: Int(response.status.code))
+            throw explained(try Self.error(from: bytes, status: Int(response.status.code)))
         }
         do {
             return try JSONDecoder().decode(Output.self, from: Data(bytes.readableBytesView))
         } catch {
             throw RemoteFailure(message: "the server at \(base) answered \(path) with something this CLI cannot read (\(error)); are the CLI and server the same version?")
         }
+    }
+
+    /// A refusal said for someone at a terminal: which setting gives the token, and how to get one.
+    func explained(_ error: APIError) -> APIError {
+        var error = error
+        switch error.status {
+        case 401 where token == nil:
+            error.message = "the Keelson server at \(base) needs a token: set KEELSON_TOKEN (or give --token-file PATH) — "
+                + "`keelson token create --role deployer --name NAME` on the server's database makes one, and "
+                + "`keelson serve` wrote an admin token to .keelson/admin.token on its first start"
+        case 401:
+            error.message = "the Keelson server at \(base) does not accept the token in \(tokenSource): \(error.message)"
+        case 403:
+            error.message = "the token in \(tokenSource) may not do this: \(error.message)"
+        default:
+            break
+        }
+        return error
     }
 
     static func error(from bytes: ByteBuffer, status: Int) throws -> APIError {

@@ -189,8 +189,19 @@ struct AlertCommand: AsyncParsableCommand {
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Every instance: channel, target and current release, status, reason, since when.",
-        discussion: "Examples:\n  keelson status\n  keelson status shop/web -o json")
+        commandName: "status", abstract: "Every instance: its desired, target and current release, status, reason, since when.",
+        discussion: """
+            DESIRED is the release asked for (the service's newest release, compiled for the \
+            instance). TARGET is the release Keelson last applied or is applying there: it differs \
+            from DESIRED while the new release waits at a gate (soak, approval, window, alert…), \
+            after a rollback (marked "(rollback)"), or when DESIRED is marked bad. CURRENT is what \
+            the runtime reported running at its last fetch. REASON says why, in words; `keelson \
+            explain` says more about one instance.
+
+            Examples:
+              keelson status
+              keelson status shop/web -o json
+            """)
 
     @Argument(help: ArgumentHelp("APPLICATION or APPLICATION/SERVICE (default: everything).", valueName: "scope"), transform: StatusCommand.scope)
     var scope: ScopeArgument?
@@ -255,7 +266,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var store: FileStoreOptions
 
     func run() async throws {
-        let store = try store.open(.write(create: true))
+        let store = try store.open(.write(create: false))
         var settings = Worker.Settings(stateRoot: self.store.stateRoot())
         if let name { settings.name = name }
         if let leaseDuration { settings.leaseDuration = leaseDuration.duration }
@@ -390,7 +401,7 @@ struct ExplainCommand: AsyncParsableCommand {
             try printStructured(explanation, output)
         case .table:
             let decision = explanation.decision
-            print("\(id) at position \(explanation.decisionPosition) (\(explanation.now), engine \(explanation.engineVersion))")
+            print("\(id) at position \(explanation.decisionPosition) (\(explanation.now))")
             print("  status:   \(decision.status.rawValue)\(decision.waitingFor.map { " (waiting for \($0.rawValue))" } ?? "")")
             print("  reason:   \(decision.reason)")
             if !decision.actions.isEmpty { print("  actions:  \(decision.actions.map(Replay.describe).joined(separator: "; "))") }
@@ -402,8 +413,14 @@ struct ExplainCommand: AsyncParsableCommand {
             print("  converged: \(record.converged.map { "\($0.release.version) at \(Text.time($0.atMilliseconds))" } ?? "-")")
             print("  last good: \(record.lastGood?.version ?? "-")")
             if !record.approvals.isEmpty { print("  approvals: \(record.approvals.keys.sorted().map { "\($0): \(record.approvals[$0]!.joined(separator: ", "))" }.joined(separator: "; "))") }
-            print("\nevents that led to it:")
+            print("\nevents that led to it (since the decision before; -o json shows every field):")
+            if let earlier = explanation.earlierEvents { print("  (\(earlier) earlier event(s) not shown)") }
             print(EventTable.render(explanation.events.map(\.recorded), header: true))
+            let engine = explanation.engineVersion == Engine.version
+                ? "this Keelson's"
+                : "this Keelson decides with version \(Engine.version); `keelson replay --engine current` re-decides it with today's rules"
+            print("\ndecided by engine version \(explanation.engineVersion): the version of Keelson's decision rules that made it (\(engine)); "
+                + "`keelson replay` re-decides every recorded decision from the log and compares.")
         }
     }
 }

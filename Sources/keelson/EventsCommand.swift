@@ -134,7 +134,7 @@ enum EventTable {
         let rows = events.map { event in
             [
                 String(event.position), Formatting.time(event.recordedAtMilliseconds), event.streamID.rawValue,
-                String(event.version), event.type, event.actor ?? "-", Formatting.truncated(event.payload, to: 60),
+                String(event.version), event.type, event.actor ?? "-", Formatting.payloadSummary(event.payload, limit: 80),
             ]
         }
         let table = TextTable.render(

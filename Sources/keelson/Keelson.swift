@@ -8,28 +8,36 @@ struct Keelson: AsyncParsableCommand {
         commandName: "keelson",
         abstract: "Keelson: an intent-based deployment control plane on an append-only event log.",
         discussion: """
-            Every change Keelson makes or sees is an event in an SQLite file (--db, or KEELSON_DB; \
-            default .keelson/keelson.db). Projections derived from the log answer questions fast and \
-            can be rebuilt from it at any time. Most commands work on that file directly, or through \
-            a running `keelson serve` with --server URL (or KEELSON_SERVER) and a token in KEELSON_TOKEN.
+            Start here:
+              keelson up                           the quickstart: server, example, release
+              keelson status                       every instance: release, status, why
+              keelson release APP/SVC --version V  release a version through the channels
+              keelson approve APP/SVC@CHANNEL      approve a release that waits for one
+              keelson timeline APP/SVC             what happened, newest first
+              keelson explain APP/SVC@CHANNEL      why an instance is where it is
+              keelson down                         stop the local processes up started
 
-            Try:
-              keelson up                       quickstart: server, examples/shop, a release
-              keelson serve                    the state server (HTTP API, worker, metrics)
-              keelson status                   every instance: release, status, why
-              keelson events --limit 20        the latest events
-              keelson events --follow          watch new events as they are appended
-              keelson streams                  every stream with its version and counts
-              keelson db check                 integrity check + projection verify
+            Every change Keelson makes or sees is an event in an SQLite file (--db, or KEELSON_DB; \
+            default .keelson/keelson.db). Most commands work on that file directly, or through a \
+            running `keelson serve` with --server URL (or KEELSON_SERVER) and a token in \
+            KEELSON_TOKEN. `keelson COMMAND --help` explains each command; `keelson --version` \
+            prints the version.
             """,
-        version: KeelsonVersion.current,
-        subcommands: [
-            EventsCommand.self, StreamsCommand.self, ValidateCommand.self, ApplyCommand.self, ReleaseCommand.self,
-            GetCommand.self, RuntimeCommand.self, StatusCommand.self, TimelineCommand.self, WorkerCommand.self, ApproveCommand.self, RejectCommand.self,
-            PauseCommand.self, ResumeCommand.self, RollbackCommand.self, MarkBadCommand.self, AlertCommand.self, ReplayCommand.self,
-            ExplainCommand.self, ServeCommand.self, UpCommand.self, TokenCommand.self,
-            SchemaCommand.self, DatabaseCommand.self, DemoCommand.self,
-            VersionCommand.self,
+        groupedSubcommands: [
+            CommandGroup(name: "Getting started", subcommands: [
+                UpCommand.self, DownCommand.self, StatusCommand.self, DemoCommand.self, VersionCommand.self,
+            ]),
+            CommandGroup(name: "Releasing", subcommands: [
+                ValidateCommand.self, ApplyCommand.self, ReleaseCommand.self, ApproveCommand.self, RejectCommand.self,
+                PauseCommand.self, ResumeCommand.self, RollbackCommand.self, MarkBadCommand.self, AlertCommand.self,
+            ]),
+            CommandGroup(name: "Inspecting", subcommands: [
+                TimelineCommand.self, ExplainCommand.self, GetCommand.self, EventsCommand.self, StreamsCommand.self, ReplayCommand.self,
+            ]),
+            CommandGroup(name: "Running Keelson", subcommands: [
+                ServeCommand.self, WorkerCommand.self, RuntimeCommand.self, TokenCommand.self,
+            ]),
+            CommandGroup(name: "Operating the store", subcommands: [DatabaseCommand.self, SchemaCommand.self]),
         ]
     )
 
@@ -39,6 +47,13 @@ struct Keelson: AsyncParsableCommand {
     /// and a usage error found while a command runs (a position past the end of the log, say) is
     /// one sentence, without the root command's usage lines that would not fit it.
     static func main() async {
+        // `keelson --version`, but not as ArgumentParser's version flag: that one is listed in
+        // every subcommand's help (where `release --version` is a release's version), and a root
+        // flag of that name would take `release --version 1.0` for itself.
+        if Array(CommandLine.arguments.dropFirst()) == ["--version"] {
+            print(KeelsonVersion.current)
+            Foundation.exit(0)
+        }
         var command: any ParsableCommand
         do {
             command = try await asyncParseAsRoot()

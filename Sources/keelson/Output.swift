@@ -48,6 +48,40 @@ enum Formatting {
         text.count <= length ? text : String(text.prefix(length - 1)) + "…"
     }
 
+    /// A JSON payload in at most about `limit` characters, never cut inside a value: the top-level
+    /// fields in order, each `key=value` with short scalars as they are, a long string as its
+    /// length, an object or array by its size; the fields that do not fit are counted
+    /// (`-o json` shows everything).
+    static func payloadSummary(_ payload: String, limit: Int) -> String {
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)) else {
+            return payload.count <= limit ? TerminalText.escaped(payload) : "\(payload.utf8.count) bytes"
+        }
+        func value(_ value: JSONValue) -> String {
+            switch value {
+            case .string(let text):
+                let quoted = TerminalText.escaped(text)
+                return quoted.count <= 40 ? quoted : "<\(text.count) characters>"
+            case .bool(let bool): return bool ? "true" : "false"
+            case .integer(let integer): return String(integer)
+            case .number(let number): return String(number)
+            case .array(let array): return array.isEmpty ? "[]" : "[\(array.count) item\(array.count == 1 ? "" : "s")]"
+            case .object(let object): return object.isEmpty ? "{}" : "{\(object.count) field\(object.count == 1 ? "" : "s")}"
+            case .null: return "null"
+            }
+        }
+        var parts: [String] = []
+        var length = 0
+        let keys = object.keys.sorted()
+        for key in keys {
+            let part = "\(key)=\(value(object[key]!))"
+            if length + part.count > limit && !parts.isEmpty { break }
+            parts.append(part)
+            length += part.count + 1
+        }
+        let rest = keys.count - parts.count
+        return parts.joined(separator: " ") + (rest > 0 ? " (+\(rest) more)" : "")
+    }
+
     /// Pretty, sorted-key JSON for `-o json`.
     /// YAML with sorted keys, ending in a newline.
     static func yaml<Value: Encodable>(_ value: Value) throws -> String {

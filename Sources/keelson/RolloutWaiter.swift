@@ -90,7 +90,7 @@ struct RolloutWaiter {
                 shownProgress = progress
             }
             if !failed.isEmpty {
-                emit("rollout failed in \(failed.joined(separator: ", "))")
+                for line in Self.failure(targets: targets, rows: rows) { emit(line) }
                 return .failed
             }
             if done == targets.count {
@@ -133,6 +133,44 @@ struct RolloutWaiter {
             let state = busy.map { $0.status + ($0.waitingFor.map { " (\($0))" } ?? "") } ?? "pending"
             return "\(channel) \(done)/\(members.count) \(state)"
         }.joined(separator: " · ")
+    }
+
+    /// Where a failed rollout failed, and what every other instance did: rolled back, failed
+    /// there, rejected, held back (never applied: the release is marked bad elsewhere), or
+    /// converged.
+    static func failure(targets: [String: String], rows: [String: InstanceStatusEntry]) -> [String] {
+        var groups: [(String, [String])] = []
+        func add(_ what: String, _ instance: String) {
+            if let index = groups.firstIndex(where: { $0.0 == what }) { groups[index].1.append(instance) } else { groups.append((what, [instance])) }
+        }
+        for instance in targets.keys.sorted() {
+            let version = targets[instance]!
+            guard let row = rows[instance] else { add("no status yet", instance); continue }
+            let appliedHere = row.target == version && !row.targetIsRollback
+            if row.targetIsRollback, row.target != version, ["rollingBack", "rolledBack"].contains(row.status) {
+                add(row.status == "rolledBack" ? "rolled back to \(row.target ?? "?")" : "rolling back to \(row.target ?? "?")", instance)
+            } else if row.status == "failed" && appliedHere {
+                add("failed here", instance)
+            } else if row.status == "rejected" {
+                add("rejected", instance)
+            } else if row.status == InstanceStatus.converged.rawValue && row.current == [version] {
+                add("converged on \(version)", instance)
+            } else if !appliedHere && row.current != [version] {
+                add("held back, \(version) never applied" + (row.current.isEmpty ? "" : " (runs \(row.current.joined(separator: ", ")))"), instance)
+            } else {
+                add("\(row.status)", instance)
+            }
+        }
+        let version = Set(targets.values).sorted().joined(separator: ", ")
+        func isOrigin(_ what: String) -> Bool {
+            what.hasPrefix("rolled back") || what.hasPrefix("rolling back") || what == "failed here" || what == "rejected"
+        }
+        groups = groups.filter { isOrigin($0.0) } + groups.filter { !isOrigin($0.0) }
+        let origin = groups.filter { $0.0.hasPrefix("rolled back") || $0.0.hasPrefix("rolling back") || $0.0 == "failed here" || $0.0 == "rejected" }
+        let headline = origin.isEmpty
+            ? "rollout of \(version) failed elsewhere: it is marked bad"
+            : "rollout of \(version) failed in \(origin.flatMap(\.1).joined(separator: ", "))"
+        return [headline] + groups.map { "  \($0.0): \($0.1.joined(separator: ", "))" }
     }
 
     /// Exits with the outcome's code (0 converged, 1 failed, 2 timed out).

@@ -183,7 +183,7 @@ struct RuntimeWatch: AsyncParsableCommand {
             Every instance of the target with a desired state is fetched straight away, then every \
             fetchIntervalConverging (default 2s) while it is not stable and every \
             fetchIntervalStable (default 1m) once it is — healthy, undrifted, on the desired \
-            version. Every fetch is recorded (StateFetched, StateUnchanged or FetchFailed); a line \
+            version. Every fetch is recorded in the log (an unchanged observation compactly); a line \
             is printed when an observation changes. Ctrl-C stops, or --for.
 
             Examples:

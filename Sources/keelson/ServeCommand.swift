@@ -189,7 +189,7 @@ struct TokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let created = try await connection.api(mustExist: false).createToken(TokenCreateBody(name: name, role: role))
+            let created = try await connection.creatingAPI { try await $0.createToken(TokenCreateBody(name: name, role: role)) }
             switch format.output {
             case .json, .yaml: try printStructured(created, format.output)
             case .table:

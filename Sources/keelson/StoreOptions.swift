@@ -9,7 +9,7 @@ struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The Keelson database file (env KEELSON_DB; default .keelson/keelson.db). Commands that record events create it when missing (mode 0600).",
+            "The Keelson database file (env KEELSON_DB; default .keelson/keelson.db). Only up, serve, apply, demo, token create and events append create it when missing (mode 0600).",
             valueName: "path"),
         transform: StoreOptions.parsePath)
     var db: String?
@@ -89,7 +89,7 @@ struct StoreOptions: ParsableArguments {
         // lstat-free: a dangling symbolic link is "no database" too.
         if !FileManager.default.fileExists(atPath: path) {
             throw ValidationError(
-                "no Keelson database at \(BoundedInput.printable(path, limit: 1000)) (give --db PATH or set KEELSON_DB; `keelson demo` creates one)")
+                "no Keelson database at \(BoundedInput.printable(path, limit: 1000)): give --db PATH or set KEELSON_DB, or create one — `keelson up` starts with the example config, `keelson apply -f DIR` with yours")
         }
     }
 

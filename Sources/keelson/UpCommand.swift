@@ -14,8 +14,9 @@ struct UpCommand: AsyncParsableCommand {
             Starts `keelson serve` in this process (an SQLite database at --db, the local-process \
             runtime for real child processes), applies DIR (default examples/shop), releases \
             --version of every service that has no release yet, prints what to try next, and then \
-            one line per decision the worker makes. Ctrl-C stops the server; the services it \
-            started keep running, and `keelson up` again picks them up.
+            one line per decision the worker makes. Ctrl-C stops the server and says what still \
+            runs: the local processes it started keep running (`keelson up` again picks them up; \
+            `keelson down` stops them).
 
             Examples:
               keelson up
@@ -74,29 +75,56 @@ struct UpCommand: AsyncParsableCommand {
         }
         fflush(nil)
         let first = intent.services.first.map { "\($0.application)/\($0.name)" } ?? "shop/web"
-        let channels = intent.applications.first?.channels.map(\.name) ?? []
+        let application = intent.applications.first { $0.name == intent.services.first?.application }
+        let channels = application?.channels.map(\.name) ?? []
+        let approving = application?.channels.first { $0.rules.approvals > 0 }?.name
         let tokenFile = settings.bootstrapTokenFile ?? ".keelson/admin.token"
+        let keelson = Invocation.keelson(db: self.store.db)
+        func hint(_ command: String, _ what: String) -> String {
+            let line = "  \(keelson) \(command)"
+            return line.count < 62 ? line.padding(toLength: 62, withPad: " ", startingAt: 0) + what : line + "\n" + String(repeating: " ", count: 62) + what
+        }
+        var hints = [
+            hint("status", "every instance: release, status, why"),
+            hint("timeline \(first)", "what happened, newest first"),
+            hint("explain \(first)@\(channels.first ?? "staging")", "why an instance is where it is"),
+        ]
+        if let approving { hints.append(hint("approve \(first)@\(approving)", "\(approving) waits for an approval")) }
+        if first == "shop/web" {
+            hints.append(hint("release shop/web --version 1.1.0-bad --wait", "a bad release: fails its health check, rolls back"))
+        }
+        hints.append(hint("replay --verify", "recompute every decision from the log"))
+        hints.append(hint("down", "stop the local processes (after Ctrl-C here)"))
         emit("""
 
             The worker now moves \(released.isEmpty ? "the releases" : released.joined(separator: ", ")) through \(channels.joined(separator: " → ")). \
-            Each decision is printed below. Try, in another terminal:
+            Each decision is printed below. Try, in another terminal (in this directory):
 
-              keelson status                                   every instance: release, status, why
-              keelson timeline \(first)                         what happened, newest first
-              keelson explain \(first)@\(channels.first ?? "staging")                why an instance is where it is
-              keelson approve \(first)@prod-eu                  channels with an approval rule wait for one
-              keelson release \(first) --version 1.1.0-bad --wait
-                                                               a bad release: fails its health check, rolls back
-              keelson replay --verify                          recompute every decision from the log
+            \(hints.joined(separator: "\n"))
               curl -H "Authorization: Bearer $(cat \(tokenFile))" \(url)/api/v1/status
 
             The commands above open the database file; to go through the server instead:
               export KEELSON_SERVER=\(url) KEELSON_TOKEN=$(cat \(tokenFile))
 
-            Ctrl-C stops the server (the services it started keep running).
+            Ctrl-C stops the server; the processes it started keep running until `\(keelson) down`.
 
             """)
-        try await serverTask.value
+        do {
+            try await serverTask.value
+        } catch {
+            try? store.close()
+            throw error
+        }
+        // Stopped (Ctrl-C): say what still runs, and how to stop it.
+        let still = await LocalProcesses.running(intent, factory: RuntimeFactory(stateRoot: self.store.stateRoot()))
+        let instances = still.flatMap { $0.2 }
+        if instances.isEmpty {
+            emit("\nkeelson stopped; no local process runs.")
+        } else {
+            let processes = instances.reduce(0) { $0 + $1.1.count }
+            emit("\nkeelson stopped. Still running: \(processes) local process(es) of \(instances.map { $0.0.description }.joined(separator: ", ")).")
+            emit("Stop them with `\(keelson) down`; `\(keelson) up` again picks them up.")
+        }
         try store.close()
     }
 }

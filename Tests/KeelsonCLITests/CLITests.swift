@@ -381,9 +381,17 @@ struct ApplyReleaseCLITests {
         #expect(try await events(cli, type: "DesiredStateCompiled").isEmpty)
     }
 
-    @Test("release before any apply is a clear error")
+    @Test("release without a database is a clear error and creates none; before any apply, too")
     func releaseWithoutConfig() async throws {
         let cli = CLI()
+        let missing = try await cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db])
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("no Keelson database at \(cli.db)"), "\(missing.stderr)")
+        #expect(missing.stderr.contains("`keelson up`"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cli.db), "a command that fails for lack of a database creates none")
+
+        // A database without config (made by `token create`): the release says what is missing.
+        #expect(try await cli.run(["token", "create", "--role", "viewer", "--name", "v", "--db", cli.db]).status == 0)
         let result = try await cli.run(["release", "shop/web", "--version", "1.0.0", "--db", cli.db])
         #expect(result.status == 1)
         #expect(result.stderr.contains("no config has been applied yet, so there is no application 'shop'"), "\(result.stderr)")
@@ -583,7 +591,7 @@ struct EngineCLITests {
         #expect(entries["shop/web@prod"]?["status"] as? String == "waiting")
 
         let approved = try await cli.run(["approve", "shop/web@prod", "--db", cli.db], environment: ["USER": "bob"])
-        #expect(approved.stdout == "approved 1.0.0 for shop/web@prod (user:bob)\n")
+        #expect(approved.stdout == "approved 1.0.0 for shop/web@prod, as user bob (on the database file)\n")
         let second = try await Self.runWorker(cli, name: "worker:two") { $0["shop/web@prod"]?["lastGood"] as? String == "1.0.0" }
         #expect(second.stdout.contains("shop/web@prod  converging: applying 1.0.0"), "\(second.stdout)")
         entries = try await status(cli)
@@ -692,7 +700,9 @@ struct WaitCLITests {
 
         let bad = try await cli.run(["release", "shop/web", "--version", "2.0.0", "--wait", "--timeout", "40s", "--db", cli.db])
         #expect(bad.status == 1, "\(bad.stdout)\(bad.stderr)")
-        #expect(bad.stdout.contains("rollout failed in shop/web@"), "\(bad.stdout)")
+        // Where it failed, and what the other instance did.
+        #expect(bad.stdout.contains("rollout of 2.0.0 failed in shop/web@staging\n"), "\(bad.stdout)")
+        #expect(bad.stdout.contains("  held back, 2.0.0 never applied (runs 1.0.0): shop/web@prod"), "\(bad.stdout)")
         #expect(bad.stdout.contains("2.0.0 failed: not healthy within its progress deadline of 3s") || bad.stdout.contains("failed in staging: not healthy"))
         #expect(bad.stdout.hasPrefix("recorded: release shop/web 2.0.0"))
     }

@@ -431,3 +431,15 @@ public enum Text {
         return formatter.string(from: Date(timeIntervalSince1970: Double(clamped) / 1000))
     }
 }
+
+extension Text {
+    /// Who an event's actor is, in words: `user:alice` → "user alice (on the database file)",
+    /// `token:ci` → "token ci", `cli` → "the command line (no $USER set)"; a worker or anything
+    /// else as it is.
+    public static func actor(_ actor: String) -> String {
+        if actor.hasPrefix("user:") { return "user \(actor.dropFirst(5)) (on the database file)" }
+        if actor.hasPrefix("token:") { return "token \(actor.dropFirst(6))" }
+        if actor == "cli" { return "the command line (no $USER set)" }
+        return actor
+    }
+}
