@@ -146,6 +146,8 @@ struct DecideTests {
         DecideCase(name: "past the deadline with nothing to roll back to: failed", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 3 * m, seen: (false, ["2.0.0"], false, 10_000))),
                    status: .failed, actions: [.markBad(version: "2.0.0", reason: "failed in prod: not healthy within its progress deadline of 2m (0/2 ready, running 2.0.0; r1: GET /healthz: HTTP 500)")],
                    reason: ["no earlier good release to roll back to"]),
+        DecideCase(name: "failed in its watch with nothing to roll back to: stays failed once the alert is resolved", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: 3 * m, seen: (true, ["2.0.0"], false, 10_000), converged: ("2.0.0", 2 * m)), bad: ["2.0.0": "failed in prod: alert fired during the watch"]),
+                   status: .failed, reason: ["2.0.0 is marked bad (failed in prod: alert fired during the watch); release it again to retry it"], wake: .some(nil)),
         DecideCase(name: "past the deadline with automatic rollback off: failed", view: F.view(F.record(autoRollback: false, request: "2.0.0", result: true, resultAgo: 3 * m, seen: (false, ["2.0.0"], false, 10_000), lastGood: "1.0.0")),
                    status: .failed, actions: [.markBad(version: "2.0.0", reason: "failed in prod: not healthy within its progress deadline of 2m (0/2 ready, running 2.0.0; r1: GET /healthz: HTTP 500)")],
                    reason: ["automatic rollback is off"]),

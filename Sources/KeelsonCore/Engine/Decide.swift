@@ -126,7 +126,12 @@ private struct Decider {
                         wakeAtMilliseconds: retryAt)
                 }
                 if sameRelease { return fail(release, "its apply failed: \(result.error ?? "no error given")") }
-            } else if sameRelease || (request.rollback && view.badVersions[desired.version] != nil) {
+            } else if request.rollback ? view.badVersions[desired.version] != nil || sameRelease
+                : sameRelease && view.badVersions[release.version] == nil
+            {
+                // (A release marked bad stays failed, even where its apply succeeded and nothing
+                // was rolled back — no earlier good release, or automatic rollback off: the gate
+                // below says so, and a retry clears the mark.)
                 return follow(request, result: result, note: note)
             }
         }
