@@ -126,12 +126,18 @@ private struct Decider {
                         wakeAtMilliseconds: retryAt)
                 }
                 if sameRelease { return fail(release, "its apply failed: \(result.error ?? "no error given")") }
-            } else if request.rollback ? view.badVersions[desired.version] != nil || sameRelease
-                : sameRelease && view.badVersions[release.version] == nil
-            {
-                // (A release marked bad stays failed, even where its apply succeeded and nothing
-                // was rolled back — no earlier good release, or automatic rollback off: the gate
-                // below says so, and a retry clears the mark.)
+            } else if !request.rollback, sameRelease, let why = view.badVersions[release.version] {
+                // Applied here, and marked bad (here or elsewhere): back to the last good release
+                // where that is allowed. Otherwise it stays failed — even if it looks healthy again
+                // later — until it is retried (which clears the mark) or a newer release comes.
+                if release.autoRollback, let good = record.lastGood, good.digest != release.digest {
+                    return Decision(
+                        status: .rollingBack, version: good.version,
+                        reason: "\(release.version) is marked bad (\(why)); rolling back to \(good.version), the last good release\(note)",
+                        actions: [.apply(version: good.version, digest: good.digest, rollback: true)])
+                }
+                return gate(desired, note: note)
+            } else if sameRelease || (request.rollback && view.badVersions[desired.version] != nil) {
                 return follow(request, result: result, note: note)
             }
         }
