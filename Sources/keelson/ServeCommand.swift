@@ -60,7 +60,7 @@ struct ServerCount: ExpressibleByArgument {
 
 /// Options `serve` and `up` share.
 struct ServerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Where to listen, HOST:PORT (port 0 picks a free one).", valueName: "host:port"), transform: ListenAddress.parse)
+    @Option(help: ArgumentHelp("Where to listen, HOST:PORT (port 0 picks a free one; default 127.0.0.1:7420).", valueName: "host:port"), transform: ListenAddress.parse)
     var listen: ListenAddress = .local
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Request bodies larger than this many bytes get 413 (1 to 1073741824).", valueName: "bytes"),

@@ -51,6 +51,10 @@ struct FirstHourTests {
         #expect(!release.stderr.contains("Missing expected argument '--version"), "\(release.stderr)")
         let releaseHelp = try await cli.run(["release", "--help"]).stdout
         for name in ["ReleaseRequested", "DesiredStateCompiled"] { #expect(!releaseHelp.contains(name)) }
+        for command in ["up", "serve"] {
+            let help = try await cli.run([command, "--help"]).stdout.replacingOccurrences(of: #"\s+"#, with: " ", options: .regularExpression)
+            #expect(help.contains("default 127.0.0.1:7420"), "keelson \(command) --help: \(help)")
+        }
         let status = try await cli.run(["status", "--help"]).stdout
         #expect(status.contains("DESIRED is the release asked for") && status.contains("TARGET is the release Keelson last applied"))
     }
