@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+
+/// Logs written by earlier Keelson versions keep working: `Tests/Fixtures/logs/engine-2.db` is a
+/// full rollout recorded by engine version 2 (`tools/fixtures/engine-2-log.sh`: releases, a worker
+/// SIGKILLed mid-apply and resumed, approvals, a gating alert, a bad release rolled back).
+@Suite("A log recorded by engine version 2")
+struct UpgradeFixtureTests {
+    static let fixture = FirstHourTests.repository.appendingPathComponent("Tests/Fixtures/logs/engine-2.db")
+
+    @Test("opens, passes db check, rebuilds its projections, replays every decision identically, and reads")
+    func engineTwoLog() async throws {
+        let cli = CLI()
+        try FileManager.default.copyItem(atPath: Self.fixture.path, toPath: cli.db)
+        let types = try await cli.run(["events", "--limit", "1000", "-o", "json", "--db", cli.db])
+        let events = try #require(try JSONSerialization.jsonObject(with: Data(types.stdout.utf8)) as? [[String: Any]], "\(types.stderr)")
+        let kinds = Set(events.compactMap { $0["type"] as? String })
+        for kind in ["WorkerStarted", "ApprovalGranted", "AlertFired", "AlertResolved", "ReleaseMarkedBad", "ApplyFailed", "StateUnchanged"] {
+            #expect(kinds.contains(kind), "the fixture holds \(kind)")
+        }
+        #expect(events.filter { $0["type"] as? String == "WorkerStarted" }.count == 2, "a worker restart")
+
+        let checked = try await cli.run(["db", "check", "--db", cli.db])
+        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+        let rebuilt = try await cli.run(["db", "rebuild", "--db", cli.db])
+        #expect(rebuilt.status == 0, "\(rebuilt.stdout)\(rebuilt.stderr)")
+        #expect(try await cli.run(["db", "check", "--db", cli.db]).status == 0)
+
+        let replay = try await cli.run(["replay", "--verify", "--db", cli.db])
+        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
+        #expect(replay.stdout.contains("87 identical, 0 different"), "\(replay.stdout)")
+        let reissued = try await cli.run(["explain", "shop/web@staging", "--position", "53", "--db", cli.db])
+        #expect(reissued.stdout.contains("resuming after a restart: re-issuing the apply of 1.0.0"), "\(reissued.stdout)")
+
+        let status = try await cli.run(["status", "-o", "json", "--db", cli.db])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]])
+        let byInstance = Dictionary(uniqueKeysWithValues: rows.map { ($0["instance"] as! String, $0) })
+        #expect(byInstance.count == 8)
+        #expect(byInstance["shop/web@staging"]?["status"] as? String == "rolledBack")
+        #expect(byInstance["shop/worker@prod-eu"]?["lastGood"] as? String == "1.0.0")
+        let timeline = try await cli.run(["timeline", "shop/web@staging", "--limit", "500", "--db", cli.db])
+        #expect(timeline.stdout.contains("resuming after a restart"), "\(timeline.stdout)")
+    }
+}
