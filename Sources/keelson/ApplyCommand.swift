@@ -55,7 +55,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         // A dry run, or a config that fails, on a database that does not exist yet creates none.
-        let (api, report) = try await connection.creatingAPI(keep: { _ in !dryRun }) { api in
+        let (api, report) = try await connection.creatingAPI(lookOnly: dryRun) { api in
             (api, try await api.applyConfig(path: file, options: .init(dryRun: dryRun, prune: prune, allowFilesFrom: allowFilesFrom)))
         }
         try ChangeReport.print(report, format: format.output, dryRun: dryRun)

@@ -113,13 +113,22 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     /// Runs `body` with an API that may create the database file — and removes the file (and the
-    /// folder made for it) again when `body` fails or `keep` says no, unless an event was recorded
-    /// in it (a config that failed to compile is kept in the log): a command that fails, or only
-    /// looked, leaves nothing behind.
-    func creatingAPI<T>(keep: (T) -> Bool = { _ in true }, _ body: (any KeelsonAPI) async throws -> T) async throws -> T {
+    /// folder made for it) again when `body` fails, unless an event was recorded in it (a config
+    /// that failed to compile is kept in the log): a command that fails leaves nothing behind.
+    /// `lookOnly` (a dry run) on a database that does not exist works on a scratch database in a
+    /// temporary folder instead, so that no other process can meet a file about to be removed.
+    func creatingAPI<T>(lookOnly: Bool = false, _ body: (any KeelsonAPI) async throws -> T) async throws -> T {
         if try remote() != nil { return try await body(try api()) }
         let path = store.path
         guard !FileManager.default.fileExists(atPath: path) else { return try await body(try api()) }
+        if lookOnly {
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-scratch-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let opened = try EventStore(path: scratch.appendingPathComponent("keelson.db").path, configuration: StoreConfiguration())
+            defer { try? opened.close() }
+            return try await body(LocalAPI(control: ControlPlane(store: opened), path: path))
+        }
         let folder = FilePaths.parent(path)
         let folderExisted = FileManager.default.fileExists(atPath: folder)
         let opened = try store.open(.write(create: true))
@@ -131,15 +140,12 @@ struct ConnectionOptions: ParsableArguments {
                 try? FileManager.default.removeItem(atPath: folder)
             }
         }
-        let result: T
         do {
-            result = try await body(LocalAPI(control: ControlPlane(store: opened), path: opened.path))
+            return try await body(LocalAPI(control: ControlPlane(store: opened), path: opened.path))
         } catch {
             await discard()
             throw error
         }
-        if !keep(result) { await discard() }
-        return result
     }
 
     private func remote() throws -> RemoteAPI? {
