@@ -56,10 +56,14 @@ enum Formatting {
         guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)) else {
             return payload.count <= limit ? TerminalText.escaped(payload) : "\(payload.utf8.count) bytes"
         }
+        /// Control characters escaped, line breaks too: one table cell stays one line.
+        func oneLine(_ text: String) -> String {
+            TerminalText.escaped(text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n"))
+        }
         func value(_ value: JSONValue) -> String {
             switch value {
             case .string(let text):
-                let quoted = TerminalText.escaped(text)
+                let quoted = oneLine(text)
                 return quoted.count <= 40 ? quoted : "<\(text.count) characters>"
             case .bool(let bool): return bool ? "true" : "false"
             case .integer(let integer): return String(integer)
@@ -73,7 +77,8 @@ enum Formatting {
         var length = 0
         let keys = object.keys.sorted()
         for key in keys {
-            let part = "\(key)=\(value(object[key]!))"
+            let name = oneLine(key)
+            let part = "\(name.count <= 40 ? name : "<a \(key.count)-character key>")=\(value(object[key]!))"
             if length + part.count > limit && !parts.isEmpty { break }
             parts.append(part)
             length += part.count + 1

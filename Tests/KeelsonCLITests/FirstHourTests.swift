@@ -87,6 +87,20 @@ struct FirstHourTests {
         #expect(FileManager.default.fileExists(atPath: cli.directory.appendingPathComponent(".keelson/keelson.db").path))
     }
 
+    @Test("event tables summarise payloads field by field: no value cut in the middle, one line, control characters escaped")
+    func payloadSummary() async throws {
+        let cli = CLI()
+        let long = String(repeating: "x", count: 500)
+        let payload = #"{"a\nb":"line1\nline2\u001b[31m","long":"\#(long)","n":1.5,"t":true,"z":null,"arr":[1,2],"o":{}}"#
+        #expect(try await cli.run(["events", "append", "app:x", "Note", "--data", payload, "--db", cli.db]).status == 0)
+        let table = try await cli.run(["events", "--db", cli.db]).stdout
+        let row = try #require(table.split(separator: "\n").last.map(String.init))
+        #expect(row.contains(#"a\nb=line1\nline2\u{1B}[31m arr=[2 items] long=<500 characters>"#), "\(row)")
+        #expect(!row.contains("xxxx") && !row.unicodeScalars.contains { $0.value == 0x1B }, "\(row)")
+        let json = try await cli.run(["events", "-o", "json", "--db", cli.db]).stdout
+        #expect(json.contains(long), "-o json gives the payload whole")
+    }
+
     @Test("the README and docs speak to users: no issues, no files outside the repository")
     func docs() throws {
         let docs = Self.repository.appendingPathComponent("docs")
