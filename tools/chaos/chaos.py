@@ -63,7 +63,7 @@ def arguments():
     parser.add_argument("--duration", type=float, default=120, help="seconds of chaos before quiescing (default 120)")
     parser.add_argument("--runtime", default="all", type=runtimes_argument,
                         help="local, custom, simulated, a comma-separated list of them, or all (default all)")
-    parser.add_argument("--settle", type=float, default=150, help="how long the instances may take to settle afterwards (default 150 s)")
+    parser.add_argument("--settle", type=float, default=300, help="how long the instances may take to settle afterwards (default 300 s)")
     parser.add_argument("--keelson", default=os.path.join(REPOSITORY, ".build", "debug", "keelson"), help="the keelson binary (default .build/debug/keelson)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (it is kept anyway when an invariant breaks)")
     parser.add_argument("--verbose", action="store_true", help="print every action as it happens")

@@ -14,4 +14,4 @@ if [ "${KEELSON_CHAOS_SEED:-}" = random ]; then seed=(); fi
 
 # SIGINT at the outer bound lets the driver stop every process it started before it exits.
 timeout --signal=INT --kill-after=60 900 \
-    python3 tools/chaos/chaos.py --keelson "$keelson" --runtime all --kills 60 --duration 120 --settle 150 "${seed[@]}"
+    python3 tools/chaos/chaos.py --keelson "$keelson" --runtime all --kills 60 --duration 120 --settle 300 "${seed[@]}"
