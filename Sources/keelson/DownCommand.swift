@@ -89,7 +89,7 @@ struct DownCommand: AsyncParsableCommand {
                     }))
                 let processes = entries.reduce(0) { $0 + $1.pids.count }
                 print(dryRun
-                    ? "\n\(processes) process(es) of \(entries.count) instance(s) run; `\(Invocation.keelson(db: store.db)) down` stops them"
+                    ? "\n\(processes) process(es) of \(entries.count) instance(s) run; `\(Invocation.keelson("down", db: store.db))` stops them"
                     : "\nstopped \(entries.filter { $0.stopped == true }.reduce(0) { $0 + $1.pids.count }) process(es) of \(entries.count) instance(s)")
                 if !workers.isEmpty {
                     print("note: a worker runs on this database and will start them again: \(running)")
@@ -126,12 +126,12 @@ enum LocalProcesses {
 
 /// How the person who ran this `keelson` can run it again, for the commands Keelson suggests.
 enum Invocation {
-    /// `swift run -q keelson` when this binary is SwiftPM's build in the current directory, `keelson`
-    /// when that name on `PATH` is this binary, else its path; then `--db PATH` unless the
-    /// database is the default one.
-    static func keelson(db: String?) -> String {
-        let database = db.map { " --db \(Shell.quoted($0))" } ?? ""
-        return command + database
+    /// `ARGUMENTS` as a command to paste: after `swift run -q keelson` when this binary is
+    /// SwiftPM's build in the current directory, `keelson` when that name on `PATH` is this binary,
+    /// else its path; then `--db PATH` (options follow the subcommand) unless the database is the
+    /// default one.
+    static func keelson(_ arguments: String, db: String?) -> String {
+        command + " " + arguments + (db.map { " --db \(Shell.quoted($0))" } ?? "")
     }
 
     static let command: String = {

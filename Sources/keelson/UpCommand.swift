@@ -79,9 +79,10 @@ struct UpCommand: AsyncParsableCommand {
         let channels = application?.channels.map(\.name) ?? []
         let approving = application?.channels.first { $0.rules.approvals > 0 }?.name
         let tokenFile = settings.bootstrapTokenFile ?? ".keelson/admin.token"
-        let keelson = Invocation.keelson(db: self.store.db)
+        let db = self.store.db
+        func keelson(_ arguments: String) -> String { Invocation.keelson(arguments, db: db) }
         func hint(_ command: String, _ what: String) -> String {
-            let line = "  \(keelson) \(command)"
+            let line = "  \(keelson(command))"
             return line.count < 62 ? line.padding(toLength: 62, withPad: " ", startingAt: 0) + what : line + "\n" + String(repeating: " ", count: 62) + what
         }
         var hints = [
@@ -106,7 +107,7 @@ struct UpCommand: AsyncParsableCommand {
             The commands above open the database file; to go through the server instead:
               export KEELSON_SERVER=\(url) KEELSON_TOKEN=$(cat \(tokenFile))
 
-            Ctrl-C stops the server; the processes it started keep running until `\(keelson) down`.
+            Ctrl-C stops the server; the processes it started keep running until `\(keelson("down"))`.
 
             """)
         do {
@@ -123,7 +124,7 @@ struct UpCommand: AsyncParsableCommand {
         } else {
             let processes = instances.reduce(0) { $0 + $1.1.count }
             emit("\nkeelson stopped. Still running: \(processes) local process(es) of \(instances.map { $0.0.description }.joined(separator: ", ")).")
-            emit("Stop them with `\(keelson) down`; `\(keelson) up` again picks them up.")
+            emit("Stop them with `\(keelson("down"))`; `\(keelson("up"))` again picks them up.")
         }
         try store.close()
     }

@@ -182,6 +182,10 @@ struct GettingStartedTests {
         #expect(pids.count == 2, "\(entries)")
         #expect(pids.allSatisfy { kill(pid_t($0), 0) == 0 })
 
+        // The command it names can be pasted: options after the subcommand.
+        let table = try await cli.run(["down", "--dry-run", "--db", cli.db])
+        #expect(table.stdout.contains("keelson down --db \(cli.db)` stops them"), "\(table.stdout)")
+
         let refused = try await cli.run(["down", "--db", cli.db])
         #expect(refused.status == 64)
         #expect(refused.stderr.contains("a worker runs on"), "\(refused.stderr)")

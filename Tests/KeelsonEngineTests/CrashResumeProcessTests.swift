@@ -115,13 +115,14 @@ struct ProcessFixture {
 
 @Suite("Crash resume with worker processes killed by SIGKILL", .serialized)
 struct CrashResumeProcessTests {
-    /// An apply program that logs when each run starts and ends (with its key), takes 3 s, and
-    /// records the version; a fetch program that reports it.
+    /// An apply program that logs when each run starts and ends (with its key), takes 8 s (long
+    /// enough that a test sees it start and kills its worker before it ends, even on a loaded
+    /// machine), and records the version; a fetch program that reports it.
     static func customConfig(_ directory: URL) throws -> String {
         let apply = """
             #!/bin/sh
             echo "start $KEELSON_IDEMPOTENCY_KEY $$ $(date +%s.%N)" >> "$2"
-            sleep 3
+            sleep 8
             echo "$KEELSON_VERSION" > "$1"
             echo "end $KEELSON_IDEMPOTENCY_KEY $$ $(date +%s.%N)" >> "$2"
             """
