@@ -89,7 +89,7 @@ struct DownCommand: AsyncParsableCommand {
                     }))
                 let processes = entries.reduce(0) { $0 + $1.pids.count }
                 print(dryRun
-                    ? "\n\(processes) process(es) of \(entries.count) instance(s) run; `\(Invocation.keelson("down", db: store.db))` stops them"
+                    ? "\n\(processes) process(es) of \(entries.count) instance(s) run; `\(Invocation.keelson("down", db: store.path == StoreOptions.defaultPath ? nil : store.path))` stops them"
                     : "\nstopped \(entries.filter { $0.stopped == true }.reduce(0) { $0 + $1.pids.count }) process(es) of \(entries.count) instance(s)")
                 if !workers.isEmpty {
                     print("note: a worker runs on this database and will start them again: \(running)")

@@ -79,7 +79,9 @@ struct UpCommand: AsyncParsableCommand {
         let channels = application?.channels.map(\.name) ?? []
         let approving = application?.channels.first { $0.rules.approvals > 0 }?.name
         let tokenFile = settings.bootstrapTokenFile ?? ".keelson/admin.token"
-        let db = self.store.db
+        // The database named in each command unless it is the default (KEELSON_DB in this shell
+        // need not be set in the other terminal).
+        let db = self.store.path == StoreOptions.defaultPath ? nil : self.store.path
         func keelson(_ arguments: String) -> String { Invocation.keelson(arguments, db: db) }
         func hint(_ command: String, _ what: String) -> String {
             let line = "  \(keelson(command))"
