@@ -113,17 +113,9 @@ private struct Decider {
                 // Applying again a release that passed its watch here (healing drift) says nothing
                 // about the release: it stays good, and is applied again a little later.
                 if sameRelease, record.lastGood?.digest == release.digest {
-                    let retryAt = result.atMilliseconds.adding(saturating: .milliseconds(seconds: Engine.retryDelaySeconds(afterAttempt: request.attempt ?? 1)))
-                    if now >= retryAt {
-                        return Decision(
-                            status: .converging, version: release.version,
-                            reason: "applying \(release.version) again failed (\(error)); it is good here: applying it again\(note)",
-                            actions: [.apply(version: release.version, digest: release.digest, rollback: false)])
-                    }
-                    return Decision(
-                        status: .converging, version: release.version,
-                        reason: "applying \(release.version) again failed (\(error)); it is good here: trying again in \(Text.duration(retryAt.subtracting(saturating: now)))\(note)",
-                        wakeAtMilliseconds: retryAt)
+                    return retry(
+                        request, failedAt: result.atMilliseconds, waiting: .converging, retrying: .converging,
+                        failed: "applying \(release.version) again failed (\(error)); it is good here", again: "applying it again", note: note)
                 }
                 if sameRelease { return fail(release, "its apply failed: \(result.error ?? "no error given")") }
             } else if !request.rollback, sameRelease, let why = view.badVersions[release.version] {
@@ -155,16 +147,26 @@ private struct Decider {
         guard record.lastGood?.digest == release.digest else {
             return Decision(status: .failed, version: release.version, reason: failed + note)
         }
-        let attempt = request.attempt ?? 1
-        let retryAt = failedAt.adding(saturating: .milliseconds(seconds: Engine.retryDelaySeconds(afterAttempt: attempt)))
+        return retry(
+            request, failedAt: failedAt, waiting: .failed, retrying: .rollingBack, failed: failed,
+            again: "rolling back to \(release.version) again (attempt \((request.attempt ?? 1) + 1))", note: note)
+    }
+
+    /// Applies `request`'s release — good here — again once the wait after its failed attempt
+    /// (`failedAt`, `Engine.retryDelaySeconds`) is over; until then says when.
+    func retry(
+        _ request: InstanceRecord.Request, failedAt: Int64, waiting: InstanceStatus, retrying: InstanceStatus,
+        failed: String, again: String, note: String
+    ) -> Decision {
+        let release = request.release
+        let retryAt = failedAt.adding(saturating: .milliseconds(seconds: Engine.retryDelaySeconds(afterAttempt: request.attempt ?? 1)))
         if now >= retryAt {
             return Decision(
-                status: .rollingBack, version: release.version,
-                reason: "\(failed); rolling back to \(release.version) again (attempt \(attempt + 1))\(note)",
-                actions: [.apply(version: release.version, digest: release.digest, rollback: true)])
+                status: retrying, version: release.version, reason: "\(failed); \(again)\(note)",
+                actions: [.apply(version: release.version, digest: release.digest, rollback: request.rollback)])
         }
         return Decision(
-            status: .failed, version: release.version,
+            status: waiting, version: release.version,
             reason: "\(failed); trying again in \(Text.duration(retryAt.subtracting(saturating: now)))\(note)",
             wakeAtMilliseconds: retryAt)
     }
