@@ -309,6 +309,16 @@ private struct Decider {
                     reason: "\(version) is marked bad (\(why)); staying on \(good.version), but \(what): applying \(good.version) again" + note,
                     actions: [.apply(version: good.version, digest: good.digest, rollback: true)])
             }
+            // Not on its last good release, and what runs is not healthy (nothing at all, say: the
+            // runtime lost a release that a bad one superseded before it converged): back to the
+            // last good release, which is not marked bad.
+            if !onGood, let good, desired.autoRollback, view.badVersions[good.version] == nil, let seen = record.seen, !seen.healthy {
+                let what = seen.versions.isEmpty ? "nothing runs" : seen.problem ?? "running \(seen.versions.joined(separator: ", ")), not healthy"
+                return Decision(
+                    status: .rollingBack, version: good.version,
+                    reason: "\(version) is marked bad (\(why)) and \(what) here: rolling back to \(good.version), the last good release" + note,
+                    actions: [.apply(version: good.version, digest: good.digest, rollback: true)])
+            }
             let status: InstanceStatus = !onGood ? .failed : record.request?.rollback == true ? .rolledBack : .converged
             return Decision(
                 status: status, version: version,
