@@ -86,14 +86,11 @@ private struct Decider {
         var note = ""
         if let by = record.rollbackRequestedBy {
             if let good = record.lastGood, record.request?.release.digest != good.digest || record.request?.result?.succeeded != true {
-                var actions: [DecisionAction] = []
+                var marks: [DecisionAction] = []
                 if let current = record.request?.release, current.version != good.version, view.badVersions[current.version] == nil {
-                    actions.append(.markBad(version: current.version, reason: "rolled back by \(by)"))
+                    marks.append(.markBad(version: current.version, reason: "rolled back by \(by)"))
                 }
-                actions.append(.apply(version: good.version, digest: good.digest, rollback: true))
-                return Decision(
-                    status: .rollingBack, version: good.version,
-                    reason: "rolling back to \(good.version), the last good release: requested by \(by)", actions: actions)
+                return rollBack(to: good, "rolling back to \(good.version), the last good release: requested by \(by)", after: marks)
             }
             note = record.lastGood == nil
                 ? " (rollback requested by \(by), but there is no earlier good release here)"
@@ -123,10 +120,7 @@ private struct Decider {
                 // where that is allowed. Otherwise it stays failed — even if it looks healthy again
                 // later — until it is retried (which clears the mark) or a newer release comes.
                 if release.autoRollback, let good = record.lastGood, good.digest != release.digest {
-                    return Decision(
-                        status: .rollingBack, version: good.version,
-                        reason: "\(release.version) is marked bad (\(why)); rolling back to \(good.version), the last good release\(note)",
-                        actions: [.apply(version: good.version, digest: good.digest, rollback: true)])
+                    return rollBack(to: good, "\(release.version) is marked bad (\(why)); rolling back to \(good.version), the last good release\(note)")
                 }
                 return gate(desired, note: note)
             } else if sameRelease || (request.rollback && view.badVersions[desired.version] != nil) {
@@ -274,20 +268,24 @@ private struct Decider {
         return Decision(status: .converged, version: release.version, reason: "converged on \(release.version)\(note)")
     }
 
+    /// Back to `good`, the last good release here, after `marks` (release marks that come with it).
+    func rollBack(to good: ReleaseRef, _ reason: String, after marks: [DecisionAction] = []) -> Decision {
+        Decision(
+            status: .rollingBack, version: good.version, reason: reason,
+            actions: marks + [.apply(version: good.version, digest: good.digest, rollback: true)])
+    }
+
     /// The release failed here: mark it bad, and roll back to the last good release if allowed.
     func fail(_ release: ReleaseRef, _ why: String) -> Decision {
-        var actions: [DecisionAction] = []
+        var marks: [DecisionAction] = []
         if view.badVersions[release.version] == nil {
-            actions.append(.markBad(version: release.version, reason: "failed in \(record.instance.channel): \(why)"))
+            marks.append(.markBad(version: release.version, reason: "failed in \(record.instance.channel): \(why)"))
         }
         if release.autoRollback, let good = record.lastGood, good.digest != release.digest {
-            actions.append(.apply(version: good.version, digest: good.digest, rollback: true))
-            return Decision(
-                status: .rollingBack, version: good.version,
-                reason: "\(release.version) failed: \(why); rolling back to \(good.version)", actions: actions)
+            return rollBack(to: good, "\(release.version) failed: \(why); rolling back to \(good.version)", after: marks)
         }
         let why2 = !release.autoRollback ? "automatic rollback is off" : "there is no earlier good release to roll back to"
-        return Decision(status: .failed, version: release.version, reason: "\(release.version) failed: \(why); \(why2)", actions: actions)
+        return Decision(status: .failed, version: release.version, reason: "\(release.version) failed: \(why); \(why2)", actions: marks)
     }
 
     /// A release not applied here yet: every precondition must hold before it is applied.
@@ -304,20 +302,14 @@ private struct Decider {
                 !seen.healthy || seen.drifted || seen.versions != [good.version]
             {
                 let what = seen.versions.isEmpty ? "nothing runs" : seen.problem ?? (seen.drifted ? "drifted" : "running \(seen.versions.joined(separator: ", "))")
-                return Decision(
-                    status: .rollingBack, version: good.version,
-                    reason: "\(version) is marked bad (\(why)); staying on \(good.version), but \(what): applying \(good.version) again" + note,
-                    actions: [.apply(version: good.version, digest: good.digest, rollback: true)])
+                return rollBack(to: good, "\(version) is marked bad (\(why)); staying on \(good.version), but \(what): applying \(good.version) again" + note)
             }
             // Not on its last good release, and what runs is not healthy (nothing at all, say: the
             // runtime lost a release that a bad one superseded before it converged): back to the
             // last good release, which is not marked bad.
             if !onGood, let good, desired.autoRollback, view.badVersions[good.version] == nil, let seen = record.seen, !seen.healthy {
                 let what = seen.versions.isEmpty ? "nothing runs" : seen.problem ?? "running \(seen.versions.joined(separator: ", ")), not healthy"
-                return Decision(
-                    status: .rollingBack, version: good.version,
-                    reason: "\(version) is marked bad (\(why)) and \(what) here: rolling back to \(good.version), the last good release" + note,
-                    actions: [.apply(version: good.version, digest: good.digest, rollback: true)])
+                return rollBack(to: good, "\(version) is marked bad (\(why)) and \(what) here: rolling back to \(good.version), the last good release" + note)
             }
             let status: InstanceStatus = !onGood ? .failed : record.request?.rollback == true ? .rolledBack : .converged
             return Decision(
