@@ -14,14 +14,37 @@ public enum AppliedConfig {
     /// The release policy last recorded for `application` (`PolicyCompiled` on `app:<name>`).
     public static func policy(of application: String, in store: EventStore) async throws -> ApplicationPolicy? {
         try await store.events(EventFilter(
-            stream: StreamID("app:\(application)"), types: [PolicyCompiled.eventType], limit: 1, latest: true)
+            stream: .application(application), types: [PolicyCompiled.eventType], limit: 1, latest: true)
         ).first.flatMap { try? $0.decode(PolicyCompiled.self) }?.policy
     }
 
     public static func intent(of config: ConfigApplied) throws -> Intent {
         let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
+        return try ParsedConfigs.shared.intent(of: config, files: files).get()
+    }
+}
+
+/// Configs parsed from what `ConfigApplied` recorded, kept by digest and source while they are
+/// among the last few used: a release parses the config in force once, not once per request.
+final class ParsedConfigs: @unchecked Sendable {
+    static let shared = ParsedConfigs()
+    /// How many parsed configs are kept (the one in force, and a few a dry run or replay asked for).
+    static let capacity = 4
+
+    private let lock = NSLock()
+    private var kept: [(key: String, intent: Result<Intent, ConfigErrors>)] = []
+
+    func intent(of config: ConfigApplied, files: RecordedFiles) -> Result<Intent, ConfigErrors> {
+        let key = config.digest + "|" + config.source
+        if let found = lock.withLock({ kept.first { $0.key == key }?.intent }) { return found }
         // Checked when it was applied; read back as recorded.
         let loaded = ConfigSource.load(path: config.source, from: files, allowing: nil)
-        return try IntentParser.parse(loaded, files: files).get()
+        let parsed = IntentParser.parse(loaded, files: files)
+        lock.withLock {
+            kept.removeAll { $0.key == key }
+            kept.insert((key, parsed), at: 0)
+            if kept.count > Self.capacity { kept.removeLast() }
+        }
+        return parsed
     }
 }

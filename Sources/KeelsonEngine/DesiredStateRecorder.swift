@@ -34,7 +34,10 @@ public struct DesiredStateRecorder: Sendable {
     /// What an apply or a release would change (or changed).
     public struct Outcome: Sendable {
         public var configApplied: ConfigApplied?
-        public var release: ReleaseRequested?
+        /// The releases requested, in the order asked.
+        public var releases: [ReleaseRequested] = []
+        /// The first release requested (the only one of a single release).
+        public var release: ReleaseRequested? { releases.first }
         public var changes: [DesiredStateCompiled] = []
         public var previous: [String: DesiredStateRow] = [:]
         /// Applications whose channel order or rules changed (recorded as `PolicyCompiled`).
@@ -51,10 +54,13 @@ public struct DesiredStateRecorder: Sendable {
         case noConfig
         /// The config no longer declares these released instances, and `prune` was not given.
         case wouldOrphan([InstanceRemoved])
+        /// One request names the same service twice.
+        case releasedTwice(String)
 
         public var description: String {
             switch self {
             case .compile(let errors): errors.description
+            case .releasedTwice(let service): "\(BoundedInput.quoted(service)) is named twice in one release: name each service once"
             case .noConfig: "no config has been applied to this database yet: run `keelson apply -f PATH` first"
             case .wouldOrphan(let removed):
                 "the config no longer declares \(removed.count) released service instance\(removed.count == 1 ? "" : "s"): "
@@ -122,36 +128,60 @@ public struct DesiredStateRecorder: Sendable {
                 return try await fail(errors, trigger: "apply", stream: "config", dryRun: dryRun)
             }
         }
-        if !dryRun { outcome.position = try await record(outcome, releaseStream: nil) }
+        if !dryRun { outcome.position = try await record(outcome) }
         return outcome
     }
 
     // MARK: release
 
     public func release(_ request: ReleaseRequest, dryRun: Bool) async throws -> Outcome {
-        let stream = "service:\(request.application)/\(request.service)"
+        try await release([request], dryRun: dryRun)
+    }
+
+    /// Releases several services at once (each at most once), in one transaction: the config in
+    /// force is parsed once (and kept while it stays in force), each service compiled, and only
+    /// its own instances' desired states read. All or nothing: when one does not compile, each
+    /// that does not gets a `CompileFailed` on its service's stream and none is released.
+    public func release(_ requests: [ReleaseRequest], dryRun: Bool) async throws -> Outcome {
+        guard !requests.isEmpty else { return Outcome() }
+        var seen = Set<String>()
+        for request in requests where !seen.insert("\(request.application)/\(request.service)").inserted {
+            throw Failure.releasedTwice("\(request.application)/\(request.service)")
+        }
+        let streams = requests.map { "service:\($0.application)/\($0.service)" }
         guard let config = try await latestConfig() else { throw Failure.noConfig }
         let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
-        // The recorded files were checked when the config was applied.
-        let loaded = ConfigSource.load(path: config.source, from: files, allowing: nil)
         let intent: Intent
-        switch IntentParser.parse(loaded, files: files) {
+        switch ParsedConfigs.shared.intent(of: config, files: files) {
         case .success(let parsed): intent = parsed
-        case .failure(let errors): return try await fail(errors, trigger: "release", stream: stream, dryRun: dryRun)
+        case .failure(let errors): return try await fail(errors, trigger: "release", stream: streams[0], dryRun: dryRun)
         }
-        switch Compiler.compile(intent, release: request, readFile: { files.contents(of: $0) }) {
-        case .success(let compiled):
-            var outcome = Outcome()
-            outcome.release = ReleaseRequested(
-                application: request.application, service: request.service, version: request.version,
-                parameters: request.parameters)
-            outcome.previous = try await currentDesiredStates()
-            outcome.changes = changed(compiled, from: outcome.previous, release: request, configDigest: config.digest)
-            if !dryRun { outcome.position = try await record(outcome, releaseStream: stream) }
-            return outcome
-        case .failure(let errors):
-            return try await fail(errors, trigger: "release", stream: stream, dryRun: dryRun)
+        var outcome = Outcome()
+        var failures: [(stream: String, errors: ConfigErrors)] = []
+        for (request, stream) in zip(requests, streams) {
+            switch Compiler.compile(intent, release: request, readFile: { files.contents(of: $0) }) {
+            case .success(let compiled):
+                outcome.releases.append(ReleaseRequested(
+                    application: request.application, service: request.service, version: request.version,
+                    parameters: request.parameters))
+                let previous = try await desiredStates(prefix: "\(request.application)/\(request.service)@")
+                outcome.previous.merge(previous) { _, new in new }
+                outcome.changes += changed(compiled, from: previous, release: request, configDigest: config.digest)
+            case .failure(let errors):
+                failures.append((stream, errors))
+            }
         }
+        if !failures.isEmpty {
+            let errors = ConfigErrors(failures.flatMap(\.errors.diagnostics))
+            if !dryRun {
+                try await store.append(try failures.map {
+                    StreamAppend(stream: StreamID($0.stream), events: [try NewEvent(CompileFailed(trigger: "release", errors: $0.errors.diagnostics), actor: actor)])
+                })
+            }
+            throw Failure.compile(errors)
+        }
+        if !dryRun { outcome.position = try await record(outcome) }
+        return outcome
     }
 
     // MARK: shared
@@ -170,16 +200,17 @@ public struct DesiredStateRecorder: Sendable {
     /// One atomic append: the config or release event, every changed desired state and every
     /// removal. Answers the position of its own last event (0 when there was nothing to record),
     /// not the log's: other appends may have landed after it by the time the answer is read.
-    private func record(_ outcome: Outcome, releaseStream: String?) async throws -> Int64 {
+    private func record(_ outcome: Outcome) async throws -> Int64 {
         var appends: [StreamAppend] = []
         if let config = outcome.configApplied {
             appends.append(StreamAppend(stream: "config", events: [try NewEvent(config, actor: actor)]))
         }
         for policy in outcome.policies {
-            appends.append(StreamAppend(stream: StreamID("app:\(policy.policy.application)"), events: [try NewEvent(policy, actor: actor)]))
+            appends.append(StreamAppend(stream: .application(policy.policy.application), events: [try NewEvent(policy, actor: actor)]))
         }
-        if let release = outcome.release, let releaseStream {
-            appends.append(StreamAppend(stream: StreamID(releaseStream), events: [try NewEvent(release, actor: actor)]))
+        for release in outcome.releases {
+            appends.append(StreamAppend(
+                stream: .service(release.application, release.service), events: [try NewEvent(release, actor: actor)]))
         }
         for change in outcome.changes {
             appends.append(StreamAppend(stream: StreamID("instance:\(change.instance)"), events: [try NewEvent(change, actor: actor)]))
@@ -212,13 +243,17 @@ public struct DesiredStateRecorder: Sendable {
 
     private func latestRelease(application: String, service: String) async throws -> ReleaseRequested? {
         try await store.events(EventFilter(
-            stream: StreamID("service:\(application)/\(service)"), types: [ReleaseRequested.eventType], limit: 1,
+            stream: .service(application, service), types: [ReleaseRequested.eventType], limit: 1,
             latest: true)
         ).first?.decode(ReleaseRequested.self)
     }
 
     private func currentDesiredStates() async throws -> [String: DesiredStateRow] {
-        Dictionary(uniqueKeysWithValues: try await store.desiredStates().map { ($0.instance, $0) })
+        try await desiredStates(prefix: "")
+    }
+
+    private func desiredStates(prefix: String) async throws -> [String: DesiredStateRow] {
+        Dictionary(uniqueKeysWithValues: try await store.desiredStates(prefix: prefix).map { ($0.instance, $0) })
     }
 }
 

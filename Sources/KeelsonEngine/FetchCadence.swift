@@ -45,9 +45,9 @@ public struct FetchCadence: Sendable, Hashable {
 /// Which instances are due for a fetch, by the cadence: each instance's next fetch time, from when
 /// it was last fetched and whether it was stable then. Deterministic: due instances come sorted,
 /// and nothing here reads a clock.
-public struct FetchSchedule: Sendable, Hashable {
+public struct FetchSchedule: Sendable {
     public var cadence: FetchCadence
-    private var nextFetch: [ServiceInstanceID: Date] = [:]
+    private var nextFetch = Deadlines<ServiceInstanceID, Date>()
 
     public init(cadence: FetchCadence) {
         self.cadence = cadence
@@ -55,36 +55,44 @@ public struct FetchSchedule: Sendable, Hashable {
 
     /// Adds an instance, due at once (a new instance is fetched straight away).
     public mutating func add(_ instance: ServiceInstanceID, at now: Date) {
-        if nextFetch[instance] == nil { nextFetch[instance] = now }
+        if nextFetch.deadline(of: instance) == nil { nextFetch.set(instance, at: now) }
     }
 
     public mutating func remove(_ instance: ServiceInstanceID) {
-        nextFetch[instance] = nil
+        nextFetch.remove(instance)
     }
 
     /// Records a fetch (or a failed one: not stable) and schedules the next, by the instance's
     /// runtime's cadence when given (else the schedule's).
     public mutating func fetched(_ instance: ServiceInstanceID, at time: Date, stable: Bool, cadence: FetchCadence? = nil) {
-        nextFetch[instance] = (cadence ?? self.cadence).next(after: time, stable: stable)
+        nextFetch.set(instance, at: (cadence ?? self.cadence).next(after: time, stable: stable))
     }
 
     /// Asks for an early fetch (an apply just happened, so the instance is converging).
     public mutating func expedite(_ instance: ServiceInstanceID, at now: Date) {
-        nextFetch[instance] = now
+        nextFetch.set(instance, at: now)
     }
 
-    /// The instances due at `now`, sorted.
+    /// The instances due at `now`, sorted (they stay scheduled until fetched or removed).
     public func due(at now: Date) -> [ServiceInstanceID] {
-        nextFetch.filter { $0.value <= now }.keys.sorted()
+        nextFetch.due(at: now)
+    }
+
+    /// Takes the instances due at `now` off the schedule, earliest first: whoever fetches them
+    /// puts them back (`fetched`).
+    public mutating func takeDue(at now: Date) -> [ServiceInstanceID] {
+        nextFetch.popDue(at: now)
+    }
+
+    /// Takes the earliest instance due at `now` off the schedule, if any.
+    public mutating func takeFirst(dueAt now: Date) -> ServiceInstanceID? {
+        nextFetch.popFirst(dueAt: now)
     }
 
     /// When the next instance falls due, if any.
-    public var nextWake: Date? { nextFetch.values.min() }
+    public var nextWake: Date? { nextFetch.earliest }
 
-    /// When the next instance not in `excluded` falls due (one whose apply runs is fetched after it).
-    public func nextWake(excluding excluded: Set<ServiceInstanceID>) -> Date? {
-        nextFetch.filter { !excluded.contains($0.key) }.values.min()
-    }
+    public func contains(_ instance: ServiceInstanceID) -> Bool { nextFetch.deadline(of: instance) != nil }
 
-    public var instances: [ServiceInstanceID] { nextFetch.keys.sorted() }
+    public var count: Int { nextFetch.count }
 }

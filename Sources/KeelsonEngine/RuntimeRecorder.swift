@@ -26,7 +26,7 @@ public struct RuntimeRecorder: Sendable {
     /// Fetches `instance`; its desired state is read from the store unless given.
     @discardableResult
     public func fetch(_ instance: ServiceInstanceID, desired: DesiredState? = nil) async throws -> Observation {
-        let stream = StreamID("instance:\(instance)")
+        let stream = StreamID.instance(instance)
         let observation: Observation
         do {
             var desired = desired
@@ -54,7 +54,7 @@ public struct RuntimeRecorder: Sendable {
 
     @discardableResult
     public func apply(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> ApplyResult {
-        let stream = StreamID("instance:\(state.instance)")
+        let stream = StreamID.instance(state.instance)
         try await store.append(
             [try NewEvent(ApplyStarted(
                 instance: state.instance, runtime: runtime.name, digest: state.digest, version: state.version,

@@ -33,6 +33,8 @@ public actor Worker {
         public var name: String
         /// At most this many applies at once.
         public var applyConcurrency = 4
+        /// At most this many fetches at once.
+        public var fetchConcurrency = 16
         public var clock: @Sendable () -> Date = Date.init
         /// Where local runtimes keep their state (see `RuntimeFactory`).
         public var stateRoot: String
@@ -91,39 +93,54 @@ public actor Worker {
 
     public let store: EventStore
     public let settings: Settings
-    private let fixedRuntimes: [String: any Runtime]?
-    private let onDecision: @Sendable (Report) -> Void
-    private let identity = WorkerIdentity.current()
+    let fixedRuntimes: [String: any Runtime]?
+    let onDecision: @Sendable (Report) -> Void
+    let identity = WorkerIdentity.current()
 
-    private var state = EngineState()
-    private var folded: Int64 = 0
-    /// Applications with news since their instances were last decided.
-    private var dirty: Set<String> = []
-    private var everythingDirty = true
-    private var wakes: [ServiceInstanceID: Int64] = [:]
-    private var lastKeys: [ServiceInstanceID: String] = [:]
-    private var schedule = FetchSchedule(cadence: FetchCadence())
-    private var runtimes: [String: any Runtime] = [:]
+    var state = EngineState()
+    var folded: Int64 = 0
+    /// The instances decided about: those with a desired state that config did not drop.
+    var live: Set<ServiceInstanceID> = []
+    var liveByApplication: [String: Set<ServiceInstanceID>] = [:]
+    var liveByService: [String: Set<ServiceInstanceID>] = [:]
+    /// Instances with news since they were last decided; or all of them.
+    var dirty: Set<ServiceInstanceID> = []
+    var everythingDirty = true
+    /// When an instance asked to be decided again even without news (a decision's wake time, the
+    /// end of another worker's lease, a retry): the earliest first.
+    var timers = Deadlines<ServiceInstanceID, Int64>()
+    /// Instances whose last decision waits for a free slot (`maxConverging`), by application:
+    /// asked again whenever an instance of it starts or stops converging.
+    var waitingForSlot: [String: Set<ServiceInstanceID>] = [:]
+    var lastKeys: [ServiceInstanceID: String] = [:]
+    var schedule = FetchSchedule(cadence: FetchCadence())
+    var runtimes: [String: any Runtime] = [:]
     /// Runtimes the config declares that cannot be built, and why.
-    private var unbuildable: [String: String] = [:]
-    private var declared: [String: RuntimeIntent] = [:]
+    var unbuildable: [String: String] = [:]
+    var declared: [String: RuntimeIntent] = [:]
     /// The runtime each release's document names (or why it cannot be read), by digest.
-    private var runtimeNames: [String: Result<String, RuntimeProblem>] = [:]
-    private var cadences: [String: FetchCadence] = [:]
-    private var running: [ServiceInstanceID: Task<Void, Never>] = [:]
-    private var queued: [(ServiceInstanceID, String, ReleaseRef)] = []
+    var runtimeNames: [String: Result<String, RuntimeProblem>] = [:]
+    var cadences: [String: FetchCadence] = [:]
+    /// Applies and removals that run, and those that wait for a free slot (`applyConcurrency`).
+    var running: [ServiceInstanceID: Task<Void, Never>] = [:]
+    var queued: [(ServiceInstanceID, String, ReleaseRef)] = []
+    var queuedIDs: Set<ServiceInstanceID> = []
+    /// Fetches that run (at most `fetchConcurrency`).
+    var fetching: [ServiceInstanceID: Task<Void, Never>] = [:]
     /// Instances dropped from config; those still to be removed from their runtime, with their
     /// last desired state.
-    private var removed: Set<ServiceInstanceID> = []
-    private var removals: [ServiceInstanceID: ReleaseRef?] = [:]
-    private var started = false
-    private let wakeup = Wakeup()
+    var removed: Set<ServiceInstanceID> = []
+    var removals: [ServiceInstanceID: ReleaseRef?] = [:]
+    var started = false
+    let wakeup = Wakeup()
     /// Until when (ms) this worker holds its name; nil once it lost it.
-    private var nameUntil: Int64?
+    var nameUntil: Int64?
     /// Instances this worker holds a lease on, and until when (ms).
-    private var leaseUntil: [ServiceInstanceID: Int64] = [:]
+    var leaseUntil: [ServiceInstanceID: Int64] = [:]
+    /// When the leases held next need renewing (ms).
+    var renewLeasesAt: Int64 = .max
     /// Instances another worker holds, and until when (ms): not asked again before that.
-    private var heldElsewhere: [ServiceInstanceID: Int64] = [:]
+    var heldElsewhere: [ServiceInstanceID: Int64] = [:]
 
     /// `runtimes` replaces the runtimes config declares (tests pass simulated ones by name).
     public init(
@@ -133,6 +150,8 @@ public actor Worker {
         self.store = store
         var settings = settings
         settings.leaseDuration = min(max(settings.leaseDuration, Self.leaseDurations.lowerBound), Self.leaseDurations.upperBound)
+        settings.applyConcurrency = max(1, settings.applyConcurrency)
+        settings.fetchConcurrency = max(1, settings.fetchConcurrency)
         self.settings = settings
         self.fixedRuntimes = runtimes
         self.onDecision = onDecision
@@ -142,13 +161,11 @@ public actor Worker {
     /// The engine state as folded so far (for status, tests).
     public var engineState: EngineState { state }
 
-    private var nowMilliseconds: Int64 { settings.clock().millisecondsSince1970 }
-
     /// Claims the worker's name (refused while another live process holds it), records
     /// `WorkerStarted` and folds the whole log.
     public func start() async throws {
         guard !started else { return }
-        let now = nowMilliseconds
+        let now = settings.clock().millisecondsSince1970
         switch try await claimName(now: now) {
         case .heldBy(let holder, let until):
             throw Failure.nameInUse(name: settings.name, holder: holder, untilMilliseconds: until)
@@ -158,30 +175,8 @@ public actor Worker {
         started = true
         try await store.append(
             [try NewEvent(WorkerStarted(worker: settings.name, engineVersion: Engine.version), actor: settings.name)],
-            to: StreamID("worker:\(settings.name)"))
+            to: .worker(settings.name))
         try await catchUp()
-    }
-
-    /// Takes or renews the lease on the worker's name, as this process. A holder on this machine
-    /// that is gone loses it at once, whatever its expiry; one that lives keeps it, whatever its
-    /// expiry; one elsewhere keeps it until it expires.
-    private func claimName(now: Int64) async throws -> LeaseOutcome {
-        let until = now.adding(saturating: settings.leaseDuration.milliseconds)
-        let outcome = try await store.claimLease(
-            "worker:\(settings.name)", owner: identity.text, nowMilliseconds: now, expiresAtMilliseconds: until
-        ) { holder, expired in
-            guard let other = WorkerIdentity(text: holder) else { return expired }
-            return other.isGone ?? expired
-        }
-        switch outcome {
-        case .renewed, .acquired:
-            if nameUntil == nil { LiveWorkers.shared.insert(identity.text) }
-            nameUntil = until
-        case .heldBy:
-            nameUntil = nil
-            LiveWorkers.shared.remove(identity.text)
-        }
-        return outcome
     }
 
     /// Runs until the task is cancelled. A pass that fails is reported and tried again (after 1 s,
@@ -198,7 +193,7 @@ public actor Worker {
         while !Task.isCancelled {
             var next: Date?
             do {
-                next = try await step()
+                next = try await pass(waitingForFetches: false)
                 failures = 0
             } catch where Task.isCancelled || error is CancellationError {
                 break
@@ -243,207 +238,147 @@ public actor Worker {
         leaseUntil.removeAll()
     }
 
-    /// Takes or renews the worker's name and the leases of `instances` that need it; records a
-    /// `LeaseAcquired` for each instance that changed hands. Returns the instances this worker
-    /// holds now (none while another process holds its name).
-    private func holdLeases(_ instances: [ServiceInstanceID], now: Int64) async throws -> Set<ServiceInstanceID> {
-        let duration = settings.leaseDuration.milliseconds
-        let renewAt = now.adding(saturating: duration / 2)
-        if (nameUntil ?? 0) < renewAt {
-            let hadName = nameUntil != nil
-            if case .heldBy(let holder, _) = try await claimName(now: now) {
-                leaseUntil.removeAll()
-                if hadName {
-                    settings.onProblem("\(settings.name): another process (\(WorkerIdentity(text: holder)?.description ?? holder)) "
-                        + "took this worker's name while it could not renew it; this worker acts on nothing until the name is free again")
-                }
-                return []
-            }
-        }
-        let needing = instances.filter { (leaseUntil[$0] ?? 0) < renewAt && (heldElsewhere[$0] ?? 0) <= now }
-        if !needing.isEmpty {
-            let until = now.adding(saturating: duration)
-            let outcomes = try await store.acquireLeases(
-                needing.map { "instance:\($0)" }, owner: settings.name, nowMilliseconds: now, expiresAtMilliseconds: until)
-            var changes: [StreamAppend] = []
-            for id in needing {
-                switch outcomes["instance:\(id)"] {
-                case .renewed?:
-                    leaseUntil[id] = until
-                case .acquired(let previous)?:
-                    leaseUntil[id] = until
-                    heldElsewhere[id] = nil
-                    changes.append(StreamAppend(
-                        stream: StreamID("instance:\(id)"),
-                        events: [try NewEvent(LeaseAcquired(instance: id, worker: settings.name, previousOwner: previous), actor: settings.name)]))
-                case .heldBy(_, let heldUntil)?:
-                    leaseUntil[id] = nil
-                    heldElsewhere[id] = heldUntil
-                case nil:
-                    leaseUntil[id] = nil
-                }
-            }
-            if !changes.isEmpty {
-                try await store.append(changes)
-                try await catchUp()
-            }
-        }
-        return Set(instances.filter { (leaseUntil[$0] ?? 0) > now })
-    }
-
-    /// One pass at the clock's `now`: fold, decide what is due, launch applies and removals, fetch
-    /// what is due. Returns when the worker next wants to run (or nil: only when something happens).
+    /// One pass at the clock's `now`, and the fetches it starts awaited (tests and benchmarks step
+    /// through time this way). Returns when the worker next wants to run (or nil: only when
+    /// something happens).
     @discardableResult
     public func step() async throws -> Date? {
+        let next = try await pass(waitingForFetches: true)
+        return next
+    }
+
+    /// One pass: fold what is new; decide about the instances that have news or a timer due (all
+    /// of them after a start), and record those decisions in one transaction; launch the applies
+    /// and removals they ask for; start the fetches that are due. The work of a pass grows with
+    /// what changed, not with the fleet.
+    func pass(waitingForFetches: Bool) async throws -> Date? {
         if !started { try await start() }
         try await catchUp()
         let now = settings.clock()
         let nowMilliseconds = now.millisecondsSince1970
-        let candidates = Set(state.instances.keys.filter { state.instances[$0]?.desired != nil && !removed.contains($0) })
-            .union(removals.keys).sorted()
-        let owned = try await holdLeases(candidates, now: nowMilliseconds)
-        let instances = candidates.filter { owned.contains($0) && !removed.contains($0) }
-        let deciding = Set(instances)
-        // News that arrives while deciding (our own decisions among it) is for the next pass.
-        let news = dirty
-        let everything = everythingDirty
+        let timed = Set(timers.popDue(at: nowMilliseconds))
+        var due = everythingDirty ? live : dirty.intersection(live)
+        due.formUnion(timed.intersection(live))
+        due.formUnion(removals.keys)
         dirty.removeAll()
         everythingDirty = false
-        for id in instances {
-            let timerDue = wakes[id].map { $0 <= nowMilliseconds } ?? false
-            let due = everything || news.contains(id.application) || timerDue
-            guard due, running[id] == nil, !queued.contains(where: { $0.0 == id }) else { continue }
-            // A timer (a watch's or a soak's end, a deadline) is judged on a fresh observation:
-            // fetched in this pass, and decided again with it.
-            if timerDue { schedule.expedite(id, at: now) }
-            do {
-                try await decide(id, now: nowMilliseconds)
-            } catch where Task.isCancelled || error is CancellationError {
-                throw error
-            } catch {
-                // Whatever went wrong is about this instance: say so for it, and go on.
-                try await undecidable(id, "recording its decision failed: \(error)", now: nowMilliseconds)
-            }
-        }
+        let owned = try await holdLeases(due, now: nowMilliseconds)
+        try await decide(owned.filter { live.contains($0) }.sorted(), timed: timed, now: now)
         for id in removals.keys.sorted() where owned.contains(id) && running[id] == nil {
             launchRemoval(id)
         }
-        for id in schedule.instances where !deciding.contains(id) { schedule.remove(id) }
-        for id in instances { schedule.add(id, at: now) }
-        for id in schedule.due(at: now) where running[id] == nil {
-            guard let record = state.instances[id], let release = record.request?.release ?? record.desired else { continue }
-            guard case .success(let (runtime, name)) = runtime(for: release) else {
-                schedule.fetched(id, at: now, stable: false, cadence: nil)
-                continue
-            }
-            let desired = Self.desiredState(id, release)
-            let started = ContinuousClock.now
-            let observation = try? await RuntimeRecorder(runtime: runtime, store: store, actor: settings.name).fetch(id, desired: desired)
-            settings.onFetch(name, observation != nil, ContinuousClock.now - started)
-            // Fetched often only while converging; an instance that waits or is settled is stable.
-            let stable = !record.status.isConverging
-                || FetchCadence.isStable(desiredVersion: record.desired?.version, observation: observation)
-            schedule.fetched(id, at: now, stable: stable, cadence: cadences[name])
+        for id in owned where live.contains(id) && running[id] == nil && !queuedIDs.contains(id) && fetching[id] == nil {
+            schedule.add(id, at: now)
+        }
+        let fetches = startFetches(at: now)
+        if waitingForFetches {
+            for task in fetches { await task.value }
         }
         // Decisions recorded in this pass are news for their neighbours: go again at once.
-        if everythingDirty || !dirty.isEmpty { return now }
-        // Instances whose apply runs (or waits to run) are looked at again when it ends.
-        let busy = Set(running.keys).union(queued.map(\.0))
-        let wake = wakes.filter { deciding.contains($0.key) && !busy.contains($0.key) }.values.min()
-            .map { Date(millisecondsSince1970: max($0, nowMilliseconds.adding(saturating: 10))) }
-        return [wake, schedule.nextWake(excluding: busy)].compactMap { $0 }.min()
-    }
-
-    /// Decides about one instance and records the decision when it says something new.
-    private func decide(_ id: ServiceInstanceID, now: Int64) async throws {
-        guard let view = state.view(of: id) else {
-            // No policy for its application: nothing to decide by — unless that is because
-            // something could not be read.
-            let unreadable = state.unreadable(concerning: id)
-            if !unreadable.isEmpty { try await undecidable(id, "cannot decide: " + unreadable.joined(separator: "; "), now: now) }
-            return
-        }
-        if view.unreadable.isEmpty, let desired = view.record.desired, case .failure(let problem) = runtime(for: desired) {
-            try await undecidable(id, problem.description, now: now)
-            return
-        }
-        let decision = Engine.decide(view, nowMilliseconds: now)
-        wakes[id] = decision.wakeAtMilliseconds
-        let key = Self.key(decision)
-        // A worker that just started knows the last recorded decision from the log: the same one
-        // again (same status and reason) is not recorded twice.
-        if lastKeys[id] == nil, let record = state.instances[id], record.status == decision.status,
-            Self.normalized(record.reason) == Self.normalized(decision.reason)
-        {
-            lastKeys[id] = key
-        }
-        if !decision.actions.isEmpty || lastKeys[id] != key {
-            try await record(decision, for: id, view: view, now: now)
-            lastKeys[id] = key
-            try await catchUp()
-        }
-    }
-
-    /// Records that the worker could not decide about `id` (once per reason), and asks again later.
-    private func undecidable(_ id: ServiceInstanceID, _ reason: String, now: Int64) async throws {
-        wakes[id] = now.adding(saturating: Self.undecidableRetry.milliseconds)
-        let key = "undecidable|" + reason
-        guard lastKeys[id] != key else { return }
-        settings.onProblem("\(settings.name): \(id): \(reason)")
-        try await store.append(
-            [try NewEvent(DecisionFailed(instance: id, nowMilliseconds: now, reason: reason), actor: settings.name)],
-            to: StreamID("instance:\(id)"))
-        lastKeys[id] = key
         try await catchUp()
+        if everythingDirty || !dirty.isEmpty { return now }
+        let timer = timers.earliest.map { Date(millisecondsSince1970: max($0, nowMilliseconds.adding(saturating: 10))) }
+        let fetch = fetching.count < settings.fetchConcurrency ? schedule.nextWake : nil
+        let renewal = renewLeasesAt == .max ? nil : Date(millisecondsSince1970: renewLeasesAt)
+        return [timer, fetch, renewal].compactMap { $0 }.min()
     }
 
-    /// Waits until every apply launched so far has finished (and been recorded).
+    /// Waits until every apply, removal and fetch launched so far has finished (and been recorded).
     public func waitForApplies() async {
-        while let task = running.values.first {
+        while let task = running.values.first ?? fetching.values.first {
             await task.value
         }
     }
 
     // MARK: folding
 
-    private func catchUp() async throws {
-        let types = EngineState.eventTypes + [ConfigApplied.eventType, InstanceRemoved.eventType, InstanceRemovalFinished.eventType]
+    /// The event types the worker reads.
+    static let foldedTypes = EngineState.eventTypes + [ConfigApplied.eventType, InstanceRemovalFinished.eventType]
+
+    func catchUp() async throws {
         while true {
-            let events = try await store.events(EventFilter(afterPosition: folded, types: types, limit: 2_000))
+            let events = try await store.events(EventFilter(afterPosition: folded, types: Self.foldedTypes, limit: 2_000))
             guard !events.isEmpty else { return }
-            for event in events {
-                switch event.type {
-                case ConfigApplied.eventType:
-                    if let config = try? event.decode(ConfigApplied.self) { loadRuntimes(config) }
-                case InstanceRemoved.eventType:
-                    // Before the fold sees it: what to remove is the last desired state.
-                    if let removal = try? event.decode(InstanceRemoved.self), let id = ServiceInstanceID(removal.instance) {
-                        removed.insert(id)
-                        removals[id] = .some(state.instances[id]?.desired)
-                    }
-                    state.evolve(event)
-                case InstanceRemovalFinished.eventType:
-                    if let finished = try? event.decode(InstanceRemovalFinished.self) { removals[finished.instance] = nil }
-                default:
-                    if event.type == DesiredStateCompiled.eventType, let id = event.instanceID, removed.contains(id) {
-                        // Back in config: converged like any other instance again.
-                        removed.remove(id)
-                        removals[id] = nil
-                    }
-                    state.evolve(event)
-                }
-                if let id = event.instanceID {
-                    // Its neighbours read it too: upstream convergence, concurrency counts.
-                    dirty.insert(id.application)
-                } else {
-                    everythingDirty = true
-                }
-                folded = event.position
-            }
+            for event in events { fold(event) }
         }
     }
 
-    private func loadRuntimes(_ config: ConfigApplied) {
+    /// Folds one event, and marks what it can change as news: its own instance; for a decision,
+    /// the instances downstream of it when its convergence changed, and those waiting for a slot
+    /// when it started or stopped converging; for a service's or an application's event, their
+    /// instances; for anything else (config, alerts, pauses, a worker's start), every instance.
+    private func fold(_ event: RecordedEvent) {
+        let instance = event.instanceID
+        let convergingBefore = instance.map { state.isConverging($0) }
+        let convergedBefore = instance.flatMap { state.instances[$0]?.converged }
+        switch event.type {
+        case ConfigApplied.eventType:
+            if let config = try? event.decode(ConfigApplied.self) { loadRuntimes(config) }
+        case InstanceRemoved.eventType:
+            // Before the fold sees it: what to remove is the last desired state.
+            if let removal = try? event.decode(InstanceRemoved.self), let id = ServiceInstanceID(removal.instance) {
+                removed.insert(id)
+                removals[id] = .some(state.instances[id]?.desired)
+            }
+            state.evolve(event)
+        case InstanceRemovalFinished.eventType:
+            if let finished = try? event.decode(InstanceRemovalFinished.self) { removals[finished.instance] = nil }
+        default:
+            if event.type == DesiredStateCompiled.eventType, let id = instance, removed.contains(id) {
+                // Back in config: converged like any other instance again.
+                removed.remove(id)
+                removals[id] = nil
+            }
+            state.evolve(event)
+        }
+        folded = event.position
+        guard let id = instance else {
+            switch event.streamID.kind {
+            case .service(let application, let service): dirty.formUnion(liveByService["\(application)/\(service)"] ?? [])
+            case .application(let application): dirty.formUnion(liveByApplication[application] ?? [])
+            case .instance, .worker, .other: everythingDirty = true
+            }
+            return
+        }
+        dirty.insert(id)
+        switch event.type {
+        case DesiredStateCompiled.eventType, InstanceRemoved.eventType:
+            updateLive(id)
+        case DecisionMade.eventType, DecisionFailed.eventType:
+            if state.instances[id]?.converged != convergedBefore, let policy = state.policies[id.application] {
+                for channel in policy.channels where channel.after.contains(id.channel) {
+                    dirty.insert(ServiceInstanceID(application: id.application, service: id.service, channel: channel.name))
+                }
+            }
+            if state.isConverging(id) != convergingBefore { dirty.formUnion(waitingForSlot[id.application] ?? []) }
+            let made = event.type == DecisionMade.eventType ? try? event.decode(DecisionMade.self) : nil
+            if made?.decision.waitingFor == .concurrency {
+                waitingForSlot[id.application, default: []].insert(id)
+            } else {
+                waitingForSlot[id.application]?.remove(id)
+            }
+        default:
+            break
+        }
+    }
+
+    /// Keeps `live` and its indexes in step with the instance's desired state.
+    private func updateLive(_ id: ServiceInstanceID) {
+        let service = "\(id.application)/\(id.service)"
+        if state.instances[id]?.desired != nil && !removed.contains(id) {
+            live.insert(id)
+            liveByApplication[id.application, default: []].insert(id)
+            liveByService[service, default: []].insert(id)
+        } else {
+            live.remove(id)
+            liveByApplication[id.application]?.remove(id)
+            liveByService[service]?.remove(id)
+            schedule.remove(id)
+            timers.remove(id)
+        }
+    }
+
+    func loadRuntimes(_ config: ConfigApplied) {
         guard let intent = try? AppliedConfig.intent(of: config) else { return }
         let factory = RuntimeFactory(stateRoot: settings.stateRoot, clock: settings.clock)
         for runtime in intent.runtimes {
@@ -470,7 +405,7 @@ public actor Worker {
     }
 
     /// The runtime a release's document names, and its name.
-    private func runtime(for release: ReleaseRef) -> Result<(any Runtime, String), RuntimeProblem> {
+    func runtime(for release: ReleaseRef) -> Result<(any Runtime, String), RuntimeProblem> {
         let named: Result<String, RuntimeProblem>
         if let cached = runtimeNames[release.digest] {
             named = cached
@@ -500,150 +435,17 @@ public actor Worker {
             replicas: (try? CompiledDocument.decode(release.document))?.replicas ?? 1)
     }
 
-    /// What must change for a decision to be recorded again: its status, precondition, release,
-    /// and the words of its reason (numbers such as countdowns left out).
-    static func key(_ decision: Decision) -> String {
-        "\(decision.status.rawValue)|\(decision.waitingFor?.rawValue ?? "")|\(decision.version ?? "")|" + normalized(decision.reason)
-    }
-
-    /// A reason without its numbers (durations, counts, times), which change from pass to pass.
-    static func normalized(_ reason: String) -> String {
-        reason.replacingOccurrences(of: #"([0-9]+(ms|[dhms])?)+"#, with: "#", options: .regularExpression)
-    }
-
     /// An apply's timeout: the release's progress deadline, at least a second and at most
     /// `InputLimits.maxDurationSeconds` (a recorded document may hold any number).
     static func timeout(_ release: ReleaseRef) -> Duration {
         .seconds(min(max(1, release.progressDeadlineSeconds), InputLimits.maxDurationSeconds))
-    }
-
-    // MARK: recording and applying
-
-    /// One transaction: `DecisionMade`, the `ApplyRequested` outbox, `ReleaseMarkedBad`, and the
-    /// failure of an abandoned request. Then the applies start.
-    private func record(_ decision: Decision, for id: ServiceInstanceID, view: InstanceView, now: Int64) async throws {
-        let record = view.record
-        let made = DecisionMade(instance: id, viewPosition: folded, nowMilliseconds: now, engineVersion: Engine.version, decision: decision)
-        var instanceEvents = [try NewEvent(made, actor: settings.name)]
-        var others: [StreamAppend] = []
-        var launches: [(String, ReleaseRef)] = []
-        for action in decision.actions {
-            switch action {
-            case .apply(_, let digest, let rollback):
-                guard let release = [record.desired, record.lastGood, record.request?.release].compactMap({ $0 })
-                    .first(where: { $0.digest == digest })
-                else { continue }
-                let requestID = "req-" + UUID().uuidString.lowercased()
-                instanceEvents.append(try NewEvent(
-                    ApplyRequested(
-                        instance: id, requestID: requestID, version: release.version, digest: release.digest,
-                        document: release.document, rollback: rollback),
-                    actor: settings.name))
-                launches.append((requestID, release))
-            case .reissue(let requestID):
-                if let request = record.request, request.requestID == requestID { launches.append((requestID, request.release)) }
-            case .abandon(let requestID, let reason):
-                guard let request = record.request, request.requestID == requestID else { continue }
-                let runtimeName = (try? runtime(for: request.release).get())?.1 ?? "unknown"
-                let finished = ApplyFinished(
-                    instance: id, runtime: runtimeName, digest: request.release.digest, idempotencyKey: requestID,
-                    result: ApplyResult(succeeded: false, durationMilliseconds: 0, error: "abandoned: \(reason)"))
-                instanceEvents.append(NewEvent(type: ApplyFinished.failedType, payload: try CanonicalJSON.string(finished), actor: settings.name))
-            case .markBad(let version, let reason):
-                let service = "\(id.application)/\(id.service)"
-                others.append(StreamAppend(
-                    stream: StreamID("service:\(service)"),
-                    events: [try NewEvent(ReleaseMarkedBad(service: service, version: version, reason: reason), actor: settings.name)]))
-            case .markConverged, .markGood:
-                break
-            }
-        }
-        let results = try await store.append([StreamAppend(stream: StreamID("instance:\(id)"), events: instanceEvents)] + others)
-        onDecision(Report(instance: id, decision: decision, position: results[0].positions.lowerBound))
-        for (requestID, release) in launches { launch(id, requestID, release) }
-    }
-
-    private func launch(_ id: ServiceInstanceID, _ requestID: String, _ release: ReleaseRef) {
-        guard running.count < settings.applyConcurrency else {
-            queued.append((id, requestID, release))
-            return
-        }
-        let store = store
-        let actor = settings.name
-        let onFetch = settings.onFetch
-        let found = runtime(for: release)
-        guard case .success(let (runtime, runtimeName)) = found else {
-            guard case .failure(let problem) = found else { return }
-            running[id] = Task {
-                let finished = ApplyFinished(
-                    instance: id, runtime: "unknown", digest: release.digest, idempotencyKey: requestID,
-                    result: ApplyResult(succeeded: false, durationMilliseconds: 0, error: problem.description))
-                _ = try? await store.append(
-                    [NewEvent(type: ApplyFinished.failedType, payload: (try? CanonicalJSON.string(finished)) ?? "{}", actor: actor)],
-                    to: StreamID("instance:\(id)"))
-                self.finished(id)
-            }
-            return
-        }
-        let desired = Self.desiredState(id, release)
-        let timeout = Self.timeout(release)
-        running[id] = Task {
-            let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: actor)
-            _ = try? await recorder.apply(desired, idempotencyKey: requestID, timeout: timeout)
-            let started = ContinuousClock.now
-            let observation = try? await recorder.fetch(id, desired: desired)
-            onFetch(runtimeName, observation != nil, ContinuousClock.now - started)
-            self.finished(id)
-        }
-    }
-
-    /// Stops what an instance dropped from config runs, through its runtime's `remove`, and
-    /// records the result (`InstanceRemovalFinished`). Unfinished when its worker stops: the next
-    /// holder of the instance's lease does it again (`remove` is idempotent).
-    private func launchRemoval(_ id: ServiceInstanceID) {
-        guard let last = removals[id] else { return }
-        let store = store
-        let actor = settings.name
-        let found: Result<(any Runtime, String), RuntimeProblem> = last.map { runtime(for: $0) }
-            ?? .failure(RuntimeProblem(description: "it had no desired state, so no runtime to remove it from"))
-        running[id] = Task {
-            let runtimeName: String
-            let result: ApplyResult
-            switch found {
-            case .success(let (runtime, name)):
-                runtimeName = name
-                let desired = last.map { Self.desiredState(id, $0) }
-                do {
-                    result = try await runtime.remove(id, desired: desired, timeout: Self.removeTimeout)
-                } catch {
-                    result = ApplyResult(succeeded: false, durationMilliseconds: 0, error: "\(error)")
-                }
-            case .failure(let problem):
-                runtimeName = "unknown"
-                result = ApplyResult(succeeded: true, durationMilliseconds: 0, output: "nothing to stop: \(problem.description)")
-            }
-            _ = try? await store.append(
-                [try NewEvent(InstanceRemovalFinished(instance: id, runtime: runtimeName, result: result), actor: actor)],
-                to: StreamID("instance:\(id)"))
-            self.finished(id)
-        }
-    }
-
-    private func finished(_ id: ServiceInstanceID) {
-        running[id] = nil
-        schedule.expedite(id, at: settings.clock())
-        if !queued.isEmpty, running.count < settings.applyConcurrency {
-            let (next, requestID, release) = queued.removeFirst()
-            launch(next, requestID, release)
-        }
-        wakeup.signal()
     }
 }
 
 extension RecordedEvent {
     /// The instance of an `instance:` stream.
     var instanceID: ServiceInstanceID? {
-        streamID.rawValue.hasPrefix("instance:") ? ServiceInstanceID(String(streamID.rawValue.dropFirst(9))) : nil
+        if case .instance(let id) = streamID.kind { id } else { nil }
     }
 }
 

@@ -180,7 +180,7 @@ public struct ControlPlane: Sendable {
             let before = try await store.events(EventFilter(until: at, limit: 1, latest: true)).first?.position ?? 0
             limit = min(limit ?? before, before)
         }
-        let stream = try await store.stream(StreamID("instance:\(id)")).filter { event in limit.map { event.position <= $0 } ?? true }
+        let stream = try await store.stream(.instance(id)).filter { event in limit.map { event.position <= $0 } ?? true }
         let decisions = stream.filter { $0.type == DecisionMade.eventType }
         guard let last = decisions.last, let made = try? last.decode(DecisionMade.self) else {
             throw APIError.notFound(
@@ -208,16 +208,17 @@ public struct ControlPlane: Sendable {
         let perStream = 1_000
         var found: [RecordedEvent] = []
         var cut = false
-        let streams = ["instance:\(id)", "service:\(id.application)/\(id.service)", "app:\(id.application)", "alerts", "pauses"]
+        let streams: [StreamID] = [.instance(id), .service(id.application, id.service), .application(id.application), .alerts, .pauses]
         for stream in streams {
-            let events = try await store.events(EventFilter(stream: StreamID(stream), afterPosition: previous, limit: perStream))
+            let events = try await store.events(EventFilter(stream: stream, afterPosition: previous, limit: perStream))
             if events.count == perStream, let end = events.last?.position, end < last { cut = true }
             found += events.filter { $0.position <= last }
         }
-        let neighbours = "instance:\(id.application)/\(id.service)@"
         let decisions = try await store.events(EventFilter(afterPosition: previous, types: [DecisionMade.eventType], limit: 5_000))
         if decisions.count == 5_000, let end = decisions.last?.position, end < last { cut = true }
-        for event in decisions where event.position <= last && event.streamID.rawValue.hasPrefix(neighbours) && event.streamID.rawValue != "instance:\(id)" {
+        for event in decisions where event.position <= last {
+            guard case .instance(let other) = event.streamID.kind, other.application == id.application, other.service == id.service, other != id
+            else { continue }
             guard let made = try? event.decode(DecisionMade.self) else { continue }
             if made.decision.actions.contains(where: { if case .markConverged = $0 { true } else if case .markGood = $0 { true } else { false } }) {
                 found.append(event)
@@ -281,14 +282,14 @@ public struct ControlPlane: Sendable {
     public func approve(_ id: ServiceInstanceID, _ body: ApproveBody, actor: String) async throws -> SignalResult {
         try await requireKnown(application: id.application, service: id.service, channel: id.channel)
         let version = try await release(of: id, given: body.release)
-        let position = try await append(ApprovalGranted(instance: id, version: version, comment: body.comment), to: StreamID("instance:\(id)"), actor: actor)
+        let position = try await append(ApprovalGranted(instance: id, version: version, comment: body.comment), to: .instance(id), actor: actor)
         return SignalResult(message: "approved \(version) for \(id), as \(Text.actor(actor))", position: position)
     }
 
     public func reject(_ id: ServiceInstanceID, _ body: ReasonBody, actor: String) async throws -> SignalResult {
         try await requireKnown(application: id.application, service: id.service, channel: id.channel)
         let version = try await release(of: id, given: body.release)
-        let position = try await append(ApprovalRejected(instance: id, version: version, reason: body.reason), to: StreamID("instance:\(id)"), actor: actor)
+        let position = try await append(ApprovalRejected(instance: id, version: version, reason: body.reason), to: .instance(id), actor: actor)
         return SignalResult(message: "rejected \(version) for \(id), as \(Text.actor(actor))", position: position)
     }
 
@@ -298,7 +299,7 @@ public struct ControlPlane: Sendable {
             throw APIError.badRequest("release: \(problem)")
         }
         try await requireKnown(application: id.application, service: id.service, channel: id.channel)
-        let position = try await append(RollbackRequested(instance: id, reason: body.reason), to: StreamID("instance:\(id)"), actor: actor)
+        let position = try await append(RollbackRequested(instance: id, reason: body.reason), to: .instance(id), actor: actor)
         return SignalResult(message: "rollback of \(id) requested; the worker carries it out", position: position)
     }
 
@@ -310,7 +311,7 @@ public struct ControlPlane: Sendable {
         if let problem = Names.versionProblem(version) { throw APIError.badRequest("release: \(problem)") }
         let name = "\(application)/\(service)"
         let reason = body.reason.map { "\($0) (\(actor))" } ?? "marked bad by \(actor)"
-        let position = try await append(ReleaseMarkedBad(service: name, version: version, reason: reason), to: StreamID("service:\(name)"), actor: actor)
+        let position = try await append(ReleaseMarkedBad(service: name, version: version, reason: reason), to: .service(application, service), actor: actor)
         return SignalResult(message: "marked \(name) \(version) bad", position: position)
     }
 

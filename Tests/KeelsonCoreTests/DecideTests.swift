@@ -34,7 +34,7 @@ enum DecideFixture {
         seen: (healthy: Bool, versions: [String], drifted: Bool, ago: Int64)? = nil,
         converged: (String, ago: Int64)? = nil, lastGood: String? = nil,
         approvals: [String] = [], rejectedBy: String? = nil, rollbackBy: String? = nil,
-        issuedAgo: Int64? = nil, attempt: Int? = nil, orphanedAgo: Int64? = nil,
+        issuedAgo: Int64? = nil, attempt: Int? = nil, orphanedAgo: Int64? = nil, runnerChanged: Bool? = nil,
         positions: (result: Int64, seen: Int64)? = nil
     ) -> InstanceRecord {
         var record = InstanceRecord(instance: web)
@@ -48,6 +48,7 @@ enum DecideFixture {
             }
             entry.issuedAtMilliseconds = issuedAgo.map { now - $0 }
             entry.attempt = attempt
+            entry.runnerChanged = runnerChanged
             entry.orphanedAtMilliseconds = orphanedAgo.map { now - $0 }
             record.request = entry
         }
@@ -135,6 +136,9 @@ struct DecideTests {
                    status: .converging, actions: [.applying("2.0.0")], reason: ["drift before converging: drifted"]),
         DecideCase(name: "nothing runs after the second apply too: not applied a third time", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, 10_000), attempt: 2)),
                    status: .converging, reason: ["waiting for 2.0.0 to become healthy: 0/2 ready, running nothing"], wake: .some(F.now + m)),
+        DecideCase(name: "nothing runs after the second apply, but its worker started again or handed it over since: applied once more",
+                   view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, 10_000), attempt: 2, runnerChanged: true)),
+                   status: .converging, actions: [.applying("2.0.0")], reason: ["drift before converging: nothing runs"]),
         DecideCase(name: "a rollback that lost its processes before converging: rolled back again", view: F.view(F.record(request: "1.0.0", rollback: true, result: true, resultAgo: m, seen: (false, [], false, 10_000), lastGood: "1.0.0"), bad: ["2.0.0": "x"]),
                    status: .rollingBack, actions: [.applying("1.0.0", rollback: true)], reason: ["drift before converging"]),
         DecideCase(name: "applied, unhealthy before the deadline: waiting for health", view: F.view(F.record(request: "2.0.0", result: true, resultAgo: m, seen: (false, ["2.0.0"], false, 10_000))),

@@ -103,6 +103,28 @@ struct EngineStateTests {
 
     static let policy = ApplicationPolicy(application: "shop", maxConverging: nil, channels: [ChannelPolicy(name: "staging")])
 
+    @Test("after a request's result, its worker starting again or the lease changing hands marks its runner changed; nothing else does")
+    mutating func runnerChanged() {
+        let web = ServiceInstanceID("shop/web@staging")!
+        let stream = "instance:shop/web@staging"
+        var state = EngineState()
+        state.evolve(event(ApplyRequested(instance: web, requestID: "req-1", version: "1.0.0", digest: "sha256:1", document: "{}", rollback: false), stream: stream, actor: "w1"))
+        state.evolve(finished("req-1", succeeded: true, at: 10))
+        var restarted = state, handedOver = state, untouched = state
+        restarted.evolve(event(WorkerStarted(worker: "w1", engineVersion: Engine.version), stream: "worker:w1", actor: "w1", at: 20))
+        #expect(restarted.instances[web]?.request?.runnerChanged == true)
+        #expect(restarted.instances[web]?.request?.orphanedAtMilliseconds == nil)
+        handedOver.evolve(event(LeaseAcquired(instance: web, worker: "w2", previousOwner: "w1"), stream: stream, actor: "w2", at: 20))
+        #expect(handedOver.instances[web]?.request?.runnerChanged == true)
+        untouched.evolve(event(WorkerStarted(worker: "w2", engineVersion: Engine.version), stream: "worker:w2", actor: "w2", at: 20))
+        untouched.evolve(event(LeaseAcquired(instance: web, worker: "w1", previousOwner: nil), stream: stream, actor: "w1", at: 30))
+        #expect(untouched.instances[web]?.request?.runnerChanged == nil)
+        // A new request starts afresh.
+        restarted.evolve(event(ApplyRequested(instance: web, requestID: "req-2", version: "1.0.0", digest: "sha256:1", document: "{}", rollback: false), stream: stream, actor: "w1", at: 40))
+        #expect(restarted.instances[web]?.request?.runnerChanged == nil)
+        #expect(restarted.instances[web]?.request?.attempt == 2)
+    }
+
     @Test("a re-issued request is run by the worker that re-issued it: that worker's restart orphans it again, whoever asked first")
     mutating func reissuedThenRestarted() {
         var state = EngineState()

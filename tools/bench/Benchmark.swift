@@ -51,6 +51,7 @@ final class Benchmark {
         if parts.contains(8) { try await fetchBytes() }
         if parts.contains(9) { try await engine() }
         if parts.contains(10) { try await timeline() }
+        if parts.contains(11) { try await fleet() }
         return Report(
             date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
             totalTime: ContinuousClock.now - Progress.start,
@@ -491,6 +492,61 @@ final class Benchmark {
             `(application, service, position)` index. The baseline is the same query on a log of \
             1,000 events, in the same run. Runs only with `--parts 10` (or all parts): building the \
             big log takes minutes and about 3 GB of disk; `--timeline-events N` sizes it.
+            """
+    }
+
+    // MARK: Part 11
+
+    private func fleet() async throws {
+        let (small, big) = options.quick ? (4, 200) : (20, 2_000)
+        Progress.log("part 11: the engine at fleet scale — \(small * 5) instances, then \(Format.count(big * 5)), through 5 channels on the real clock…")
+        var results: [FleetBenchmark.Result] = []
+        for services in [small, big] {
+            let result = try await FleetBenchmark.run(directory: directory, services: services) { Progress.log($0) }
+            Progress.log("  \(Format.count(result.instances)) instances: released in \(Format.duration(result.releaseTime)), first channel requested after \(Format.duration(result.firstChannelRequested)), all converged after \(Format.duration(result.converged)); idle CPU \(String(format: "%.1f", result.idleCPU * 100)) % of a core; peak RSS \(Format.mebibytes(bytes: Int64(result.peakRSS)))")
+            results.append(result)
+        }
+        let (one, all) = (results[0], results[1])
+        let full = all.instances >= 10_000
+        let perInstance = { (result: FleetBenchmark.Result) in result.converged.seconds / Double(result.instances) }
+        let ratio = perInstance(all) / perInstance(one)
+        let percent = { (value: Double) in String(format: "%.1f %% of a core", value * 100) }
+        rows.append(ReportRow(
+            part: "11a", measurement: "Fleet: \(Format.count(all.instances / 5)) services released in one call (\(Format.duration(all.releaseTime))) → every first-channel apply requested",
+            events: Format.count(all.instances / 5), wallTime: Format.duration(all.firstChannelRequested),
+            baseline: "\(Format.count(one.instances / 5)) services: \(Format.duration(one.firstChannelRequested))",
+            goal: "≤ 1 s", met: full ? all.firstChannelRequested <= .seconds(1) : nil, measured: Format.duration(all.firstChannelRequested)))
+        rows.append(ReportRow(
+            part: "11b", measurement: "Fleet: \(Format.count(all.instances)) instances converged through 5 channels (\(Format.count(all.decisions)) decisions recorded)",
+            events: Format.count(all.events), wallTime: Format.duration(all.converged),
+            rate: "\(Format.count(Int(Double(all.decisions) / all.converged.seconds))) decisions/s",
+            baseline: "\(Format.count(one.instances)) instances: \(Format.duration(one.converged))",
+            goal: "≤ 60 s", met: full ? all.converged <= .seconds(60) : nil, measured: Format.duration(all.converged)))
+        rows.append(ReportRow(
+            part: "11c", measurement: "Fleet: time to converge per instance, \(Format.count(all.instances)) instances against \(Format.count(one.instances))",
+            wallTime: Format.milliseconds(perInstance(all) * 1_000),
+            baseline: "\(Format.count(one.instances)) instances: \(Format.milliseconds(perInstance(one) * 1_000))",
+            ratio: Format.ratio(ratio),
+            goal: "≤ 1.5× (flat)", met: full ? ratio <= 1.5 : nil, measured: Format.ratio(ratio)))
+        rows.append(ReportRow(
+            part: "11d", measurement: "Fleet: CPU of the worker's process while idle, the \(Int(FleetBenchmark.idleWindow.seconds)) s after all \(Format.count(all.instances)) converged",
+            wallTime: percent(all.idleCPU), baseline: "\(Format.count(one.instances)) instances: \(percent(one.idleCPU))",
+            goal: "≤ 2 % of a core", met: full ? all.idleCPU <= 0.02 : nil, measured: percent(all.idleCPU)))
+        rows.append(ReportRow(
+            part: "11e", measurement: "Fleet: peak RSS of the process (worker, store and benchmark) after the \(Format.count(all.instances))-instance run",
+            wallTime: Format.mebibytes(bytes: Int64(all.peakRSS)),
+            baseline: "after the \(Format.count(one.instances))-instance run: \(Format.mebibytes(bytes: Int64(one.peakRSS)))",
+            goal: "≤ 300 MB (286.1 MiB)", met: full ? all.peakRSS <= 300_000_000 : nil, measured: Format.mebibytes(bytes: Int64(all.peakRSS))))
+        notes[11] = """
+            **11 Fleet.** One application with 5 channels in order (c1 → … → c5, no soak, no watch), \
+            \(Format.count(big)) services on one simulated runtime with zero apply latency and zero time to healthy, \
+            released in one call (`DesiredStateRecorder.release` of every service: one transaction). One worker \
+            runs as `keelson serve` runs it (`Worker.run()`, the real clock, default settings, the store's default \
+            FULL durability); the times count from the start of the release call, read from the worker's \
+            decision reports. The small fleet (\(Format.count(small)) services) runs first, in the same process, as the \
+            baseline of the per-instance ratio. Idle CPU is the process's user + system time over the \
+            \(Int(FleetBenchmark.idleWindow.seconds)) s after the last instance converged (stable fetches every 60 s included), \
+            divided by the wall time. Peak RSS is the process's (`getrusage`), benchmark included.
             """
     }
 }

@@ -183,9 +183,11 @@ private struct Decider {
                     wakeAtMilliseconds: request.rollback ? nil : now.adding(saturating: .milliseconds(seconds: policy.watchSeconds)))
             }
             // Nothing runs although the apply succeeded (the runtime lost it: its state, its
-            // processes): drift, healed by applying it again — once; a second time it counts.
+            // processes): drift, healed by applying it again — once; a second time it counts,
+            // unless the worker that ran it started again or handed it over since (what that
+            // worker's runtime held may be gone with it).
             if let seen = record.seen, seen.isAfter(result), seen.ready == 0, seen.versions.isEmpty || seen.drifted,
-                (request.attempt ?? 1) < 2
+                (request.attempt ?? 1) < 2 || request.runnerChanged == true
             {
                 let what = seen.versions.isEmpty ? "nothing runs" : "drifted (\(seen.problem ?? "0/\(seen.desired) ready"))"
                 return Decision(

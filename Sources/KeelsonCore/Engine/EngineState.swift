@@ -50,6 +50,10 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
         /// (nil: the first). A runtime that lost a release before it converged gets it once more;
         /// a good release whose apply keeps failing is retried ever more slowly.
         public var attempt: Int?
+        /// Set when, after its result, the worker that ran it started again or the instance's
+        /// lease changed hands: what a runtime kept in that worker's memory may be gone, so that
+        /// nothing running then says nothing about the release (nil: neither happened).
+        public var runnerChanged: Bool?
 
         /// The worker that runs it.
         public var runBy: String? { executor ?? requestedBy }
@@ -146,6 +150,8 @@ public struct EngineState: Sendable, Hashable {
     /// Instances whose status counts against `maxConverging`, by application (kept as statuses
     /// change, so that a view does not scan every instance).
     public var convergingByApplication: [String: Set<ServiceInstanceID>] = [:]
+    /// The same, by `application@channel`.
+    public var convergingByChannel: [String: Set<ServiceInstanceID>] = [:]
     /// Events the fold could not read, by the stream they were on and their kind, with why. A view
     /// they concern (its instance's, application's or service's stream, or a stream of signals
     /// such as alerts and pauses, which concern every instance) holds them, and `decide` refuses
@@ -238,11 +244,7 @@ public struct EngineState: Sendable, Hashable {
             }
         case DecisionMade.eventType:
             guard let made = read(event, DecisionMade.self) else { return }
-            if made.decision.status.isConverging {
-                convergingByApplication[made.instance.application, default: []].insert(made.instance)
-            } else {
-                convergingByApplication[made.instance.application]?.remove(made.instance)
-            }
+            setConverging(made.instance, made.decision.status.isConverging)
             update(made.instance) { record in
                 let decision = made.decision
                 if record.status != decision.status { record.statusSinceMilliseconds = made.nowMilliseconds }
@@ -303,18 +305,26 @@ public struct EngineState: Sendable, Hashable {
             // them, and those on instances whose lease it holds, whoever ran them.
             guard let started = read(event, WorkerStarted.self) else { return }
             for id in instances.keys {
-                guard let request = instances[id]?.request, request.result == nil,
+                guard let request = instances[id]?.request,
                     request.runBy == started.worker || instances[id]?.leaseHolder == started.worker
                 else { continue }
-                instances[id]?.request?.orphanedAtMilliseconds = at
+                if request.result == nil {
+                    instances[id]?.request?.orphanedAtMilliseconds = at
+                } else if request.runBy == started.worker {
+                    instances[id]?.request?.runnerChanged = true
+                }
             }
         case LeaseAcquired.eventType:
             // Another worker's unfinished apply on an instance whose lease changed hands.
             guard let acquired = read(event, LeaseAcquired.self) else { return }
             update(acquired.instance) {
                 $0.leaseHolder = acquired.worker
-                if let request = $0.request, request.result == nil, request.runBy != acquired.worker {
-                    $0.request?.orphanedAtMilliseconds = at
+                if let request = $0.request, request.runBy != acquired.worker {
+                    if request.result == nil {
+                        $0.request?.orphanedAtMilliseconds = at
+                    } else {
+                        $0.request?.runnerChanged = true
+                    }
                 }
             }
         case ReleaseRequested.eventType:
@@ -349,7 +359,7 @@ public struct EngineState: Sendable, Hashable {
             }
         case DecisionFailed.eventType:
             guard let failed = read(event, DecisionFailed.self) else { return }
-            convergingByApplication[failed.instance.application]?.remove(failed.instance)
+            setConverging(failed.instance, false)
             update(failed.instance) { record in
                 if record.status != .failed { record.statusSinceMilliseconds = failed.nowMilliseconds }
                 record.status = .failed
@@ -421,6 +431,22 @@ public struct EngineState: Sendable, Hashable {
         }.flatMap { stream in unreadable[stream]!.keys.sorted().map { unreadable[stream]![$0]! } }
     }
 
+    private mutating func setConverging(_ instance: ServiceInstanceID, _ converging: Bool) {
+        let channel = "\(instance.application)@\(instance.channel)"
+        if converging {
+            convergingByApplication[instance.application, default: []].insert(instance)
+            convergingByChannel[channel, default: []].insert(instance)
+        } else {
+            convergingByApplication[instance.application]?.remove(instance)
+            convergingByChannel[channel]?.remove(instance)
+        }
+    }
+
+    /// Whether `instance` counts against its application's `maxConverging`.
+    public func isConverging(_ instance: ServiceInstanceID) -> Bool {
+        convergingByApplication[instance.application]?.contains(instance) ?? false
+    }
+
     private mutating func update(_ instance: ServiceInstanceID, _ change: (inout InstanceRecord) -> Void) {
         var record = instances[instance] ?? InstanceRecord(instance: instance)
         change(&record)
@@ -444,12 +470,14 @@ public struct EngineState: Sendable, Hashable {
         let gating = alerts.sorted { ($0.value.rendering, $0.key) < ($1.value.rendering, $1.key) }.map(\.value).filter { alert in
             channel.alertGates.contains { gate in gate.allSatisfy { alert.labels[$0.key] == $0.value } }
         }
-        let converging = (convergingByApplication[instance.application] ?? []).subtracting([instance])
+        // Counted without the instance itself.
+        let own = isConverging(instance) ? 1 : 0
+        let inApplication = (convergingByApplication[instance.application]?.count ?? 0) - own
+        let inChannel = (convergingByChannel["\(instance.application)@\(instance.channel)"]?.count ?? 0) - own
         return InstanceView(
             record: record, policy: channel, applicationMaxConverging: policy.maxConverging, upstream: upstream,
             pausedBy: pause.map { "\($0.0): \($0.1)" }, gatingAlerts: gating,
-            convergingInApplication: converging.count,
-            convergingInChannel: converging.filter { $0.channel == instance.channel }.count,
+            convergingInApplication: inApplication, convergingInChannel: inChannel,
             badVersions: badReleases[service] ?? [:], unreadable: unreadable(concerning: instance))
     }
 }

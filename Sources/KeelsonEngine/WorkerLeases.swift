@@ -1,0 +1,89 @@
+import Foundation
+import KeelsonCore
+import KeelsonStore
+
+/// Leases: the worker's name, held by its process, and one lease per instance it acts on.
+extension Worker {
+    /// Takes or renews the lease on the worker's name, as this process. A holder on this machine
+    /// that is gone loses it at once, whatever its expiry; one that lives keeps it, whatever its
+    /// expiry; one elsewhere keeps it until it expires.
+    func claimName(now: Int64) async throws -> LeaseOutcome {
+        let until = now.adding(saturating: settings.leaseDuration.milliseconds)
+        let outcome = try await store.claimLease(
+            "worker:\(settings.name)", owner: identity.text, nowMilliseconds: now, expiresAtMilliseconds: until
+        ) { holder, expired in
+            guard let other = WorkerIdentity(text: holder) else { return expired }
+            return other.isGone ?? expired
+        }
+        switch outcome {
+        case .renewed, .acquired:
+            if nameUntil == nil { LiveWorkers.shared.insert(identity.text) }
+            nameUntil = until
+        case .heldBy:
+            nameUntil = nil
+            LiveWorkers.shared.remove(identity.text)
+        }
+        return outcome
+    }
+
+    /// Runs until the task is cancelled. A pass that fails is reported and tried again (after 1 s,
+    /// doubling up to 30 s); only a name in use at the start stops it.
+
+    /// Takes or renews the worker's name, and the leases of `wanted` that need it — and, every
+    /// half lease, renews every lease it holds; records a `LeaseAcquired` for each instance that
+    /// changed hands. Returns the instances of `wanted` this worker holds now (none while another
+    /// process holds its name). An instance another worker holds is asked about again when that
+    /// lease runs out.
+    func holdLeases(_ wanted: Set<ServiceInstanceID>, now: Int64) async throws -> Set<ServiceInstanceID> {
+        let duration = settings.leaseDuration.milliseconds
+        let renewAt = now.adding(saturating: duration / 2)
+        if (nameUntil ?? 0) < renewAt {
+            let hadName = nameUntil != nil
+            if case .heldBy(let holder, _) = try await claimName(now: now) {
+                leaseUntil.removeAll()
+                renewLeasesAt = .max
+                if hadName {
+                    settings.onProblem("\(settings.name): another process (\(WorkerIdentity(text: holder)?.description ?? holder)) "
+                        + "took this worker's name while it could not renew it; this worker acts on nothing until the name is free again")
+                }
+                return []
+            }
+        }
+        var needing = wanted.filter { (leaseUntil[$0] ?? 0) < renewAt && (heldElsewhere[$0] ?? 0) <= now }
+        if now >= renewLeasesAt {
+            needing.formUnion(leaseUntil.filter { $0.value < renewAt }.keys)
+        }
+        if !needing.isEmpty {
+            let until = now.adding(saturating: duration)
+            let ids = needing.sorted()
+            let outcomes = try await store.acquireLeases(
+                ids.map { "instance:\($0)" }, owner: settings.name, nowMilliseconds: now, expiresAtMilliseconds: until)
+            var changes: [StreamAppend] = []
+            for id in ids {
+                switch outcomes["instance:\(id)"] {
+                case .renewed?:
+                    leaseUntil[id] = until
+                case .acquired(let previous)?:
+                    leaseUntil[id] = until
+                    heldElsewhere[id] = nil
+                    changes.append(StreamAppend(
+                        stream: .instance(id),
+                        events: [try NewEvent(LeaseAcquired(instance: id, worker: settings.name, previousOwner: previous), actor: settings.name)]))
+                case .heldBy(_, let heldUntil)?:
+                    leaseUntil[id] = nil
+                    heldElsewhere[id] = heldUntil
+                    schedule.remove(id)
+                    timers.set(id, at: heldUntil)
+                case nil:
+                    leaseUntil[id] = nil
+                }
+            }
+            renewLeasesAt = (leaseUntil.values.min() ?? .max) == .max ? .max : leaseUntil.values.min()! - duration / 2
+            if !changes.isEmpty {
+                try await store.append(changes)
+                try await catchUp()
+            }
+        }
+        return wanted.filter { (leaseUntil[$0] ?? 0) > now }
+    }
+}
