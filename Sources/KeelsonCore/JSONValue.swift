@@ -10,14 +10,15 @@ public indirect enum JSONValue: Codable, Sendable, Hashable {
     case object([String: JSONValue])
 
     public init(from decoder: any Decoder) throws {
+        // The commonest kinds first: each kind tried and refused costs the decoder an error value.
         let container = try decoder.singleValueContainer()
         if container.decodeNil() { self = .null }
+        else if let string = try? container.decode(String.self) { self = .string(string) }
+        else if let object = try? container.decode([String: JSONValue].self) { self = .object(object) }
+        else if let array = try? container.decode([JSONValue].self) { self = .array(array) }
         else if let bool = try? container.decode(Bool.self) { self = .bool(bool) }
         else if let integer = try? container.decode(Int64.self) { self = .integer(integer) }
-        else if let number = try? container.decode(Double.self) { self = .number(number) }
-        else if let string = try? container.decode(String.self) { self = .string(string) }
-        else if let array = try? container.decode([JSONValue].self) { self = .array(array) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
+        else { self = .number(try container.decode(Double.self)) }
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -99,18 +99,63 @@ public struct ApplyConfigRequest: Codable, Sendable {
 
 /// `POST /api/v1/releases`.
 public struct ReleaseBody: Codable, Sendable {
-    public var application: String
-    public var service: String
-    public var version: String
+    /// One release: a service — or, without `service`, every service of the application — at
+    /// `version`, with `parameters`.
+    public var application: String?
+    public var service: String?
+    public var version: String?
     public var parameters: [String: String]?
+    /// Several releases in one transaction, instead of the four fields above.
+    public var releases: [ReleaseItem]?
     public var dryRun: Bool?
 
-    public init(application: String, service: String, version: String, parameters: [String: String] = [:], dryRun: Bool = false) {
+    /// At most this many releases in one request.
+    public static let maxReleases = 10_000
+
+    public init(application: String, service: String?, version: String, parameters: [String: String] = [:], dryRun: Bool = false) {
         self.application = application
         self.service = service
         self.version = version
         self.parameters = parameters
         self.dryRun = dryRun
+    }
+
+    public init(releases: [ReleaseItem], dryRun: Bool = false) {
+        self.releases = releases
+        self.dryRun = dryRun
+    }
+
+    /// The releases asked for, in order; or what is wrong with the body's shape (the field, and why).
+    public func items() -> Result<[ReleaseItem], InputProblem> {
+        if let releases {
+            if application != nil || service != nil || version != nil || parameters != nil {
+                return .failure(InputProblem("releases: give either releases or application, service, version and parameters, not both"))
+            }
+            if releases.isEmpty { return .failure(InputProblem("releases: lists no release")) }
+            if releases.count > Self.maxReleases {
+                return .failure(InputProblem("releases: lists \(releases.count) releases; at most \(Self.maxReleases) fit in one request"))
+            }
+            return .success(releases)
+        }
+        guard let application else { return .failure(InputProblem("application: required, missing")) }
+        guard let version else { return .failure(InputProblem("version: required, missing")) }
+        return .success([ReleaseItem(application: application, service: service, version: version, parameters: parameters ?? [:])])
+    }
+}
+
+/// One release of a list (`ReleaseBody.releases`).
+public struct ReleaseItem: Codable, Sendable, Hashable {
+    public var application: String
+    /// nil: every service of the application.
+    public var service: String?
+    public var version: String
+    public var parameters: [String: String]?
+
+    public init(application: String, service: String?, version: String, parameters: [String: String] = [:]) {
+        self.application = application
+        self.service = service
+        self.version = version
+        self.parameters = parameters
     }
 }
 

@@ -56,16 +56,54 @@ public struct ControlPlane: Sendable {
         try await applyConfig(path: path, options: .init(dryRun: dryRun), actor: actor)
     }
 
+    /// Records the releases `body` asks for in one transaction: one service, every service of an
+    /// application, or a list of them. Every name is checked before anything is read or recorded.
     public func release(_ body: ReleaseBody, actor: String) async throws -> ChangeReport {
-        // Checked before anything is read or recorded: a name that does not fit is no service.
-        if let problem = Names.problem(body.application, kind: .application) { throw APIError.badRequest("application: \(problem)") }
-        if let problem = Names.problem(body.service, kind: .service) { throw APIError.badRequest("service: \(problem)") }
-        if let problem = Names.versionProblem(body.version) { throw APIError.badRequest("version: \(problem)") }
-        _ = try await requireKnown(application: body.application, service: body.service)
-        let request = ReleaseRequest(
-            application: body.application, service: body.service, version: body.version, parameters: body.parameters ?? [:])
-        return try await changeReport(source: "release", dryRun: body.dryRun ?? false, summary: "release \(body.application)/\(body.service) \(body.version)") {
-            try await DesiredStateRecorder(store: store, actor: actor).release(request, dryRun: body.dryRun ?? false)
+        let items: [ReleaseItem]
+        switch body.items() {
+        case .success(let found): items = found
+        case .failure(let problem): throw APIError.badRequest(problem.message)
+        }
+        let listed = body.releases != nil
+        for (index, item) in items.enumerated() {
+            let at = listed ? "releases[\(index)]." : ""
+            if let problem = Names.problem(item.application, kind: .application) { throw APIError.badRequest("\(at)application: \(problem)") }
+            if let service = item.service, let problem = Names.problem(service, kind: .service) { throw APIError.badRequest("\(at)service: \(problem)") }
+            if let problem = Names.versionProblem(item.version) { throw APIError.badRequest("\(at)version: \(problem)") }
+        }
+        guard let intent = try await appliedIntent() else { throw Self.noConfig(application: items[0].application) }
+        var requests: [ReleaseRequest] = []
+        for item in items {
+            try Self.requireKnown(application: item.application, service: item.service, in: intent)
+            let services = item.service.map { [$0] }
+                ?? intent.services.filter { $0.application == item.application }.map(\.name).sorted()
+            requests += services.map {
+                ReleaseRequest(application: item.application, service: $0, version: item.version, parameters: item.parameters ?? [:])
+            }
+        }
+        guard requests.count <= ReleaseBody.maxReleases else {
+            throw APIError.badRequest("the request releases \(requests.count) services; at most \(ReleaseBody.maxReleases) fit in one request")
+        }
+        let dryRun = body.dryRun ?? false
+        return try await changeReport(source: "release", dryRun: dryRun, summary: Self.summary(of: requests)) {
+            do {
+                return try await DesiredStateRecorder(store: store, actor: actor).release(requests, dryRun: dryRun)
+            } catch DesiredStateRecorder.Failure.releasedTwice(let service) {
+                throw APIError.badRequest("releases: \(BoundedInput.quoted(service)) is named twice; name each service once")
+            }
+        }
+    }
+
+    /// "release shop/web 1.4.2", "release 3 services of shop at 1.4.2", "release 5 services".
+    static func summary(of requests: [ReleaseRequest]) -> String {
+        guard let first = requests.first else { return "release nothing" }
+        if requests.count == 1 { return "release \(first.application)/\(first.service) \(first.version)" }
+        let applications = Set(requests.map(\.application)), versions = Set(requests.map(\.version))
+        let count = "\(requests.count) services"
+        switch (applications.count, versions.count) {
+        case (1, 1): return "release \(count) of \(first.application) at \(first.version)"
+        case (_, 1): return "release \(count) at \(first.version)"
+        default: return "release \(count)"
         }
     }
 
@@ -100,9 +138,17 @@ public struct ControlPlane: Sendable {
     /// The applied config's application (and service, and channel), or a 404 naming what is unknown.
     @discardableResult
     public func requireKnown(application: String, service: String? = nil, channel: String? = nil) async throws -> Intent {
-        guard let intent = try await appliedIntent() else {
-            throw APIError.notFound("no config has been applied yet, so there is no application '\(application)' (`keelson apply -f PATH`)")
-        }
+        guard let intent = try await appliedIntent() else { throw Self.noConfig(application: application) }
+        try Self.requireKnown(application: application, service: service, channel: channel, in: intent)
+        return intent
+    }
+
+    static func noConfig(application: String) -> APIError {
+        .notFound("no config has been applied yet, so there is no application '\(application)' (`keelson apply -f PATH`)")
+    }
+
+    /// Throws a 404 naming what `intent` does not know.
+    static func requireKnown(application: String, service: String? = nil, channel: String? = nil, in intent: Intent) throws {
         guard let app = intent.applications.first(where: { $0.name == application }) else {
             let known = intent.applications.map(\.name).sorted().joined(separator: ", ")
             throw APIError.notFound("unknown application '\(application)' (known: \(known.isEmpty ? "none" : known))")
@@ -115,7 +161,6 @@ public struct ControlPlane: Sendable {
             throw APIError.notFound(
                 "unknown release channel '\(channel)' of \(application) (known: \(app.channels.map(\.name).joined(separator: ", ")))")
         }
-        return intent
     }
 
     /// The intent of the config last applied, nil before any.

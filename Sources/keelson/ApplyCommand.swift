@@ -71,16 +71,19 @@ struct ApplyCommand: AsyncParsableCommand {
 struct ReleaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "release",
-        abstract: "Release a version of a service: compile it for every release channel and record it.",
+        abstract: "Release a version of one service, several, or every service of an application.",
         discussion: """
-            Compiles APP/SERVICE against the config last applied, with --version and --param values \
-            (checked against the service's parameters), for every release channel, and records the \
-            release. The worker then moves it through the channels in order, as their rules allow \
-            (soak, approval, windows, alerts); `keelson status` shows where it is. Releasing a \
-            version marked bad again clears the mark and retries it.
+            Compiles each APP/SERVICE (or every service of APP) against the config last applied, \
+            with --version and --param values (checked against each service's parameters), for \
+            every release channel, and records the releases — all of them in one transaction, or \
+            none when one does not compile. The worker then moves them through the channels in \
+            order, as their rules allow (soak, approval, windows, alerts); `keelson status` shows \
+            where they are. Releasing a version marked bad again clears the mark and retries it.
 
             Examples:
               keelson release shop/web --version 1.4.2
+              keelson release shop/web shop/api --version 1.4.2
+              keelson release shop --version 1.4.2            (every service of shop)
               keelson release shop/web --version 1.4.2 --wait --timeout 20m
               keelson release shop/web --version 1.4.3 --dry-run \\
                   --param image=registry.example.com/web:1.4.3
@@ -91,13 +94,13 @@ struct ReleaseCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The service, as APPLICATION/SERVICE.", valueName: "app/service"))
-    var target: String
+    @Argument(help: ArgumentHelp("What to release: APPLICATION/SERVICE, or APPLICATION for every service of it (one or more).", valueName: "app/service"))
+    var targets: [String] = []
 
     @Option(help: "The version to release.")
     var version: String
 
-    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter value (repeat for several).", valueName: "name=value"))
+    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter value (repeat for several); given to every service released.", valueName: "name=value"))
     var parameters: [String] = []
 
     @Flag(help: "Show what would change without recording anything.")
@@ -107,14 +110,23 @@ struct ReleaseCommand: AsyncParsableCommand {
     @OptionGroup var format: OutputOptions
     @OptionGroup var waiting: WaitOptions
 
+    /// At most this many targets on one command line.
+    static let maxTargets = ReleaseBody.maxReleases
+
     func validate() throws {
         // Checked before anything is read or recorded (a usage error: exit 64).
-        let parts = target.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2 else {
-            throw ValidationError("app/service: expected APPLICATION/SERVICE, found \(BoundedInput.quoted(target))")
+        guard !targets.isEmpty else { throw ValidationError("name what to release: APPLICATION/SERVICE (or APPLICATION for all its services)") }
+        guard targets.count <= Self.maxTargets else { throw ValidationError("at most \(Self.maxTargets) targets in one release, not \(targets.count)") }
+        var seen = Set<String>()
+        for target in targets {
+            let parts = target.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2 else {
+                throw ValidationError("app/service: expected APPLICATION/SERVICE or APPLICATION, found \(BoundedInput.quoted(target))")
+            }
+            if let problem = Names.problem(parts[0], kind: .application) { throw ValidationError("app/service: \(problem)") }
+            if parts.count == 2, let problem = Names.problem(parts[1], kind: .service) { throw ValidationError("app/service: \(problem)") }
+            guard seen.insert(target).inserted else { throw ValidationError("app/service: \(BoundedInput.quoted(target)) is named twice") }
         }
-        if let problem = Names.problem(parts[0], kind: .application) { throw ValidationError("app/service: \(problem)") }
-        if let problem = Names.problem(parts[1], kind: .service) { throw ValidationError("app/service: \(problem)") }
         if let problem = Names.versionProblem(version) { throw ValidationError("--version: \(problem)") }
         for parameter in parameters where !parameter.contains("=") {
             throw ValidationError("--param takes NAME=VALUE, found \(BoundedInput.quoted(parameter))")
@@ -122,21 +134,29 @@ struct ReleaseCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let parts = target.split(separator: "/").map(String.init)
         var values: [String: String] = [:]
         for parameter in parameters {
             let pair = parameter.split(separator: "=", maxSplits: 1).map(String.init)
             values[pair[0]] = pair.count > 1 ? pair[1] : ""
         }
+        let items = targets.map { target in
+            let parts = target.split(separator: "/").map(String.init)
+            return ReleaseItem(application: parts[0], service: parts.count == 2 ? parts[1] : nil, version: version, parameters: values)
+        }
         let api = try connection.api()
-        let report = try await api.release(
-            ReleaseBody(application: parts[0], service: parts[1], version: version, parameters: values, dryRun: dryRun))
+        let body = items.count == 1
+            ? ReleaseBody(application: items[0].application, service: items[0].service, version: version, parameters: values, dryRun: dryRun)
+            : ReleaseBody(releases: items, dryRun: dryRun)
+        let report = try await api.release(body)
         try ChangeReport.print(report, format: format.output, dryRun: dryRun)
         if waiting.wait && !dryRun {
-            // Every instance of the service: those whose desired state changed and those already on it.
-            let instances = try await api.status(scope: target).instances.filter { $0.desired == version }.map(\.instance)
+            // Every instance released: those whose desired state changed and those already on it.
+            var instances: [String] = []
+            for target in targets {
+                instances += try await api.status(scope: target).instances.filter { $0.desired == version }.map(\.instance)
+            }
             let waiter = RolloutWaiter(
-                api: api, targets: Dictionary(uniqueKeysWithValues: instances.map { ($0, version) }),
+                api: api, targets: Dictionary(instances.map { ($0, version) }) { first, _ in first },
                 timeout: .seconds(try waiting.seconds()), after: report.position)
             try RolloutWaiter.exit(try await waiter.run())
         }

@@ -154,7 +154,7 @@ struct RouterTests {
             #expect(wrongType.status == 400)
             #expect(wrongType.body.contains("version: expected a string, found a number"), "\(wrongType.body)")
             let missing = try await client.call(.post, "/api/v1/releases", as: .deployer, json: #"{"application": "shop"}"#, harness: harness)
-            #expect(missing.body.contains("service: required, missing"), "\(missing.body)")
+            #expect(missing.body.contains("version: required, missing"), "\(missing.body)")
             let typo = try await client.call(
                 .post, "/api/v1/releases", as: .deployer,
                 json: #"{"application": "shop", "service": "web", "version": "1.0.0", "dryrun": true}"#, harness: harness)
@@ -167,6 +167,81 @@ struct RouterTests {
             #expect(large.status == 413)
             #expect(large.body.contains("payload_too_large"))
         }
+    }
+
+    @Test("many releases in one request — a list, or every service of an application — recorded all or none")
+    func manyReleases() async throws {
+        let harness = try await Harness.make()
+        try await harness.test { client in
+            let text = Harness.config + "\n---\n" + "kind: Service" + Harness.config.components(separatedBy: "kind: Service")[1]
+                .replacingOccurrences(of: "name: web", with: "name: api")
+            let grown = try await client.call(.post, "/api/v1/config", json: try json(ApplyConfigRequest(
+                source: "/cfg/shop.yaml", files: [ConfigFileUpload(path: "/cfg/shop.yaml", text: text)])), harness: harness)
+            #expect(grown.status == 200, "\(grown.body)")
+            func released() async throws -> [ReleaseRequested] {
+                try await harness.store.events(EventFilter(types: [ReleaseRequested.eventType])).map { try $0.decode(ReleaseRequested.self) }
+            }
+
+            // Every service of shop: no `service`.
+            let all = try await client.call(
+                .post, "/api/v1/releases", as: .deployer, json: #"{"application": "shop", "version": "1.0.0", "parameters": {"version": "1.0.0"}}"#,
+                harness: harness)
+            #expect(all.status == 200, "\(all.body)")
+            let report = try decode(ChangeReport.self, all.body)
+            #expect(report.summary == "release 2 services of shop at 1.0.0")
+            #expect(Set(report.changes.map(\.instance)) == ["shop/api@prod", "shop/api@staging", "shop/web@prod", "shop/web@staging"])
+            #expect(try await released().map { "\($0.service) \($0.version)" } == ["api 1.0.0", "web 1.0.0"])
+
+            // A list, each with its own version.
+            let list = ReleaseBody(releases: [
+                ReleaseItem(application: "shop", service: "web", version: "1.1.0", parameters: ["version": "1.1.0"]),
+                ReleaseItem(application: "shop", service: "api", version: "1.2.0", parameters: ["version": "1.2.0"]),
+            ])
+            let listed = try await client.call(.post, "/api/v1/releases", as: .deployer, json: try json(list), harness: harness)
+            #expect(listed.status == 200, "\(listed.body)")
+            #expect(try decode(ChangeReport.self, listed.body).changes.map(\.version).sorted() == ["1.1.0", "1.1.0", "1.2.0", "1.2.0"])
+            #expect(try await released().count == 4)
+
+            // All or none: one that does not compile (a parameter it does not declare) records no release.
+            let halfBad = ReleaseBody(releases: [
+                ReleaseItem(application: "shop", service: "web", version: "1.3.0", parameters: ["version": "1.3.0"]),
+                ReleaseItem(application: "shop", service: "api", version: "1.3.0", parameters: ["colour": "blue"]),
+            ])
+            let refused = try await client.call(.post, "/api/v1/releases", as: .deployer, json: try json(halfBad), harness: harness)
+            #expect(refused.status == 422, "\(refused.body)")
+            #expect(try await released().count == 4, "nothing released")
+            #expect(try await harness.store.desiredStates().allSatisfy { $0.version != "1.3.0" })
+
+            // Shapes that are refused before anything is read: 400 (or 404 for an unknown name), nothing recorded.
+            let before = try await harness.store.lastPosition()
+            let cases: [(String, Int, String)] = [
+                (#"{"releases": []}"#, 400, "releases: lists no release"),
+                (#"{"releases": [{"application": "shop", "service": "web", "version": "1.4.0"}], "version": "1.4.0"}"#, 400, "give either releases"),
+                (#"{"releases": [{"application": "shop", "service": "web", "version": "1.4.0"}, {"application": "shop", "service": "web", "version": "1.5.0"}]}"#, 400, "named twice"),
+                (#"{"releases": [{"application": "shop", "version": "1.4.0"}, {"application": "shop", "service": "web", "version": "1.4.0"}]}"#, 400, "named twice"),
+                (#"{"releases": [{"application": "shop", "service": "web", "version": "1.4.0"}, {"application": "shop", "service": "nope", "version": "1.4.0"}]}"#, 404, "unknown service 'shop/nope'"),
+                (#"{"releases": [{"application": "shop", "service": "Web!", "version": "1.4.0"}]}"#, 400, "releases[0].service"),
+                (#"{"releases": [{"application": "shop", "service": "web", "version": null}]}"#, 400, "null"),
+                (#"{"releases": [{"application": "shop", "service": "web"}]}"#, 400, "version: required, missing"),
+            ]
+            for (body, status, words) in cases {
+                let answer = try await client.call(.post, "/api/v1/releases", as: .deployer, json: body, harness: harness)
+                #expect(answer.status == status, "\(body): \(answer.body)")
+                #expect(answer.body.contains(words), "\(body): \(answer.body)")
+            }
+            #expect(try await harness.store.lastPosition() == before)
+        }
+    }
+
+    @Test("a release list is bounded: more than ReleaseBody.maxReleases is refused before anything is read")
+    func releaseListBounded() {
+        let item = ReleaseItem(application: "shop", service: "web", version: "1.0.0")
+        #expect((try? ReleaseBody(releases: Array(repeating: item, count: ReleaseBody.maxReleases)).items().get())?.count == ReleaseBody.maxReleases)
+        guard case .failure(let problem) = ReleaseBody(releases: Array(repeating: item, count: ReleaseBody.maxReleases + 1)).items() else {
+            Issue.record("a list one too long was accepted")
+            return
+        }
+        #expect(problem.message.contains("at most 10000"))
     }
 
     @Test("releases, status, instance detail and explain; unknown names are 404")

@@ -40,7 +40,7 @@ struct StrictBodyTests {
              message: "body: alerts[0].endsAt: null is not accepted"),
         Case(uri: "/api/v1/tokens", role: .admin, body: #"{"name":"x","role":null}"#, message: "body: role: null is not accepted"),
         // Unknown fields, at the top and inside, found from the types' own CodingKeys.
-        Case(uri: "/api/v1/releases", body: "{\(release),\"dryrun\":true}", message: "unknown field 'dryrun' in the body (known: application, dryRun, parameters, service, version)"),
+        Case(uri: "/api/v1/releases", body: "{\(release),\"dryrun\":true}", message: "unknown field 'dryrun' in the body (known: application, dryRun, parameters, releases, service, version)"),
         Case(uri: "/api/v1/config", role: .admin, body: #"{"source":"x","files":[{"path":"a","text":"b","mode":"0644"}]}"#,
              message: "unknown field 'files[0].mode' in the body (known in files[0]: path, text)"),
         Case(uri: "/api/v1/alertmanager", body: #"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{},"severity":"x"}]}"#,
