@@ -113,6 +113,8 @@ public actor Worker {
     /// asked again whenever an instance of it starts or stops converging.
     var waitingForSlot: [String: Set<ServiceInstanceID>] = [:]
     var lastKeys: [ServiceInstanceID: String] = [:]
+    /// How many times this worker asked `decide` (tests bound it by what changed).
+    var decideCalls = 0
     var schedule = FetchSchedule(cadence: FetchCadence())
     var runtimes: [String: any Runtime] = [:]
     /// Runtimes the config declares that cannot be built, and why.
@@ -270,9 +272,11 @@ public actor Worker {
         for id in owned where live.contains(id) && running[id] == nil && !queuedIDs.contains(id) && fetching[id] == nil {
             schedule.add(id, at: now)
         }
-        let fetches = startFetches(at: now)
-        if waitingForFetches {
+        var fetches = startFetches(at: now)
+        // A step fetches everything due before it returns, `fetchConcurrency` at a time.
+        while waitingForFetches, !fetches.isEmpty {
             for task in fetches { await task.value }
+            fetches = startFetches(at: now)
         }
         // Decisions recorded in this pass are news for their neighbours: go again at once.
         try await catchUp()

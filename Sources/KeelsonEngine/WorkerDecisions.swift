@@ -85,6 +85,7 @@ extension Worker {
             try await undecidable(id, problem.description, now: now)
             return nil
         }
+        decideCalls += 1
         return Engine.decide(view, nowMilliseconds: now)
     }
 

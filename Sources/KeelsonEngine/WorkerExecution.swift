@@ -41,7 +41,7 @@ extension Worker {
             let started = ContinuousClock.now
             let observation = try? await recorder.fetch(id, desired: desired)
             onFetch(runtimeName, observation != nil, ContinuousClock.now - started)
-            self.finished(id)
+            self.finished(id, fetchedFrom: runtimeName)
         }
     }
 
@@ -78,11 +78,18 @@ extension Worker {
     }
 
     /// An apply or a removal ended: its instance is news (whatever was or was not recorded), it is
-    /// fetched again at once, and the next queued apply starts.
-    private func finished(_ id: ServiceInstanceID) {
+    /// fetched again soon — at the converging cadence after the fetch that followed the apply, at
+    /// once when there was none — and the next queued apply starts.
+    private func finished(_ id: ServiceInstanceID, fetchedFrom runtime: String? = nil) {
         running[id] = nil
         dirty.insert(id)
-        if live.contains(id) { schedule.expedite(id, at: settings.clock()) }
+        if live.contains(id) {
+            if let runtime {
+                schedule.fetched(id, at: settings.clock(), stable: false, cadence: cadences[runtime])
+            } else {
+                schedule.expedite(id, at: settings.clock())
+            }
+        }
         while !queued.isEmpty, running.count < settings.applyConcurrency {
             let (next, requestID, release) = queued.removeFirst()
             queuedIDs.remove(next)
