@@ -488,12 +488,15 @@ final class Wakeup: @unchecked Sendable {
     func wait(seconds: TimeInterval) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Also when cancelled (the other child is done, or the worker stops): a spare
-                // signal only costs one extra pass.
+                // Cancelled only when the other child is done or the worker stops (then the other
+                // child wakes by its own cancellation): no spare signal, which would end the next
+                // wait at once — and that one's the next, a loop that never sleeps.
                 try? await Task.sleep(for: .milliseconds(Int64(clampingDouble: seconds * 1000)))
-                self.signal()
+                if !Task.isCancelled { self.signal() }
             }
-            group.addTask { await self.next() }
+            group.addTask {
+                await withTaskCancellationHandler { await self.next() } onCancel: { self.signal() }
+            }
             await group.next()
             group.cancelAll()
         }
