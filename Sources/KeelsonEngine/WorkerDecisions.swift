@@ -60,12 +60,14 @@ extension Worker {
             } catch {
                 try await undecidable(id, "recording its decision failed: \(error)", now: nowMilliseconds)
             }
-            if batch.count >= Self.decisionsPerCommit {
-                try await record(batch, now: nowMilliseconds)
-                batch.removeAll()
-            }
         }
-        if !batch.isEmpty { try await record(batch, now: nowMilliseconds) }
+        // Decisions that act (apply, roll back, mark bad) are recorded first, so that their
+        // applies start while the others are recorded: all were made over the same view, so the
+        // order they are recorded in changes none of them.
+        let acting = batch.filter { !$0.decision.actions.isEmpty } + batch.filter { $0.decision.actions.isEmpty }
+        for start in stride(from: 0, to: acting.count, by: Self.decisionsPerCommit) {
+            try await record(Array(acting[start..<min(start + Self.decisionsPerCommit, acting.count)]), now: nowMilliseconds)
+        }
     }
 
     static func limitsConcurrency(_ policy: ApplicationPolicy) -> Bool {
