@@ -131,12 +131,13 @@ let package = Package(
                 "KeelsonRuntimes",
                 "KeelsonEngine",
                 "KeelsonStore",
+                "KeelsonTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             path: "tools/bench"
         ),
-        // Helpers the test targets share (not shipped).
+        // Helpers the test targets and the benchmark share (not shipped).
         .target(name: "KeelsonTestSupport", path: "Tests/KeelsonTestSupport"),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore", "KeelsonTestSupport"]),
         .testTarget(

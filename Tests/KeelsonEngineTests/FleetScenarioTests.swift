@@ -2,6 +2,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonStore
+import KeelsonTestSupport
 import Testing
 
 @testable import KeelsonEngine
@@ -10,26 +11,7 @@ import Testing
 /// simulated runtime, then one service released again.
 @Suite("A fleet of 1,000 instances")
 struct FleetScenarioTests {
-    static let channels = ["c1", "c2", "c3", "c4", "c5"]
-
-    static func config(services: Int) -> String {
-        var text = """
-            kind: Runtime
-            name: sim
-            type: simulated
-            settings: {applyLatency: 0s, timeToHealthy: 0s}
-            ---
-            kind: Application
-            name: shop
-            channels:
-
-            """
-        for (index, channel) in channels.enumerated() {
-            text += "  - {name: \(channel), runtime: sim\(index == 0 ? "" : ", after: [\(channels[index - 1])]"), rules: {watch: 0s}}\n"
-        }
-        for index in 0..<services { text += "---\nkind: Service\nname: s\(index)\napplication: shop\nrun: {simulated: {}}\n" }
-        return text
-    }
+    static func config(services: Int) -> String { FleetConfig.text(application: "shop", services: services, servicePrefix: "s") }
 
     /// Steps the worker (`advance` seconds of fake time per round) until `done` or `rounds` run out.
     static func drive(_ scenario: Scenario, rounds: Int, advance: TimeInterval = 1, until done: () async throws -> Bool) async throws {

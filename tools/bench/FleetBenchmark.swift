@@ -3,13 +3,14 @@ import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
 import KeelsonStore
+import KeelsonTestSupport
 
 /// Part 11: the engine at fleet scale. `services` services × 5 channels in order (a simulated
 /// runtime with zero latency, no soak, no watch) are released at once, and one worker — `run()`,
 /// on the real clock, with the store's default (FULL) durability, as `keelson serve` runs it —
 /// drives every instance through the five channels. Then the worker idles for 30 s.
 enum FleetBenchmark {
-    static let channels = ["c1", "c2", "c3", "c4", "c5"]
+    static let channels = FleetConfig.channels
     static let idleWindow: Duration = .seconds(30)
 
     struct Result {
@@ -28,27 +29,7 @@ enum FleetBenchmark {
         var peakRSS: Int
     }
 
-    static func config(services: Int) -> String {
-        var text = """
-            kind: Runtime
-            name: sim
-            type: simulated
-            settings: {applyLatency: 0s, timeToHealthy: 0s}
-            ---
-            kind: Application
-            name: fleet
-            channels:
-
-            """
-        for (index, channel) in channels.enumerated() {
-            let after = index == 0 ? "" : ", after: [\(channels[index - 1])]"
-            text += "  - {name: \(channel), runtime: sim\(after), rules: {watch: 0s}}\n"
-        }
-        for index in 0..<services {
-            text += "---\nkind: Service\nname: svc-\(index)\napplication: fleet\nrun: {simulated: {}}\n"
-        }
-        return text
-    }
+    static func config(services: Int) -> String { FleetConfig.text(application: "fleet", services: services) }
 
     /// Counts, from the worker's reports, what the run waits for.
     final class Progress: @unchecked Sendable {
