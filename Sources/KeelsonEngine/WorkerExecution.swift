@@ -127,13 +127,14 @@ extension Worker {
     }
 
     /// A fetch ended: the next one is scheduled by the runtime's cadence — often while the
-    /// instance converges, seldom once it waits or is settled.
+    /// instance converges or its release is watched, seldom once it waits or is settled.
     private func fetched(_ id: ServiceInstanceID, _ observation: Observation?, runtime name: String) {
         fetching[id] = nil
         guard live.contains(id), running[id] == nil, !queuedIDs.contains(id) else { return }
         let record = state.instances[id]
-        let stable = !(record?.status.isConverging ?? false)
-            || FetchCadence.isStable(desiredVersion: record?.desired?.version, observation: observation)
+        let stable = !(record?.isWatching ?? false)
+            && (!(record?.status.isConverging ?? false)
+                || FetchCadence.isStable(desiredVersion: record?.desired?.version, observation: observation))
         schedule.fetched(id, at: settings.clock(), stable: stable, cadence: cadences[name])
         wakeup.signal()
     }

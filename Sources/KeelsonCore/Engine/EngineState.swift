@@ -123,6 +123,12 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
     public init(instance: ServiceInstanceID) {
         self.instance = instance
     }
+
+    /// Converged on a release that has not passed its watch yet (a rollback is not watched).
+    public var isWatching: Bool {
+        guard status == .converged, let converged, request?.rollback != true else { return false }
+        return lastGood?.digest != converged.release.digest
+    }
 }
 
 /// A firing alert.
