@@ -9,7 +9,6 @@ struct Deadlines<Key: Hashable & Comparable & Sendable, Time: Comparable & Senda
     var isEmpty: Bool { heap.isEmpty }
     /// The earliest deadline, if any.
     var earliest: Time? { heap.first?.at }
-    var keys: Dictionary<Key, Int>.Keys { slots.keys }
 
     func deadline(of key: Key) -> Time? { slots[key].map { heap[$0].at } }
 
@@ -24,12 +23,6 @@ struct Deadlines<Key: Hashable & Comparable & Sendable, Time: Comparable & Senda
             slots[key] = heap.count - 1
             up(heap.count - 1)
         }
-    }
-
-    /// Sets `key`'s deadline unless it has an earlier one.
-    mutating func setIfEarlier(_ key: Key, at time: Time) {
-        if let current = deadline(of: key), current <= time { return }
-        set(key, at: time)
     }
 
     mutating func remove(_ key: Key) {

@@ -148,16 +148,16 @@ public struct DesiredStateRecorder: Sendable {
         for request in requests where !seen.insert("\(request.application)/\(request.service)").inserted {
             throw Failure.releasedTwice("\(request.application)/\(request.service)")
         }
-        let streams = requests.map { "service:\($0.application)/\($0.service)" }
+        let streams = requests.map { StreamID.service($0.application, $0.service) }
         guard let config = try await latestConfig() else { throw Failure.noConfig }
         let files = RecordedFiles(Dictionary(uniqueKeysWithValues: config.files.map { ($0.path, $0.text) }))
         let intent: Intent
         switch ParsedConfigs.shared.intent(of: config, files: files) {
         case .success(let parsed): intent = parsed
-        case .failure(let errors): return try await fail(errors, trigger: "release", stream: streams[0], dryRun: dryRun)
+        case .failure(let errors): return try await fail(errors, trigger: "release", stream: streams[0].rawValue, dryRun: dryRun)
         }
         var outcome = Outcome()
-        var failures: [(stream: String, errors: ConfigErrors)] = []
+        var failures: [(stream: StreamID, errors: ConfigErrors)] = []
         for (request, stream) in zip(requests, streams) {
             switch Compiler.compile(intent, release: request, readFile: { files.contents(of: $0) }) {
             case .success(let compiled):
@@ -175,7 +175,7 @@ public struct DesiredStateRecorder: Sendable {
             let errors = ConfigErrors(failures.flatMap(\.errors.diagnostics))
             if !dryRun {
                 try await store.append(try failures.map {
-                    StreamAppend(stream: StreamID($0.stream), events: [try NewEvent(CompileFailed(trigger: "release", errors: $0.errors.diagnostics), actor: actor)])
+                    StreamAppend(stream: $0.stream, events: [try NewEvent(CompileFailed(trigger: "release", errors: $0.errors.diagnostics), actor: actor)])
                 })
             }
             throw Failure.compile(errors)

@@ -245,8 +245,7 @@ public actor Worker {
     /// something happens).
     @discardableResult
     public func step() async throws -> Date? {
-        let next = try await pass(waitingForFetches: true)
-        return next
+        try await pass(waitingForFetches: true)
     }
 
     /// One pass: fold what is new; decide about the instances that have news or a timer due (all

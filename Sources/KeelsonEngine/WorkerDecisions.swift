@@ -43,8 +43,7 @@ extension Worker {
                         continue
                     }
                 }
-                timers.remove(id)
-                if let wake = decision.wakeAtMilliseconds { timers.set(id, at: wake) }
+                if let wake = decision.wakeAtMilliseconds { timers.set(id, at: wake) } else { timers.remove(id) }
                 let key = Self.key(decision)
                 // A worker that just started knows the last recorded decision from the log: the
                 // same one again (same status and reason) is not recorded twice.

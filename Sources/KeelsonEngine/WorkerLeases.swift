@@ -26,9 +26,6 @@ extension Worker {
         return outcome
     }
 
-    /// Runs until the task is cancelled. A pass that fails is reported and tried again (after 1 s,
-    /// doubling up to 30 s); only a name in use at the start stops it.
-
     /// Takes or renews the worker's name, and the leases of `wanted` that need it — and, every
     /// half lease, renews every lease it holds; records a `LeaseAcquired` for each instance that
     /// changed hands. Returns the instances of `wanted` this worker holds now (none while another
@@ -50,8 +47,10 @@ extension Worker {
             }
         }
         var needing = wanted.filter { (leaseUntil[$0] ?? 0) < renewAt && (heldElsewhere[$0] ?? 0) <= now }
-        if now >= renewLeasesAt {
-            needing.formUnion(leaseUntil.filter { $0.value < renewAt }.keys)
+        // Every half lease, one look at all the leases held (the only pass that scans them).
+        let renewingAll = now >= renewLeasesAt
+        if renewingAll {
+            needing.formUnion(leaseUntil.filter { $0.value <= renewAt }.keys)
         }
         if !needing.isEmpty {
             let until = now.adding(saturating: duration)
@@ -59,12 +58,15 @@ extension Worker {
             let outcomes = try await store.acquireLeases(
                 ids.map { "instance:\($0)" }, owner: settings.name, nowMilliseconds: now, expiresAtMilliseconds: until)
             var changes: [StreamAppend] = []
+            var took = false
             for id in ids {
                 switch outcomes["instance:\(id)"] {
                 case .renewed?:
                     leaseUntil[id] = until
+                    took = true
                 case .acquired(let previous)?:
                     leaseUntil[id] = until
+                    took = true
                     heldElsewhere[id] = nil
                     changes.append(StreamAppend(
                         stream: .instance(id),
@@ -78,11 +80,15 @@ extension Worker {
                     leaseUntil[id] = nil
                 }
             }
-            renewLeasesAt = (leaseUntil.values.min() ?? .max) == .max ? .max : leaseUntil.values.min()! - duration / 2
+            // A lease taken now needs renewing half a lease from now, if nothing needs it sooner.
+            if took { renewLeasesAt = min(renewLeasesAt, until - duration / 2) }
             if !changes.isEmpty {
                 try await store.append(changes)
                 try await catchUp()
             }
+        }
+        if renewingAll {
+            renewLeasesAt = leaseUntil.values.min().map { $0 - duration / 2 } ?? .max
         }
         return wanted.filter { (leaseUntil[$0] ?? 0) > now }
     }

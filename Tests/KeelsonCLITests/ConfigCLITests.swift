@@ -25,6 +25,31 @@ struct ConfigCLITests {
         return try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
     }
 
+    @Test("release several targets, or every service of an application, in one call; a target named twice is a usage error")
+    func releaseMany() async throws {
+        let cli = CLI()
+        let config = Self.platform + "---\n" + Self.web + "run: {simulated: {}}\n---\n" + Self.api + "run: {simulated: {}}\n"
+        _ = try folder(cli, "cfg", ["shop.yaml": Data(config.utf8)])
+        #expect(try await cli.run(["apply", "-f", "cfg", "--db", cli.db]).status == 0)
+        let all = try await cli.run(["release", "shop", "--version", "1.0.0", "--db", cli.db])
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(all.stdout.contains("recorded: release 2 services of shop at 1.0.0"), "\(all.stdout)")
+        let two = try await cli.run(["release", "shop/web", "shop/api", "--version", "1.1.0", "--db", cli.db, "-o", "json"])
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(two.stdout.contains("\"release 2 services of shop at 1.1.0\""), "\(two.stdout)")
+        for twice in [["shop/web", "shop/web"], ["shop", "shop"]] {
+            let refused = try await cli.run(["release"] + twice + ["--version", "1.2.0", "--db", cli.db])
+            #expect(refused.status == 64, "\(twice): \(refused.stderr)")
+            #expect(refused.stderr.contains("is named twice"), "\(refused.stderr)")
+        }
+        // "shop" and "shop/web" overlap: refused by the recorder before anything is written.
+        let overlap = try await cli.run(["release", "shop", "shop/web", "--version", "1.2.0", "--db", cli.db])
+        #expect(overlap.status != 0)
+        #expect((overlap.stdout + overlap.stderr).contains("named twice"), "\(overlap.stderr)")
+        let released = try await events(cli).filter { $0["type"] as? String == "ReleaseRequested" }
+        #expect(released.count == 4)
+    }
+
     @Test("a NUL byte, an ESC and binary garbage: FILE:LINE:COL in the usual form, line > 0 in JSON, nothing raw on the terminal")
     func bytesLocated() async throws {
         let cli = CLI()

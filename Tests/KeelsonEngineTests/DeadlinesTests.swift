@@ -28,11 +28,7 @@ struct DeadlinesTests {
                 let time = draws.next(1_000)
                 deadlines.set(key, at: time)
                 model[key] = time
-            case 5:
-                let time = draws.next(1_000)
-                deadlines.setIfEarlier(key, at: time)
-                model[key] = min(model[key] ?? .max, time)
-            case 6, 7:
+            case 5, 6, 7:
                 deadlines.remove(key)
                 model[key] = nil
             case 8:
