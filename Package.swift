@@ -14,6 +14,7 @@ let migrationFiles = [
     "0006_instance_status.sql",
     "0007_timeline.sql",
     "0008_tokens.sql",
+    "0009_structured_reasons.sql",
 ]
 
 let package = Package(

@@ -71,7 +71,7 @@ public struct TimelineEntry: Sendable, Hashable, Codable {
             return entry(id, .desired, removed.version, "removed from config (config \(removed.configDigest.prefix(19))…); it had \(removed.version)")
         case DecisionMade.eventType:
             guard let made = try? event.decode(DecisionMade.self) else { return nil }
-            return entry(made.instance, .decision, made.decision.version, "\(made.decision.status.rawValue): \(made.decision.reason)")
+            return entry(made.instance, .decision, made.decision.version, "\(made.decision.status.rawValue): \(made.decision.reason.words(at: made.nowMilliseconds))")
         case ApplyFinished.succeededType, ApplyFinished.failedType:
             guard let finished = try? event.decodePayload(as: ApplyFinished.self) else { return nil }
             let result = finished.result

@@ -42,16 +42,19 @@ public enum Replay {
         public var decisions: Int
         public var matched: Int
         public var differences: [Difference]
-        /// Decisions made by another engine version (compared only with `currentEngine`).
+        /// Decisions made by an engine version this Keelson cannot decide with (engine 1).
         public var skipped: Int
+        /// The engine every decision was replayed with (nil: each with the version that made it).
+        public var engine: Int?
         public var firstPosition: Int64?
         public var lastPosition: Int64?
     }
 
-    /// `from`/`to` bound the decisions replayed (by their own positions). With `currentEngine`,
-    /// decisions of older engine versions are compared with today's `decide` instead of skipped.
+    /// `from`/`to` bound the decisions replayed (by their own positions). Each decision is
+    /// replayed with the engine version that made it, or with `engine` (one of `Engine.versions`):
+    /// "what would engine N have decided here?".
     public static func run(
-        store: EventStore, from: Int64 = 0, to: Int64? = nil, currentEngine: Bool = false
+        store: EventStore, from: Int64 = 0, to: Int64? = nil, engine: Int? = nil
     ) async throws -> Report {
         // The decisions to replay and the view positions they need (a scan of one event type).
         var wanted: [(position: Int64, made: DecisionMade)] = []
@@ -64,7 +67,7 @@ public enum Replay {
             guard let last = page.last, page.count == 5_000, to.map({ last.position < $0 }) ?? true else { break }
             after = last.position
         }
-        var report = Report(decisions: wanted.count, matched: 0, differences: [], skipped: 0,
+        var report = Report(decisions: wanted.count, matched: 0, differences: [], skipped: 0, engine: engine,
                             firstPosition: wanted.first?.position, lastPosition: wanted.last?.position)
         guard !wanted.isEmpty else { return report }
         let byView = Dictionary(grouping: wanted, by: \.made.viewPosition)
@@ -75,24 +78,25 @@ public enum Replay {
         func check(upTo position: Int64) {
             while next < viewPositions.count, viewPositions[next] <= position {
                 for (eventPosition, made) in byView[viewPositions[next]]!.sorted(by: { $0.position < $1.position }) {
-                    if made.engineVersion != Engine.version && !currentEngine {
+                    let version = engine ?? made.engineVersion
+                    guard Engine.versions.contains(version) else {
                         report.skipped += 1
                         continue
                     }
                     guard let view = state.view(of: made.instance) else {
                         report.differences.append(Difference(
                             position: eventPosition, instance: made.instance.description, recordedEngineVersion: made.engineVersion,
-                            recorded: made.decision, replayed: Decision(status: .idle, reason: "(no view: no policy or instance)"),
+                            recorded: made.decision, replayed: Decision(status: .idle, reason: .words("(no view: no policy or instance)")),
                             diff: ["view: the instance or its application's policy is missing at position \(made.viewPosition)"]))
                         continue
                     }
-                    let replayed = Engine.decide(view, nowMilliseconds: made.nowMilliseconds)
-                    if replayed == made.decision {
+                    let replayed = Engine.decide(view, nowMilliseconds: made.nowMilliseconds, engine: version)
+                    if same(made.decision, replayed, at: made.nowMilliseconds) {
                         report.matched += 1
                     } else {
                         report.differences.append(Difference(
                             position: eventPosition, instance: made.instance.description, recordedEngineVersion: made.engineVersion,
-                            recorded: made.decision, replayed: replayed, diff: diff(made.decision, replayed)))
+                            recorded: made.decision, replayed: replayed, diff: diff(made.decision, replayed, at: made.nowMilliseconds)))
                     }
                 }
                 next += 1
@@ -106,14 +110,34 @@ public enum Replay {
         return report
     }
 
-    static func diff(_ recorded: Decision, _ replayed: Decision) -> [String] {
+    /// Whether two decisions are the same: as values — and where one says why only in words (a
+    /// decision of engine 2, or one replayed by it), with the other's reason in words as at `now`.
+    static func same(_ recorded: Decision, _ replayed: Decision, at now: Int64) -> Bool {
+        switch (recorded.reason, replayed.reason) {
+        case (.words, _), (_, .words):
+            var (left, right) = (recorded, replayed)
+            left.reason = .words(recorded.reason.words(at: now))
+            right.reason = .words(replayed.reason.words(at: now))
+            return left == right
+        default:
+            return recorded == replayed
+        }
+    }
+
+    /// One line per differing field; reasons in words as at `now`, the decision's time.
+    static func diff(_ recorded: Decision, _ replayed: Decision, at now: Int64) -> [String] {
         var lines: [String] = []
         if recorded.status != replayed.status { lines.append("status: \(recorded.status.rawValue) → \(replayed.status.rawValue)") }
         if recorded.waitingFor != replayed.waitingFor {
             lines.append("waitingFor: \(recorded.waitingFor?.rawValue ?? "-") → \(replayed.waitingFor?.rawValue ?? "-")")
         }
         if recorded.version != replayed.version { lines.append("version: \(recorded.version ?? "-") → \(replayed.version ?? "-")") }
-        if recorded.reason != replayed.reason { lines.append("reason: \(recorded.reason) → \(replayed.reason)") }
+        let (before, after) = (recorded.reason.words(at: now), replayed.reason.words(at: now))
+        if before != after {
+            lines.append("reason: \(before) → \(after)")
+        } else if !same(Decision(status: .idle, reason: recorded.reason), Decision(status: .idle, reason: replayed.reason), at: now) {
+            lines.append("reason: the same words, another reason: \(recorded.reason) → \(replayed.reason)")
+        }
         if recorded.actions != replayed.actions {
             lines.append("actions: \(recorded.actions.map(describe)) → \(replayed.actions.map(describe))")
         }

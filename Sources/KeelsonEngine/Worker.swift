@@ -89,6 +89,11 @@ public actor Worker {
         public var instance: ServiceInstanceID
         public var decision: Decision
         public var position: Int64
+        /// The decision's `now` (ms since 1970).
+        public var nowMilliseconds: Int64
+
+        /// The reason in words, as of the decision.
+        public var words: String { decision.reason.words(at: nowMilliseconds) }
     }
 
     public let store: EventStore
@@ -112,7 +117,7 @@ public actor Worker {
     /// Instances whose last decision waits for a free slot (`maxConverging`), by application:
     /// asked again whenever an instance of it starts or stops converging.
     var waitingForSlot: [String: Set<ServiceInstanceID>] = [:]
-    var lastKeys: [ServiceInstanceID: String] = [:]
+    var lastKeys: [ServiceInstanceID: DecisionKey] = [:]
     /// How many times this worker asked `decide` (tests bound it by what changed).
     var decideCalls = 0
     var schedule = FetchSchedule(cadence: FetchCadence())

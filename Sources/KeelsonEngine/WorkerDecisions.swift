@@ -14,7 +14,7 @@ extension Worker {
     struct PreparedDecision {
         var instance: ServiceInstanceID
         var decision: Decision
-        var key: String
+        var key: DecisionKey
         var appends: [StreamAppend]
         var launches: [(requestID: String, release: ReleaseRef)]
     }
@@ -47,9 +47,7 @@ extension Worker {
                 let key = Self.key(decision)
                 // A worker that just started knows the last recorded decision from the log: the
                 // same one again (same status and reason) is not recorded twice.
-                if lastKeys[id] == nil, let record = state.instances[id], record.status == decision.status,
-                    Self.normalized(record.reason) == Self.normalized(decision.reason)
-                {
+                if lastKeys[id] == nil, let record = state.instances[id], record.status == decision.status, record.reason == decision.reason {
                     lastKeys[id] = key
                 }
                 guard !decision.actions.isEmpty || lastKeys[id] != key else { continue }
@@ -93,7 +91,7 @@ extension Worker {
     /// The events that record `decision` and carry it out: `DecisionMade`, the `ApplyRequested`
     /// outbox, the failure of an abandoned request (on the instance's stream), and
     /// `ReleaseMarkedBad` (on its service's).
-    private func prepare(_ decision: Decision, key: String, for id: ServiceInstanceID, now: Int64) throws -> PreparedDecision {
+    private func prepare(_ decision: Decision, key: DecisionKey, for id: ServiceInstanceID, now: Int64) throws -> PreparedDecision {
         let record = state.instances[id] ?? InstanceRecord(instance: id)
         let made = DecisionMade(instance: id, viewPosition: folded, nowMilliseconds: now, engineVersion: Engine.version, decision: decision)
         var instanceEvents = [try NewEvent(made, actor: settings.name)]
@@ -159,7 +157,7 @@ extension Worker {
         }
         var index = 0
         for prepared in batch {
-            onDecision(Report(instance: prepared.instance, decision: prepared.decision, position: results[index].positions.lowerBound))
+            onDecision(Report(instance: prepared.instance, decision: prepared.decision, position: results[index].positions.lowerBound, nowMilliseconds: now))
             index += prepared.appends.count
             lastKeys[prepared.instance] = prepared.key
             for launch in prepared.launches { self.launch(prepared.instance, launch.requestID, launch.release) }
@@ -169,7 +167,7 @@ extension Worker {
     /// Records that the worker could not decide about `id` (once per reason), and asks again later.
     func undecidable(_ id: ServiceInstanceID, _ reason: String, now: Int64) async throws {
         timers.set(id, at: now.adding(saturating: Self.undecidableRetry.milliseconds))
-        let key = "undecidable|" + reason
+        let key = DecisionKey(status: .failed, reason: .words("undecidable: " + reason))
         guard lastKeys[id] != key else { return }
         settings.onProblem("\(settings.name): \(id): \(reason)")
         try await store.append(
@@ -178,35 +176,17 @@ extension Worker {
         lastKeys[id] = key
     }
 
-    /// What must change for a decision to be recorded again: its status, precondition, release,
-    /// and the words of its reason (numbers such as countdowns left out).
-    static func key(_ decision: Decision) -> String {
-        "\(decision.status.rawValue)|\(decision.waitingFor?.rawValue ?? "")|\(decision.version ?? "")|" + normalized(decision.reason)
+    /// What must change for a decision to be recorded again: its status, precondition, release
+    /// or reason — compared as values (a reason keeps its times absolute, so a countdown is the
+    /// same reason in every pass).
+    struct DecisionKey: Hashable {
+        var status: InstanceStatus
+        var waitingFor: Precondition?
+        var version: String?
+        var reason: Reason
     }
 
-    /// A reason without its numbers: each run of numbers with their units (`12`, `1m30s`, `250ms`)
-    /// becomes `#`, since countdowns and counts change from pass to pass.
-    static func normalized(_ reason: String) -> String {
-        let scalars = Array(reason.unicodeScalars)
-        var result = String.UnicodeScalarView()
-        var index = 0
-        func isDigit(_ at: Int) -> Bool { at < scalars.count && ("0"..."9").contains(scalars[at]) }
-        while index < scalars.count {
-            guard isDigit(index) else {
-                result.append(scalars[index])
-                index += 1
-                continue
-            }
-            while isDigit(index) {
-                while isDigit(index) { index += 1 }
-                if index + 1 < scalars.count, scalars[index] == "m", scalars[index + 1] == "s" {
-                    index += 2
-                } else if index < scalars.count, "dhms".unicodeScalars.contains(scalars[index]) {
-                    index += 1
-                }
-            }
-            result.append("#")
-        }
-        return String(result)
+    static func key(_ decision: Decision) -> DecisionKey {
+        DecisionKey(status: decision.status, waitingFor: decision.waitingFor, version: decision.version, reason: decision.reason)
     }
 }

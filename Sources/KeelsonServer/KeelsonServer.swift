@@ -71,7 +71,7 @@ public enum KeelsonServer {
             onDecision(report)
             logger.info("decision", metadata: [
                 "instance": "\(report.instance)", "status": "\(report.decision.status.rawValue)",
-                "reason": "\(report.decision.reason)", "position": "\(report.position)",
+                "reason": "\(report.words)", "position": "\(report.position)",
             ])
         }
 

@@ -278,6 +278,8 @@ public struct Explanation: Codable, Sendable {
     public var now: String
     public var engineVersion: Int
     public var decision: Decision
+    /// The decision's reason in words, as of the decision.
+    public var reason: String
     public var view: InstanceRecord
     public var events: [APIEvent]
     /// How many earlier events that led to it are not listed (nil: none).

@@ -13,7 +13,8 @@ import KeelsonStore
 /// server answers with.
 public struct ControlPlane: Sendable {
     public let store: EventStore
-    /// The clock for token bookkeeping and for `since`/`until` ages (never used by decisions).
+    /// The clock for token bookkeeping, `since`/`until` ages and the countdowns a status says
+    /// (never used by decisions).
     public var now: @Sendable () -> Date = Date.init
     /// Where local runtimes keep their state (for runtime checks).
     public var stateRoot: String
@@ -190,15 +191,19 @@ public struct ControlPlane: Sendable {
         for application in Set(rows.compactMap { $0.instance.split(separator: "/").first.map(String.init) }).sorted() {
             if let policy = try await AppliedConfig.policy(of: application, in: store) { channels[application] = policy.channels.map(\.name) }
         }
-        return StatusResponse(instances: rows.map(Self.entry), position: position, channels: channels)
+        let clock = now().millisecondsSince1970
+        return StatusResponse(instances: rows.map { Self.entry($0, now: clock) }, position: position, channels: channels)
     }
 
-    static func entry(_ row: InstanceStatusRow) -> InstanceStatusEntry {
+    /// A status row as the API shows it: a structured reason is said as of `now` (a wait's
+    /// countdown is current, not the one of the decision).
+    static func entry(_ row: InstanceStatusRow, now: Int64) -> InstanceStatusEntry {
         InstanceStatusEntry(
             instance: row.instance, channel: String(row.instance.split(separator: "@").last ?? ""),
             desired: row.desiredVersion, target: row.targetVersion, targetIsRollback: row.targetIsRollback,
             current: row.currentVersions.isEmpty ? [] : row.currentVersions.split(separator: ",").map(String.init),
-            status: row.status, waitingFor: row.waitingFor, reason: row.reason,
+            status: row.status, waitingFor: row.waitingFor,
+            reason: row.why.map { $0.words(at: max(now, row.decidedAtMilliseconds)) } ?? row.reason,
             since: row.sinceMilliseconds > 0 ? Text.time(row.sinceMilliseconds) : nil, lastGood: row.lastGoodVersion,
             decisionVersion: row.decisionVersion, decisionPosition: row.decisionPosition)
     }
@@ -213,7 +218,8 @@ public struct ControlPlane: Sendable {
         } catch let error as APIError where error.status == 404 {
             explanation = nil
         }
-        return InstanceDetail(status: row.map(Self.entry), explanation: explanation)
+        let clock = now().millisecondsSince1970
+        return InstanceDetail(status: row.map { Self.entry($0, now: clock) }, explanation: explanation)
     }
 
     /// Why an instance is where it is: the last decision up to `at`/`position`, its view, and the
@@ -237,7 +243,8 @@ public struct ControlPlane: Sendable {
         let (led, earlier) = try await eventsLeadingTo(id, after: previous, upTo: last.position)
         return Explanation(
             instance: id.description, decisionPosition: last.position, viewPosition: made.viewPosition,
-            now: Text.time(made.nowMilliseconds), engineVersion: made.engineVersion, decision: made.decision, view: record,
+            now: Text.time(made.nowMilliseconds), engineVersion: made.engineVersion, decision: made.decision,
+            reason: made.decision.reason.words(at: made.nowMilliseconds), view: record,
             events: led.map(APIEvent.init), earlierEvents: earlier > 0 ? earlier : nil)
     }
 

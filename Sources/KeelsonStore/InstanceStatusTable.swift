@@ -3,14 +3,14 @@ import GRDB
 import KeelsonCore
 
 extension KeyedProjectionTable where P == InstanceStatusProjection {
-    /// The instance-status projection, kept in `instance_status` (see migrations/0006_instance_status.sql).
+    /// The instance-status projection, kept in `instance_status` (see migrations/0006_instance_status.sql and 0009_structured_reasons.sql).
     public static let instanceStatus = KeyedProjectionTable(
         InstanceStatusProjection(),
         tables: ProjectionTables(rows: "instance_status", snapshots: "instance_status_snapshots"),
         mapping: RowMapping(
             columns: [
                 "instance", "desired_version", "target_version", "target_is_rollback", "current_versions", "status",
-                "decision_version", "waiting_for", "reason", "since", "decision_position", "last_good_version",
+                "decision_version", "waiting_for", "reason", "since", "decision_position", "last_good_version", "why", "decided_at",
             ],
             encodeKey: { $0.databaseValue },
             encode: { row in
@@ -19,6 +19,7 @@ extension KeyedProjectionTable where P == InstanceStatusProjection {
                     row.targetIsRollback.databaseValue, row.currentVersions.databaseValue, row.status.databaseValue,
                     row.decisionVersion.databaseValue, row.waitingFor.databaseValue, row.reason.databaseValue, row.sinceMilliseconds.databaseValue,
                     row.decisionPosition.databaseValue, row.lastGoodVersion.databaseValue,
+                    (row.why.flatMap { try? CanonicalJSON.string($0) }).databaseValue, row.decidedAtMilliseconds.databaseValue,
                 ]
             },
             decode: { row in
@@ -35,6 +36,9 @@ extension KeyedProjectionTable where P == InstanceStatusProjection {
                 status.sinceMilliseconds = row[9]
                 status.decisionPosition = row[10]
                 status.lastGoodVersion = row[11]
+                let why: String? = row[12]
+                status.why = why.flatMap { try? JSONDecoder().decode(Reason.self, from: Data($0.utf8)) }
+                status.decidedAtMilliseconds = row[13]
                 return (instance, status)
             }))
 }

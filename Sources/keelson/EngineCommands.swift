@@ -273,7 +273,7 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.onProblem = { emit("\(Text.time(Date().millisecondsSince1970))  \($0)") }
         let worker = Worker(store: store, settings: settings) { report in
             let actions = report.decision.actions.map(Replay.describe)
-            emit("\(Text.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(report.instance)  \(report.decision.status.rawValue): \(report.decision.reason)"
+            emit("\(Text.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(report.instance)  \(report.decision.status.rawValue): \(report.words)"
                 + (actions.isEmpty ? "" : "  [\(actions.joined(separator: "; "))]"))
         }
         // Claims its name first: a name in use is refused before anything is said to run.
@@ -308,13 +308,18 @@ struct ReplayCommand: AsyncParsableCommand {
         abstract: "Recompute every recorded decision from the log and compare.",
         discussion: """
             Rebuilds the engine's view along the log in one pass and asks decide again at each \
-            decision's view position and recorded time. --verify exits 1 on any difference and \
-            prints it. --engine current compares decisions of older engine versions with today's \
-            decide ("what would today's engine have done?").
+            decision's view position and recorded time, with the engine version that made it: \
+            a log replays identically under the Keelson that wrote it and every later one. \
+            --verify exits 1 on any difference and prints it.
+
+            --engine N re-decides every decision with engine version N instead (today's is \
+            \(Engine.version); this Keelson has \(Engine.versions.map(String.init).joined(separator: ", "))): \
+            "what would engine N have decided on this incident?". --engine current is today's.
 
             Examples:
               keelson replay --verify
               keelson replay --from 1200 --to 1900 -o json
+              keelson replay --engine \(Engine.version) --until 2h
             """)
 
     @Option(parsing: .unconditional, help: ArgumentHelp("First decision position to replay.", valueName: "position"),
@@ -326,12 +331,28 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Replay decisions up to this time (ISO 8601 or an age like 2h).", valueName: "time"), transform: TimeArgument.parse)
     var until: TimeArgument?
     @Flag(help: "Exit 1 when a decision differs.") var verify = false
-    @Option(help: ArgumentHelp("recorded (default) or current.", valueName: "engine")) var engine: EngineChoice = .recorded
+    @Option(help: ArgumentHelp("recorded (default: each decision's own), current, or a version number.", valueName: "engine"))
+    var engine: EngineChoice = .recorded
     @Option(name: [.short, .long], help: "Output format: table or json.") var output: TableOrJSON = .table
     @OptionGroup var store: FileStoreOptions
     @OptionGroup var readOnly: ReadOnlyOption
 
-    enum EngineChoice: String, ExpressibleByArgument, CaseIterable { case recorded, current }
+    enum EngineChoice: ExpressibleByArgument, Equatable {
+        case recorded
+        case version(Int)
+
+        init?(argument: String) {
+            switch argument {
+            case "recorded": self = .recorded
+            case "current": self = .version(Engine.version)
+            default:
+                guard let number = Int(argument), Engine.versions.contains(number) else { return nil }
+                self = .version(number)
+            }
+        }
+
+        static var allValueStrings: [String] { ["recorded", "current"] + Engine.versions.map(String.init) }
+    }
 
     func validate() throws {
         if let to, from > to { throw ValidationError("--from \(from) is after --to \(to): no position lies between them") }
@@ -347,15 +368,18 @@ struct ReplayCommand: AsyncParsableCommand {
             let before = try await store.events(EventFilter(until: date, limit: 1, latest: true)).first?.position ?? 0
             last = min(last ?? before, before)
         }
-        let report = try await Replay.run(store: store, from: from, to: last, currentEngine: engine == .current)
+        var version: Int?
+        if case .version(let number) = engine { version = number }
+        let report = try await Replay.run(store: store, from: from, to: last, engine: version)
         switch output {
         case .json, .yaml: try printStructured(report, output)
         case .table:
             let range = report.firstPosition.map { "positions \($0)–\(report.lastPosition!)" } ?? "no decisions"
             print("replayed \(report.decisions) decision(s), \(range): \(report.matched) identical, \(report.differences.count) different"
-                + (report.skipped > 0 ? ", \(report.skipped) of another engine version skipped (use --engine current)" : ""))
+                + (version.map { " (with engine version \($0))" } ?? "")
+                + (report.skipped > 0 ? ", \(report.skipped) by an engine version this Keelson cannot run skipped (use --engine current)" : ""))
             for difference in report.differences {
-                print("\nposition \(difference.position)  \(difference.instance)  (engine \(difference.recordedEngineVersion) → \(Engine.version))")
+                print("\nposition \(difference.position)  \(difference.instance)  (engine \(difference.recordedEngineVersion) → \(version ?? difference.recordedEngineVersion))")
                 for line in difference.diff { print("  \(line)") }
             }
         }
@@ -403,7 +427,7 @@ struct ExplainCommand: AsyncParsableCommand {
             let decision = explanation.decision
             print("\(id) at position \(explanation.decisionPosition) (\(explanation.now))")
             print("  status:   \(decision.status.rawValue)\(decision.waitingFor.map { " (waiting for \($0.rawValue))" } ?? "")")
-            print("  reason:   \(decision.reason)")
+            print("  reason:   \(explanation.reason)")
             if !decision.actions.isEmpty { print("  actions:  \(decision.actions.map(Replay.describe).joined(separator: "; "))") }
             if let wake = decision.wakeAtMilliseconds { print("  next:     asks again at \(Text.time(wake))") }
             print("\nthe view at position \(explanation.viewPosition):")
@@ -418,7 +442,7 @@ struct ExplainCommand: AsyncParsableCommand {
             print(EventTable.render(explanation.events.map(\.recorded), header: true))
             let engine = explanation.engineVersion == Engine.version
                 ? "this Keelson's"
-                : "this Keelson decides with version \(Engine.version); `keelson replay --engine current` re-decides it with today's rules"
+                : "this Keelson decides with version \(Engine.version); `keelson replay --engine \(Engine.version)` re-decides it with today's rules"
             print("\ndecided by engine version \(explanation.engineVersion): the version of Keelson's decision rules that made it (\(engine)); "
                 + "`keelson replay` re-decides every recorded decision from the log and compares.")
         }

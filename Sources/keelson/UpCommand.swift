@@ -40,7 +40,7 @@ struct UpCommand: AsyncParsableCommand {
         var settings = serverOptions.settings(databasePath: self.store.path)
         settings.onDecision = { report in
             let actions = report.decision.actions.map(Replay.describe)
-            emit("  \(Text.time(Date().millisecondsSince1970))  \(report.instance)  \(report.decision.status.rawValue): \(report.decision.reason)"
+            emit("  \(Text.time(Date().millisecondsSince1970))  \(report.instance)  \(report.decision.status.rawValue): \(report.words)"
                 + (actions.isEmpty ? "" : "  [\(actions.joined(separator: "; "))]"))
         }
         let (listening, announce) = AsyncStream<String>.makeStream()

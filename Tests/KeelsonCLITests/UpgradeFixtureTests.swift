@@ -29,6 +29,17 @@ struct UpgradeFixtureTests {
         let replay = try await cli.run(["replay", "--verify", "--db", cli.db])
         #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
         #expect(replay.stdout.contains("87 identical, 0 different"), "\(replay.stdout)")
+        // What engine 3 would have decided on the same log: the instances that kept 1.0.0 while
+        // 1.1.0-bad failed in staging are converged on 1.0.0, not on the release held back.
+        let counterfactual = try await cli.run(["replay", "--engine", "3", "--db", cli.db])
+        #expect(counterfactual.status == 0, "\(counterfactual.stderr)")
+        #expect(counterfactual.stdout.contains("82 identical, 5 different (with engine version 3)"), "\(counterfactual.stdout)")
+        #expect(counterfactual.stdout.contains("shop/web@prod-eu  (engine 2 → 3)\n  version: 1.1.0-bad → 1.0.0"), "\(counterfactual.stdout)")
+        #expect(try await cli.run(["replay", "--verify", "--engine", "3", "--db", cli.db]).status == 1)
+        #expect(try await cli.run(["replay", "--engine", "current", "--db", cli.db]).stdout == counterfactual.stdout)
+        let unknown = try await cli.run(["replay", "--engine", "7", "--db", cli.db])
+        #expect(unknown.status == 64 && unknown.stderr.contains("'recorded', 'current', '2' or '3'"), "\(unknown.stderr)")
+
         let reissued = try await cli.run(["explain", "shop/web@staging", "--position", "53", "--db", cli.db])
         #expect(reissued.stdout.contains("resuming after a restart: re-issuing the apply of 1.0.0"), "\(reissued.stdout)")
 

@@ -110,8 +110,11 @@ struct BoundedInputTests {
         ]
         for view in cases {
             for now in [F.now, Int64.max, Int64.min, 0] {
-                let decision = Engine.decide(view, nowMilliseconds: now)
-                #expect(!decision.reason.isEmpty)
+                for engine in Engine.versions {
+                    let decision = Engine.decide(view, nowMilliseconds: now, engine: engine)
+                    #expect(!decision.reason.words(at: now).isEmpty)
+                    #expect(!decision.reason.words(at: Int64.max).isEmpty && !decision.reason.words(at: Int64.min).isEmpty)
+                }
             }
         }
     }

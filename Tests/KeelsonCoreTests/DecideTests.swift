@@ -2,7 +2,9 @@ import Foundation
 import Testing
 @testable import KeelsonCore
 
-/// Table-driven tests of `Engine.decide`: one case per rule and status, `now` injected.
+/// Table-driven tests of `Engine.decide`: one case per rule and status, `now` injected. Each case
+/// runs under today's engine (3) and the frozen engine 2; where they answer differently, the
+/// `…3` fields say what engine 3 answers.
 struct DecideCase: CustomTestStringConvertible, Sendable {
     var name: String
     var view: InstanceView
@@ -13,6 +15,11 @@ struct DecideCase: CustomTestStringConvertible, Sendable {
     /// Substrings the reason must contain.
     var reason: [String] = []
     var wake: Int64?? = .none
+    /// Engine 3's status and reason where they differ from engine 2's.
+    var status3: InstanceStatus? = nil
+    var reason3: [String]? = nil
+    /// Engine 3's reason, as a value.
+    var why: Reason? = nil
 
     var testDescription: String { name }
 }
@@ -98,11 +105,12 @@ struct DecideTests {
 
     static let cases: [DecideCase] = [
         // Nothing yet, first releases
-        DecideCase(name: "no release: idle", view: F.view(F.record(desired: nil)), status: .idle, reason: ["no release yet"], wake: .some(nil)),
+        DecideCase(name: "no release: idle", view: F.view(F.record(desired: nil)), status: .idle, reason: ["no release yet"], wake: .some(nil), why: .noRelease),
         DecideCase(name: "a first release with no rules is applied", view: F.view(F.record()), status: .converging,
                    actions: [.applying("2.0.0")], reason: ["applying 2.0.0"]),
         DecideCase(name: "an apply that runs: converging until its deadline and a grace", view: F.view(F.record(request: "2.0.0", requestedAgo: m)),
-                   status: .converging, reason: ["applying 2.0.0: apply running for 1m"], wake: .some(F.now + 2 * m)),
+                   status: .converging, reason: ["applying 2.0.0: apply running for 1m"], wake: .some(F.now + 2 * m),
+                   why: .applyRunning(version: "2.0.0", rollback: false, sinceMilliseconds: F.now - m)),
         DecideCase(name: "a re-issued apply counts from its re-issue", view: F.view(F.record(request: "2.0.0", requestedAgo: 30 * m, issuedAgo: m)),
                    status: .converging, reason: ["applying 2.0.0: apply running for 1m"], wake: .some(F.now + 2 * m)),
         DecideCase(name: "no result long past the deadline: fetch before deciding, never wait forever", view: F.view(F.record(request: "2.0.0", requestedAgo: 5 * m, seen: (false, [], false, 3 * m))),
@@ -159,7 +167,7 @@ struct DecideTests {
         DecideCase(name: "superseded by a release marked bad elsewhere while nothing runs: back to the last good release", view: F.view(F.record(desired: "3.0.0", request: "2.0.0", result: true, resultAgo: m, seen: (false, [], false, 10_000), lastGood: "1.0.0"), bad: ["3.0.0": "failed in staging"]),
                    status: .rollingBack, actions: [.applying("1.0.0", rollback: true)], reason: ["3.0.0 is marked bad (failed in staging) and nothing runs here: rolling back to 1.0.0, the last good release"]),
         DecideCase(name: "superseded by a release marked bad elsewhere, running healthy: stays put", view: F.view(F.record(desired: "3.0.0", request: "2.0.0", result: true, resultAgo: m, seen: (true, ["2.0.0"], false, 10_000), lastGood: "1.0.0"), bad: ["3.0.0": "failed in staging"]),
-                   status: .failed, reason: ["3.0.0 is marked bad (failed in staging); release it again to retry it"]),
+                   status: .failed, reason: ["3.0.0 is marked bad (failed in staging); release it again to retry it"], status3: .converged, reason3: ["on 2.0.0; 3.0.0 is held back here: it is marked bad (failed in staging)"], why: .heldBack(bad: "3.0.0", why: "failed in staging", running: "2.0.0")),
         DecideCase(name: "past the deadline with automatic rollback off: failed", view: F.view(F.record(autoRollback: false, request: "2.0.0", result: true, resultAgo: 3 * m, seen: (false, ["2.0.0"], false, 10_000), lastGood: "1.0.0")),
                    status: .failed, actions: [.markBad(version: "2.0.0", reason: "failed in prod: not healthy within its progress deadline of 2m (0/2 ready, running 2.0.0; r1: GET /healthz: HTTP 500)")],
                    reason: ["automatic rollback is off"]),
@@ -218,8 +226,22 @@ struct DecideTests {
                    reason: ["rollback to 1.0.0 not healthy within its progress deadline of 2m (0/2 ready, running nothing; r1: GET /healthz: HTTP 500); rolling back to 1.0.0 again (attempt 3)"]),
         DecideCase(name: "a rollback not healthy by its deadline: failed until the wait is over", view: F.view(F.record(request: "1.0.0", rollback: true, result: true, resultAgo: 2 * m + 10_000, seen: (false, [], false, 10_000), lastGood: "1.0.0", attempt: 2), bad: ["2.0.0": "x"]),
                    status: .failed, reason: ["rollback to 1.0.0 not healthy within its progress deadline of 2m", "trying again in 50s"], wake: .some(F.now + 50_000)),
+        // The status model: an instance's own state, apart from the fate of a release elsewhere.
+        DecideCase(name: "converged on 1.0.0 in its watch, 1.1.0 marked bad upstream: engine 3 says converged on 1.0.0, 1.1.0 held back",
+                   view: F.view(F.record(desired: "1.1.0", request: "1.0.0", result: true, resultAgo: 3 * m, seen: (true, ["1.0.0"], false, 10_000), converged: ("1.0.0", 2 * m)), bad: ["1.1.0": "failed in staging"]),
+                   status: .failed, reason: ["1.1.0 is marked bad (failed in staging); release it again to retry it"],
+                   status3: .converged, reason3: ["on 1.0.0; 1.1.0 is held back here: it is marked bad (failed in staging)"],
+                   why: .heldBack(bad: "1.1.0", why: "failed in staging", running: "1.0.0")),
+        DecideCase(name: "nothing released here before, the first release marked bad upstream: engine 3 says idle, not failed",
+                   view: F.view(F.record(desired: "1.0.0"), bad: ["1.0.0": "failed in staging"]),
+                   status: .failed, reason: ["1.0.0 is marked bad (failed in staging)"],
+                   status3: .idle, reason3: ["1.0.0 is held back here: it is marked bad (failed in staging); nothing was released here before it"],
+                   why: .heldBack(bad: "1.0.0", why: "failed in staging", running: nil)),
+        DecideCase(name: "running 1.0.0 unhealthy, 1.1.0 marked bad, nothing to roll back to: failed in both",
+                   view: F.view(F.record(desired: "1.1.0", request: "1.0.0", result: true, resultAgo: 3 * m, seen: (false, ["1.0.0"], false, 10_000), converged: ("1.0.0", 2 * m)), bad: ["1.1.0": "failed in staging"]),
+                   status: .failed, reason: ["1.1.0 is marked bad (failed in staging)"], why: .markedBad(version: "1.1.0", why: "failed in staging")),
         DecideCase(name: "a release marked bad elsewhere is not applied here", view: F.view(F.record(request: "1.0.0", result: true, resultAgo: 9 * m, seen: (true, ["1.0.0"], false, 10_000), converged: ("1.0.0", 8 * m), lastGood: "1.0.0"), bad: ["2.0.0": "failed in canary"]),
-                   status: .converged, reason: ["2.0.0 is marked bad (failed in canary); staying on 1.0.0"]),
+                   status: .converged, reason: ["2.0.0 is marked bad (failed in canary); staying on 1.0.0"], reason3: ["on 1.0.0; 2.0.0 is held back here: it is marked bad (failed in canary)"], why: .heldBack(bad: "2.0.0", why: "failed in canary", running: "1.0.0")),
         DecideCase(name: "staying put on the last good release, which the runtime lost: applied again", view: F.view(F.record(request: "1.0.0", result: true, resultAgo: 9 * m, seen: (false, [], false, 10_000), converged: ("1.0.0", 8 * m), lastGood: "1.0.0"), bad: ["2.0.0": "failed in canary"]),
                    status: .rollingBack, actions: [.applying("1.0.0", rollback: true)], reason: ["2.0.0 is marked bad (failed in canary); staying on 1.0.0, but nothing runs: applying 1.0.0 again"]),
         DecideCase(name: "a rollback that failed, then a newer release: the newer one goes through the gates", view: F.view(F.record(desired: "3.0.0", request: "1.0.0", rollback: true, result: false, error: "disk full", lastGood: "1.0.0"), bad: ["2.0.0": "x"]),
@@ -274,11 +296,11 @@ struct DecideTests {
         DecideCase(name: "a pause does not stop a rollback", view: F.view(F.record(request: "2.0.0", result: false, lastGood: "1.0.0"), paused: "shop: maintenance"),
                    status: .rollingBack, actions: [.markBad(version: "2.0.0", reason: "failed in prod: its apply failed: exit 1"), .applying("1.0.0", rollback: true)]),
         DecideCase(name: "the application's concurrency limit is reached: waiting", view: F.view(F.record(), appLimit: 2, convergingInApp: 2),
-                   status: .waiting, waitingFor: .concurrency, reason: ["2 of at most 2 instances of shop are converging"]),
+                   status: .waiting, waitingFor: .concurrency, reason: ["2 of at most 2 instances of shop are converging"], reason3: ["2.0.0 waits: at most 2 instance(s) of shop converge at a time"], why: .waits(version: "2.0.0", gate: .applicationLimit(application: "shop", limit: 2), superseded: nil)),
         DecideCase(name: "below the limit: applied", view: F.view(F.record(), appLimit: 2, convergingInApp: 1),
                    status: .converging, actions: [.applying("2.0.0")]),
         DecideCase(name: "the channel's concurrency limit is reached: waiting", view: F.view(F.record(), policy: ChannelPolicy(name: "prod", maxConverging: 1), convergingInChannel: 1),
-                   status: .waiting, waitingFor: .concurrency, reason: ["1 of at most 1 instances in prod are converging"]),
+                   status: .waiting, waitingFor: .concurrency, reason: ["1 of at most 1 instances in prod are converging"], reason3: ["at most 1 instance(s) in prod converge at a time"]),
 
         // Newer releases
         DecideCase(name: "a newer release while the last is good: applied", view: F.view(F.record(desired: "3.0.0", request: "2.0.0", result: true, resultAgo: 60 * m, seen: (true, ["2.0.0"], false, m), converged: ("2.0.0", 59 * m), lastGood: "2.0.0")),
@@ -291,29 +313,62 @@ struct DecideTests {
                    status: .converging, actions: [.applying("3.0.0")]),
     ]
 
-    @Test("decide", arguments: cases)
+    @Test("decide (engine 3, today's): typed reasons", arguments: cases)
     func decide(_ test: DecideCase) {
         let decision = Engine.decide(test.view, nowMilliseconds: test.now)
-        #expect(decision.status == test.status, "\(decision.reason)")
+        let words = decision.reason.words(at: test.now)
+        #expect(decision.status == test.status3 ?? test.status, "\(words)")
         #expect(decision.waitingFor == test.waitingFor)
-        #expect(decision.actions == test.actions, "\(decision.reason)")
-        for part in test.reason { #expect(decision.reason.contains(part), "reason: \(decision.reason)") }
+        #expect(decision.actions == test.actions, "\(words)")
+        for part in test.reason3 ?? test.reason { #expect(words.contains(part), "reason: \(words)") }
+        if let why = test.why { #expect(decision.reason == why, "\(decision.reason)") }
+        if case .words = decision.reason { Issue.record("engine 3 says why as a value, not words: \(words)") }
         if case .some(let wake) = test.wake { #expect(decision.wakeAtMilliseconds == wake) }
+    }
+
+    @Test("decide (engine 2, frozen): answers as it recorded", arguments: cases)
+    func decideV2(_ test: DecideCase) {
+        let decision = Engine.decide(test.view, nowMilliseconds: test.now, engine: 2)
+        guard case .words(let words) = decision.reason else {
+            Issue.record("engine 2 says why in words: \(decision.reason)")
+            return
+        }
+        #expect(decision.status == test.status, "\(words)")
+        #expect(decision.waitingFor == test.waitingFor)
+        #expect(decision.actions == test.actions, "\(words)")
+        for part in test.reason { #expect(words.contains(part), "reason: \(words)") }
+        if case .some(let wake) = test.wake { #expect(decision.wakeAtMilliseconds == wake) }
+    }
+
+    @Test("a countdown is words only: two moments of the same soak are one reason, said differently")
+    func countdownIsWords() {
+        let view = F.view(F.record(), policy: ChannelPolicy(name: "prod", soakSeconds: 600), upstream: F.upstream("2.0.0", ago: F.minute))
+        let first = Engine.decide(view, nowMilliseconds: F.now)
+        let later = Engine.decide(view, nowMilliseconds: F.now + F.minute)
+        #expect(first.reason == Reason.waits(version: "2.0.0", gate: .soak(channel: "canary", sinceMilliseconds: F.now - F.minute, soakSeconds: 600), superseded: nil))
+        #expect(first == later)
+        #expect(first.reason.words(at: F.now).contains("for 1m of 10m") && later.reason.words(at: F.now + F.minute).contains("for 2m of 10m"))
     }
 
     @Test("the table covers every status and every precondition, with 40 cases or more")
     func coverage() {
         #expect(Self.cases.count >= 40)
         #expect(Set(Self.cases.map(\.status)) == Set(InstanceStatus.allCases))
+        #expect(Set(Self.cases.map { $0.status3 ?? $0.status }) == Set(InstanceStatus.allCases))
         #expect(Set(Self.cases.compactMap(\.waitingFor)) == Set(Precondition.allCases))
     }
 
     @Test("decisions encode to the same bytes every time (what replay compares)")
     func stableBytes() throws {
         for test in Self.cases {
-            let first = try CanonicalJSON.string(Engine.decide(test.view, nowMilliseconds: test.now))
-            let second = try CanonicalJSON.string(Engine.decide(test.view, nowMilliseconds: test.now))
-            #expect(first == second)
+            for engine in Engine.versions {
+                let first = try CanonicalJSON.string(Engine.decide(test.view, nowMilliseconds: test.now, engine: engine))
+                let second = try CanonicalJSON.string(Engine.decide(test.view, nowMilliseconds: test.now, engine: engine))
+                #expect(first == second)
+                // …and read back to the same value (engine 2's words as a string, engine 3's reason as an object).
+                #expect(try JSONDecoder().decode(Decision.self, from: Data(first.utf8)) == Engine.decide(test.view, nowMilliseconds: test.now, engine: engine))
+            }
         }
     }
 }
+

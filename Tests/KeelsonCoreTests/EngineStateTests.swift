@@ -32,7 +32,7 @@ struct EngineStateTests {
             event(ApprovalGranted(instance: ServiceInstanceID("shop/web@prod")!, version: "1.0.0"), stream: "instance:shop/web@prod", actor: "carol"),
             event(ApprovalGranted(instance: ServiceInstanceID("shop/web@prod")!, version: "1.0.0"), stream: "instance:shop/web@prod", actor: "carol"),
             event(DecisionMade(instance: ServiceInstanceID("shop/api@prod")!, viewPosition: 3, nowMilliseconds: 1_795_600_800_000, engineVersion: 1,
-                               decision: Decision(status: .converging, version: "3.0.0", reason: "applying 3.0.0")), stream: "instance:shop/api@prod"),
+                               decision: Decision(status: .converging, version: "3.0.0", reason: .words("applying 3.0.0"))), stream: "instance:shop/api@prod"),
         ]
         for event in events { state.evolve(event) }
         #expect(state.position == Int64(events.count))
@@ -135,7 +135,7 @@ struct EngineStateTests {
         state.evolve(event(LeaseAcquired(instance: web, worker: "w2", previousOwner: "w1"), stream: stream, actor: "w2", at: 40))
         #expect(state.instances[web]?.request?.orphanedAtMilliseconds != nil)
         let reissue = DecisionMade(instance: web, viewPosition: position, nowMilliseconds: 1_795_600_850_000, engineVersion: Engine.version,
-                                   decision: Decision(status: .converging, reason: "re-issuing", actions: [.reissue(requestID: "req-1")]))
+                                   decision: Decision(status: .converging, reason: .words("re-issuing"), actions: [.reissue(requestID: "req-1")]))
         state.evolve(event(reissue, stream: stream, actor: "w2", at: 50))
         let request = state.instances[web]?.request
         #expect(request?.orphanedAtMilliseconds == nil)
@@ -167,7 +167,7 @@ struct EngineStateTests {
             var actions: [DecisionAction] = converged ? [.markConverged(version: "2.0.0", digest: "sha256:1")] : []
             if good { actions.append(.markGood(version: "2.0.0", digest: "sha256:1")) }
             state.evolve(event(DecisionMade(instance: web, viewPosition: position, nowMilliseconds: 1_795_600_803_000, engineVersion: Engine.version,
-                                            decision: Decision(status: status, reason: "x", actions: actions)), stream: stream, actor: "w", at: 3))
+                                            decision: Decision(status: status, reason: .words("x"), actions: actions)), stream: stream, actor: "w", at: 3))
             state.evolve(event(ReleaseMarkedBad(service: "shop/web", version: "2.0.0", reason: "failed in staging"), stream: "service:shop/web", at: 4))
             state.evolve(event(ReleaseRequested(application: "shop", service: "web", version: "2.0.0", parameters: [:]), stream: "service:shop/web", at: 5))
             #expect(state.badReleases["shop/web"]?["2.0.0"] == nil)
@@ -193,7 +193,7 @@ struct EngineStateTests {
         #expect(state.instances[web]?.request?.attempt == 2)
         state.evolve(finished("req-2", succeeded: true, at: 4))
         state.evolve(event(DecisionMade(instance: web, viewPosition: position, nowMilliseconds: 1_795_600_805_000, engineVersion: Engine.version,
-                                        decision: Decision(status: .converged, reason: "x", actions: [.markConverged(version: "1.0.0", digest: "sha256:1")])), stream: stream, at: 5))
+                                        decision: Decision(status: .converged, reason: .words("x"), actions: [.markConverged(version: "1.0.0", digest: "sha256:1")])), stream: stream, at: 5))
         state.evolve(request("req-3", at: 6))
         #expect(state.instances[web]?.request?.attempt == nil)
     }

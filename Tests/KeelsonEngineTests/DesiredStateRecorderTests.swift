@@ -109,7 +109,7 @@ struct DesiredStateRecorderTests {
         let view = try #require(state.view(of: staging))
         let decision = Engine.decide(view, nowMilliseconds: 1_900_000_000_000)
         #expect(decision.status == .idle)
-        #expect(decision.reason == "removed from config")
+        #expect(decision.reason == .removedFromConfig)
         #expect(decision.actions.isEmpty)
 
         let timeline = try await setup.store.timeline(TimelineQuery(application: "shop", service: "web"))
@@ -124,7 +124,7 @@ struct DesiredStateRecorderTests {
     func neverReleasedIsNotRemoved() throws {
         let record = InstanceRecord(instance: ServiceInstanceID("shop/api@staging")!)
         let view = InstanceView(record: record, policy: ChannelPolicy(name: "staging"))
-        #expect(Engine.decide(view, nowMilliseconds: 0).reason == "no release yet")
+        #expect(Engine.decide(view, nowMilliseconds: 0).reason == .noRelease)
     }
 
     @Test("releases and applies answer the position of their own last event while another writer appends")

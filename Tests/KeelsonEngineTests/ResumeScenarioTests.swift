@@ -73,7 +73,7 @@ struct ResumeScenarioTests {
         let restarted = scenario.worker("w2", scenario.simulated())
         try await scenario.run(restarted, for: 30)
         let record = await restarted.engineState.instances[Self.staging]
-        #expect(record?.converged?.release.version == "1.0.0", "\(record?.reason ?? "")")
+        #expect(record?.converged?.release.version == "1.0.0", "\(record?.words ?? "")")
         #expect(record?.request?.requestedBy == "w1" && record?.request?.executor == "w2")
         #expect(try await scenario.events("staging", ApplyRequested.eventType).count == 1)
         let keys = try await scenario.events("staging", ApplyStarted.eventType).map { try $0.decode(ApplyStarted.self).idempotencyKey }
@@ -123,10 +123,10 @@ struct ResumeScenarioTests {
         await runtimes["sim"]!.forget(Self.staging)
         try await scenario.run(worker, for: 200)
         let record = await worker.engineState.instances[Self.staging]
-        #expect(record?.converged?.release.version == "1.0.0", "\(record?.reason ?? "")")
+        #expect(record?.converged?.release.version == "1.0.0", "\(record?.words ?? "")")
         let requests = try await scenario.events("staging", ApplyRequested.eventType).map { try $0.decode(ApplyRequested.self) }
         #expect(requests.count == 2 && Set(requests.map(\.requestID)).count == 2)
-        #expect(try await scenario.decisions("staging").contains { $0.reason.contains("drift before converging: nothing runs") })
+        #expect(try await scenario.decisions("staging").contains { $0.words.contains("drift before converging: nothing runs") })
         #expect(try await scenario.store.events(EventFilter(types: [ReleaseMarkedBad.eventType])).isEmpty)
         let replay = try await Replay.run(store: scenario.store)
         #expect(replay.matched == replay.decisions, "\(replay.differences.map(\.diff))")
@@ -141,7 +141,7 @@ struct ResumeScenarioTests {
         try await scenario.release("2.0.0")
         try await scenario.run(worker, for: 1_200, tick: 10)
         let canary = await worker.engineState.instances[ServiceInstanceID("shop/web@canary")!]
-        #expect(canary?.status == .failed, "\(canary?.reason ?? "")")
+        #expect(canary?.status == .failed, "\(canary?.words ?? "")")
         #expect(try await scenario.store.events(EventFilter(types: [ReleaseMarkedBad.eventType])).count == 1)
         #expect(try await scenario.events("canary", ApplyRequested.eventType).count == 1)
 
@@ -150,7 +150,7 @@ struct ResumeScenarioTests {
         #expect(try await scenario.events("canary", ApplyRequested.eventType).count == 2, "applied again")
         #expect(try await scenario.store.events(EventFilter(types: [ReleaseMarkedBad.eventType])).count == 1, "not re-marked at once")
         let retried = await worker.engineState.instances[ServiceInstanceID("shop/web@canary")!]
-        #expect(retried?.status == .converging, "\(retried?.reason ?? "")")
+        #expect(retried?.status == .converging, "\(retried?.words ?? "")")
         // Staging, good on 2.0.0, is left alone.
         #expect(try await scenario.events("staging", ApplyRequested.eventType).count == 1)
         // Still unhealthy: it fails again, after a deadline of its own.
@@ -220,10 +220,10 @@ struct ResumeScenarioTests {
         let state = await worker.engineState
         let web = state.instances[ServiceInstanceID("shop/web@staging")!]
         #expect(web?.status == .failed)
-        #expect(web?.reason.contains("cannot decide: event") == true && web?.reason.contains("(ApplyRequested on instance:shop/web@staging) cannot be read") == true, "\(web?.reason ?? "")")
+        #expect(web?.words.contains("cannot decide: event") == true && web?.words.contains("(ApplyRequested on instance:shop/web@staging) cannot be read") == true, "\(web?.words ?? "")")
         let apiRecord = state.instances[ServiceInstanceID("shop/api@staging")!]
         #expect(apiRecord?.status == .failed)
-        #expect(apiRecord?.reason.contains(#"runtime "gone" is not declared by the config in force"#) == true, "\(apiRecord?.reason ?? "")")
+        #expect(apiRecord?.words.contains(#"runtime "gone" is not declared by the config in force"#) == true, "\(apiRecord?.words ?? "")")
         #expect(state.instances[ServiceInstanceID("shop/db@staging")!]?.converged?.release.version == "1.0.1")
         // Said once, not every pass; shown by status like any decision.
         #expect(try await scenario.events("staging", DecisionFailed.eventType, service: "api").count == 1)

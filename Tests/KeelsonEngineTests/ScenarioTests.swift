@@ -105,11 +105,14 @@ struct Scenario {
         return "\(record.status.rawValue) \(record.converged?.release.version ?? "-")"
     }
 
-    /// Every recorded decision of an instance, as `status: reason`.
-    func decisions(_ channel: String, service: String = "web") async throws -> [Decision] {
+    /// Every recorded decision of an instance, with its reason in words as of the decision.
+    func decisions(_ channel: String, service: String = "web") async throws -> [RecordedDecision] {
         try await store.stream(StreamID("instance:shop/\(service)@\(channel)"))
             .filter { $0.type == DecisionMade.eventType }
-            .map { try $0.decode(DecisionMade.self).decision }
+            .map { event in
+                let made = try event.decode(DecisionMade.self)
+                return RecordedDecision(decision: made.decision, words: made.decision.reason.words(at: made.nowMilliseconds))
+            }
     }
 }
 
@@ -124,7 +127,7 @@ struct ScenarioTests {
         #expect(await scenario.status("staging") == "converged 1.0.0")
         #expect(await scenario.record("canary")?.status == .waiting)
         let canaryNow = await scenario.record("canary")
-        #expect(canaryNow?.reason.contains("soak: staging stable on 1.0.0") == true, "\(canaryNow?.reason ?? "")")
+        #expect(canaryNow?.words.contains("soak: staging stable on 1.0.0") == true, "\(canaryNow?.words ?? "")")
         #expect(await scenario.record("prod")?.status == .waiting)
 
         try await scenario.run(for: 660)
@@ -132,7 +135,7 @@ struct ScenarioTests {
         try await scenario.run(for: 660)
         let prod = await scenario.record("prod")
         #expect(prod?.status == .waiting)
-        #expect(prod?.reason.contains("approval: 0 of 1") == true, "\(prod?.reason ?? "")")
+        #expect(prod?.words.contains("approval: 0 of 1") == true, "\(prod?.words ?? "")")
 
         try await scenario.signal(ApprovalGranted(instance: ServiceInstanceID("shop/web@prod")!, version: "1.0.0"), stream: "instance:shop/web@prod", actor: "bob")
         try await scenario.run(for: 60)
@@ -149,7 +152,7 @@ struct ScenarioTests {
         #expect(rows.map(\.instance) == ["shop/web@canary", "shop/web@prod", "shop/web@staging"])
         for row in rows {
             let record = state.instances[ServiceInstanceID(row.instance)!]
-            #expect(row.status == record?.status.rawValue && row.reason == record?.reason)
+            #expect(row.status == record?.status.rawValue && row.reason == record?.words)
             #expect(row.lastGoodVersion == "1.0.0" && row.desiredVersion == "1.0.0" && row.currentVersions == "1.0.0")
         }
         let prodDecisions = try await scenario.decisions("prod").map(\.waitingFor)
@@ -173,7 +176,7 @@ struct ScenarioTests {
         try await scenario.run(for: 900, tick: 10)
         #expect(await scenario.status("staging") == "converged 2.0.0")
         let canary = await scenario.record("canary")
-        #expect(canary?.status == .rolledBack, "\(canary?.reason ?? "")")
+        #expect(canary?.status == .rolledBack, "\(canary?.words ?? "")")
         #expect(canary?.converged?.release.version == "1.0.0")
         let bad = try await scenario.store.events(EventFilter(types: [ReleaseMarkedBad.eventType]))
         #expect(bad.count == 1)
@@ -185,7 +188,7 @@ struct ScenarioTests {
         let prod = await scenario.record("prod")
         #expect(prod?.converged?.release.version == "1.0.0")
         #expect(prod?.request?.release.version == "1.0.0")
-        #expect(prod?.reason.contains("2.0.0 is marked bad") == true, "\(prod?.reason ?? "")")
+        #expect(prod?.words.contains("2.0.0 is held back here: it is marked bad") == true, "\(prod?.words ?? "")")
         #expect(try await scenario.store.verifyProjections().isClean)
 
         // Someone asks to retry it by releasing 2.0.0 again: canary tries it again (and fails again).
@@ -208,7 +211,7 @@ struct ScenarioTests {
         try await scenario.run(for: 1_500, tick: 10)
         let held = await scenario.record("prod")
         #expect(held?.status == .waiting)
-        #expect(held?.reason.contains("alert firing: HighErrorRate{service=\"web\",severity=\"critical\"}") == true, "\(held?.reason ?? "")")
+        #expect(held?.words.contains("alert firing: HighErrorRate{service=\"web\",severity=\"critical\"}") == true, "\(held?.words ?? "")")
         #expect(held?.converged == nil)
         try await scenario.signal(AlertResolved(name: "HighErrorRate", labels: ["severity": "critical", "service": "web"]), stream: "alerts")
         try await scenario.run(for: 60, tick: 10)
@@ -231,7 +234,7 @@ struct ScenarioTests {
         try await scenario.release("1.2.0")
         try await scenario.run(for: 60, tick: 5)
         let staging = try await scenario.decisions("staging")
-        #expect(staging.contains { $0.reason.contains("1.1.0 superseded by 1.2.0") }, "\(staging.map(\.reason))")
+        #expect(staging.contains { $0.words.contains("1.1.0 superseded by 1.2.0") }, "\(staging.map(\.words))")
         #expect(await scenario.status("staging") == "converged 1.2.0")
         // Canary goes straight to 1.2.0 after its soak; 1.1.0 is never applied there.
         try await scenario.run(for: 700, tick: 10)
@@ -282,7 +285,7 @@ struct ScenarioTests {
         #expect(await scenario.record("staging", service: "api")?.status == .converging)
         let web = await scenario.record("staging", service: "web")
         #expect(web?.status == .waiting)
-        #expect(web?.reason.contains("1 of at most 1 instances of shop are converging") == true, "\(web?.reason ?? "")")
+        #expect(web?.words.contains("at most 1 instance(s) of shop converge at a time") == true, "\(web?.words ?? "")")
         try await scenario.run(for: 60, tick: 5)
         #expect(await scenario.status("staging", service: "api") == "converged 1.0.0")
         #expect(await scenario.status("staging", service: "web") == "converged 1.0.0")
@@ -303,7 +306,7 @@ struct ScenarioTests {
         try await scenario.run(for: 3_600, tick: 30)
         let held = await scenario.record("prod")
         #expect(held?.status == .waiting)
-        #expect(held?.reason.contains("freeze until 2026-11-25T12:00:00Z (migration)") == true, "\(held?.reason ?? "")")
+        #expect(held?.words.contains("freeze until 2026-11-25T12:00:00Z (migration)") == true, "\(held?.words ?? "")")
         #expect(held?.request == nil)
         try await scenario.run(for: 3_660, tick: 30)
         #expect(await scenario.status("prod") == "converged 1.0.0")
@@ -326,11 +329,11 @@ struct ScenarioTests {
         #expect(await scenario.status("staging") == "converged 1.0.0")
         let events = try await scenario.store.stream(StreamID("instance:shop/web@staging"))
         let decisions = try await scenario.decisions("staging")
-        #expect(events.filter { $0.type == ApplyRequested.eventType }.count == 1, "\(decisions.map(\.reason))")
+        #expect(events.filter { $0.type == ApplyRequested.eventType }.count == 1, "\(decisions.map(\.words))")
         let started = events.filter { $0.type == ApplyStarted.eventType }.map { try? $0.decode(ApplyStarted.self).idempotencyKey }
         #expect(started == ["req-crashed"])
         #expect(decisions.contains { $0.actions == [.reissue(requestID: "req-crashed")] })
-        #expect(decisions.first?.reason.contains("resuming after a restart: fetching") == true)
+        #expect(decisions.first?.words.contains("resuming after a restart: fetching") == true)
 
         // A stale request: the release moved on while no worker ran.
         let second = try await Scenario.make()
@@ -372,6 +375,52 @@ struct ScenarioTests {
         let diff = try #require(report.differences.first?.diff)
         #expect(diff.contains { $0.hasPrefix("status: failed → ") })
         #expect(diff.contains { $0.hasPrefix("actions: [\"mark 1.0.0 bad (forged)\"] → ") })
+    }
+
+    @Test("recorded decisions hold reasons as values, never words: rewording a reason changes no recorded decision and no replay")
+    func reasonsAreValues() async throws {
+        let scenario = try await Scenario.make()
+        defer { try? FileManager.default.removeItem(at: scenario.directory) }
+        try await scenario.release("1.0.0")
+        try await scenario.run(for: 1_500, tick: 10)
+        try await scenario.release("2.0.0")
+        try await scenario.run(for: 900, tick: 10)
+        let events = try await scenario.store.events(EventFilter(types: [DecisionMade.eventType], limit: 10_000))
+        #expect(events.count > 20)
+        var kinds: Set<String> = []
+        for event in events {
+            let made = try event.decode(DecisionMade.self)
+            #expect(made.engineVersion == Engine.version)
+            if case .words = made.decision.reason { Issue.record("a decision recorded words: \(event.payload)") }
+            // The words people read appear nowhere in what was recorded: the payload is the same
+            // whatever the words say, so a reworded Keelson records and replays the same bytes.
+            let words = made.decision.reason.words(at: made.nowMilliseconds)
+            #expect(!event.payload.contains(words), "\(event.payload)")
+            kinds.insert(String(describing: made.decision.reason).prefix { $0 != "(" }.description)
+            // Read back and written again: the same bytes (what the log holds is all there is).
+            #expect(try CanonicalJSON.string(made) == CanonicalJSON.string(try JSONDecoder().decode(DecisionMade.self, from: Data(event.payload.utf8))))
+        }
+        #expect(kinds.count >= 5, "\(kinds)")
+
+    }
+
+    @Test("a log replays clean under the engine that recorded it; under engine 2 it lists what engine 2 would have decided differently")
+    func replayAcrossEngineVersions() async throws {
+        let scenario = try await Scenario.make()
+        defer { try? FileManager.default.removeItem(at: scenario.directory) }
+        try await scenario.release("1.0.0")
+        try await scenario.run(for: 1_500, tick: 10)
+        let recorded = try await Replay.run(store: scenario.store)
+        #expect(recorded.decisions > 10 && recorded.matched == recorded.decisions && recorded.skipped == 0)
+        let three = try await Replay.run(store: scenario.store, engine: 3)
+        #expect(three.matched == recorded.decisions)
+        // Engine 2 says every reason in words: every decision differs, in its reason only.
+        let two = try await Replay.run(store: scenario.store, engine: 2)
+        #expect(two.engine == 2 && two.decisions == recorded.decisions && two.differences.count == recorded.decisions)
+        for difference in two.differences {
+            #expect(difference.recorded.status == difference.replayed.status && difference.recorded.actions == difference.replayed.actions)
+            #expect(difference.diff.allSatisfy { $0.hasPrefix("reason") }, "\(difference.diff)")
+        }
     }
 
     @Test("two workers share one database through leases; when one stops, the other takes its instances over and resumes its apply")
@@ -417,7 +466,7 @@ struct ScenarioTests {
             .map { try $0.decode(LeaseAcquired.self) }.filter { $0.worker == "worker:b" }
         #expect(taken.count == 3 && taken.allSatisfy { $0.previousOwner == "worker:a" })
         let record = await second.engineState.instances[staging]
-        #expect(record?.converged?.release.version == "1.0.0", "\(record?.reason ?? "")")
+        #expect(record?.converged?.release.version == "1.0.0", "\(record?.words ?? "")")
         // worker:a's request was re-issued with its id by worker:b; no second request was made.
         let events = try await scenario.store.stream(StreamID("instance:shop/web@staging"))
         #expect(events.filter { $0.type == ApplyRequested.eventType }.count == 1)
@@ -449,4 +498,13 @@ struct HangingRuntime: Runtime {
         ApplyResult(succeeded: true, durationMilliseconds: 0)
     }
     func check() async -> [RuntimeCheck] { [] }
+}
+
+/// A recorded decision and its reason in words.
+@dynamicMemberLookup
+struct RecordedDecision {
+    var decision: Decision
+    var words: String
+
+    subscript<T>(dynamicMember path: KeyPath<Decision, T>) -> T { decision[keyPath: path] }
 }

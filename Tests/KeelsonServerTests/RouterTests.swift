@@ -9,6 +9,36 @@ import Testing
 
 @Suite("The HTTP API, route by route (router tests, no sockets)")
 struct RouterTests {
+    @Test("a waiting instance's reason is said as of the read: the soak's countdown moves with the clock, not with decisions")
+    func statusReasonIsCurrent() async throws {
+        let harness = try await Harness.make()
+        var control = harness.control
+        control.now = { [clock = harness.clock] in clock.now }
+        _ = try await control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
+        let worker = harness.worker()
+        var soaking: InstanceStatusEntry?
+        for _ in 0..<40 {
+            try await worker.step()
+            await worker.waitForApplies()
+            try await worker.step()
+            soaking = try await control.status(scope: "shop/web").instances.first { $0.channel == "prod" && $0.waitingFor == "soak" }
+            if soaking != nil { break }
+            harness.clock.advance(2)
+        }
+        let first = try #require(soaking, "prod waits for the soak")
+        let row = try #require(try await harness.store.instanceStatuses(prefix: "shop/web@prod").first)
+        #expect(row.why != nil && row.decidedAtMilliseconds > 0, "the status keeps the reason as a value")
+        func stable(_ reason: String) -> Int? {
+            reason.firstMatch(of: /staging stable on 1\.0\.0 for (\d+)s of 1m/).flatMap { Int($0.1) }
+        }
+        let before = try #require(stable(first.reason), "\(first.reason)")
+        // No worker runs: the recorded decision is the same, its countdown is not.
+        harness.clock.advance(25)
+        let later = try #require(try await control.status(scope: "shop/web").instances.first { $0.channel == "prod" })
+        #expect(stable(later.reason) == before + 25, "\(first.reason) → \(later.reason)")
+        #expect(later.decisionPosition == first.decisionPosition)
+    }
+
     @Test("the OpenAPI document and the router list the same routes, with the same roles")
     func openAPIMatchesRoutes() throws {
         let document = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.bytes)) as! [String: Any]
@@ -278,7 +308,8 @@ struct RouterTests {
             #expect(detail.status?.desired == "1.0.0")
             #expect(detail.explanation?.decision.status == .waiting)
             let explain = try decode(Explanation.self, try await client.call(.get, "/api/v1/instances/shop/web/prod/explain", as: .viewer, harness: harness).body)
-            #expect(explain.decision.reason.contains("staging"), "\(explain.decision.reason)")
+            #expect(explain.reason.contains("staging"), "\(explain.reason)")
+            #expect(explain.decision.reason == .waits(version: "1.0.0", gate: .upstream(channel: "staging"), superseded: nil), "\(explain.decision.reason)")
             let early = try await client.call(.get, "/api/v1/instances/shop/web/prod/explain?position=3", as: .viewer, harness: harness)
             #expect(early.status == 404, "no decision that early")
             #expect(try await client.call(.get, "/api/v1/instances/shop/web/nowhere", as: .viewer, harness: harness).status == 404)

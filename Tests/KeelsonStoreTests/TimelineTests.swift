@@ -17,7 +17,7 @@ struct TimelineTests {
             try await store.append([try NewEvent(DesiredStateCompiled(instance: id.description, digest: "sha256:0123456789abcdef0123", document: "{}", version: "1.4.2", parameters: [:], configDigest: "c"), actor: "user:alice")], to: StreamID("instance:\(id)"))
         }
         clock.advance(by: 60)
-        try await store.append([try NewEvent(DecisionMade(instance: eu, viewPosition: 3, nowMilliseconds: 0, engineVersion: 1, decision: Decision(status: .waiting, waitingFor: .approval, version: "1.4.2", reason: "1.4.2 waits: approval: 0 of 1")), actor: "worker:a")], to: StreamID("instance:\(eu)"))
+        try await store.append([try NewEvent(DecisionMade(instance: eu, viewPosition: 3, nowMilliseconds: 0, engineVersion: 1, decision: Decision(status: .waiting, waitingFor: .approval, version: "1.4.2", reason: .words("1.4.2 waits: approval: 0 of 1"))), actor: "worker:a")], to: StreamID("instance:\(eu)"))
         try await store.append([try NewEvent(ApprovalGranted(instance: eu, version: "1.4.2", comment: "dashboards green"), actor: "user:bob")], to: StreamID("instance:\(eu)"))
         let finished = ApplyFinished(instance: eu, runtime: "sim", digest: "sha256:x", idempotencyKey: "req-1", result: ApplyResult(succeeded: false, durationMilliseconds: 2_500, error: "port taken"))
         try await store.append([NewEvent(type: ApplyFinished.failedType, payload: try CanonicalJSON.string(finished), actor: "worker:a")], to: StreamID("instance:\(eu)"))

@@ -29,7 +29,7 @@ enum TimelineBenchmark {
         for index in 0..<instances {
             let made = DecisionMade(
                 instance: instance(index), viewPosition: 0, nowMilliseconds: 1_795_600_800_000, engineVersion: 1,
-                decision: Decision(status: .converging, version: "1.4.2", reason: "waiting for 1.4.2 to become healthy: 2/3 ready"))
+                decision: Decision(status: .converging, version: "1.4.2", reason: .applyRunning(version: "1.4.2", rollback: false, sinceMilliseconds: 0)))
             payloads.append(try CanonicalJSON.string(made))
         }
         var next = 1
@@ -85,7 +85,7 @@ enum TimelineBenchmark {
             stream: "instance:shop/web@prod",
             events: Array(repeating: NewEvent(type: DecisionMade.eventType, payload: try CanonicalJSON.string(DecisionMade(
                 instance: instance(0), viewPosition: 0, nowMilliseconds: 0, engineVersion: 1,
-                decision: Decision(status: .converged, version: "1.4.2", reason: "converged on 1.4.2"))), actor: "worker:bench"), count: 100))])
+                decision: Decision(status: .converged, version: "1.4.2", reason: .convergedOn(version: "1.4.2")))), actor: "worker:bench"), count: 100))])
         try await fill(small, count: 900) { _ in }
         let smallLatencies = try await query(small, repetitions: 1_000)
         let smallCount = try await small.lastPosition()

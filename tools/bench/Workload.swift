@@ -48,7 +48,7 @@ struct Workload: Sendable {
                 StateFetched(instance: instance, runtime: "local", observation: observation, digest: digest), actor: actor,
                 correlationID: correlationID)
         case DecisionMade.eventType:
-            let decision = Decision(status: .converged, version: version, reason: "converged on \(version): \(replicas)/\(replicas) ready")
+            let decision = Decision(status: .converged, version: version, reason: .converged(version: version, ready: replicas, desired: replicas, rolledBack: false))
             return try! NewEvent(
                 DecisionMade(
                     instance: instance, viewPosition: Int64(sequence), nowMilliseconds: 1_795_600_800_000 + Int64(sequence),

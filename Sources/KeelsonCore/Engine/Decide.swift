@@ -3,9 +3,16 @@ import Foundation
 /// The convergence engine's decision function: pure. The same view and `now` give the same
 /// decision, in any process — no clock, randomness, I/O or unordered iteration here.
 public enum Engine {
-    /// Bump whenever `decide` changes what it answers: replay compares recorded decisions with the
-    /// engine version that made them.
-    public static let version = 2
+    /// Bump whenever `decide` changes what it answers, and keep the previous version callable
+    /// (frozen): replay re-decides each recorded decision with the engine version that made it.
+    ///
+    /// - 2: reasons recorded as words; an instance that keeps its release while a newer one is
+    ///   marked bad elsewhere shows `failed`.
+    /// - 3: structured reasons (`Reason`); such an instance is `converged` on what it runs (or
+    ///   `idle` if nothing was released there), with the bad release named as held back.
+    public static let version = 3
+    /// The engine versions this Keelson can decide with (`keelson replay --engine N`).
+    public static let versions = [2, 3]
 
     /// How long past its progress deadline an apply without a result is waited for. Its worker
     /// bounds it by that deadline and records a result; none by then (and this grace) means that
@@ -24,11 +31,16 @@ public enum Engine {
         return min(healRetrySeconds << doublings, maxRetrySeconds)
     }
 
-    public static func decide(_ view: InstanceView, nowMilliseconds now: Int64) -> Decision {
-        Decider(view: view, now: now).decide()
+    /// The decision engine `version` (one of `versions`; today's by default) makes over `view` at `now`.
+    public static func decide(_ view: InstanceView, nowMilliseconds now: Int64, engine: Int = version) -> Decision {
+        switch engine {
+        case 2: DeciderV2(view: view, now: now).decide()
+        default: Decider(view: view, now: now).decide()
+        }
     }
 }
 
+/// Engine version 3.
 private struct Decider {
     let view: InstanceView
     let now: Int64
@@ -38,63 +50,55 @@ private struct Decider {
         // Part of what the view is built from could not be read: deciding over the rest could undo
         // what the missing part said (a request, a result, a gate). Say so, and wait for news.
         if !view.unreadable.isEmpty {
-            return Decision(
-                status: .failed, version: record.desired?.version,
-                reason: "cannot decide: " + view.unreadable.joined(separator: "; ")
-                    + " (a later event of the same kind clears it; for an instance, a new release)")
+            return Decision(status: .failed, version: record.desired?.version, reason: .cannotDecide(unreadable: view.unreadable))
         }
         guard let desired = record.desired else {
             // A desired state that went (InstanceRemoved) leaves its time behind.
-            return Decision(status: .idle, reason: record.desiredAtMilliseconds > 0 ? "removed from config" : "no release yet")
+            return Decision(status: .idle, reason: record.desiredAtMilliseconds > 0 ? .removedFromConfig : .noRelease)
         }
 
         if let request = record.request, request.result == nil {
             let deadline = Int64.milliseconds(seconds: request.release.progressDeadlineSeconds)
             let lostAt = request.issuedAt.adding(saturating: deadline).adding(saturating: .milliseconds(seconds: Engine.lostResultGraceSeconds))
+            let status: InstanceStatus = request.rollback ? .rollingBack : .converging
+            let version = request.release.version
             // An apply whose worker stopped (it restarted, or another took its lease over), or one
             // with no result long after its deadline: fetch first, then re-issue it or give it up.
             if let orphaned = request.orphanedAtMilliseconds ?? (now >= lostAt ? lostAt : nil) {
-                let why = request.orphanedAtMilliseconds != nil
-                    ? "resuming after a restart"
-                    : "no result from its worker \(Text.duration(.milliseconds(seconds: Engine.lostResultGraceSeconds))) past the progress deadline of \(Text.duration(deadline))"
+                let cause: Reason.Orphaned = request.orphanedAtMilliseconds != nil
+                    ? .restart
+                    : .noResult(graceSeconds: Engine.lostResultGraceSeconds, deadlineSeconds: request.release.progressDeadlineSeconds)
                 guard let seen = record.seen, seen.atMilliseconds >= orphaned else {
-                    return Decision(
-                        status: request.rollback ? .rollingBack : .converging, version: request.release.version,
-                        reason: "\(why): fetching before deciding about the unfinished apply of \(request.release.version)")
+                    return Decision(status: status, version: version, reason: .resumeFetching(version: version, cause: cause))
                 }
                 if request.rollback || request.release.digest == desired.digest {
                     return Decision(
-                        status: request.rollback ? .rollingBack : .converging, version: request.release.version,
-                        reason: "\(why): re-issuing the apply of \(request.release.version) with its idempotency key "
-                            + "(it now runs \(seen.versions.isEmpty ? "nothing" : seen.versions.joined(separator: ", ")))",
+                        status: status, version: version, reason: .resumeReissuing(version: version, cause: cause, running: seen.versions),
                         actions: [.reissue(requestID: request.requestID)])
                 }
                 return Decision(
                     status: .converging, version: desired.version,
-                    reason: "\(why): abandoning the unfinished apply of \(request.release.version), superseded by \(desired.version)",
+                    reason: .resumeAbandoning(version: version, cause: cause, supersededBy: desired.version),
                     actions: [.abandon(requestID: request.requestID, reason: "superseded by \(desired.version) while no worker ran it")])
             }
 
             // An apply is running: wait for its result (its worker bounds it by the deadline).
-            let verb = request.rollback ? "rolling back to" : "applying"
             return Decision(
-                status: request.rollback ? .rollingBack : .converging, version: request.release.version,
-                reason: "\(verb) \(request.release.version): apply running for \(Text.duration(now.subtracting(saturating: request.issuedAt)))",
+                status: status, version: version,
+                reason: .applyRunning(version: version, rollback: request.rollback, sinceMilliseconds: request.issuedAt),
                 wakeAtMilliseconds: lostAt)
         }
 
-        var note = ""
+        var note: Reason.RollbackNote?
         if let by = record.rollbackRequestedBy {
             if let good = record.lastGood, record.request?.release.digest != good.digest || record.request?.result?.succeeded != true {
                 var marks: [DecisionAction] = []
                 if let current = record.request?.release, current.version != good.version, view.badVersions[current.version] == nil {
                     marks.append(.markBad(version: current.version, reason: "rolled back by \(by)"))
                 }
-                return rollBack(to: good, "rolling back to \(good.version), the last good release: requested by \(by)", after: marks)
+                return rollBack(to: good, .rollbackRequested(to: good.version, by: by), after: marks)
             }
-            note = record.lastGood == nil
-                ? " (rollback requested by \(by), but there is no earlier good release here)"
-                : " (rollback requested by \(by): already on the last good release)"
+            note = record.lastGood == nil ? .noEarlierGoodRelease(by: by) : .alreadyOnGood(by: by)
         }
 
         if let request = record.request, let result = request.result {
@@ -105,22 +109,22 @@ private struct Decider {
                 // desired one (marked bad); a new release goes through the gates as usual.
                 let error = result.error ?? "no error given"
                 if request.rollback, view.badVersions[desired.version] != nil {
-                    return retryRollback(request, failedAt: result.atMilliseconds, because: "failed: \(error)", note: note)
+                    return retryRollback(request, failedAt: result.atMilliseconds, because: .applyFailed(error: error), note: note)
                 }
                 // Applying again a release that passed its watch here (healing drift) says nothing
                 // about the release: it stays good, and is applied again a little later.
                 if sameRelease, record.lastGood?.digest == release.digest {
-                    return retry(
-                        request, failedAt: result.atMilliseconds, waiting: .converging, retrying: .converging,
-                        failed: "applying \(release.version) again failed (\(error)); it is good here", again: "applying it again", note: note)
+                    return retry(request, failedAt: result.atMilliseconds, waiting: .converging, retrying: .converging, note: note) {
+                        .reapplyRetry(version: release.version, error: error, retryAtMilliseconds: $0)
+                    }
                 }
-                if sameRelease { return fail(release, "its apply failed: \(result.error ?? "no error given")") }
+                if sameRelease { return fail(release, .applyFailed(error: error)) }
             } else if !request.rollback, sameRelease, let why = view.badVersions[release.version] {
                 // Applied here, and marked bad (here or elsewhere): back to the last good release
                 // where that is allowed. Otherwise it stays failed — even if it looks healthy again
                 // later — until it is retried (which clears the mark) or a newer release comes.
                 if release.autoRollback, let good = record.lastGood, good.digest != release.digest {
-                    return rollBack(to: good, "\(release.version) is marked bad (\(why)); rolling back to \(good.version), the last good release\(note)")
+                    return rollBack(to: good, noted(.markedBadRollingBack(version: release.version, why: why, to: good.version), note))
                 }
                 return gate(desired, note: note)
             } else if sameRelease || (request.rollback && view.badVersions[desired.version] != nil) {
@@ -130,44 +134,50 @@ private struct Decider {
         return gate(desired, note: note)
     }
 
+    func noted(_ reason: Reason, _ note: Reason.RollbackNote?) -> Reason {
+        note.map { .noted(reason, $0) } ?? reason
+    }
+
+    /// What `seen` says, as reasons tell it.
+    static func observed(_ seen: InstanceRecord.Seen) -> Reason.Observed {
+        Reason.Observed(ready: seen.ready, desired: seen.desired, running: seen.versions, problem: seen.problem, drifted: seen.drifted)
+    }
+
     /// A rollback that failed (`because`, at `failedAt`): the instance is failed — and, while the
     /// release it went back to is still its last good one, that release is applied again after a
     /// wait that doubles with each attempt in a row (`Engine.retryDelaySeconds`): a rollback that
     /// failed for a passing reason (a timeout, a runtime that lost its state) still ends on the good
     /// release, and one that keeps failing costs a few events an hour.
-    func retryRollback(_ request: InstanceRecord.Request, failedAt: Int64, because: String, note: String) -> Decision {
+    func retryRollback(_ request: InstanceRecord.Request, failedAt: Int64, because: Reason.Failure, note: Reason.RollbackNote?) -> Decision {
         let release = request.release
-        let failed = "rollback to \(release.version) \(because)"
         guard record.lastGood?.digest == release.digest else {
-            return Decision(status: .failed, version: release.version, reason: failed + note)
+            return Decision(status: .failed, version: release.version, reason: noted(.rollbackFailed(version: release.version, failure: because), note))
         }
-        return retry(
-            request, failedAt: failedAt, waiting: .failed, retrying: .rollingBack, failed: failed,
-            again: "rolling back to \(release.version) again (attempt \((request.attempt ?? 1) + 1))", note: note)
+        return retry(request, failedAt: failedAt, waiting: .failed, retrying: .rollingBack, note: note) {
+            .rollbackRetry(version: release.version, failure: because, attempt: request.attempt ?? 1, retryAtMilliseconds: $0)
+        }
     }
 
     /// Applies `request`'s release — good here — again once the wait after its failed attempt
-    /// (`failedAt`, `Engine.retryDelaySeconds`) is over; until then says when.
+    /// (`failedAt`, `Engine.retryDelaySeconds`) is over; until then says when (`reason(retryAt)`;
+    /// nil: now).
     func retry(
         _ request: InstanceRecord.Request, failedAt: Int64, waiting: InstanceStatus, retrying: InstanceStatus,
-        failed: String, again: String, note: String
+        note: Reason.RollbackNote?, reason: (Int64?) -> Reason
     ) -> Decision {
         let release = request.release
         let retryAt = failedAt.adding(saturating: .milliseconds(seconds: Engine.retryDelaySeconds(afterAttempt: request.attempt ?? 1)))
         if now >= retryAt {
             return Decision(
-                status: retrying, version: release.version, reason: "\(failed); \(again)\(note)",
+                status: retrying, version: release.version, reason: noted(reason(nil), note),
                 actions: [.apply(version: release.version, digest: release.digest, rollback: request.rollback)])
         }
-        return Decision(
-            status: waiting, version: release.version,
-            reason: "\(failed); trying again in \(Text.duration(retryAt.subtracting(saturating: now)))\(note)",
-            wakeAtMilliseconds: retryAt)
+        return Decision(status: waiting, version: release.version, reason: noted(reason(retryAt), note), wakeAtMilliseconds: retryAt)
     }
 
     /// After a successful apply of `request`: becoming healthy, converged and watched, then good;
     /// afterwards, drift is healed by applying the release again.
-    func follow(_ request: InstanceRecord.Request, result: InstanceRecord.Request.Result, note: String) -> Decision {
+    func follow(_ request: InstanceRecord.Request, result: InstanceRecord.Request.Result, note: Reason.RollbackNote?) -> Decision {
         let release = request.release
         let appliedAt = result.atMilliseconds
         let policy = view.policy
@@ -178,7 +188,7 @@ private struct Decider {
             {
                 return Decision(
                     status: request.rollback ? .rolledBack : .converged, version: release.version,
-                    reason: "\(request.rollback ? "rolled back to" : "converged on") \(release.version): \(seen.ready)/\(seen.desired) ready\(note)",
+                    reason: noted(.converged(version: release.version, ready: seen.ready, desired: seen.desired, rolledBack: request.rollback), note),
                     actions: [.markConverged(version: release.version, digest: release.digest)],
                     wakeAtMilliseconds: request.rollback ? nil : now.adding(saturating: .milliseconds(seconds: policy.watchSeconds)))
             }
@@ -189,31 +199,23 @@ private struct Decider {
             if let seen = record.seen, seen.isAfter(result), seen.ready == 0, seen.versions.isEmpty || seen.drifted,
                 (request.attempt ?? 1) < 2 || request.runnerChanged == true
             {
-                let what = seen.versions.isEmpty ? "nothing runs" : "drifted (\(seen.problem ?? "0/\(seen.desired) ready"))"
                 return Decision(
                     status: request.rollback ? .rollingBack : .converging, version: release.version,
-                    reason: "drift before converging: \(what) although its apply succeeded; applying \(release.version) again\(note)",
+                    reason: noted(.driftBeforeConverging(version: release.version, seen: Self.observed(seen)), note),
                     actions: [.apply(version: release.version, digest: release.digest, rollback: request.rollback)])
             }
             let deadline = appliedAt.adding(saturating: .milliseconds(seconds: release.progressDeadlineSeconds))
-            let health = record.seen.map { seen in
-                seen.isAfter(result)
-                    ? "\(seen.ready)/\(seen.desired) ready, running \(seen.versions.isEmpty ? "nothing" : seen.versions.joined(separator: ", "))"
-                        + (seen.problem.map { "; \($0)" } ?? "")
-                    : "not fetched since the apply"
-            } ?? "not fetched yet"
+            let health: Reason.Health = record.seen.map { seen in
+                seen.isAfter(result) ? .observed(Self.observed(seen)) : .notFetchedSinceApply
+            } ?? .notFetchedYet
             if now >= deadline {
-                if request.rollback {
-                    return retryRollback(
-                        request, failedAt: deadline,
-                        because: "not healthy within its progress deadline of \(Text.duration(.milliseconds(seconds: release.progressDeadlineSeconds))) (\(health))",
-                        note: note)
-                }
-                return fail(release, "not healthy within its progress deadline of \(Text.duration(.milliseconds(seconds: release.progressDeadlineSeconds))) (\(health))")
+                let failure = Reason.Failure.notHealthy(deadlineSeconds: release.progressDeadlineSeconds, health: health)
+                if request.rollback { return retryRollback(request, failedAt: deadline, because: failure, note: note) }
+                return fail(release, failure)
             }
             return Decision(
                 status: request.rollback ? .rollingBack : .converging, version: release.version,
-                reason: "waiting for \(release.version) to become healthy: \(health); deadline in \(Text.duration(deadline.subtracting(saturating: now)))\(note)",
+                reason: noted(.waitingHealthy(version: release.version, health: health, deadlineMilliseconds: deadline), note),
                 wakeAtMilliseconds: deadline)
         }
 
@@ -225,125 +227,95 @@ private struct Decider {
                 // over once it has converged again.
                 if seen.versions.isEmpty, seen.ready == 0 {
                     return Decision(
-                        status: .converging, version: release.version,
-                        reason: "drift during the watch: nothing runs; applying \(release.version) again\(note)",
+                        status: .converging, version: release.version, reason: noted(.driftDuringWatch(version: release.version), note),
                         actions: [.apply(version: release.version, digest: release.digest, rollback: false)])
                 }
-                return fail(release, "it lost its health during the watch (\(seen.problem ?? "\(seen.ready)/\(seen.desired) ready"))")
+                return fail(release, .lostHealthDuringWatch(problem: seen.problem ?? "\(seen.ready)/\(seen.desired) ready"))
             }
             if let alert = view.gatingAlerts.first {
-                return fail(release, "alert \(AlertFired.rendering(name: alert.name, labels: alert.labels)) fired during the watch")
+                return fail(release, .alertDuringWatch(alert: AlertFired.rendering(name: alert.name, labels: alert.labels)))
             }
             if now < watchEnd {
                 return Decision(
                     status: .converged, version: release.version,
-                    reason: "converged on \(release.version); watching for \(Text.duration(watchEnd.subtracting(saturating: now))) more\(note)",
-                    wakeAtMilliseconds: watchEnd)
+                    reason: noted(.watching(version: release.version, untilMilliseconds: watchEnd), note), wakeAtMilliseconds: watchEnd)
             }
             // The watch is judged on an observation from its end (not one from before a worker
             // stopped, say): until one is recorded, it is not over.
             guard (record.seen?.atMilliseconds ?? .min) >= watchEnd else {
-                return Decision(
-                    status: .converged, version: release.version,
-                    reason: "converged on \(release.version); its watch is over, waiting for a fetch to confirm its health\(note)")
+                return Decision(status: .converged, version: release.version, reason: noted(.watchOverAwaitingFetch(version: release.version), note))
             }
             return Decision(
                 status: .converged, version: release.version,
-                reason: "\(release.version) passed its watch of \(Text.duration(.milliseconds(seconds: policy.watchSeconds)))\(note)",
+                reason: noted(.passedWatch(version: release.version, watchSeconds: policy.watchSeconds), note),
                 actions: [.markGood(version: release.version, digest: release.digest)])
         }
 
         if let seen = record.seen, seen.atMilliseconds > converged.atMilliseconds,
             !seen.healthy || seen.drifted || seen.versions != [release.version]
         {
-            let what = seen.problem ?? (seen.drifted ? "drifted" : "running \(seen.versions.joined(separator: ", "))")
             return Decision(
                 status: request.rollback ? .rollingBack : .converging, version: release.version,
-                reason: "drift: \(what); applying \(release.version) again",
+                reason: .drift(version: release.version, seen: Self.observed(seen)),
                 actions: [.apply(version: release.version, digest: release.digest, rollback: request.rollback)])
         }
         if request.rollback, let desired = record.desired, let why = view.badVersions[desired.version] {
             return Decision(
                 status: .rolledBack, version: release.version,
-                reason: "rolled back to \(release.version); \(desired.version) is marked bad: \(why); release it again to retry it\(note)")
+                reason: noted(.rolledBackHoldingBad(version: release.version, bad: desired.version, why: why), note))
         }
-        return Decision(status: .converged, version: release.version, reason: "converged on \(release.version)\(note)")
+        return Decision(status: .converged, version: release.version, reason: noted(.convergedOn(version: release.version), note))
     }
 
     /// Back to `good`, the last good release here, after `marks` (release marks that come with it).
-    func rollBack(to good: ReleaseRef, _ reason: String, after marks: [DecisionAction] = []) -> Decision {
+    func rollBack(to good: ReleaseRef, _ reason: Reason, after marks: [DecisionAction] = []) -> Decision {
         Decision(
             status: .rollingBack, version: good.version, reason: reason,
             actions: marks + [.apply(version: good.version, digest: good.digest, rollback: true)])
     }
 
     /// The release failed here: mark it bad, and roll back to the last good release if allowed.
-    func fail(_ release: ReleaseRef, _ why: String) -> Decision {
+    func fail(_ release: ReleaseRef, _ failure: Reason.Failure) -> Decision {
         var marks: [DecisionAction] = []
         if view.badVersions[release.version] == nil {
-            marks.append(.markBad(version: release.version, reason: "failed in \(record.instance.channel): \(why)"))
+            marks.append(.markBad(version: release.version, reason: "failed in \(record.instance.channel): \(failure.words(at: now))"))
         }
         if release.autoRollback, let good = record.lastGood, good.digest != release.digest {
-            return rollBack(to: good, "\(release.version) failed: \(why); rolling back to \(good.version)", after: marks)
+            return rollBack(to: good, .failedRollingBack(version: release.version, failure: failure, to: good.version), after: marks)
         }
-        let why2 = !release.autoRollback ? "automatic rollback is off" : "there is no earlier good release to roll back to"
-        return Decision(status: .failed, version: release.version, reason: "\(release.version) failed: \(why); \(why2)", actions: marks)
+        return Decision(
+            status: .failed, version: release.version,
+            reason: .failed(version: release.version, failure: failure, autoRollbackOff: !release.autoRollback), actions: marks)
     }
 
     /// A release not applied here yet: every precondition must hold before it is applied.
-    func gate(_ desired: ReleaseRef, note: String) -> Decision {
+    func gate(_ desired: ReleaseRef, note: Reason.RollbackNote?) -> Decision {
         let version = desired.version
-        if let why = view.badVersions[version] {
-            // Rolled back here, or never tried here (it failed upstream): either way it stays put.
-            let good = record.lastGood
-            let onGood = good != nil && record.converged?.release.digest == good?.digest
-            // Staying put means running the last good release: drift from it (a runtime that lost
-            // what it ran) is healed by applying it again.
-            if onGood, let good, let converged = record.converged, let seen = record.seen,
-                seen.atMilliseconds > converged.atMilliseconds,
-                !seen.healthy || seen.drifted || seen.versions != [good.version]
-            {
-                let what = seen.versions.isEmpty ? "nothing runs" : seen.problem ?? (seen.drifted ? "drifted" : "running \(seen.versions.joined(separator: ", "))")
-                return rollBack(to: good, "\(version) is marked bad (\(why)); staying on \(good.version), but \(what): applying \(good.version) again" + note)
-            }
-            // Not on its last good release, and what runs is not healthy (nothing at all, say: the
-            // runtime lost a release that a bad one superseded before it converged): back to the
-            // last good release, which is not marked bad.
-            if !onGood, let good, desired.autoRollback, view.badVersions[good.version] == nil, let seen = record.seen, !seen.healthy {
-                let what = seen.versions.isEmpty ? "nothing runs" : seen.problem ?? "running \(seen.versions.joined(separator: ", ")), not healthy"
-                return rollBack(to: good, "\(version) is marked bad (\(why)) and \(what) here: rolling back to \(good.version), the last good release" + note)
-            }
-            let status: InstanceStatus = !onGood ? .failed : record.request?.rollback == true ? .rolledBack : .converged
-            return Decision(
-                status: status, version: version,
-                reason: "\(version) is marked bad (\(why))" + (onGood ? "; staying on \(good!.version)" : "")
-                    + "; release it again to retry it" + note)
-        }
+        if let why = view.badVersions[version] { return holdBack(desired, why: why, note: note) }
         if let by = record.rejections[version] {
-            return Decision(status: .rejected, version: version, reason: "\(version) was rejected for \(record.instance.channel) by \(by)\(note)")
+            return Decision(status: .rejected, version: version, reason: noted(.rejected(version: version, by: by, channel: record.instance.channel), note))
         }
-        var superseded = ""
+        var superseded: String?
         if let request = record.request, !request.rollback, request.release.digest != desired.digest,
             record.converged?.release.digest != request.release.digest
         {
-            superseded = "\(request.release.version) superseded by \(version); "
+            superseded = request.release.version
         }
-        func wait(_ precondition: Precondition, _ reason: String, until wake: Int64? = nil) -> Decision {
+        func wait(_ precondition: Precondition, _ gate: Reason.Gate, until wake: Int64? = nil) -> Decision {
             Decision(
-                status: superseded.isEmpty ? .waiting : .superseded, waitingFor: precondition, version: version,
-                reason: superseded + "\(version) waits: " + reason + note, wakeAtMilliseconds: wake)
+                status: superseded == nil ? .waiting : .superseded, waitingFor: precondition, version: version,
+                reason: noted(.waits(version: version, gate: gate, superseded: superseded), note), wakeAtMilliseconds: wake)
         }
 
-        if let pause = view.pausedBy { return wait(.paused, "paused (\(pause))") }
+        if let pause = view.pausedBy { return wait(.paused, .paused(by: pause)) }
         for upstream in view.upstream {
             guard let converged = upstream.converged, converged.release.version == version else {
-                return wait(.upstream, "\(upstream.channel) has not converged on it yet")
+                return wait(.upstream, .upstream(channel: upstream.channel))
             }
             let soak = Int64.milliseconds(seconds: view.policy.soakSeconds)
-            let stable = now.subtracting(saturating: converged.atMilliseconds)
-            if stable < soak {
+            if now.subtracting(saturating: converged.atMilliseconds) < soak {
                 return wait(
-                    .soak, "soak: \(upstream.channel) stable on \(version) for \(Text.duration(stable)) of \(Text.duration(soak))",
+                    .soak, .soak(channel: upstream.channel, sinceMilliseconds: converged.atMilliseconds, soakSeconds: view.policy.soakSeconds),
                     until: converged.atMilliseconds.adding(saturating: soak))
             }
         }
@@ -351,34 +323,73 @@ private struct Decider {
         if needed > 0 {
             let approvers = record.approvals[version] ?? []
             if approvers.count < needed {
-                return wait(
-                    .approval,
-                    "approval: \(approvers.count) of \(needed)" + (approvers.isEmpty ? "" : " (\(approvers.joined(separator: ", ")))")
-                        + " — keelson approve \(record.instance) --release \(version)")
+                return wait(.approval, .approval(approvers: approvers, needed: needed, instance: record.instance.description))
             }
         }
         let seconds = now / 1000
         if let freeze = view.policy.freezes.first(where: { $0.from <= seconds && seconds < $0.until }) {
-            return wait(
-                .freeze, "freeze until \(Text.time(freeze.until.multiplied(saturating: 1000)))" + (freeze.reason.map { " (\($0))" } ?? ""),
-                until: freeze.until.multiplied(saturating: 1000))
+            let until = freeze.until.multiplied(saturating: 1000)
+            return wait(.freeze, .freeze(untilMilliseconds: until, reason: freeze.reason), until: until)
         }
         if !view.policy.windows.isEmpty && !TimeRules.inside(now, view.policy.windows) {
             let next = TimeRules.nextOpening(after: now, view.policy.windows)
-            return wait(.window, "outside the allowed windows" + (next.map { "; the next opens \(Text.time($0))" } ?? ""), until: next)
+            return wait(.window, .window(nextOpeningMilliseconds: next), until: next)
         }
         if let alert = view.gatingAlerts.first {
-            return wait(.alert, "alert firing: \(AlertFired.rendering(name: alert.name, labels: alert.labels))")
+            return wait(.alert, .alert(AlertFired.rendering(name: alert.name, labels: alert.labels)))
         }
         if let limit = view.applicationMaxConverging, view.convergingInApplication >= limit {
-            return wait(.concurrency, "\(view.convergingInApplication) of at most \(limit) instances of \(record.instance.application) are converging")
+            return wait(.concurrency, .applicationLimit(application: record.instance.application, limit: limit))
         }
         if let limit = view.policy.maxConverging, view.convergingInChannel >= limit {
-            return wait(.concurrency, "\(view.convergingInChannel) of at most \(limit) instances in \(record.instance.channel) are converging")
+            return wait(.concurrency, .channelLimit(channel: record.instance.channel, limit: limit))
         }
         return Decision(
-            status: .converging, version: version, reason: superseded + "applying \(version)" + note,
+            status: .converging, version: version, reason: noted(.applying(version: version, superseded: superseded), note),
             actions: [.apply(version: version, digest: desired.digest, rollback: false)])
+    }
+
+    /// The desired release is marked bad (`why`; rolled back here, or never tried here because it
+    /// failed elsewhere): it stays put. The instance's own state is what its status says —
+    /// converged on what it runs when that is healthy and not marked bad; idle when nothing was
+    /// released here before; failed otherwise.
+    func holdBack(_ desired: ReleaseRef, why: String, note: Reason.RollbackNote?) -> Decision {
+        let version = desired.version
+        let good = record.lastGood
+        let onGood = good != nil && record.converged?.release.digest == good?.digest
+        // Staying put means running the last good release: drift from it (a runtime that lost
+        // what it ran) is healed by applying it again.
+        if onGood, let good, let converged = record.converged, let seen = record.seen,
+            seen.atMilliseconds > converged.atMilliseconds,
+            !seen.healthy || seen.drifted || seen.versions != [good.version]
+        {
+            return rollBack(to: good, noted(.healingGood(bad: version, why: why, good: good.version, seen: Self.observed(seen)), note))
+        }
+        // Not on its last good release, and what runs is not healthy (nothing at all, say: the
+        // runtime lost a release that a bad one superseded before it converged): back to the
+        // last good release, which is not marked bad.
+        if !onGood, let good, desired.autoRollback, view.badVersions[good.version] == nil, let seen = record.seen, !seen.healthy {
+            return rollBack(to: good, noted(.badAndUnhealthy(bad: version, why: why, good: good.version, seen: Self.observed(seen)), note))
+        }
+        // Stays on its last good release (the one marked bad, if it passed its watch here).
+        if onGood, let good {
+            return Decision(
+                status: record.request?.rollback == true ? .rolledBack : .converged, version: good.version,
+                reason: noted(good.version == version ? .markedBad(version: version, why: why) : .heldBack(bad: version, why: why, running: good.version), note))
+        }
+        // Keeps what it runs — what it converged on, or else what it last applied — healthy as
+        // last seen, and not marked bad itself.
+        let applied = record.request.flatMap { $0.result?.succeeded == true ? $0.release : nil }
+        if let running = record.converged?.release ?? applied, view.badVersions[running.version] == nil,
+            record.seen.map({ $0.healthy && !$0.drifted && $0.versions == [running.version] }) ?? (record.converged != nil)
+        {
+            return Decision(status: .converged, version: running.version, reason: noted(.heldBack(bad: version, why: why, running: running.version), note))
+        }
+        // Nothing was ever applied here, and nothing runs.
+        if record.converged == nil, record.request == nil, (record.seen?.versions ?? []).isEmpty {
+            return Decision(status: .idle, reason: noted(.heldBack(bad: version, why: why, running: nil), note))
+        }
+        return Decision(status: .failed, version: version, reason: noted(.markedBad(version: version, why: why), note))
     }
 }
 

@@ -46,20 +46,22 @@ public enum DecisionAction: Codable, Sendable, Hashable {
     case abandon(requestID: String, reason: String)
 }
 
-/// `decide`'s answer: the status, why (for people), what to do, and when to be asked again.
+/// `decide`'s answer: the status, why, what to do, and when to be asked again.
 public struct Decision: Codable, Sendable, Hashable {
     public var status: InstanceStatus
     /// Set when `status` is `waiting`.
     public var waitingFor: Precondition?
     /// The release the decision is about, if any.
     public var version: String?
-    public var reason: String
+    /// Why, as a value (`Reason.words(at:)` says it in words). In a payload: an object (engine
+    /// version 3 on), or a string (version 2 recorded words: read as `Reason.words`).
+    public var reason: Reason
     public var actions: [DecisionAction]
     /// Ask again at this time (milliseconds since 1970), even if no event arrives.
     public var wakeAtMilliseconds: Int64?
 
     public init(
-        status: InstanceStatus, waitingFor: Precondition? = nil, version: String? = nil, reason: String,
+        status: InstanceStatus, waitingFor: Precondition? = nil, version: String? = nil, reason: Reason,
         actions: [DecisionAction] = [], wakeAtMilliseconds: Int64? = nil
     ) {
         self.status = status
@@ -68,6 +70,36 @@ public struct Decision: Codable, Sendable, Hashable {
         self.reason = reason
         self.actions = actions
         self.wakeAtMilliseconds = wakeAtMilliseconds
+    }
+
+    enum CodingKeys: String, CodingKey { case status, waitingFor, version, reason, actions, wakeAtMilliseconds }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        status = try container.decode(InstanceStatus.self, forKey: .status)
+        waitingFor = try container.decodeIfPresent(Precondition.self, forKey: .waitingFor)
+        version = try container.decodeIfPresent(String.self, forKey: .version)
+        if let words = try? container.decode(String.self, forKey: .reason) {
+            reason = .words(words)
+        } else {
+            reason = try container.decode(Reason.self, forKey: .reason)
+        }
+        actions = try container.decode([DecisionAction].self, forKey: .actions)
+        wakeAtMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .wakeAtMilliseconds)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(waitingFor, forKey: .waitingFor)
+        try container.encodeIfPresent(version, forKey: .version)
+        if case .words(let words) = reason {
+            try container.encode(words, forKey: .reason)
+        } else {
+            try container.encode(reason, forKey: .reason)
+        }
+        try container.encode(actions, forKey: .actions)
+        try container.encodeIfPresent(wakeAtMilliseconds, forKey: .wakeAtMilliseconds)
     }
 }
 

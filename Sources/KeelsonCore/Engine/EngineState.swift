@@ -108,7 +108,12 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
     /// The last release that passed its watch here: what a rollback goes back to.
     public var lastGood: ReleaseRef?
     public var status: InstanceStatus = .idle
-    public var reason = "no release yet"
+    /// Why, as the last decision put it (at `decidedAtMilliseconds`).
+    public var reason: Reason = .noRelease
+    /// The `now` of the last decision (0 before any).
+    public var decidedAtMilliseconds: Int64 = 0
+    /// The reason in words, as of the last decision.
+    public var words: String { reason.words(at: decidedAtMilliseconds) }
     public var statusSinceMilliseconds: Int64 = 0
     public var wakeAtMilliseconds: Int64?
     /// Approvers by version, sorted.
@@ -256,6 +261,7 @@ public struct EngineState: Sendable, Hashable {
                 if record.status != decision.status { record.statusSinceMilliseconds = made.nowMilliseconds }
                 record.status = decision.status
                 record.reason = decision.reason
+                record.decidedAtMilliseconds = made.nowMilliseconds
                 record.wakeAtMilliseconds = decision.wakeAtMilliseconds
                 // `decide` answers a rollback request whenever no apply runs: it is handled now.
                 if record.request?.result != nil || record.request == nil { record.rollbackRequestedBy = nil }
@@ -369,7 +375,8 @@ public struct EngineState: Sendable, Hashable {
             update(failed.instance) { record in
                 if record.status != .failed { record.statusSinceMilliseconds = failed.nowMilliseconds }
                 record.status = .failed
-                record.reason = failed.reason
+                record.reason = .words(failed.reason)
+                record.decidedAtMilliseconds = failed.nowMilliseconds
                 record.wakeAtMilliseconds = nil
             }
         default:

@@ -12,7 +12,13 @@ public struct InstanceStatusRow: Sendable, Hashable, Codable {
     /// The release the last decision is about.
     public var decisionVersion: String?
     public var waitingFor: String?
+    /// The reason in words, as of the decision (`decidedAtMilliseconds`).
     public var reason: String
+    /// The reason as a value (nil when it is only words: decisions of engine version 2, a worker
+    /// that could not decide, a removal), to say it again as of a later moment.
+    public var why: Reason?
+    /// The `now` of the decision `why` belongs to; 0 without `why`.
+    public var decidedAtMilliseconds: Int64 = 0
     /// When the status last changed (the deciding `now`), ms since 1970; 0 before any decision.
     public var sinceMilliseconds: Int64
     /// The position of the last `DecisionMade`.
@@ -69,6 +75,7 @@ public struct InstanceStatusProjection: KeyedProjection {
             status.desiredVersion = nil
             status.status = Self.removed
             status.waitingFor = nil
+            (status.why, status.decidedAtMilliseconds) = (nil, 0)
             status.reason = "removed from config \(removed.configDigest.prefix(19))… (it ran \(removed.version))"
             status.sinceMilliseconds = event.recordedAtMilliseconds
         case DecisionMade.eventType:
@@ -84,7 +91,12 @@ public struct InstanceStatusProjection: KeyedProjection {
             status.status = made.decision.status.rawValue
             status.decisionVersion = made.decision.version
             status.waitingFor = made.decision.waitingFor?.rawValue
-            status.reason = made.decision.reason
+            if case .words(let words) = made.decision.reason {
+                (status.reason, status.why, status.decidedAtMilliseconds) = (words, nil, 0)
+            } else {
+                status.reason = made.decision.reason.words(at: made.nowMilliseconds)
+                (status.why, status.decidedAtMilliseconds) = (made.decision.reason, made.nowMilliseconds)
+            }
             status.decisionPosition = event.position
             for case .markGood(let version, _) in made.decision.actions { status.lastGoodVersion = version }
         case DecisionFailed.eventType:
@@ -97,6 +109,7 @@ public struct InstanceStatusProjection: KeyedProjection {
             status.status = InstanceStatus.failed.rawValue
             status.waitingFor = nil
             status.reason = failed.reason
+            (status.why, status.decidedAtMilliseconds) = (nil, 0)
         default:
             return
         }
