@@ -107,6 +107,9 @@ public struct Decision: Codable, Sendable, Hashable {
 /// version, so that replay can rebuild the same view and must get the same decision.
 public struct DecisionMade: EventPayload, Hashable {
     public static let eventType = "DecisionMade"
+    /// 1: `decision.reason` is words (engine version 2); 2: it is a `Reason` object (engine
+    /// version 3 on). Both read as `Decision` (words become `Reason.words`).
+    public static let schemaVersion = 2
     public var instance: ServiceInstanceID
     /// The last position folded into the view the decision was made over.
     public var viewPosition: Int64
