@@ -15,6 +15,7 @@ let migrationFiles = [
     "0007_timeline.sql",
     "0008_tokens.sql",
     "0009_structured_reasons.sql",
+    "0010_engine_snapshots.sql",
 ]
 
 let package = Package(

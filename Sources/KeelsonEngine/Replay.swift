@@ -10,6 +10,21 @@ extension EventStore {
         return state
     }
 
+    /// One instance's record as the engine's fold had it at `position`, folded from the events
+    /// that can change it — its own stream's, its service's (releases, bad marks) and the workers'
+    /// starts — instead of from the whole log: what `explain` reads, at a cost that grows with
+    /// the instance's history, not the log's. Equal to `engineState(upTo:).instances[id]` (a
+    /// test checks it on every instance of a scenario at every position).
+    public func instanceRecord(_ id: ServiceInstanceID, upTo position: Int64) async throws -> InstanceRecord? {
+        let types = EngineState.eventTypes
+        let own = try await events(EventFilter(stream: .instance(id), types: types, upToPosition: position))
+        let service = try await events(EventFilter(stream: .service(id.application, id.service), types: types, upToPosition: position))
+        let starts = try await events(EventFilter(types: [WorkerStarted.eventType], upToPosition: position))
+        var state = EngineState()
+        for event in (own + service + starts).sorted(by: { $0.position < $1.position }) { state.evolve(event) }
+        return state.instances[id]
+    }
+
     /// Feeds every event the engine folds, in log order, to `body`, reading in pages.
     func foldEngineEvents(from start: Int64 = 0, upTo end: Int64? = nil, _ body: (RecordedEvent) throws -> Void) async throws {
         var after = start

@@ -47,6 +47,11 @@ public actor Worker {
         /// Told about what the loop met and went on from (a failed pass, an instance it could not
         /// decide about, its name lost): the CLI prints it, the server logs it.
         public var onProblem: @Sendable (String) -> Void = { _ in }
+        /// A snapshot of the engine's state is stored once the log has grown by this many events
+        /// since the last one (0: never); a worker starts from the latest.
+        public var snapshotEvery: Int64 = 10_000
+        /// How many snapshots are kept (the latest).
+        public var snapshotsKept = 2
 
         public init(name: String = Worker.defaultName, stateRoot: String) {
             self.name = name
@@ -104,6 +109,9 @@ public actor Worker {
 
     var state = EngineState()
     var folded: Int64 = 0
+    /// The position of the last snapshot stored or started from, and the one being written.
+    var snapshotAt: Int64 = 0
+    var snapshotWriting: Task<Void, Never>?
     /// The instances decided about: those with a desired state that config did not drop.
     var live: Set<ServiceInstanceID> = []
     var liveByApplication: [String: Set<ServiceInstanceID>] = [:]
@@ -183,6 +191,7 @@ public actor Worker {
         try await store.append(
             [try NewEvent(WorkerStarted(worker: settings.name, engineVersion: Engine.version), actor: settings.name)],
             to: .worker(settings.name))
+        try await restoreSnapshot()
         try await catchUp()
     }
 
@@ -301,14 +310,15 @@ public actor Worker {
     // MARK: folding
 
     /// The event types the worker reads.
-    static let foldedTypes = EngineState.eventTypes + [ConfigApplied.eventType, InstanceRemovalFinished.eventType]
+    static let foldedTypes = EngineState.eventTypes + [ConfigApplied.eventType]
 
     func catchUp() async throws {
         while true {
             let events = try await store.events(EventFilter(afterPosition: folded, types: Self.foldedTypes, limit: 2_000))
-            guard !events.isEmpty else { return }
+            guard !events.isEmpty else { break }
             for event in events { fold(event) }
         }
+        try await snapshotIfDue()
     }
 
     /// Folds one event, and marks what it can change as news: its own instance; for a decision,
@@ -331,6 +341,7 @@ public actor Worker {
             state.evolve(event)
         case InstanceRemovalFinished.eventType:
             if let finished = try? event.decode(InstanceRemovalFinished.self) { removals[finished.instance] = nil }
+            state.evolve(event)
         default:
             if event.type == DesiredStateCompiled.eventType, let id = instance, removed.contains(id) {
                 // Back in config: converged like any other instance again.
@@ -504,5 +515,68 @@ final class Wakeup: @unchecked Sendable {
             await group.next()
             group.cancelAll()
         }
+    }
+}
+
+// MARK: snapshots
+
+extension Worker {
+    /// Starts from the latest stored snapshot of the engine's state, if there is one: the log
+    /// before it is not folded again. One that cannot be read is reported, and the log folded
+    /// from its start.
+    func restoreSnapshot() async throws {
+        guard folded == 0 else { return }
+        let snapshot: EngineSnapshot
+        do {
+            guard let found = try await store.latestEngineSnapshot() else { return }
+            snapshot = found
+        } catch {
+            settings.onProblem("\(settings.name): starting without a snapshot: \(error)")
+            return
+        }
+        state = snapshot.state
+        folded = snapshot.position
+        snapshotAt = snapshot.position
+        // What the fold of the events before it would have set up besides the state: the runtimes
+        // of the config in force then, the instances decided about, those waiting for a slot,
+        // and those still to be removed.
+        if let config = try await store.events(EventFilter(types: [ConfigApplied.eventType], limit: 1, latest: true, upToPosition: folded)).first,
+            let applied = try? config.decode(ConfigApplied.self)
+        {
+            loadRuntimes(applied)
+        }
+        for (id, record) in state.instances {
+            if record.desired == nil && record.desiredAtMilliseconds > 0 { removed.insert(id) }
+            if let removal = record.removal { removals[id] = .some(removal.last) }
+            if record.waitingFor == .concurrency { waitingForSlot[id.application, default: []].insert(id) }
+            updateLive(id)
+        }
+        everythingDirty = true
+    }
+
+    /// Stores a snapshot of the state once the log has grown by `snapshotEvery` events since the
+    /// last one this worker knows of. It is encoded and written off the worker (the state is a
+    /// value: the worker goes on folding while a copy is written), one at a time.
+    func snapshotIfDue() async throws {
+        guard settings.snapshotEvery > 0, folded - snapshotAt >= settings.snapshotEvery, snapshotWriting == nil else { return }
+        let (copy, position, store, settings) = (state, folded, store, settings)
+        snapshotAt = position
+        snapshotWriting = Task.detached(priority: .utility) {
+            var snapshot = EngineSnapshot(copy)
+            snapshot.position = position
+            do {
+                try await store.writeEngineSnapshot(snapshot, keep: settings.snapshotsKept, nowMilliseconds: settings.clock().millisecondsSince1970)
+            } catch {
+                settings.onProblem("\(settings.name): storing the engine snapshot at position \(position) failed: \(error)")
+            }
+            await self.snapshotWritten()
+        }
+    }
+
+    private func snapshotWritten() { snapshotWriting = nil }
+
+    /// Waits until the snapshot being written, if any, is stored (tests, benchmarks).
+    public func waitForSnapshot() async {
+        await snapshotWriting?.value
     }
 }

@@ -20,11 +20,14 @@ public struct EventFilter: Sendable, Hashable {
     public var limit: Int?
     /// Take the *last* `limit` matching events instead of the first (still returned in log order).
     public var latest = false
+    /// Only events at or before this position.
+    public var upToPosition: Int64?
 
     public init(
         stream: StreamID? = nil, fromVersion: Int64? = nil, afterPosition: Int64 = 0, types: [String] = [],
-        since: Date? = nil, until: Date? = nil, limit: Int? = nil, latest: Bool = false
+        since: Date? = nil, until: Date? = nil, limit: Int? = nil, latest: Bool = false, upToPosition: Int64? = nil
     ) {
+        self.upToPosition = upToPosition
         self.stream = stream
         self.fromVersion = fromVersion
         self.afterPosition = afterPosition
@@ -48,7 +51,7 @@ public struct EventFilter: Sendable, Hashable {
     func fetch(_ db: Database, upTo: Int64? = nil) throws -> [RecordedEvent] {
         var conditions = ["position > ?"]
         var arguments: [any DatabaseValueConvertible] = [afterPosition]
-        if let upTo {
+        if let upTo = [upTo, upToPosition].compactMap({ $0 }).min() {
             conditions.append("position <= ?")
             arguments.append(upTo)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeelsonCore
+import KeelsonEngine
 import KeelsonStore
 
 struct DatabaseCommand: AsyncParsableCommand {
@@ -21,8 +22,10 @@ struct CheckDatabase: AsyncParsableCommand {
             them with the live tables row by row, and reads every recorded Keelson event: one whose \
             payload does not decode, or holds a value outside what config accepts (a soak longer \
             than 365 days, say: written by hand or before such bounds existed), is listed with its \
-            position. Exits 1 if anything is wrong, listing each problem. Repair projections with \
-            `keelson db rebuild`. Works on a read-only copy too.
+            position. Every stored snapshot of the engine's state (what a worker starts from) is \
+            compared with a fold of the log to its position. Exits 1 if anything is wrong, listing \
+            each problem. Repair projections and snapshots with `keelson db rebuild`. Works on a \
+            read-only copy too.
             """
     )
 
@@ -35,6 +38,7 @@ struct CheckDatabase: AsyncParsableCommand {
         var integrityProblems: [String]
         var projections: VerifyReport
         var events: PayloadReport
+        var engineSnapshots: [EngineSnapshotCheck]
         var ok: Bool
     }
 
@@ -46,9 +50,11 @@ struct CheckDatabase: AsyncParsableCommand {
         let verify = try await store.verifyProjections()
         Progress.say("reading every Keelson event's payload…")
         let payloads = try await store.payloadProblems()
+        Progress.say("verifying the engine's snapshots against a fold of the log…")
+        let snapshots = try await store.verifyEngineSnapshots()
         let report = Report(
-            database: store.path, integrityProblems: integrity, projections: verify, events: payloads,
-            ok: integrity.isEmpty && verify.isClean && payloads.problems.isEmpty)
+            database: store.path, integrityProblems: integrity, projections: verify, events: payloads, engineSnapshots: snapshots,
+            ok: integrity.isEmpty && verify.isClean && payloads.problems.isEmpty && snapshots.allSatisfy { $0.problem == nil })
         switch format.output {
         case .json, .yaml:
             try printStructured(report, format.output)
@@ -71,7 +77,13 @@ struct CheckDatabase: AsyncParsableCommand {
                 : "\(payloads.problems.count + payloads.omitted) event(s) with a payload out of bounds or unreadable"))
             for problem in payloads.problems { print("  - \(TerminalText.escaped(problem.description))") }
             if payloads.omitted > 0 { print("  … and \(payloads.omitted) more") }
-            print(report.ok ? "check: clean" : "check: PROBLEMS FOUND" + (verify.isClean ? "" : " (repair projections with `keelson db rebuild`)"))
+            let badSnapshots = snapshots.filter { $0.problem != nil }
+            print("snapshots:   " + (snapshots.isEmpty ? "none stored"
+                : badSnapshots.isEmpty ? "ok (\(snapshots.count) at position \(snapshots.map { String($0.position) }.joined(separator: ", ")) match a fold of the log)"
+                : "\(badSnapshots.count) of \(snapshots.count) wrong"))
+            for check in badSnapshots { print("  - engine snapshot at position \(check.position): \(check.problem!)") }
+            let repairable = !verify.isClean || !badSnapshots.isEmpty
+            print(report.ok ? "check: clean" : "check: PROBLEMS FOUND" + (repairable ? " (repair projections and snapshots with `keelson db rebuild`)" : ""))
         }
         if !report.ok { throw ExitCode(1) }
     }
@@ -81,7 +93,11 @@ struct RebuildDatabase: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild",
         abstract: "Throw away every projection (or the named ones) and fold the whole log again.",
-        discussion: "The events are never touched. Appends wait while the rebuild runs (one transaction)."
+        discussion: """
+            The events are never touched. Appends wait while the rebuild runs (one transaction). \
+            A rebuild of every projection also deletes the engine's snapshots: workers then fold \
+            the log from its start, and store new ones as it grows.
+            """
     )
 
     @OptionGroup var store: FileStoreOptions
@@ -105,13 +121,15 @@ struct RebuildDatabase: AsyncParsableCommand {
         Progress.say("rebuilding from \(try await store.lastPosition()) events…")
         let started = ContinuousClock.now
         let events = try await store.rebuildProjections(named: projection.isEmpty ? nil : projection)
+        let snapshots = projection.isEmpty ? try await store.deleteEngineSnapshots() : 0
         let seconds = (ContinuousClock.now - started).seconds
         let names = projection.isEmpty ? store.projections.map(\.name) : projection
         switch format.output {
         case .json, .yaml:
             try printStructured(RebuildReport(projections: names, events: events, seconds: seconds), format.output)
         case .table:
-            print("rebuilt \(names.joined(separator: ", ")) from \(events) events in \(String(format: "%.2f", seconds))s")
+            print("rebuilt \(names.joined(separator: ", ")) from \(events) events in \(String(format: "%.2f", seconds))s"
+                + (snapshots > 0 ? "; deleted \(snapshots) engine snapshot(s) (workers store new ones)" : ""))
         }
     }
 

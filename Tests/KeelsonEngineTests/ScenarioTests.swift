@@ -105,6 +105,14 @@ struct Scenario {
         return "\(record.status.rawValue) \(record.converged?.release.version ?? "-")"
     }
 
+    /// Releases `version` and follows it through every channel (approving prod) until all converged.
+    func rollOut(_ version: String) async throws {
+        try await release(version)
+        try await run(for: 1_500, tick: 10)
+        try await signal(ApprovalGranted(instance: ServiceInstanceID("shop/web@prod")!, version: version), stream: "instance:shop/web@prod")
+        try await run(for: 600, tick: 10)
+    }
+
     /// Every recorded decision of an instance, with its reason in words as of the decision.
     func decisions(_ channel: String, service: String = "web") async throws -> [RecordedDecision] {
         try await store.stream(StreamID("instance:shop/\(service)@\(channel)"))
@@ -164,10 +172,7 @@ struct ScenarioTests {
     func rollback() async throws {
         let scenario = try await Scenario.make()
         defer { try? FileManager.default.removeItem(at: scenario.directory) }
-        try await scenario.release("1.0.0")
-        try await scenario.run(for: 1_500, tick: 10)
-        try await scenario.signal(ApprovalGranted(instance: ServiceInstanceID("shop/web@prod")!, version: "1.0.0"), stream: "instance:shop/web@prod")
-        try await scenario.run(for: 600, tick: 10)
+        try await scenario.rollOut("1.0.0")
         #expect(await scenario.record("canary")?.lastGood?.version == "1.0.0")
         #expect(await scenario.record("prod")?.lastGood?.version == "1.0.0")
 
@@ -222,10 +227,7 @@ struct ScenarioTests {
     func supersede() async throws {
         let scenario = try await Scenario.make()
         defer { try? FileManager.default.removeItem(at: scenario.directory) }
-        try await scenario.release("1.0.0")
-        try await scenario.run(for: 1_500, tick: 10)
-        try await scenario.signal(ApprovalGranted(instance: ServiceInstanceID("shop/web@prod")!, version: "1.0.0"), stream: "instance:shop/web@prod")
-        try await scenario.run(for: 600, tick: 10)
+        try await scenario.rollOut("1.0.0")
         // 1.1.0 starts in staging, then 1.2.0 arrives while 1.1.0 is still becoming healthy there.
         try await scenario.release("1.1.0")
         try await scenario.run(for: 5, tick: 5)
@@ -408,10 +410,7 @@ struct ScenarioTests {
     func replayAcrossEngineVersions() async throws {
         let scenario = try await Scenario.make()
         defer { try? FileManager.default.removeItem(at: scenario.directory) }
-        try await scenario.release("1.0.0")
-        try await scenario.run(for: 1_500, tick: 10)
-        try await scenario.signal(ApprovalGranted(instance: ServiceInstanceID("shop/web@prod")!, version: "1.0.0"), stream: "instance:shop/web@prod")
-        try await scenario.run(for: 600, tick: 10)
+        try await scenario.rollOut("1.0.0")
         // 2.0.0 fails in canary: prod keeps 1.0.0 and never receives 2.0.0.
         try await scenario.release("2.0.0")
         try await scenario.run(for: 900, tick: 10)

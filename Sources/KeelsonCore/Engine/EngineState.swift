@@ -108,6 +108,8 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
     /// The last release that passed its watch here: what a rollback goes back to.
     public var lastGood: ReleaseRef?
     public var status: InstanceStatus = .idle
+    /// The precondition the last decision waits for.
+    public var waitingFor: Precondition?
     /// Why, as the last decision put it (at `decidedAtMilliseconds`).
     public var reason: Reason = .noRelease
     /// The `now` of the last decision (0 before any).
@@ -122,6 +124,14 @@ public struct InstanceRecord: Codable, Sendable, Hashable {
     public var rejections: [String: String] = [:]
     /// Someone asked for a rollback that no decision has carried out yet.
     public var rollbackRequestedBy: String?
+    /// Dropped from config (`InstanceRemoved`), and what it ran not yet stopped
+    /// (`InstanceRemovalFinished`): the desired release it had (nil: none).
+    public var removal: Removal?
+
+    public struct Removal: Codable, Sendable, Hashable {
+        public var last: ReleaseRef?
+    }
+
     /// The worker that last took the instance's lease, as the log knows it (`LeaseAcquired`).
     public var leaseHolder: String?
 
@@ -179,7 +189,7 @@ public struct EngineState: Sendable, Hashable {
         DecisionMade.eventType, ApprovalGranted.eventType, ApprovalRejected.eventType, AlertFired.eventType,
         AlertResolved.eventType, Paused.eventType, Resumed.eventType, ReleaseMarkedBad.eventType,
         RollbackRequested.eventType, WorkerStarted.eventType, LeaseAcquired.eventType, ReleaseRequested.eventType,
-        InstanceRemoved.eventType,
+        InstanceRemoved.eventType, InstanceRemovalFinished.eventType,
         DecisionFailed.eventType,
     ]
 
@@ -205,6 +215,7 @@ public struct EngineState: Sendable, Hashable {
             update(id) {
                 $0.desired = ReleaseRef(version: compiled.version, digest: compiled.digest, document: compiled.document)
                 $0.desiredAtMilliseconds = at
+                $0.removal = nil
             }
         case ApplyRequested.eventType:
             guard let requested = read(event, ApplyRequested.self) else { return }
@@ -260,6 +271,7 @@ public struct EngineState: Sendable, Hashable {
                 let decision = made.decision
                 if record.status != decision.status { record.statusSinceMilliseconds = made.nowMilliseconds }
                 record.status = decision.status
+                record.waitingFor = decision.waitingFor
                 record.reason = decision.reason
                 record.decidedAtMilliseconds = made.nowMilliseconds
                 record.wakeAtMilliseconds = decision.wakeAtMilliseconds
@@ -366,15 +378,20 @@ public struct EngineState: Sendable, Hashable {
             // "removed from config" from "no release yet".
             guard let removed = read(event, InstanceRemoved.self), let id = ServiceInstanceID(removed.instance) else { return }
             update(id) {
+                $0.removal = .init(last: $0.desired)
                 $0.desired = nil
                 $0.desiredAtMilliseconds = at
             }
+        case InstanceRemovalFinished.eventType:
+            guard let finished = read(event, InstanceRemovalFinished.self) else { return }
+            update(finished.instance) { $0.removal = nil }
         case DecisionFailed.eventType:
             guard let failed = read(event, DecisionFailed.self) else { return }
             setConverging(failed.instance, false)
             update(failed.instance) { record in
                 if record.status != .failed { record.statusSinceMilliseconds = failed.nowMilliseconds }
                 record.status = .failed
+                record.waitingFor = nil
                 record.reason = .words(failed.reason)
                 record.decidedAtMilliseconds = failed.nowMilliseconds
                 record.wakeAtMilliseconds = nil
