@@ -132,6 +132,7 @@ let package = Package(
                 "KeelsonCompiler",
                 "KeelsonRuntimes",
                 "KeelsonEngine",
+                "KeelsonService",
                 "KeelsonStore",
                 "KeelsonTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),

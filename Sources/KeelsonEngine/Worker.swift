@@ -48,8 +48,12 @@ public actor Worker {
         /// decide about, its name lost): the CLI prints it, the server logs it.
         public var onProblem: @Sendable (String) -> Void = { _ in }
         /// A snapshot of the engine's state is stored once the log has grown by this many events
-        /// since the last one (0: never); a worker starts from the latest.
+        /// since the last one (0: never) and `snapshotInterval` has passed, and when the worker
+        /// stops; a worker starts from the latest.
         public var snapshotEvery: Int64 = 10_000
+        /// At least this long between two snapshots while the worker runs (a snapshot of a big
+        /// fleet costs a second or two of CPU).
+        public var snapshotInterval: Duration = .seconds(300)
         /// How many snapshots are kept (the latest).
         public var snapshotsKept = 2
 
@@ -111,6 +115,7 @@ public actor Worker {
     var folded: Int64 = 0
     /// The position of the last snapshot stored or started from, and the one being written.
     var snapshotAt: Int64 = 0
+    var snapshotTime: Int64 = 0
     var snapshotWriting: Task<Void, Never>?
     /// The instances decided about: those with a desired state that config did not drop.
     var live: Set<ServiceInstanceID> = []
@@ -227,6 +232,7 @@ public actor Worker {
             if pause > 0 { await wakeup.wait(seconds: min(pause, 3600)) }
         }
         await waitForApplies()
+        await snapshotOnStop()
         await stop()
     }
 
@@ -559,8 +565,11 @@ extension Worker {
     /// value: the worker goes on folding while a copy is written), one at a time.
     func snapshotIfDue() async throws {
         guard settings.snapshotEvery > 0, folded - snapshotAt >= settings.snapshotEvery, snapshotWriting == nil else { return }
+        let now = settings.clock().millisecondsSince1970
+        guard now >= snapshotTime.adding(saturating: settings.snapshotInterval.milliseconds) else { return }
         let (copy, position, store, settings) = (state, folded, store, settings)
         snapshotAt = position
+        snapshotTime = now
         snapshotWriting = Task.detached(priority: .utility) {
             var snapshot = EngineSnapshot(copy)
             snapshot.position = position
@@ -574,6 +583,25 @@ extension Worker {
     }
 
     private func snapshotWritten() { snapshotWriting = nil }
+
+    /// When the worker stops: a snapshot of where it got to, if the log grew since the last one,
+    /// so that the next start folds nothing (written in a task of its own: the caller may be a
+    /// cancelled task).
+    func snapshotOnStop() async {
+        await snapshotWriting?.value
+        guard settings.snapshotEvery > 0, folded > snapshotAt else { return }
+        let (copy, position, store, settings) = (state, folded, store, settings)
+        snapshotAt = position
+        await Task.detached {
+            var snapshot = EngineSnapshot(copy)
+            snapshot.position = position
+            do {
+                try await store.writeEngineSnapshot(snapshot, keep: settings.snapshotsKept, nowMilliseconds: settings.clock().millisecondsSince1970)
+            } catch {
+                settings.onProblem("\(settings.name): storing the engine snapshot at position \(position) on stopping failed: \(error)")
+            }
+        }.value
+    }
 
     /// Waits until the snapshot being written, if any, is stored (tests, benchmarks).
     public func waitForSnapshot() async {

@@ -153,7 +153,19 @@ public struct APIRouter: Sendable {
 
         // Reading.
         route(.get, "/api/v1/status", role: .viewer) { api, call in
-            try await api.control.status(scope: try call.scope().map(\.description))
+            var filter = StatusFilter()
+            filter.statuses = Set(try call.list("status") { text in
+                StatusFilter.statusNames.contains(text)
+                    ? .success(text)
+                    : .failure(InputProblem("unknown status \(BoundedInput.quoted(text)); known: \(StatusFilter.statusNames.joined(separator: ", "))"))
+            })
+            filter.channel = try call.name(query: "channel", .channel)
+            filter.limit = try call.checked("limit") { BoundedInput.integer($0, in: 1...10_000) }.map { Int($0) }
+            filter.after = try call.checked("after") { text in
+                ServiceInstanceID(text).map { .success($0.description) }
+                    ?? .failure(InputProblem("expected an instance APPLICATION/SERVICE@CHANNEL (the `next` of the page before), found \(BoundedInput.quoted(text))"))
+            }
+            return try await api.control.status(scope: try call.scope().map(\.description), filter: filter)
         }
         route(.get, "/api/v1/instances/{application}/{service}/{channel}", role: .viewer) { api, call in
             try await api.control.instance(try call.instance(), at: try call.time("at"), position: try call.position("position"))

@@ -208,6 +208,30 @@ public struct StatusResponse: Codable, Sendable {
     public var position: Int64
     /// Each application's release channels in promotion order (from its last `PolicyCompiled`).
     public var channels: [String: [String]]?
+    /// With a `limit`: the instance to ask for the next page after (`after=`); nil on the last page.
+    public var next: String?
+}
+
+/// Which instances `status` lists, beyond its scope.
+public struct StatusFilter: Sendable, Hashable {
+    /// Only instances with one of these statuses (`InstanceStatus` values, or `removed`); empty: all.
+    public var statuses: Set<String> = []
+    /// Only instances of this release channel.
+    public var channel: String?
+    /// At most this many instances (1 to 10,000), in instance order; nil: all.
+    public var limit: Int?
+    /// Only instances after this one, in instance order (the `next` of the page before).
+    public var after: String?
+
+    public init(statuses: Set<String> = [], channel: String? = nil, limit: Int? = nil, after: String? = nil) {
+        self.statuses = statuses
+        self.channel = channel
+        self.limit = limit
+        self.after = after
+    }
+
+    /// The values `statuses` accepts.
+    public static let statusNames = InstanceStatus.allCases.map(\.rawValue) + [InstanceStatusProjection.removed]
 }
 
 /// An event as the API shows it: the envelope, with the payload as JSON (not a string).

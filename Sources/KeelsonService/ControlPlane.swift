@@ -176,8 +176,9 @@ public struct ControlPlane: Sendable {
 
     // MARK: reading
 
-    /// Every instance with a release under `scope` (APP or APP/SERVICE; nil: everything).
-    public func status(scope: String?) async throws -> StatusResponse {
+    /// Every instance with a release under `scope` (APP or APP/SERVICE; nil: everything) that
+    /// `filter` lets through, in instance order.
+    public func status(scope: String?, filter: StatusFilter = StatusFilter()) async throws -> StatusResponse {
         let position = try await store.lastPosition()
         var prefix = ""
         if let scope {
@@ -186,13 +187,21 @@ public struct ControlPlane: Sendable {
             try await requireKnown(application: parsed.application, service: parsed.service)
             prefix = parsed.service.map { "\(parsed.application)/\($0)@" } ?? "\(parsed.application)/"
         }
-        let rows = try await store.instanceStatuses(prefix: prefix).filter { $0.desiredVersion != nil }
+        var rows = try await store.instanceStatuses(prefix: prefix).filter { row in
+            row.desiredVersion != nil && (filter.statuses.isEmpty || filter.statuses.contains(row.status))
+                && (filter.channel.map { row.instance.hasSuffix("@" + $0) } ?? true) && (filter.after.map { row.instance > $0 } ?? true)
+        }
+        var next: String?
+        if let limit = filter.limit, rows.count > limit {
+            rows.removeLast(rows.count - limit)
+            next = rows.last?.instance
+        }
         var channels: [String: [String]] = [:]
         for application in Set(rows.compactMap { $0.instance.split(separator: "/").first.map(String.init) }).sorted() {
             if let policy = try await AppliedConfig.policy(of: application, in: store) { channels[application] = policy.channels.map(\.name) }
         }
         let clock = now().millisecondsSince1970
-        return StatusResponse(instances: rows.map { Self.entry($0, now: clock) }, position: position, channels: channels)
+        return StatusResponse(instances: rows.map { Self.entry($0, now: clock) }, position: position, channels: channels, next: next)
     }
 
     /// A status row as the API shows it: a structured reason is said as of `now` (a wait's
@@ -265,11 +274,16 @@ public struct ControlPlane: Sendable {
             if events.count == perStream, let end = events.last?.position, end < last { cut = true }
             found += events.filter { $0.position <= last }
         }
-        let decisions = try await store.events(EventFilter(afterPosition: previous, types: [DecisionMade.eventType], limit: 5_000))
-        if decisions.count == 5_000, let end = decisions.last?.position, end < last { cut = true }
-        for event in decisions where event.position <= last {
-            guard case .instance(let other) = event.streamID.kind, other.application == id.application, other.service == id.service, other != id
-            else { continue }
+        // The decisions of the service's other instances (a read of each one's stream, not of the log).
+        var decisions: [RecordedEvent] = []
+        for sibling in try await store.instanceStatuses(prefix: "\(id.application)/\(id.service)@") where sibling.instance != id.description {
+            guard let other = ServiceInstanceID(sibling.instance) else { continue }
+            let events = try await store.events(EventFilter(
+                stream: .instance(other), afterPosition: previous, types: [DecisionMade.eventType], limit: perStream, upToPosition: last))
+            if events.count == perStream { cut = true }
+            decisions += events
+        }
+        for event in decisions {
             guard let made = try? event.decode(DecisionMade.self) else { continue }
             if made.decision.actions.contains(where: { if case .markConverged = $0 { true } else if case .markGood = $0 { true } else { false } }) {
                 found.append(event)

@@ -201,13 +201,27 @@ struct StatusCommand: AsyncParsableCommand {
             Examples:
               keelson status
               keelson status shop/web -o json
+              keelson status --status failed,waiting
             """)
 
     @Argument(help: ArgumentHelp("APPLICATION or APPLICATION/SERVICE (default: everything).", valueName: "scope"), transform: StatusCommand.scope)
     var scope: ScopeArgument?
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Only instances with these statuses, comma-separated: \(StatusFilter.statusNames.joined(separator: ", ")).", valueName: "statuses"),
+            transform: StatusCommand.statuses)
+    var status: Set<String> = []
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var readOnly: ReadOnlyOption
+
+    @Sendable static func statuses(_ text: String) throws -> Set<String> {
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard names.count <= 16 else { throw InputProblem("at most 16 statuses, found \(names.count)") }
+        for name in names where !StatusFilter.statusNames.contains(name) {
+            throw InputProblem("unknown status \(BoundedInput.quoted(name)); known: \(StatusFilter.statusNames.joined(separator: ", "))")
+        }
+        return Set(names)
+    }
 
     @Sendable static func scope(_ text: String) throws -> ScopeArgument {
         let scope = try ScopeArgument.parse(text).get()
@@ -219,12 +233,14 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         // The instance_status projection: one indexed read, whatever the length of the log.
-        let entries = try await connection.readingAPI(readOnly).status(scope: scope?.description).instances
+        let entries = try await connection.readingAPI(readOnly).status(scope: scope?.description, filter: StatusFilter(statuses: status)).instances
         switch output {
         case .json, .yaml: try printStructured(entries, output)
         case .table:
             guard !entries.isEmpty else {
-                print("no instances with a release\(scope.map { " in \($0)" } ?? "") yet")
+                print(status.isEmpty
+                    ? "no instances with a release\(scope.map { " in \($0)" } ?? "") yet"
+                    : "no instance\(scope.map { " in \($0)" } ?? "") is \(status.sorted().joined(separator: " or "))")
                 return
             }
             print(TextTable.render(

@@ -9,6 +9,35 @@ import Testing
 
 @Suite("The HTTP API, route by route (router tests, no sockets)")
 struct RouterTests {
+    @Test("status filters by status and channel, and pages in instance order; bad filters are a 400 naming the parameter")
+    func statusFiltersAndPages() async throws {
+        let harness = try await Harness.make()
+        _ = try await harness.control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
+        let worker = harness.worker()
+        try await worker.step()
+        try await harness.test { client in
+            func status(_ query: String) async throws -> StatusResponse {
+                let answer = try await client.call(.get, "/api/v1/status?\(query)", as: .viewer, harness: harness)
+                #expect(answer.status == 200, "\(query): \(answer.body)")
+                return try decode(StatusResponse.self, answer.body)
+            }
+            let all = try await status("scope=shop")
+            #expect(all.instances.map(\.instance) == ["shop/web@prod", "shop/web@staging"] && all.next == nil)
+            #expect(try await status("status=waiting").instances.map(\.instance) == ["shop/web@prod"])
+            #expect(try await status("status=converged,failed").instances.isEmpty)
+            #expect(try await status("status=converging&status=waiting").instances.count == 2)
+            #expect(try await status("channel=staging").instances.map(\.instance) == ["shop/web@staging"])
+            let first = try await status("limit=1")
+            #expect(first.instances.map(\.instance) == ["shop/web@prod"] && first.next == "shop/web@prod")
+            let second = try await status("limit=1&after=\(first.next!)")
+            #expect(second.instances.map(\.instance) == ["shop/web@staging"] && second.next == nil)
+            for (query, parameter) in [("status=bogus", "status:"), ("limit=0", "limit:"), ("limit=10001", "limit:"), ("after=nope", "after:"), ("channel=Bad!", "channel:")] {
+                let answer = try await client.call(.get, "/api/v1/status?\(query)", as: .viewer, harness: harness)
+                #expect(answer.status == 400 && answer.body.contains(parameter), "\(query): \(answer.body)")
+            }
+        }
+    }
+
     @Test("a waiting instance's reason is said as of the read: the soak's countdown moves with the clock, not with decisions")
     func statusReasonIsCurrent() async throws {
         let harness = try await Harness.make()

@@ -52,6 +52,7 @@ final class Benchmark {
         if parts.contains(9) { try await engine() }
         if parts.contains(10) { try await timeline() }
         if parts.contains(11) { try await fleet() }
+        if parts.contains(12) { try await start() }
         return Report(
             date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
             totalTime: ContinuousClock.now - Progress.start,
@@ -547,6 +548,51 @@ final class Benchmark {
             baseline of the per-instance ratio. Idle CPU is the process's user + system time over the \
             \(Int(FleetBenchmark.idleWindow.seconds)) s after the last instance converged (stable fetches every 60 s included), \
             divided by the wall time. Peak RSS is the process's (`getrusage`), benchmark included.
+            """
+    }
+
+    /// Part 12: a worker's start, `explain`, `status` and releases, on a long log.
+    private func start() async throws {
+        let (services, events, explains): (Int, Int64, Int) = options.quick ? (200, 100_000, 100) : (2_000, 1_000_000, 500)
+        Progress.log("part 12: worker start, explain, status and releases on a log of \(Format.count(Int(events))) events (\(Format.count(services * 5)) instances)…")
+        let result = try await StartBenchmark.run(directory: directory, services: services, events: events, explains: explains) { Progress.log($0) }
+        Progress.log("  start without a snapshot \(Format.duration(result.startWithout)), after a stop \(Format.duration(result.startAfterStop)), after a crash \(Format.duration(result.startAfterCrash)); explain p99 \(Format.milliseconds(result.explain.percentile(99))); status p99 \(Format.milliseconds(result.status.percentile(99)))")
+        let full = result.events >= 1_000_000
+        let releaseRate = Double(result.releases) / max(result.releaseTime.seconds, 1e-9)
+        let snapshot = "a snapshot of \(Format.mebibytes(bytes: Int64(result.snapshotBytes))) (stored in \(Format.duration(result.snapshotWrite)), read in \(Format.duration(result.snapshotRead)))"
+        rows.append(ReportRow(
+            part: "12a", measurement: "Worker start on a log of \(Format.count(Int(result.events))) events (\(Format.count(result.instances)) instances) after a stop: from \(snapshot) at the end of the log",
+            events: Format.count(Int(result.events)), wallTime: Format.duration(result.startAfterStop),
+            baseline: "without a snapshot (the whole log folded): \(Format.duration(result.startWithout))",
+            ratio: Format.ratio(result.startWithout.seconds / max(result.startAfterStop.seconds, 1e-9)),
+            goal: "≤ 1 s", met: full ? result.startAfterStop <= .seconds(1) : nil, measured: Format.duration(result.startAfterStop)))
+        rows.append(ReportRow(
+            part: "12b", measurement: "Worker start on the same log after a crash: from a snapshot \(Format.count(Int(result.crashTail))) events before the end (about 5 minutes of this fleet's stable fetches, the most `snapshotInterval` leaves)",
+            events: Format.count(Int(result.events)), wallTime: Format.duration(result.startAfterCrash),
+            baseline: "without a snapshot: \(Format.duration(result.startWithout))",
+            ratio: Format.ratio(result.startWithout.seconds / max(result.startAfterCrash.seconds, 1e-9)),
+            goal: "≤ 1 s", met: full ? result.startAfterCrash <= .seconds(1) : nil, measured: Format.duration(result.startAfterCrash)))
+        rows.append(ReportRow(
+            part: "12c", measurement: "`explain` of a random instance (half at the latest decision, half at a random position in the later half of the log), \(result.explain.milliseconds.count) times",
+            events: Format.count(Int(result.events)), wallTime: "p50 \(Format.milliseconds(result.explain.median)), p99 \(Format.milliseconds(result.explain.percentile(99)))",
+            goal: "p99 ≤ 50 ms", met: full ? result.explain.percentile(99) <= 50 : nil, measured: "p99 \(Format.milliseconds(result.explain.percentile(99)))"))
+        rows.append(ReportRow(
+            part: "12d", measurement: "`status` of all \(Format.count(result.instances)) instances (`ControlPlane.status`, what `GET /api/v1/status` answers, without HTTP), 20 times",
+            wallTime: "p50 \(Format.milliseconds(result.status.median)), p99 \(Format.milliseconds(result.status.percentile(99)))",
+            goal: "≤ 200 ms", met: full ? result.status.percentile(99) <= 200 : nil, measured: "p99 \(Format.milliseconds(result.status.percentile(99)))"))
+        rows.append(ReportRow(
+            part: "12e", measurement: "\(Format.count(result.releases)) single-service releases one after the other (`ControlPlane.release`, what `POST /api/v1/releases` runs, without HTTP) while a worker runs and rolls them out",
+            events: Format.count(result.releases), wallTime: Format.duration(result.releaseTime), rate: "\(Format.count(Int(releaseRate))) releases/s",
+            goal: "≥ 200 releases/s", met: full ? releaseRate >= 200 : nil, measured: "\(Format.count(Int(releaseRate))) releases/s"))
+        notes[12] = """
+            **12 Start, explain, status, releases.** Part 11's fleet (\(Format.count(result.instances)) instances converged \
+            through 5 channels) followed by stable fetches of every instance in turn (`StateUnchanged`, as a worker \
+            records an unchanged fetch) until the log holds \(Format.count(Int(result.events))) events \
+            (\(Format.mebibytes(bytes: result.fileBytes)) file). A worker starts (`Worker.start()`: claim its name, record \
+            its start, fold) without a snapshot, then from a snapshot at the end of the log (what a worker stores when it \
+            stops), then from one \(Format.count(Int(result.crashTail))) events older (what a crash can leave). `explain` \
+            and `status` are `ControlPlane`'s, as the API and the CLI call them; the releases are of \
+            \(Format.count(result.releases)) services, one call each, while a worker runs on the same store.
             """
     }
 }
