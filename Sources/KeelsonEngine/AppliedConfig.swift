@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonStore
@@ -6,10 +7,19 @@ import KeelsonStore
 /// The config last applied to a store, parsed again from the files `ConfigApplied` recorded, so
 /// that nothing depends on what is on disk now.
 public enum AppliedConfig {
+    /// The last `ConfigApplied` (decoded once per store and position: a config of thousands of
+    /// services is a big payload, and every release reads it).
     public static func latest(in store: EventStore) async throws -> ConfigApplied? {
-        try await store.events(EventFilter(stream: "config", types: [ConfigApplied.eventType], limit: 1, latest: true))
-            .first?.decode(ConfigApplied.self)
+        guard let event = try await store.events(EventFilter(stream: "config", types: [ConfigApplied.eventType], limit: 1, latest: true)).first
+        else { return nil }
+        let key = "\(store.path)|\(event.position)"
+        if let found = decoded.withLock({ $0.key == key ? $0.config : nil }) { return found }
+        let config = try event.decode(ConfigApplied.self)
+        decoded.withLock { $0 = (key, config) }
+        return config
     }
+
+    private static let decoded = Mutex<(key: String, config: ConfigApplied?)>(("", nil))
 
     /// The release policy last recorded for `application` (`PolicyCompiled` on `app:<name>`).
     public static func policy(of application: String, in store: EventStore) async throws -> ApplicationPolicy? {

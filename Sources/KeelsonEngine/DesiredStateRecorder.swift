@@ -237,8 +237,7 @@ public struct DesiredStateRecorder: Sendable {
     }
 
     private func latestConfig() async throws -> ConfigApplied? {
-        try await store.events(EventFilter(stream: "config", types: [ConfigApplied.eventType], limit: 1, latest: true))
-            .first?.decode(ConfigApplied.self)
+        try await AppliedConfig.latest(in: store)
     }
 
     private func latestRelease(application: String, service: String) async throws -> ReleaseRequested? {

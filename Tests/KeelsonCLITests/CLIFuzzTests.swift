@@ -73,7 +73,7 @@ struct CLIFuzzTests {
         Shape(words: ["events", "append"], positionals: [.stream, .type], options: [("--data", .json), ("--expect-version", .position), ("--actor", .text)]),
         Shape(words: ["timeline"], positionals: [.scope], options: [("--since", .time), ("--until", .time), ("--kind", .kind), ("--before", .position),
                                                                      ("--limit", .limit), ("-o", .output), ("--read-only", nil)]),
-        Shape(words: ["status"], positionals: [.scope], options: [("-o", .output), ("--server", .url), ("--token-file", .newPath)]),
+        Shape(words: ["status"], positionals: [.scope], options: [("-o", .output), ("--status", .text), ("--server", .url), ("--token-file", .newPath)]),
         Shape(words: ["explain"], positionals: [.instance], options: [("--at", .time), ("--position", .position), ("-o", .output)]),
         Shape(words: ["streams"], options: [("--at", .position), ("--at-time", .time), ("-o", .output), ("--read-only", nil)]),
         Shape(words: ["replay"], options: [("--from", .position), ("--to", .position), ("--until", .time), ("--verify", nil), ("--engine", .text), ("-o", .output)]),

@@ -589,6 +589,11 @@ struct EngineCLITests {
         var entries = try await status(cli)
         #expect(entries["shop/web@staging"]?["status"] as? String == "converged")
         #expect(entries["shop/web@prod"]?["status"] as? String == "waiting")
+        let waiting = try await cli.run(["status", "--status", "waiting,failed", "--db", cli.db])
+        #expect(waiting.stdout.contains("shop/web@prod") && !waiting.stdout.contains("shop/web@staging"), "\(waiting.stdout)")
+        #expect(try await cli.run(["status", "shop/web", "--status", "rejected", "--db", cli.db]).stdout == "no instance in shop/web is rejected\n")
+        let bogus = try await cli.run(["status", "--status", "fine", "--db", cli.db])
+        #expect(bogus.status == 64 && bogus.stderr.contains(#"unknown status "fine""#), "\(bogus.stderr)")
 
         let approved = try await cli.run(["approve", "shop/web@prod", "--db", cli.db], environment: ["USER": "bob"])
         #expect(approved.stdout == "approved 1.0.0 for shop/web@prod, as user bob (on the database file)\n")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KeelsonTestSupport
 @testable import KeelsonCore
 
 /// Table-driven tests of `Engine.decide`: one case per rule and status, `now` injected. Each case
@@ -372,3 +373,20 @@ struct DecideTests {
     }
 }
 
+
+@Suite("Text: times and durations as people read them")
+struct TextTests {
+    @Test("times are ISO 8601 in UTC to the second, as a date formatter writes them, from 1970 to the end of year 9999")
+    func times() {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var random = SeededRandom(seed: 11)
+        var samples: [Int64] = [0, 999, 1_000, 86_399_999, 86_400_000, 951_782_400_000, 4_107_542_400_000, InputLimits.latestTimeMilliseconds]
+        for _ in 0..<5_000 { samples.append(Int64.random(in: 0...InputLimits.latestTimeMilliseconds, using: &random)) }
+        for milliseconds in samples {
+            let expected = formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds / 1000)))
+            #expect(Text.time(milliseconds) == expected, "\(milliseconds)")
+        }
+        #expect(Text.time(-5) == "1970-01-01T00:00:00Z" && Text.time(.max) == "9999-12-31T23:59:59Z")
+    }
+}

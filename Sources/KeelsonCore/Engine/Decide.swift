@@ -451,12 +451,25 @@ public enum Text {
         return "\(seconds / 86_400)d" + (seconds % 86_400 / 3600 == 0 ? "" : "\(seconds % 86_400 / 3600)h")
     }
 
-    /// ISO 8601 in UTC, to the second.
+    /// ISO 8601 in UTC, to the second (`2026-11-25T10:00:00Z`), for times from 1970 to the end of
+    /// year 9999. Computed (the proleptic Gregorian calendar), not formatted by a `DateFormatter`:
+    /// a status of 10,000 instances says 20,000 times.
     public static func time(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        let clamped = min(max(milliseconds, 0), InputLimits.latestTimeMilliseconds)
-        return formatter.string(from: Date(timeIntervalSince1970: Double(clamped) / 1000))
+        let seconds = min(max(milliseconds, 0), InputLimits.latestTimeMilliseconds) / 1000
+        let (days, rest) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        // Days since 1970-01-01 to year, month, day (H. Hinnant's civil_from_days).
+        let z = days + 719_468
+        let era = z / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let paddedYear = String(repeating: "0", count: max(0, 4 - String(year).count)) + String(year)
+        return "\(paddedYear)-\(two(month))-\(two(day))T\(two(rest / 3_600)):\(two(rest % 3_600 / 60)):\(two(rest % 60))Z"
     }
 }
 

@@ -14,8 +14,8 @@ public struct InstanceStatusRow: Sendable, Hashable, Codable {
     public var waitingFor: String?
     /// The reason in words, as of the decision (`decidedAtMilliseconds`).
     public var reason: String
-    /// The reason as a value (nil when it is only words: decisions of engine version 2, a worker
-    /// that could not decide, a removal), to say it again as of a later moment.
+    /// The reason as a value when its words change with time (a countdown: `Reason.changesWithTime`),
+    /// to say it again as of a later moment; nil otherwise (and for reasons that are only words).
     public var why: Reason?
     /// The `now` of the decision `why` belongs to; 0 without `why`.
     public var decidedAtMilliseconds: Int64 = 0
@@ -91,11 +91,13 @@ public struct InstanceStatusProjection: KeyedProjection {
             status.status = made.decision.status.rawValue
             status.decisionVersion = made.decision.version
             status.waitingFor = made.decision.waitingFor?.rawValue
-            if case .words(let words) = made.decision.reason {
-                (status.reason, status.why, status.decidedAtMilliseconds) = (words, nil, 0)
-            } else {
-                status.reason = made.decision.reason.words(at: made.nowMilliseconds)
+            // A reason whose words change with time is kept as a value too, to be said again as
+            // of a read; the others are their words.
+            status.reason = made.decision.reason.words(at: made.nowMilliseconds)
+            if made.decision.reason.changesWithTime {
                 (status.why, status.decidedAtMilliseconds) = (made.decision.reason, made.nowMilliseconds)
+            } else {
+                (status.why, status.decidedAtMilliseconds) = (nil, 0)
             }
             status.decisionPosition = event.position
             for case .markGood(let version, _) in made.decision.actions { status.lastGoodVersion = version }

@@ -217,6 +217,20 @@ extension Reason {
     }
 }
 
+extension Reason {
+    /// Whether its words change with the moment they are said (a countdown, an elapsed time):
+    /// only such a reason is said again as of a later read.
+    public var changesWithTime: Bool {
+        switch self {
+        case .applyRunning, .waitingHealthy, .watching: true
+        case .rollbackRetry(_, _, _, let retryAt), .reapplyRetry(_, _, let retryAt): retryAt != nil
+        case .waits(_, .soak, _): true
+        case .noted(let reason, _): reason.changesWithTime
+        default: false
+        }
+    }
+}
+
 extension Reason.Orphaned {
     var words: String {
         switch self {
