@@ -376,8 +376,7 @@ public actor Worker {
                 }
             }
             if state.isConverging(id) != convergingBefore { dirty.formUnion(waitingForSlot[id.application] ?? []) }
-            let made = event.type == DecisionMade.eventType ? try? event.decode(DecisionMade.self) : nil
-            if made?.decision.waitingFor == .concurrency {
+            if state.instances[id]?.waitingFor == .concurrency {
                 waitingForSlot[id.application, default: []].insert(id)
             } else {
                 waitingForSlot[id.application]?.remove(id)

@@ -13,9 +13,7 @@ extension EventStore {
     /// Stores `snapshot` (see migrations/0010_engine_snapshots.sql) and keeps only the latest
     /// `keep` snapshots.
     public func writeEngineSnapshot(_ snapshot: EngineSnapshot, keep: Int = 2, nowMilliseconds: Int64) async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let text = String(decoding: try encoder.encode(snapshot), as: UTF8.self)
+        let text = String(decoding: try snapshot.encoded(), as: UTF8.self)
         try await pool.write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO engine_snapshots (position, fold_version, state, written_at) VALUES (?, ?, ?, ?)",
@@ -37,7 +35,7 @@ extension EventStore {
         }
         guard let found else { return nil }
         do {
-            return try JSONDecoder().decode(EngineSnapshot.self, from: Data(found.text.utf8))
+            return try await EngineSnapshot.decoded(Data(found.text.utf8))
         } catch {
             throw StoreError.corrupt(path: path, details: "the engine snapshot at position \(found.position) cannot be read: \(error)")
         }
@@ -57,7 +55,8 @@ extension EventStore {
         let text = try await pool.read { db in
             try String.fetchOne(db, sql: "SELECT state FROM engine_snapshots WHERE position = ?", arguments: [position])
         }
-        return try text.map { try JSONDecoder().decode(EngineSnapshot.self, from: Data($0.utf8)) }
+        guard let text else { return nil }
+        return try await EngineSnapshot.decoded(Data(text.utf8))
     }
 }
 

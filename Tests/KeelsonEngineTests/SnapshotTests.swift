@@ -99,6 +99,11 @@ struct SnapshotTests {
         #expect(!snapshot.documents.isEmpty)
         let decoded = try JSONDecoder().decode(EngineSnapshot.self, from: try JSONEncoder().encode(snapshot))
         #expect(decoded.state.instances == state.instances)
+        // The stored form: a header line, then one line per instance, read back in parallel.
+        let stored = try snapshot.encoded()
+        #expect(stored.split(separator: 0x0A).count == 1 + state.instances.count)
+        #expect(try await EngineSnapshot.decoded(stored) == snapshot)
+        await #expect(throws: DecodingError.self) { try await EngineSnapshot.decoded(stored.dropLast(40)) }
         #expect(decoded.state.holdsTheSame(as: state) && decoded.state.convergingByApplication.values.map(\.count).reduce(0, +)
             == state.convergingByApplication.values.map(\.count).reduce(0, +))
     }

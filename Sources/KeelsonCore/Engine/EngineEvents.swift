@@ -79,10 +79,11 @@ public struct Decision: Codable, Sendable, Hashable {
         status = try container.decode(InstanceStatus.self, forKey: .status)
         waitingFor = try container.decodeIfPresent(Precondition.self, forKey: .waitingFor)
         version = try container.decodeIfPresent(String.self, forKey: .version)
-        if let words = try? container.decode(String.self, forKey: .reason) {
-            reason = .words(words)
+        // A value first (what today's engine records), words when that is not one.
+        if let value = try? container.decode(Reason.self, forKey: .reason) {
+            reason = value
         } else {
-            reason = try container.decode(Reason.self, forKey: .reason)
+            reason = .words(try container.decode(String.self, forKey: .reason))
         }
         actions = try container.decode([DecisionAction].self, forKey: .actions)
         wakeAtMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .wakeAtMilliseconds)
