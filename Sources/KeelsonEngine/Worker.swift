@@ -51,8 +51,8 @@ public actor Worker {
         /// since the last one (0: never) and `snapshotInterval` has passed, and when the worker
         /// stops; a worker starts from the latest.
         public var snapshotEvery: Int64 = 10_000
-        /// At least this long between two snapshots while the worker runs (a snapshot of a big
-        /// fleet costs a second or two of CPU).
+        /// At least this long between two snapshots while the worker runs, and from its start to
+        /// the first (a snapshot of a big fleet costs a second or two of CPU).
         public var snapshotInterval: Duration = .seconds(300)
         /// How many snapshots are kept (the latest).
         public var snapshotsKept = 2
@@ -196,6 +196,9 @@ public actor Worker {
         try await store.append(
             [try NewEvent(WorkerStarted(worker: settings.name, engineVersion: Engine.version), actor: settings.name)],
             to: .worker(settings.name))
+        // The first snapshot comes `snapshotInterval` after the start at the earliest: a worker
+        // that starts on a busy log (a rollout of thousands) does not pay for one at once.
+        snapshotTime = now
         try await restoreSnapshot()
         try await catchUp()
     }
@@ -570,14 +573,20 @@ extension Worker {
         snapshotAt = position
         snapshotTime = now
         snapshotWriting = Task.detached(priority: .utility) {
-            var snapshot = EngineSnapshot(copy)
-            snapshot.position = position
-            do {
-                try await store.writeEngineSnapshot(snapshot, keep: settings.snapshotsKept, nowMilliseconds: settings.clock().millisecondsSince1970)
-            } catch {
-                settings.onProblem("\(settings.name): storing the engine snapshot at position \(position) failed: \(error)")
-            }
+            await Self.writeSnapshot(of: copy, at: position, to: store, settings: settings)
             await self.snapshotWritten()
+        }
+    }
+
+    /// Stores a snapshot of `state` at `position`; a failure is reported, not thrown (the log
+    /// holds everything: a missing snapshot only costs a longer start).
+    private static func writeSnapshot(of state: EngineState, at position: Int64, to store: EventStore, settings: Settings) async {
+        var snapshot = EngineSnapshot(state)
+        snapshot.position = position
+        do {
+            try await store.writeEngineSnapshot(snapshot, keep: settings.snapshotsKept, nowMilliseconds: settings.clock().millisecondsSince1970)
+        } catch {
+            settings.onProblem("\(settings.name): storing the engine snapshot at position \(position) failed: \(error)")
         }
     }
 
@@ -591,15 +600,7 @@ extension Worker {
         guard settings.snapshotEvery > 0, folded > snapshotAt else { return }
         let (copy, position, store, settings) = (state, folded, store, settings)
         snapshotAt = position
-        await Task.detached {
-            var snapshot = EngineSnapshot(copy)
-            snapshot.position = position
-            do {
-                try await store.writeEngineSnapshot(snapshot, keep: settings.snapshotsKept, nowMilliseconds: settings.clock().millisecondsSince1970)
-            } catch {
-                settings.onProblem("\(settings.name): storing the engine snapshot at position \(position) on stopping failed: \(error)")
-            }
-        }.value
+        await Task.detached { await Self.writeSnapshot(of: copy, at: position, to: store, settings: settings) }.value
     }
 
     /// Waits until the snapshot being written, if any, is stored (tests, benchmarks).

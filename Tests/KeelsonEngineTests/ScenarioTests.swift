@@ -105,6 +105,14 @@ struct Scenario {
         return "\(record.status.rawValue) \(record.converged?.release.version ?? "-")"
     }
 
+    /// 1.0.0 until prod waits for its approval, then 2.0.0, which canary's runtime never runs healthy.
+    func releaseOneThenTwo() async throws {
+        try await release("1.0.0")
+        try await run(for: 1_500, tick: 10)
+        try await release("2.0.0")
+        try await run(for: 900, tick: 10)
+    }
+
     /// Releases `version` and follows it through every channel (approving prod) until all converged.
     func rollOut(_ version: String) async throws {
         try await release(version)
@@ -357,10 +365,7 @@ struct ScenarioTests {
     func replay() async throws {
         let scenario = try await Scenario.make()
         defer { try? FileManager.default.removeItem(at: scenario.directory) }
-        try await scenario.release("1.0.0")
-        try await scenario.run(for: 1_500, tick: 10)
-        try await scenario.release("2.0.0")
-        try await scenario.run(for: 900, tick: 10)
+        try await scenario.releaseOneThenTwo()
         let clean = try await Replay.run(store: scenario.store)
         #expect(clean.decisions > 20)
         #expect(clean.matched == clean.decisions, "\(clean.differences.map(\.diff))")
@@ -383,10 +388,7 @@ struct ScenarioTests {
     func reasonsAreValues() async throws {
         let scenario = try await Scenario.make()
         defer { try? FileManager.default.removeItem(at: scenario.directory) }
-        try await scenario.release("1.0.0")
-        try await scenario.run(for: 1_500, tick: 10)
-        try await scenario.release("2.0.0")
-        try await scenario.run(for: 900, tick: 10)
+        try await scenario.releaseOneThenTwo()
         let events = try await scenario.store.events(EventFilter(types: [DecisionMade.eventType], limit: 10_000))
         #expect(events.count > 20)
         var kinds: Set<String> = []

@@ -143,7 +143,7 @@ enum StartBenchmark {
         try await Task.sleep(for: .seconds(2))
         let released = clock.now
         for index in 0..<releases {
-            _ = try await control.release(ReleaseBody(application: "fleet", service: "svc-\(index)", version: "2.0.0"), actor: "bench")
+            _ = try await control.release(ReleaseBody(application: "fleet", service: "svc-\(index)", version: "2.0.\(last)"), actor: "bench")
         }
         let releaseTime = clock.now - released
         running.cancel()
