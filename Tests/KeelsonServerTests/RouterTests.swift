@@ -26,6 +26,7 @@ struct RouterTests {
             #expect(try await status("status=waiting").instances.map(\.instance) == ["shop/web@prod"])
             #expect(try await status("status=converged,failed").instances.isEmpty)
             #expect(try await status("status=converging&status=waiting").instances.count == 2)
+            #expect(try await status("status=&channel=&limit=&after=").instances.count == 2, "empty is absent")
             #expect(try await status("channel=staging").instances.map(\.instance) == ["shop/web@staging"])
             let first = try await status("limit=1")
             #expect(first.instances.map(\.instance) == ["shop/web@prod"] && first.next == "shop/web@prod")
