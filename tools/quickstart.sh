@@ -76,11 +76,15 @@ wait_for '' converged 300
 set +e
 bad_hint=$(hint "swift run -q keelson release shop/web --version 1.1.0-bad --wait")
 [ "$bad_hint" = "swift run -q keelson release shop/web --version 1.1.0-bad --wait" ] || { echo "quickstart: the bad-release hint differs from the README: $bad_hint" >&2; exit 1; }
-swift run -q keelson release shop/web --version 1.1.0-bad --wait --timeout 3m
-bad=$?
+swift run -q keelson release shop/web --version 1.1.0-bad --wait --timeout 3m | tee .keelson-quickstart-bad.log
+bad=${PIPESTATUS[0]}
 set -e
 if [ "$bad" -ne 1 ]; then echo "quickstart: the bad release should fail and exit 1, not $bad" >&2; exit 1; fi
 wait_for 'shop/web@staging' rolledBack 120
+# The channels after staging keep 1.0.0: converged on it, the bad release held back (not failed).
+grep -q "held back, 1.1.0-bad never applied (runs 1.0.0): shop/web@canary" .keelson-quickstart-bad.log \
+    || { echo "quickstart: the channels after staging should hold 1.1.0-bad back on 1.0.0" >&2; exit 1; }
+wait_for 'shop/web@(canary|prod)' converged 60
 
 swift run -q keelson replay --verify
 run_hint "swift run -q keelson replay --verify"

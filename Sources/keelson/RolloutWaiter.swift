@@ -130,7 +130,11 @@ struct RolloutWaiter {
             }.count
             if done == members.count { return "\(channel) ✓ \(done)/\(members.count)" }
             let busy = members.compactMap { rows[$0.instance] }.first { $0.status != InstanceStatus.converged.rawValue }
-            let state = busy.map { $0.status + ($0.waitingFor.map { " (\($0))" } ?? "") } ?? "pending"
+            // Converged on another release: the one asked for is held back there (marked bad elsewhere).
+            let heldBack = members.contains { member in
+                rows[member.instance].map { $0.status == InstanceStatus.converged.rawValue && $0.decisionVersion != member.version } ?? false
+            }
+            let state = busy.map { $0.status + ($0.waitingFor.map { " (\($0))" } ?? "") } ?? (heldBack ? "held back" : "pending")
             return "\(channel) \(done)/\(members.count) \(state)"
         }.joined(separator: " · ")
     }
