@@ -62,6 +62,28 @@ struct SnapshotTests {
         #expect(replay.matched == replay.decisions && replay.decisions > 30)
     }
 
+    @Test("a worker that stops stores a snapshot of where it got to; the next start folds nothing before it")
+    func snapshotOnStop() async throws {
+        let scenario = try await Scenario.make()
+        defer { try? FileManager.default.removeItem(at: scenario.directory) }
+        try await scenario.release("1.0.0")
+        let worker = Self.worker(scenario, every: 10_000, runtimes: scenario.simulated())
+        let running = Task { try await worker.run() }
+        for _ in 0..<100 where await worker.engineState.instances.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await scenario.store.engineSnapshots().isEmpty, "not due while it runs: 10,000 events, 5 minutes")
+        running.cancel()
+        _ = await running.result
+        let stored = try #require(try await scenario.store.engineSnapshots().last)
+        #expect(stored.position == (await worker.folded))
+        #expect(try await scenario.store.verifyEngineSnapshots().allSatisfy { $0.problem == nil })
+
+        scenario.clock.advance(60)
+        let next = Self.worker(scenario, "worker:b", every: 10_000, runtimes: scenario.simulated())
+        try await next.start()
+        #expect(await next.snapshotAt == stored.position)
+        #expect(await next.engineState.holdsTheSame(as: try await scenario.store.engineState()))
+    }
+
     @Test("db check finds a snapshot that does not hold what the log says; a snapshot of another fold version is not started from")
     func wrongSnapshots() async throws {
         let scenario = try await Scenario.make()
