@@ -12,14 +12,15 @@ public enum AppliedConfig {
     public static func latest(in store: EventStore) async throws -> ConfigApplied? {
         guard let event = try await store.events(EventFilter(stream: "config", types: [ConfigApplied.eventType], limit: 1, latest: true)).first
         else { return nil }
-        let key = "\(store.path)|\(event.position)"
-        if let found = decoded.withLock({ $0.key == key ? $0.config : nil }) { return found }
+        // The payload is the key (a file made again at the same path holds other configs at the
+        // same positions); comparing it costs far less than decoding it.
+        if let found = decoded.withLock({ $0.payload == event.payload ? $0.config : nil }) { return found }
         let config = try event.decode(ConfigApplied.self)
-        decoded.withLock { $0 = (key, config) }
+        decoded.withLock { $0 = (event.payload, config) }
         return config
     }
 
-    private static let decoded = Mutex<(key: String, config: ConfigApplied?)>(("", nil))
+    private static let decoded = Mutex<(payload: String, config: ConfigApplied?)>(("", nil))
 
     /// The release policy last recorded for `application` (`PolicyCompiled` on `app:<name>`).
     public static func policy(of application: String, in store: EventStore) async throws -> ApplicationPolicy? {

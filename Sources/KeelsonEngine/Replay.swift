@@ -15,9 +15,12 @@ extension EventStore {
     /// starts — instead of from the whole log: what `explain` reads, at a cost that grows with
     /// the instance's history, not the log's. Equal to `engineState(upTo:).instances[id]` (a
     /// test checks it on every instance of a scenario at every position).
-    public func instanceRecord(_ id: ServiceInstanceID, upTo position: Int64) async throws -> InstanceRecord? {
+    /// `stream`: the instance's stream, when the caller has read it already (any events past
+    /// `position` are left out here).
+    public func instanceRecord(_ id: ServiceInstanceID, upTo position: Int64, stream: [RecordedEvent]? = nil) async throws -> InstanceRecord? {
         let types = EngineState.eventTypes
-        let own = try await events(EventFilter(stream: .instance(id), types: types, upToPosition: position))
+        var own = stream?.filter { $0.position <= position && types.contains($0.type) } ?? []
+        if stream == nil { own = try await events(EventFilter(stream: .instance(id), types: types, upToPosition: position)) }
         let service = try await events(EventFilter(stream: .service(id.application, id.service), types: types, upToPosition: position))
         let starts = try await events(EventFilter(types: [WorkerStarted.eventType], upToPosition: position))
         var state = EngineState()

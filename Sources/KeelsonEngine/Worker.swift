@@ -327,7 +327,7 @@ public actor Worker {
             guard !events.isEmpty else { break }
             for event in events { fold(event) }
         }
-        try await snapshotIfDue()
+        snapshotIfDue()
     }
 
     /// Folds one event, and marks what it can change as news: its own instance; for a decision,
@@ -565,7 +565,7 @@ extension Worker {
     /// Stores a snapshot of the state once the log has grown by `snapshotEvery` events since the
     /// last one this worker knows of. It is encoded and written off the worker (the state is a
     /// value: the worker goes on folding while a copy is written), one at a time.
-    func snapshotIfDue() async throws {
+    func snapshotIfDue() {
         guard settings.snapshotEvery > 0, folded - snapshotAt >= settings.snapshotEvery, snapshotWriting == nil else { return }
         let now = settings.clock().millisecondsSince1970
         guard now >= snapshotTime.adding(saturating: settings.snapshotInterval.milliseconds) else { return }

@@ -232,6 +232,13 @@ public struct StatusFilter: Sendable, Hashable {
 
     /// The values `statuses` accepts.
     public static let statusNames = InstanceStatus.allCases.map(\.rawValue) + [InstanceStatusProjection.removed]
+
+    /// One status name, checked (the CLI's `--status` and the API's `status=` both read it here).
+    public static func status(_ text: String) -> Result<String, InputProblem> {
+        statusNames.contains(text)
+            ? .success(text)
+            : .failure(InputProblem("unknown status \(BoundedInput.quoted(text)); known: \(statusNames.joined(separator: ", "))"))
+    }
 }
 
 /// An event as the API shows it: the envelope, with the payload as JSON (not a string).

@@ -246,7 +246,7 @@ public struct ControlPlane: Sendable {
             throw APIError.notFound(
                 "no decision about \(id)\(limit.map { " up to position \($0)" } ?? "") (is a worker running? `keelson serve` or `keelson worker`)")
         }
-        guard let record = try await store.instanceRecord(id, upTo: made.viewPosition) else { throw APIError.notFound("no record of \(id) at position \(made.viewPosition)") }
+        guard let record = try await store.instanceRecord(id, upTo: made.viewPosition, stream: stream) else { throw APIError.notFound("no record of \(id) at position \(made.viewPosition)") }
         let previous = decisions.dropLast().last?.position ?? 0
         let (led, earlier) = try await eventsLeadingTo(id, after: previous, upTo: last.position)
         return Explanation(

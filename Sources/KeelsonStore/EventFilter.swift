@@ -48,10 +48,10 @@ public struct EventFilter: Sendable, Hashable {
         return true
     }
 
-    func fetch(_ db: Database, upTo: Int64? = nil) throws -> [RecordedEvent] {
+    func fetch(_ db: Database) throws -> [RecordedEvent] {
         var conditions = ["position > ?"]
         var arguments: [any DatabaseValueConvertible] = [afterPosition]
-        if let upTo = [upTo, upToPosition].compactMap({ $0 }).min() {
+        if let upTo = upToPosition {
             conditions.append("position <= ?")
             arguments.append(upTo)
         }

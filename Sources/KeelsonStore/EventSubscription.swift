@@ -40,7 +40,8 @@ public struct EventSubscription: AsyncSequence, Sendable {
                 chunkFilter.limit = 500
                 chunkFilter.latest = false
                 let upTo = try await store.lastPosition()
-                buffer = upTo > cursor ? try await store.pool.read { [chunkFilter] in try chunkFilter.fetch($0, upTo: upTo) } : []
+                chunkFilter.upToPosition = Swift.min(filter.upToPosition ?? upTo, upTo)
+                buffer = upTo > cursor ? try await store.pool.read { [chunkFilter] in try chunkFilter.fetch($0) } : []
                 index = 0
                 if let last = buffer.last {
                     cursor = last.position

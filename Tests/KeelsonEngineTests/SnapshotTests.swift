@@ -144,6 +144,9 @@ struct SnapshotTests {
             for id in instances {
                 let record = try await scenario.store.instanceRecord(id, upTo: position)
                 #expect(record == state.instances[id], "\(id) at \(position)")
+                // The same from the instance's whole stream read beforehand (as explain does).
+                let stream = try await scenario.store.stream(.instance(id))
+                #expect(try await scenario.store.instanceRecord(id, upTo: position, stream: stream) == record, "\(id) at \(position)")
                 compared += 1
             }
         }

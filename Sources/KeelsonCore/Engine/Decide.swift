@@ -278,7 +278,7 @@ private struct Decider {
     func fail(_ release: ReleaseRef, _ failure: Reason.Failure) -> Decision {
         var marks: [DecisionAction] = []
         if view.badVersions[release.version] == nil {
-            marks.append(.markBad(version: release.version, reason: "failed in \(record.instance.channel): \(failure.words(at: now))"))
+            marks.append(.markBad(version: release.version, reason: "failed in \(record.instance.channel): \(failure.words)"))
         }
         if release.autoRollback, let good = record.lastGood, good.digest != release.digest {
             return rollBack(to: good, .failedRollingBack(version: release.version, failure: failure, to: good.version), after: marks)

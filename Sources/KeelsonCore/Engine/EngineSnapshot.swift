@@ -121,7 +121,7 @@ extension EngineSnapshot {
         guard lineCount == header.records else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\(lineCount) records, the header says \(header.records)"))
         }
-        let body = Array(lines.dropFirst()).map { Data($0) }
+        let body = Array(lines.dropFirst())
         let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let chunk = (body.count + parts - 1) / max(parts, 1)
         var records = [[InstanceRecord]](repeating: [], count: parts)
@@ -135,17 +135,13 @@ extension EngineSnapshot {
             }
             for try await (part, decoded) in group { records[part] = decoded }
         }
-        var snapshot = EngineSnapshot(EngineState())
-        snapshot.foldVersion = header.foldVersion
-        snapshot.position = header.position
-        snapshot.policies = header.policies
-        snapshot.records = records.flatMap { $0 }
-        snapshot.alerts = header.alerts
-        snapshot.pauses = header.pauses
-        snapshot.badReleases = header.badReleases
-        snapshot.unreadable = header.unreadable
-        snapshot.documents = header.documents
-        return snapshot
+        return EngineSnapshot(header, records: records.flatMap { $0 })
+    }
+
+    private init(_ header: Header, records: [InstanceRecord]) {
+        (foldVersion, position, policies, alerts) = (header.foldVersion, header.position, header.policies, header.alerts)
+        (pauses, badReleases, unreadable, documents) = (header.pauses, header.badReleases, header.unreadable, header.documents)
+        self.records = records
     }
 }
 

@@ -159,9 +159,9 @@ extension Reason {
         case .rollbackRequested(let good, let by):
             return "rolling back to \(good), the last good release: requested by \(by)"
         case .rollbackFailed(let version, let failure):
-            return "rollback to \(version) \(failure.rollbackWords(at: now))"
+            return "rollback to \(version) \(failure.rollbackWords)"
         case .rollbackRetry(let version, let failure, let attempt, let retryAt):
-            let failed = "rollback to \(version) \(failure.rollbackWords(at: now))"
+            let failed = "rollback to \(version) \(failure.rollbackWords)"
             return retryAt.map { "\(failed); trying again in \(until($0))" } ?? "\(failed); rolling back to \(version) again (attempt \(attempt + 1))"
         case .reapplyRetry(let version, let error, let retryAt):
             let failed = "applying \(version) again failed (\(error)); it is good here"
@@ -169,9 +169,9 @@ extension Reason {
         case .markedBadRollingBack(let version, let why, let good):
             return "\(version) is marked bad (\(why)); rolling back to \(good), the last good release"
         case .failedRollingBack(let version, let failure, let good):
-            return "\(version) failed: \(failure.words(at: now)); rolling back to \(good)"
+            return "\(version) failed: \(failure.words); rolling back to \(good)"
         case .failed(let version, let failure, let off):
-            return "\(version) failed: \(failure.words(at: now)); "
+            return "\(version) failed: \(failure.words); "
                 + (off ? "automatic rollback is off" : "there is no earlier good release to roll back to")
         case .converged(let version, let ready, let desired, let rolledBack):
             return "\(rolledBack ? "rolled back to" : "converged on") \(version): \(ready)/\(desired) ready"
@@ -255,7 +255,7 @@ extension Reason.Health {
 
 extension Reason.Failure {
     /// How the release failed, in words (also what a `ReleaseMarkedBad` it causes says).
-    public func words(at now: Int64) -> String {
+    public var words: String {
         switch self {
         case .applyFailed(let error): "its apply failed: \(error)"
         case .notHealthy(let deadline, let health):
@@ -266,10 +266,10 @@ extension Reason.Failure {
     }
 
     /// As the end of "rollback to V …".
-    func rollbackWords(at now: Int64) -> String {
+    var rollbackWords: String {
         switch self {
         case .applyFailed(let error): "failed: \(error)"
-        default: words(at: now)
+        default: words
         }
     }
 }
