@@ -36,9 +36,20 @@ public struct FetchCadence: Sendable, Hashable {
         return observation.objects.allSatisfy { !$0.drifted && $0.version == desiredVersion }
     }
 
-    /// When to fetch next, given when the instance was last fetched and whether it is stable.
+    /// Stable fetches fall on whole multiples of this (when the interval is at least 10 s), so
+    /// that the instances of a big fleet come due together, once a second, and are fetched and
+    /// recorded in one batch instead of one by one.
+    public static let stableGrid: Int64 = 1_000
+
+    /// When to fetch next, given when the instance was last fetched and whether it is stable: a
+    /// stable interval of 10 s or more is rounded up to the next whole second (`stableGrid`).
     public func next(after lastFetch: Date, stable isStable: Bool) -> Date {
-        lastFetch.addingTimeInterval((isStable ? stable : converging).timeInterval)
+        let interval = isStable ? stable : converging
+        guard isStable, interval >= .seconds(10) else { return lastFetch.addingTimeInterval(interval.timeInterval) }
+        let next = lastFetch.millisecondsSince1970.adding(saturating: interval.milliseconds)
+        let grid = Self.stableGrid
+        let remainder = next % grid
+        return Date(millisecondsSince1970: remainder == 0 ? next : next.adding(saturating: grid - (remainder + grid) % grid))
     }
 }
 

@@ -23,33 +23,99 @@ public struct RuntimeRecorder: Sendable {
         self.actor = actor
     }
 
-    /// Fetches `instance`; its desired state is read from the store unless given.
+    /// Fetches `instance`; its desired state is read from the store unless given. Throws what the
+    /// runtime threw (after recording it).
     @discardableResult
     public func fetch(_ instance: ServiceInstanceID, desired: DesiredState? = nil) async throws -> Observation {
-        let stream = StreamID.instance(instance)
-        let observation: Observation
+        var desired = desired
+        if desired == nil { desired = try await store.desiredState(of: instance) }
+        return try await fetch([FetchRequest(instance: instance, desired: desired)], concurrency: 1)[0].result.get()
+    }
+
+    /// One instance to fetch, with its desired state.
+    public struct FetchRequest: Sendable {
+        public var instance: ServiceInstanceID
+        public var desired: DesiredState?
+
+        public init(instance: ServiceInstanceID, desired: DesiredState?) {
+            self.instance = instance
+            self.desired = desired
+        }
+    }
+
+    /// What one fetch of a batch found, and how long it took.
+    public struct FetchOutcome: Sendable {
+        public var instance: ServiceInstanceID
+        public var result: Result<Observation, any Error>
+        public var duration: Duration
+    }
+
+    /// Fetches `requests`, at most `concurrency` at once, and records every result in one
+    /// transaction (if that fails as a whole, each on its own). Outcomes come in the order asked.
+    /// A recording error is thrown only when not one result could be recorded.
+    public func fetch(_ requests: [FetchRequest], concurrency: Int) async throws -> [FetchOutcome] {
+        guard !requests.isEmpty else { return [] }
+        let runtime = runtime
+        var outcomes = [FetchOutcome?](repeating: nil, count: requests.count)
+        await withTaskGroup(of: (Int, FetchOutcome).self) { group in
+            var next = 0
+            func add() {
+                let (index, request) = (next, requests[next])
+                next += 1
+                group.addTask {
+                    let began = ContinuousClock.now
+                    let result: Result<Observation, any Error>
+                    do {
+                        result = .success(try await runtime.fetch(request.instance, desired: request.desired))
+                    } catch {
+                        result = .failure(error)
+                    }
+                    return (index, FetchOutcome(instance: request.instance, result: result, duration: ContinuousClock.now - began))
+                }
+            }
+            while next < min(max(1, concurrency), requests.count) { add() }
+            for await (index, outcome) in group {
+                outcomes[index] = outcome
+                if next < requests.count { add() }
+            }
+        }
+        let done = outcomes.compactMap { $0 }
+        // An observation equal to the instance's latest is recorded as a small `StateUnchanged`.
+        let current = try await store.currentStates(of: done.compactMap { (try? $0.result.get()) != nil ? $0.instance : nil })
+        var appends: [StreamAppend] = []
+        for outcome in done {
+            let event: NewEvent
+            switch outcome.result {
+            case .failure(let error):
+                event = try NewEvent(FetchFailed(instance: outcome.instance, runtime: runtime.name, error: "\(error)"), actor: actor)
+            case .success(let observation):
+                let digest = "sha256:" + Compiler.sha256Hex(try CanonicalJSON.string(observation))
+                if let latest = current[outcome.instance], latest.digest == digest {
+                    event = try NewEvent(StateUnchanged(instance: outcome.instance, sameAs: latest.fetchedPosition), actor: actor)
+                } else {
+                    event = try NewEvent(
+                        StateFetched(instance: outcome.instance, runtime: runtime.name, observation: observation, digest: digest),
+                        actor: actor)
+                }
+            }
+            appends.append(StreamAppend(stream: .instance(outcome.instance), events: [event]))
+        }
         do {
-            var desired = desired
-            if desired == nil { desired = try await store.desiredState(of: instance) }
-            observation = try await runtime.fetch(instance, desired: desired)
-        } catch {
-            try await store.append(
-                [try NewEvent(FetchFailed(instance: instance, runtime: runtime.name, error: "\(error)"), actor: actor)],
-                to: stream)
-            throw error
+            try await store.append(appends)
+        } catch where appends.count > 1 && !(error is CancellationError) {
+            var recorded = 0
+            var lastError: any Error = error
+            for append in appends {
+                do {
+                    try await store.append([append])
+                    recorded += 1
+                } catch {
+                    lastError = error
+                }
+            }
+            if recorded == 0 { throw lastError }
         }
-        let digest = "sha256:" + Compiler.sha256Hex(try CanonicalJSON.string(observation))
-        // The prefix also matches longer channel names (`@prod` and `@prod-eu`): keep the exact one.
-        let current = try await store.currentStates(prefix: instance.description).first { $0.instance == instance.description }
-        if let current, current.digest == digest {
-            try await store.append(
-                [try NewEvent(StateUnchanged(instance: instance, sameAs: current.fetchedPosition), actor: actor)], to: stream)
-        } else {
-            try await store.append(
-                [try NewEvent(StateFetched(instance: instance, runtime: runtime.name, observation: observation, digest: digest), actor: actor)],
-                to: stream)
-        }
-        return observation
+        return done
     }
 
     @discardableResult

@@ -33,7 +33,7 @@ public actor Worker {
         public var name: String
         /// At most this many applies at once.
         public var applyConcurrency = 4
-        /// At most this many fetches at once.
+        /// At most this many fetches of one runtime at once.
         public var fetchConcurrency = 16
         public var clock: @Sendable () -> Date = Date.init
         /// Where local runtimes keep their state (see `RuntimeFactory`).
@@ -138,15 +138,22 @@ public actor Worker {
     /// Runtimes the config declares that cannot be built, and why.
     var unbuildable: [String: String] = [:]
     var declared: [String: RuntimeIntent] = [:]
-    /// The runtime each release's document names (or why it cannot be read), by digest.
-    var runtimeNames: [String: Result<String, RuntimeProblem>] = [:]
+    /// What the worker needs of each release's document (or why it cannot be read), by digest.
+    var documents: [String: Result<DocumentFacts, RuntimeProblem>] = [:]
     var cadences: [String: FetchCadence] = [:]
     /// Applies and removals that run, and those that wait for a free slot (`applyConcurrency`).
     var running: [ServiceInstanceID: Task<Void, Never>] = [:]
     var queued: [(ServiceInstanceID, String, ReleaseRef)] = []
     var queuedIDs: Set<ServiceInstanceID> = []
-    /// Fetches that run (at most `fetchConcurrency`).
+    /// Instances in a batch of fetches that runs, or waiting for the next batch of their runtime,
+    /// with the batch; the batch that runs for each runtime; and who waits for the next.
     var fetching: [ServiceInstanceID: Task<Void, Never>] = [:]
+    var fetchBatches: [String: Task<Void, Never>] = [:]
+    var fetchWaiting: [String: [ServiceInstanceID]] = [:]
+    /// At most this many instances in one batch of fetches.
+    static let fetchBatchLimit = 500
+    /// How many batches of fetches this worker started (tests bound it).
+    var fetchBatchesStarted = 0
     /// Instances dropped from config; those still to be removed from their runtime, with their
     /// last desired state.
     var removed: Set<ServiceInstanceID> = []
@@ -304,7 +311,7 @@ public actor Worker {
         try await catchUp()
         if everythingDirty || !dirty.isEmpty { return now }
         let timer = timers.earliest.map { Date(millisecondsSince1970: max($0, nowMilliseconds.adding(saturating: 10))) }
-        let fetch = fetching.count < settings.fetchConcurrency ? schedule.nextWake : nil
+        let fetch = schedule.nextWake
         let renewal = renewLeasesAt == .max ? nil : Date(millisecondsSince1970: renewLeasesAt)
         return [timer, fetch, renewal].compactMap { $0 }.min()
     }
@@ -431,24 +438,34 @@ public actor Worker {
         var description: String
     }
 
+    /// What the worker needs of a release's document: read once per digest.
+    struct DocumentFacts {
+        var runtime: String
+        var replicas: Int
+    }
+
+    /// At most this many documents' facts are kept (a cache, not a record of every release).
+    static let documentCacheLimit = 50_000
+
+    func facts(of release: ReleaseRef) -> Result<DocumentFacts, RuntimeProblem> {
+        if let cached = documents[release.digest] { return cached }
+        let facts: Result<DocumentFacts, RuntimeProblem>
+        do {
+            let document = try CompiledDocument.decode(release.document)
+            facts = .success(DocumentFacts(runtime: document.runtime.name, replicas: document.replicas))
+        } catch {
+            facts = .failure(RuntimeProblem(description: "the desired state of \(release.version) cannot be read: \(error)"))
+        }
+        if documents.count >= Self.documentCacheLimit { documents.removeAll() }
+        documents[release.digest] = facts
+        return facts
+    }
+
     /// The runtime a release's document names, and its name.
     func runtime(for release: ReleaseRef) -> Result<(any Runtime, String), RuntimeProblem> {
-        let named: Result<String, RuntimeProblem>
-        if let cached = runtimeNames[release.digest] {
-            named = cached
-        } else {
-            do {
-                named = .success(try CompiledDocument.decode(release.document).runtime.name)
-            } catch {
-                named = .failure(RuntimeProblem(description: "the desired state of \(release.version) cannot be read: \(error)"))
-            }
-            // Bounded: a cache, not a record of every release ever seen.
-            if runtimeNames.count >= 10_000 { runtimeNames.removeAll() }
-            runtimeNames[release.digest] = named
-        }
         let name: String
-        switch named {
-        case .success(let found): name = found
+        switch facts(of: release) {
+        case .success(let found): name = found.runtime
         case .failure(let problem): return .failure(problem)
         }
         if let runtime = runtimes[name] { return .success((runtime, name)) }
@@ -456,10 +473,10 @@ public actor Worker {
         return .failure(RuntimeProblem(description: "runtime \(BoundedInput.quoted(name)) is not declared by the config in force"))
     }
 
-    static func desiredState(_ id: ServiceInstanceID, _ release: ReleaseRef) -> DesiredState {
+    func desiredState(_ id: ServiceInstanceID, _ release: ReleaseRef) -> DesiredState {
         DesiredState(
             instance: id, digest: release.digest, version: release.version, document: release.document,
-            replicas: (try? CompiledDocument.decode(release.document))?.replicas ?? 1)
+            replicas: (try? facts(of: release).get())?.replicas ?? 1)
     }
 
     /// An apply's timeout: the release's progress deadline, at least a second and at most

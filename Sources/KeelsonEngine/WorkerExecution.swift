@@ -33,7 +33,7 @@ extension Worker {
             }
             return
         }
-        let desired = Self.desiredState(id, release)
+        let desired = desiredState(id, release)
         let timeout = Self.timeout(release)
         running[id] = Task {
             let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: actor)
@@ -54,13 +54,13 @@ extension Worker {
         let actor = settings.name
         let found: Result<(any Runtime, String), RuntimeProblem> = last.map { runtime(for: $0) }
             ?? .failure(RuntimeProblem(description: "it had no desired state, so no runtime to remove it from"))
+        let desired = last.map { desiredState(id, $0) }
         running[id] = Task {
             let runtimeName: String
             let result: ApplyResult
             switch found {
             case .success(let (runtime, name)):
                 runtimeName = name
-                let desired = last.map { Self.desiredState(id, $0) }
                 do {
                     result = try await runtime.remove(id, desired: desired, timeout: Self.removeTimeout)
                 } catch {
@@ -98,11 +98,18 @@ extension Worker {
         wakeup.signal()
     }
 
-    /// Starts the fetches that are due, up to `fetchConcurrency` at once, and returns their tasks.
+    /// Starts the fetches that are due, as one batch per runtime (at most `fetchBatchLimit`
+    /// instances): a batch runs its fetches `fetchConcurrency` at a time and records their results
+    /// in one transaction, and the worker hears of them once. An instance due while its runtime's
+    /// batch runs waits for the next batch (it counts as fetching meanwhile), so that fetches due
+    /// together — and under load, all that fell due during a batch — cost one write and one pass.
+    /// Returns the batches started.
     func startFetches(at now: Date) -> [Task<Void, Never>] {
-        var started: [Task<Void, Never>] = []
         let nowMilliseconds = now.millisecondsSince1970
-        while fetching.count < settings.fetchConcurrency, let id = schedule.takeFirst(dueAt: now) {
+        var due: [String: [RuntimeRecorder.FetchRequest]] = [:]
+        var order: [String] = []
+        var runtimesByName: [String: any Runtime] = [:]
+        while let id = schedule.takeFirst(dueAt: now) {
             // One whose apply runs is fetched when the apply ends; one not held is not fetched here.
             guard running[id] == nil, !queuedIDs.contains(id), live.contains(id), (leaseUntil[id] ?? 0) > nowMilliseconds,
                 let record = state.instances[id], let release = record.request?.release ?? record.desired
@@ -111,31 +118,62 @@ extension Worker {
                 schedule.fetched(id, at: now, stable: false, cadence: nil)
                 continue
             }
-            let desired = Self.desiredState(id, release)
-            let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: settings.name)
-            let onFetch = settings.onFetch
-            let task = Task {
-                let began = ContinuousClock.now
-                let observation = try? await recorder.fetch(id, desired: desired)
-                onFetch(name, observation != nil, ContinuousClock.now - began)
-                self.fetched(id, observation, runtime: name)
+            if due[name] == nil { order.append(name) }
+            runtimesByName[name] = runtime
+            due[name, default: []].append(RuntimeRecorder.FetchRequest(instance: id, desired: desiredState(id, release)))
+        }
+        var started: [Task<Void, Never>] = []
+        for name in order {
+            guard let runtime = runtimesByName[name], var taken = due[name] else { continue }
+            if let batch = fetchBatches[name] {
+                // Its runtime is busy: these go in the next batch.
+                fetchWaiting[name, default: []].append(contentsOf: taken.map(\.instance))
+                for request in taken { fetching[request.instance] = batch }
+                continue
             }
-            fetching[id] = task
-            started.append(task)
+            if taken.count > Self.fetchBatchLimit {
+                fetchWaiting[name, default: []].append(contentsOf: taken[Self.fetchBatchLimit...].map(\.instance))
+                taken.removeLast(taken.count - Self.fetchBatchLimit)
+            }
+            let requests = taken
+            let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: settings.name)
+            let (concurrency, onFetch) = (settings.fetchConcurrency, settings.onFetch)
+            let batch = Task {
+                let outcomes = (try? await recorder.fetch(requests, concurrency: concurrency)) ?? []
+                for outcome in outcomes { onFetch(name, (try? outcome.result.get()) != nil, outcome.duration) }
+                self.fetched(requests.map(\.instance), outcomes, runtime: name)
+            }
+            fetchBatches[name] = batch
+            fetchBatchesStarted += 1
+            for request in requests { fetching[request.instance] = batch }
+            for id in fetchWaiting[name] ?? [] { fetching[id] = batch }
+            started.append(batch)
         }
         return started
     }
 
-    /// A fetch ended: the next one is scheduled by the runtime's cadence — often while the
-    /// instance converges or its release is watched, seldom once it waits or is settled.
-    private func fetched(_ id: ServiceInstanceID, _ observation: Observation?, runtime name: String) {
-        fetching[id] = nil
-        guard live.contains(id), running[id] == nil, !queuedIDs.contains(id) else { return }
-        let record = state.instances[id]
-        let stable = !(record?.isWatching ?? false)
-            && (!(record?.status.isConverging ?? false)
-                || FetchCadence.isStable(desiredVersion: record?.desired?.version, observation: observation))
-        schedule.fetched(id, at: settings.clock(), stable: stable, cadence: cadences[name])
+    /// A batch of fetches ended: each instance's next fetch is scheduled by the runtime's cadence
+    /// — often while it converges or its release is watched, seldom once it waits or is settled
+    /// (one whose fetch could not be recorded is stable for none of that) — and those that waited
+    /// for the batch are due again at once.
+    private func fetched(_ ids: [ServiceInstanceID], _ outcomes: [RuntimeRecorder.FetchOutcome], runtime name: String) {
+        fetchBatches[name] = nil
+        let now = settings.clock()
+        let observations = Dictionary(outcomes.map { ($0.instance, try? $0.result.get()) }, uniquingKeysWith: { first, _ in first })
+        for id in ids {
+            fetching[id] = nil
+            guard live.contains(id), running[id] == nil, !queuedIDs.contains(id) else { continue }
+            let record = state.instances[id]
+            let observation = observations[id] ?? nil
+            let stable = !(record?.isWatching ?? false)
+                && (!(record?.status.isConverging ?? false)
+                    || FetchCadence.isStable(desiredVersion: record?.desired?.version, observation: observation))
+            schedule.fetched(id, at: now, stable: stable, cadence: cadences[name])
+        }
+        for id in fetchWaiting.removeValue(forKey: name) ?? [] {
+            fetching[id] = nil
+            if live.contains(id) { schedule.expedite(id, at: now) }
+        }
         wakeup.signal()
     }
 }

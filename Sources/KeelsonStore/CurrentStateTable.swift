@@ -36,4 +36,10 @@ extension EventStore {
     public func currentStates(prefix: String = "") async throws -> [CurrentStateRow] {
         try await rows(of: CurrentStateProjection.self, keyPrefix: prefix)
     }
+
+    /// The latest observations of `instances` (those fetched before), by instance: one read.
+    public func currentStates(of instances: [ServiceInstanceID]) async throws -> [ServiceInstanceID: CurrentStateRow] {
+        let rows = try await rows(of: CurrentStateProjection.self, keys: instances.map(\.description))
+        return Dictionary(instances.compactMap { id in rows[id.description].map { (id, $0) } }, uniquingKeysWith: { first, _ in first })
+    }
 }

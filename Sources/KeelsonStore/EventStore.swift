@@ -501,6 +501,12 @@ public final class EventStore: Sendable {
         return try await pool.read { try table.rows(keyPrefix: prefix, in: $0) }
     }
 
+    /// The rows of a keyed projection for `keys` (those that exist), by key: one read.
+    public func rows<P: KeyedProjection>(of type: P.Type, keys: [P.Key]) async throws -> [P.Key: P.Row] {
+        let table = try table(type)
+        return try await pool.read { try table.rows(keys: keys, in: $0) }
+    }
+
     /// Every stream's summary, in stream order.
     public func streamCatalogue() async throws -> [StreamSummary] {
         try await rows(of: StreamCatalogue.self)

@@ -118,6 +118,11 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
         return rows
     }
 
+    /// The rows of `keys` that exist, by key.
+    public func rows(keys: [P.Key], in db: Database) throws -> [P.Key: P.Row] {
+        try load(keys, in: db, sql: liveSQL)
+    }
+
     /// All rows, in key order.
     public func rows(in db: Database) throws -> [P.Row] {
         try Row.fetchAll(db, sql: "SELECT \(columnList) FROM \(tables.rows) ORDER BY \(mapping.columns[0])")

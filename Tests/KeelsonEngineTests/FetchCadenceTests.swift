@@ -35,6 +35,21 @@ struct FetchCadenceTests {
         #expect(cadence.next(after: start, stable: true) == start.addingTimeInterval(300))
     }
 
+    @Test("stable fetches of 10 s or more fall on whole seconds (fetched together), converging ones do not")
+    func stableGrid() {
+        let cadence = FetchCadence()
+        let odd = start.addingTimeInterval(12.345)
+        #expect(cadence.next(after: odd, stable: true) == start.addingTimeInterval(73))
+        #expect(cadence.next(after: odd, stable: false) == odd.addingTimeInterval(2))
+        #expect(cadence.next(after: start, stable: true) == start.addingTimeInterval(60))
+        // Two instances fetched within the same second come due at the same moment.
+        #expect(cadence.next(after: start.addingTimeInterval(0.001), stable: true) == cadence.next(after: start.addingTimeInterval(0.999), stable: true))
+        // A short stable interval is kept exact; a date before 1970 rounds up too.
+        let short = FetchCadence(converging: .seconds(1), stable: .seconds(5))
+        #expect(short.next(after: odd, stable: true) == odd.addingTimeInterval(5))
+        #expect(cadence.next(after: Date(timeIntervalSince1970: -61.5), stable: true) == Date(timeIntervalSince1970: -1))
+    }
+
     @Test("a converging instance is fetched often, a stable one rarely; an apply brings it forward")
     func schedule() {
         var schedule = FetchSchedule(cadence: FetchCadence())

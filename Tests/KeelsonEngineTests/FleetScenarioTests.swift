@@ -55,5 +55,16 @@ struct FleetScenarioTests {
         let asked = await scenario.worker.decideCalls - before
         #expect(try await convergedCount("2.0.0") == 5)
         #expect(asked <= 5 * 12, "decide was asked \(asked) times for one service's 5 instances")
+
+        // Two minutes later every instance is due for its stable fetch: they are fetched in batches
+        // of the runtime (one write each), not one by one.
+        let batches = await scenario.worker.fetchBatchesStarted
+        let fetchesBefore = try await scenario.store.events(EventFilter(types: [StateUnchanged.eventType, StateFetched.eventType])).count
+        scenario.clock.advance(121)
+        try await scenario.worker.step()
+        let fetched = try await scenario.store.events(EventFilter(types: [StateUnchanged.eventType, StateFetched.eventType])).count - fetchesBefore
+        let batchesNow = await scenario.worker.fetchBatchesStarted - batches
+        #expect(fetched == services * 5)
+        #expect(batchesNow == services * 5 / Worker.fetchBatchLimit, "\(fetched) fetches took \(batchesNow) batches")
     }
 }
