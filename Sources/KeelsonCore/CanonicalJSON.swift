@@ -4,12 +4,84 @@ import Foundation
 /// bytes, in any process. Use it for anything that is digested, compared or replayed.
 public enum CanonicalJSON {
     public static func data<Value: Encodable>(_ value: Value) throws -> Data {
+        if let json = value as? JSONValue { return Data(try json.canonicalBytes()) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(value)
     }
 
     public static func string<Value: Encodable>(_ value: Value) throws -> String {
-        String(decoding: try data(value), as: UTF8.self)
+        if let json = value as? JSONValue { return String(decoding: try json.canonicalBytes(), as: UTF8.self) }
+        return String(decoding: try data(value), as: UTF8.self)
+    }
+}
+
+extension JSONValue {
+    /// The value as canonical JSON, written directly: byte for byte what `JSONEncoder` writes with
+    /// sorted keys and unescaped slashes (keys in UTF-8 byte order; a whole `Double` without
+    /// `.0`; control characters escaped), at a fraction of the cost — compiled documents are
+    /// written this way, thousands in a release. Throws for a number that is not finite, as the
+    /// encoder does.
+    public func canonicalBytes() throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        try write(into: &out)
+        return out
+    }
+
+    private func write(into out: inout [UInt8]) throws {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let bool): out.append(contentsOf: (bool ? "true" : "false").utf8)
+        case .integer(let integer): out.append(contentsOf: String(integer).utf8)
+        case .number(let number):
+            guard number.isFinite else {
+                throw EncodingError.invalidValue(number, EncodingError.Context(codingPath: [], debugDescription: "\(number) is not a valid JSON number"))
+            }
+            var text = number.description
+            if text.hasSuffix(".0") { text.removeLast(2) }
+            out.append(contentsOf: text.utf8)
+        case .string(let string): Self.write(string, into: &out)
+        case .array(let array):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in array.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                try element.write(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let object):
+            out.append(UInt8(ascii: "{"))
+            let members = object.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            for (index, member) in members.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                Self.write(member.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                try member.value.write(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func write(_ string: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -1,0 +1,78 @@
+import Foundation
+import KeelsonCore
+import Testing
+
+/// `JSONValue.canonicalBytes()` must write exactly what `JSONEncoder` writes (sorted keys,
+/// unescaped slashes): recorded digests depend on those bytes.
+@Suite("Canonical JSON")
+struct CanonicalJSONTests {
+    static func encoder(_ value: JSONValue) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// A small deterministic generator (no randomness from the system: the same cases every run).
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+
+        static let pieces: [String] = [
+            "", "a", "A", "_", "z", "10", "9", "a10", "a9", "é", "e\u{301}", "😀", "\u{E000}", "\u{FF5E}", "/", "\\", "\"",
+            "\n", "\t", "\r", "\u{08}", "\u{0C}", "\u{01}", "\u{1F}", "\u{7F}", "\u{2028}", "{}", "[1,2]", "null", " ", "ß",
+        ]
+
+        mutating func string() -> String {
+            (0..<below(4)).map { _ in Self.pieces[below(Self.pieces.count)] }.joined()
+        }
+
+        mutating func double() -> Double {
+            switch below(6) {
+            case 0: return Double(below(1_000_000)) / 1_000
+            case 1: return Double(Int64(bitPattern: next() << 11) >> 11)
+            case 2: return [0.1, 1e21, 1e-7, -0.0, 3.0, 1e16, 1e15, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -2.5e-300][below(10)]
+            case 3:
+                let any = Double(bitPattern: next() << 11 | next() & 0x7FF)
+                return any.isFinite ? any : 1.5
+            default: return Double(below(200)) - 100
+            }
+        }
+
+        mutating func value(depth: Int = 0) -> JSONValue {
+            switch below(depth > 3 ? 5 : 7) {
+            case 0: return .null
+            case 1: return .bool(below(2) == 0)
+            case 2: return .integer([Int64.min, Int64.max, 0, -1, Int64(below(100_000))][below(5)])
+            case 3: let number = double(); return .number(number.isFinite ? number : 0)
+            case 4: return .string(string())
+            case 5: return .array((0..<below(5)).map { _ in value(depth: depth + 1) })
+            default:
+                var object: [String: JSONValue] = [:]
+                for _ in 0..<below(6) { object[string()] = value(depth: depth + 1) }
+                return .object(object)
+            }
+        }
+    }
+
+    @Test("5,000 generated values (odd keys, escapes, numbers at the edges) are written as JSONEncoder writes them")
+    func sameBytesAsTheEncoder() throws {
+        var generator = Generator(state: 20261130)
+        for _ in 0..<5_000 {
+            let value = generator.value()
+            let fast = String(decoding: try value.canonicalBytes(), as: UTF8.self)
+            #expect(fast == (try Self.encoder(value)), "for \(value)")
+            #expect(try CanonicalJSON.string(value) == fast)
+        }
+    }
+
+    @Test("a number that is not finite is refused, as the encoder refuses it")
+    func notFinite() {
+        for number in [Double.nan, .infinity, -.infinity] {
+            #expect(throws: EncodingError.self) { try JSONValue.array([.number(number)]).canonicalBytes() }
+        }
+    }
+}
