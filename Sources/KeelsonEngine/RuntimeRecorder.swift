@@ -10,6 +10,8 @@ import KeelsonStore
 ///   a small `StateUnchanged` that refers to it; a failed fetch appends `FetchFailed`.
 /// - apply appends `ApplyStarted` before calling the runtime, then `ApplySucceeded` or
 ///   `ApplyFailed` with the duration, a bounded output excerpt and the error.
+/// - a batch of fetches is recorded in one transaction; `applyThenFetch` records an apply's
+///   result and the fetch after it in one.
 public struct RuntimeRecorder: Sendable {
     public let runtime: any Runtime
     public let store: EventStore
@@ -80,26 +82,7 @@ public struct RuntimeRecorder: Sendable {
             }
         }
         let done = outcomes.compactMap { $0 }
-        // An observation equal to the instance's latest is recorded as a small `StateUnchanged`.
-        let current = try await store.currentStates(of: done.compactMap { (try? $0.result.get()) != nil ? $0.instance : nil })
-        var appends: [StreamAppend] = []
-        for outcome in done {
-            let event: NewEvent
-            switch outcome.result {
-            case .failure(let error):
-                event = try NewEvent(FetchFailed(instance: outcome.instance, runtime: runtime.name, error: "\(error)"), actor: actor)
-            case .success(let observation):
-                let digest = "sha256:" + Compiler.sha256Hex(try CanonicalJSON.string(observation))
-                if let latest = current[outcome.instance], latest.digest == digest {
-                    event = try NewEvent(StateUnchanged(instance: outcome.instance, sameAs: latest.fetchedPosition), actor: actor)
-                } else {
-                    event = try NewEvent(
-                        StateFetched(instance: outcome.instance, runtime: runtime.name, observation: observation, digest: digest),
-                        actor: actor)
-                }
-            }
-            appends.append(StreamAppend(stream: .instance(outcome.instance), events: [event]))
-        }
+        let appends = try await events(for: done).map { StreamAppend(stream: .instance($0.instance), events: [$0.event]) }
         do {
             try await store.append(appends)
         } catch where appends.count > 1 && !(error is CancellationError) {
@@ -118,14 +101,70 @@ public struct RuntimeRecorder: Sendable {
         return done
     }
 
+    /// The event that records each fetch: `StateFetched`; `StateUnchanged` when the observation
+    /// equals the instance's latest; `FetchFailed`.
+    private func events(for outcomes: [FetchOutcome]) async throws -> [(instance: ServiceInstanceID, event: NewEvent)] {
+        let current = try await store.currentStates(of: outcomes.compactMap { (try? $0.result.get()) != nil ? $0.instance : nil })
+        return try outcomes.map { outcome in
+            let event: NewEvent
+            switch outcome.result {
+            case .failure(let error):
+                event = try NewEvent(FetchFailed(instance: outcome.instance, runtime: runtime.name, error: "\(error)"), actor: actor)
+            case .success(let observation):
+                let digest = "sha256:" + Compiler.sha256Hex(try CanonicalJSON.string(observation))
+                if let latest = current[outcome.instance], latest.digest == digest {
+                    event = try NewEvent(StateUnchanged(instance: outcome.instance, sameAs: latest.fetchedPosition), actor: actor)
+                } else {
+                    event = try NewEvent(
+                        StateFetched(instance: outcome.instance, runtime: runtime.name, observation: observation, digest: digest),
+                        actor: actor)
+                }
+            }
+            return (outcome.instance, event)
+        }
+    }
+
+    /// Applies `state`, then fetches the instance, and records the apply's result and the fetch
+    /// in one transaction (after `ApplyStarted`, recorded before the runtime is called): one
+    /// durable write fewer per apply than `apply` and `fetch` one after the other. Throws only
+    /// when the results cannot be recorded.
+    public func applyThenFetch(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> (ApplyResult, FetchOutcome) {
+        let (result, finished) = try await applyUnrecorded(state, idempotencyKey: idempotencyKey, timeout: timeout)
+        let began = ContinuousClock.now
+        let observed: Result<Observation, any Error>
+        do {
+            observed = .success(try await runtime.fetch(state.instance, desired: state))
+        } catch {
+            observed = .failure(error)
+        }
+        let outcome = FetchOutcome(instance: state.instance, result: observed, duration: ContinuousClock.now - began)
+        do {
+            let fetched = try await events(for: [outcome])
+            try await store.append([finished] + fetched.map(\.event), to: .instance(state.instance))
+        } catch where !(error is CancellationError) {
+            // At least the apply's result (the fetch is only news).
+            try await store.append([finished], to: .instance(state.instance))
+        }
+        return (result, outcome)
+    }
+
+    /// Applies `state`: `ApplyStarted` is recorded before the runtime is called, then
+    /// `ApplySucceeded` or `ApplyFailed` with the duration, a bounded output excerpt and the error.
     @discardableResult
     public func apply(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> ApplyResult {
-        let stream = StreamID.instance(state.instance)
+        let (result, finished) = try await applyUnrecorded(state, idempotencyKey: idempotencyKey, timeout: timeout)
+        try await store.append([finished], to: .instance(state.instance))
+        return result
+    }
+
+    /// Records `ApplyStarted`, calls the runtime, and returns its result with the event that
+    /// records it (not yet appended).
+    private func applyUnrecorded(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> (ApplyResult, NewEvent) {
         try await store.append(
             [try NewEvent(ApplyStarted(
                 instance: state.instance, runtime: runtime.name, digest: state.digest, version: state.version,
                 idempotencyKey: idempotencyKey), actor: actor)],
-            to: stream)
+            to: .instance(state.instance))
         var result: ApplyResult
         do {
             result = try await runtime.apply(state, idempotencyKey: idempotencyKey, timeout: timeout)
@@ -136,13 +175,8 @@ public struct RuntimeRecorder: Sendable {
         let finished = ApplyFinished(
             instance: state.instance, runtime: runtime.name, digest: state.digest, idempotencyKey: idempotencyKey,
             result: result)
-        try await store.append(
-            [try NewEvent(
-                type: result.succeeded ? ApplyFinished.succeededType : ApplyFinished.failedType, encoding: finished, actor: actor)],
-            to: stream)
-        return result
+        return (result, try NewEvent(type: result.succeeded ? ApplyFinished.succeededType : ApplyFinished.failedType, encoding: finished, actor: actor))
     }
-
 }
 
 extension EventStore {

@@ -37,10 +37,10 @@ extension Worker {
         let timeout = Self.timeout(release)
         running[id] = Task {
             let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: actor)
-            _ = try? await recorder.apply(desired, idempotencyKey: requestID, timeout: timeout)
-            let started = ContinuousClock.now
-            let observation = try? await recorder.fetch(id, desired: desired)
-            onFetch(runtimeName, observation != nil, ContinuousClock.now - started)
+            // The apply's result and the fetch after it are recorded together.
+            if let (_, fetched) = try? await recorder.applyThenFetch(desired, idempotencyKey: requestID, timeout: timeout) {
+                onFetch(runtimeName, (try? fetched.result.get()) != nil, fetched.duration)
+            }
             self.finished(id, fetchedFrom: runtimeName)
         }
     }

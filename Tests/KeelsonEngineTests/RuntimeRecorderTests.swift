@@ -90,4 +90,40 @@ struct RuntimeRecorderTests {
         #expect(failed.idempotencyKey == "7")
         #expect(try events[2].decode(FetchFailed.self).error.contains("simulated fetch error"))
     }
+
+    @Test("an apply and the fetch after it are recorded together, a failed fetch too; a batch of fetches records each instance's result, in the order asked")
+    func applyThenFetchAndBatches() async throws {
+        let (recorder, store, clock, directory) = try setUp()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let state = DesiredState(instance: web, digest: "sha256:abc", version: "1.0.0", document: "{}", replicas: 1)
+        let (result, fetched) = try await recorder.applyThenFetch(state, idempotencyKey: "9", timeout: .seconds(5))
+        #expect(result.succeeded)
+        #expect((try? fetched.result.get()) != nil)
+        #expect(try await store.stream(.instance(web)).map(\.type) == ["ApplyStarted", "ApplySucceeded", "StateFetched"])
+
+        let others = ["shop/web@staging", "shop/api@prod", "shop/api@staging"].map { ServiceInstanceID($0)! }
+        for id in others {
+            try await recorder.apply(
+                DesiredState(instance: id, digest: "sha256:abc", version: "1.0.0", document: "{}", replicas: 1),
+                idempotencyKey: "k-\(id)", timeout: .seconds(5))
+        }
+        clock.advance(10)
+        let requests = ([web] + others).map { RuntimeRecorder.FetchRequest(instance: $0, desired: nil) }
+        let first = try await recorder.fetch(requests, concurrency: 2)
+        #expect(first.map(\.instance) == [web] + others)
+        let second = try await recorder.fetch(requests, concurrency: 2)
+        #expect(second.allSatisfy { (try? $0.result.get())?.isHealthy == true })
+        for id in [web] + others {
+            #expect(try await store.stream(.instance(id)).map(\.type).suffix(2) == ["StateFetched", "StateUnchanged"], "\(id)")
+        }
+        #expect(try await store.verifyProjections().isClean)
+
+        var failing = SimulationSettings()
+        failing.fetchErrorRate = 1
+        let (broken, brokenStore, _, brokenDirectory) = try setUp(failing)
+        defer { try? FileManager.default.removeItem(at: brokenDirectory) }
+        let (_, failed) = try await broken.applyThenFetch(state, idempotencyKey: "10", timeout: .seconds(5))
+        #expect((try? failed.result.get()) == nil)
+        #expect(try await brokenStore.stream(.instance(web)).map(\.type) == ["ApplyStarted", "ApplySucceeded", "FetchFailed"])
+    }
 }
