@@ -46,12 +46,17 @@ extension Worker {
                 return []
             }
         }
-        var needing = wanted.filter { (leaseUntil[$0] ?? 0) < renewAt && (heldElsewhere[$0] ?? 0) <= now }
-        // Every half lease, one look at all the leases held (the only pass that scans them).
+        // Every half lease, the leases held are renewed in one statement (the only pass that
+        // scans them); one that another worker took meanwhile (it had expired) is dropped.
         let renewingAll = now >= renewLeasesAt
-        if renewingAll {
-            needing.formUnion(leaseUntil.filter { $0.value <= renewAt }.keys)
+        if renewingAll, !leaseUntil.isEmpty {
+            let until = now.adding(saturating: duration)
+            let renewed = try await store.renewLeases(owner: settings.name, keyPrefix: "instance:", expiresAtMilliseconds: until)
+            for id in Array(leaseUntil.keys) {
+                leaseUntil[id] = renewed.contains("instance:\(id)") ? until : nil
+            }
         }
+        let needing = wanted.filter { (leaseUntil[$0] ?? 0) < renewAt && (heldElsewhere[$0] ?? 0) <= now }
         if !needing.isEmpty {
             let until = now.adding(saturating: duration)
             let ids = needing.sorted()

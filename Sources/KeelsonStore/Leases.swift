@@ -49,6 +49,16 @@ extension EventStore {
         }
     }
 
+    /// Extends every lease `owner` holds whose key starts with `keyPrefix` until `expiresAt`, in
+    /// one statement, and returns their keys: a lease another owner took is not among them.
+    public func renewLeases(owner: String, keyPrefix: String, expiresAtMilliseconds expiresAt: Int64) async throws -> Set<String> {
+        try await pool.write { db in
+            Set(try String.fetchAll(
+                db, sql: "UPDATE leases SET expires_at = ? WHERE owner = ? AND key >= ? AND key < ? RETURNING key",
+                arguments: [expiresAt, owner, keyPrefix, keyPrefix + "\u{10FFFF}"]))
+        }
+    }
+
     /// Takes or renews one lease, `key`, for `owner` until `expiresAt`, in one transaction: granted
     /// when nobody holds it or `owner` does; held by someone else, it is granted only when
     /// `mayTakeOver(holder, expired)` says so (a worker's name: its holder is known to be gone, or
