@@ -158,13 +158,20 @@ public struct DesiredStateRecorder: Sendable {
         }
         var outcome = Outcome()
         var failures: [(stream: StreamID, errors: ConfigErrors)] = []
+        // The services' current desired states, in one read (thousands in a release of many).
+        let current = try await store.desiredStates(prefixes: requests.map { "\($0.application)/\($0.service)@" })
+        var previousByService: [String: [String: DesiredStateRow]] = [:]
+        for row in current {
+            guard let id = ServiceInstanceID(row.instance) else { continue }
+            previousByService["\(id.application)/\(id.service)", default: [:]][row.instance] = row
+        }
         for (request, stream) in zip(requests, streams) {
             switch Compiler.compile(intent, release: request, readFile: { files.contents(of: $0) }) {
             case .success(let compiled):
                 outcome.releases.append(ReleaseRequested(
                     application: request.application, service: request.service, version: request.version,
                     parameters: request.parameters))
-                let previous = try await desiredStates(prefix: "\(request.application)/\(request.service)@")
+                let previous = previousByService["\(request.application)/\(request.service)"] ?? [:]
                 outcome.previous.merge(previous) { _, new in new }
                 outcome.changes += changed(compiled, from: previous, release: request, configDigest: config.digest)
             case .failure(let errors):

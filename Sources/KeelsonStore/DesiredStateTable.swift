@@ -35,4 +35,9 @@ extension EventStore {
     public func desiredStates(prefix: String = "") async throws -> [DesiredStateRow] {
         try await rows(of: DesiredStateProjection.self, keyPrefix: prefix)
     }
+
+    /// The desired states of the instances whose id starts with any of `prefixes`, in one read.
+    public func desiredStates(prefixes: [String]) async throws -> [DesiredStateRow] {
+        try await rows(of: DesiredStateProjection.self, keyPrefixes: prefixes)
+    }
 }

@@ -501,6 +501,13 @@ public final class EventStore: Sendable {
         return try await pool.read { try table.rows(keyPrefix: prefix, in: $0) }
     }
 
+    /// The rows of a keyed projection whose key starts with any of `prefixes`, in one read.
+    public func rows<P: KeyedProjection>(of type: P.Type, keyPrefixes prefixes: [String]) async throws -> [P.Row]
+    where P.Key == String {
+        let table = try table(type)
+        return try await pool.read { db in try prefixes.flatMap { try table.rows(keyPrefix: $0, in: db) } }
+    }
+
     /// The rows of a keyed projection for `keys` (those that exist), by key: one read.
     public func rows<P: KeyedProjection>(of type: P.Type, keys: [P.Key]) async throws -> [P.Key: P.Row] {
         let table = try table(type)

@@ -13,7 +13,7 @@ enum FleetBenchmark {
     static let channels = FleetConfig.channels
     static let idleWindow: Duration = .seconds(30)
 
-    struct Result {
+    struct Result: Codable {
         var instances: Int
         /// The release call (every service, one call).
         var releaseTime: Duration
@@ -25,7 +25,7 @@ enum FleetBenchmark {
         var events: Int64
         /// CPU time the process used during `idleWindow` after convergence, per second of wall time.
         var idleCPU: Double
-        /// The process's peak resident set so far (bytes).
+        /// The peak resident set of the process that ran it (bytes).
         var peakRSS: Int
     }
 

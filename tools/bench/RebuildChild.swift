@@ -79,12 +79,12 @@ enum RebuildChild {
         return Outcome(report: try JSONDecoder().decode(Report.self, from: line), peakKilobytes: peak)
     }
 
-    private static func executableURL() throws -> URL {
+    static func executableURL() throws -> URL {
         URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
     }
 
     /// `VmHWM` (peak resident set size, in kB) from a /proc status file.
-    private static func peakKilobytes(status path: String) -> Int? {
+    static func peakKilobytes(status path: String) -> Int? {
         guard let status = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         return status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?
             .split(separator: " ").dropFirst().first.flatMap { Int($0) }

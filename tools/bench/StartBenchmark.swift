@@ -11,6 +11,9 @@ import KeelsonStore
 /// before the end (the most a worker that stores them at that interval ever folds after one),
 /// and `explain` answers about random instances at random positions.
 enum StartBenchmark {
+    /// How many callers release at once in 12e (as the release route's clients would).
+    static let releaseCallers = 8
+
     struct Result {
         var instances: Int
         var events: Int64
@@ -132,7 +135,7 @@ enum StartBenchmark {
             guard answer.instances.count == instances else { throw BenchmarkError(description: "status listed \(answer.instances.count) instances, not \(instances)") }
         }
 
-        // Single-service releases, one after the other, while a worker runs (and rolls them out).
+        // Single-service releases from several callers at once, while a worker runs (and rolls them out).
         let services = instances / FleetBenchmark.channels.count
         let releases = min(services, 1_000)
         log("  \(releases) single-service releases while a worker runs…")
@@ -142,8 +145,18 @@ enum StartBenchmark {
         let running = Task { try await worker.run() }
         try await Task.sleep(for: .seconds(2))
         let released = clock.now
-        for index in 0..<releases {
-            _ = try await control.release(ReleaseBody(application: "fleet", service: "svc-\(index)", version: "2.0.\(last)"), actor: "bench")
+        // As clients of the release route would: `releaseCallers` at once, each taking the next
+        // service when its release returned.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<Self.releaseCallers {
+                group.addTask {
+                    for index in stride(from: caller, to: releases, by: Self.releaseCallers) {
+                        _ = try await control.release(
+                            ReleaseBody(application: "fleet", service: "svc-\(index)", version: "2.0.\(last)"), actor: "bench")
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
         let releaseTime = clock.now - released
         running.cancel()

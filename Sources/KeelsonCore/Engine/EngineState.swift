@@ -221,9 +221,14 @@ public struct EngineState: Sendable, Hashable {
             guard let requested = read(event, ApplyRequested.self) else { return }
             update(requested.instance) {
                 let previous = $0.request
+                // The release the instance already knows (its desired state, most often) is shared,
+                // not read from the event again: one copy of the document, no second decode.
+                let known = [$0.desired, previous?.release, $0.lastGood].lazy.compactMap { $0 }.first {
+                    $0.digest == requested.digest && $0.version == requested.version && $0.document == requested.document
+                }
                 $0.request = InstanceRecord.Request(
                     requestID: requested.requestID,
-                    release: ReleaseRef(version: requested.version, digest: requested.digest, document: requested.document),
+                    release: known ?? ReleaseRef(version: requested.version, digest: requested.digest, document: requested.document),
                     rollback: requested.rollback, atMilliseconds: at, requestedBy: event.actor)
                 $0.request?.executor = event.actor
                 // The same release again, after an apply of it that finished (succeeded or failed)
