@@ -21,7 +21,63 @@ public struct ServiceInstanceID: Hashable, Comparable, Codable, Sendable, Custom
 
     public var description: String { "\(application)/\(service)@\(channel)" }
 
-    public static func < (lhs: ServiceInstanceID, rhs: ServiceInstanceID) -> Bool { lhs.description < rhs.description }
+    /// The order of the descriptions (`application/service@channel`), without building them: for
+    /// ASCII names (every valid one) that is the order of their bytes in turn; other names fall
+    /// back to comparing the descriptions (Unicode's order). Sorting a fleet's ids is hot.
+    public static func < (lhs: ServiceInstanceID, rhs: ServiceInstanceID) -> Bool {
+        guard lhs.isASCII, rhs.isASCII else { return lhs.description < rhs.description }
+        var left = DescriptionBytes(lhs), right = DescriptionBytes(rhs)
+        while true {
+            switch (left.next(), right.next()) {
+            case (nil, nil): return false
+            case (nil, _): return true
+            case (_, nil): return false
+            case (let a?, let b?): if a != b { return a < b }
+            }
+        }
+    }
+
+    private var isASCII: Bool {
+        application.utf8.allSatisfy { $0 < 0x80 } && service.utf8.allSatisfy { $0 < 0x80 } && channel.utf8.allSatisfy { $0 < 0x80 }
+    }
+
+    /// The bytes of `description`, one at a time.
+    private struct DescriptionBytes: IteratorProtocol {
+        var application: String.UTF8View.Iterator
+        var service: String.UTF8View.Iterator
+        var channel: String.UTF8View.Iterator
+        var part = 0
+
+        init(_ id: ServiceInstanceID) {
+            application = id.application.utf8.makeIterator()
+            service = id.service.utf8.makeIterator()
+            channel = id.channel.utf8.makeIterator()
+        }
+
+        mutating func next() -> UInt8? {
+            while true {
+                switch part {
+                case 0:
+                    if let byte = application.next() { return byte }
+                    part = 1
+                case 1:
+                    part = 2
+                    return UInt8(ascii: "/")
+                case 2:
+                    if let byte = service.next() { return byte }
+                    part = 3
+                case 3:
+                    part = 4
+                    return UInt8(ascii: "@")
+                case 4:
+                    if let byte = channel.next() { return byte }
+                    part = 5
+                default:
+                    return nil
+                }
+            }
+        }
+    }
 
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)

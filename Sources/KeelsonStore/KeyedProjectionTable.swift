@@ -86,7 +86,7 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
         let upsert = try db.cachedStatement(sql: sql.upsert)
         for key in keys where after[key] != before[key] {
             if let row = after[key] {
-                try upsert.execute(arguments: StatementArguments(mapping.encode(row)))
+                try upsert.execute(arguments: StatementArguments(databaseValues: mapping.encode(row)))
             } else {
                 try db.cachedStatement(sql: sql.delete).execute(arguments: [mapping.encodeKey(key)])
             }
@@ -109,7 +109,7 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
             let chunk = keys[chunkStart..<min(chunkStart + 500, keys.count)]
             let cursor = try Row.fetchCursor(
                 db, sql: sql.selectMany + "(\(databaseQuestionMarks(count: chunk.count)))",
-                arguments: StatementArguments(chunk.map(mapping.encodeKey)))
+                arguments: StatementArguments(databaseValues: chunk.map(mapping.encodeKey)))
             while let row = try cursor.next() {
                 let (key, value) = try mapping.decode(row)
                 rows[key] = value
@@ -158,5 +158,14 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
         projection.fold(
             try EventRows.fetch(db, after: snapshot, upTo: position, payloads: projection.readsPayload), into: &state)
         return state.keys.sorted().map { state[$0]! }
+    }
+}
+
+extension StatementArguments {
+    /// Arguments from database values. GRDB's initializer for a sequence of concrete values maps
+    /// them through a key path, which costs a key-path instantiation on every call: too much in
+    /// a projection's loop over thousands of rows.
+    init(databaseValues values: [DatabaseValue]) {
+        self.init(values.lazy.map { Optional($0 as any DatabaseValueConvertible) })
     }
 }

@@ -76,3 +76,25 @@ struct CanonicalJSONTests {
         }
     }
 }
+
+@Suite("Instance ids")
+struct InstanceIDOrderTests {
+    @Test("ids sort as their descriptions do: separators, prefixes, hyphens, case and non-ASCII names included")
+    func orderIsTheDescriptions() {
+        let names = ["a", "a-b", "ab", "a0", "A", "b", "é", "e\u{301}", "z9", "a_", "prod", "prod-eu", "😀"]
+        var ids: [ServiceInstanceID] = []
+        for application in names.prefix(7) {
+            for service in ["web", "web-2", "w", names[ids.count % names.count]] {
+                for channel in ["prod", "prod-eu", "c1", names[(ids.count * 7) % names.count]] {
+                    ids.append(ServiceInstanceID(application: application, service: service, channel: channel))
+                }
+            }
+        }
+        for left in ids {
+            for right in ids {
+                #expect((left < right) == (left.description < right.description), "\(left) < \(right)")
+            }
+        }
+        #expect(ids.sorted().map(\.description) == ids.map(\.description).sorted())
+    }
+}
