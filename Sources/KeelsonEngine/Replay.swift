@@ -76,11 +76,18 @@ public enum Replay {
     ) async throws -> Report {
         // The decisions to replay and the view positions they need (a scan of one event type).
         var wanted: [(position: Int64, made: DecisionMade)] = []
+        // Each decision's event, remembering its decoded payload: the fold below reads the same
+        // decision again, and decoding is most of a replay's work.
+        var decisionEvents: [Int64: RecordedEvent] = [:]
         var after = max(0, from - 1)
         while true {
             let page = try await store.events(EventFilter(afterPosition: after, types: [DecisionMade.eventType], limit: 5_000))
             for event in page where to.map({ event.position <= $0 }) ?? true {
-                if let made = try? event.decode(DecisionMade.self) { wanted.append((event.position, made)) }
+                let caching = event.cachingDecodes()
+                if let made = try? caching.decode(DecisionMade.self) {
+                    wanted.append((event.position, made))
+                    decisionEvents[event.position] = caching
+                }
             }
             guard let last = page.last, page.count == 5_000, to.map({ last.position < $0 }) ?? true else { break }
             after = last.position
@@ -122,7 +129,7 @@ public enum Replay {
         }
         try await store.foldEngineEvents(upTo: viewPositions.last!) { event in
             check(upTo: event.position - 1)
-            state.evolve(event)
+            state.evolve(decisionEvents.removeValue(forKey: event.position) ?? event)
         }
         check(upTo: Int64.max)
         return report

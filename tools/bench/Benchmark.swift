@@ -538,6 +538,13 @@ final class Benchmark {
             wallTime: Format.mebibytes(bytes: Int64(all.peakRSS)),
             baseline: "the \(Format.count(one.instances))-instance fleet: \(Format.mebibytes(bytes: Int64(one.peakRSS)))",
             goal: "≤ 300 MB (286.1 MiB)", met: full ? all.peakRSS <= 300_000_000 : nil, measured: Format.mebibytes(bytes: Int64(all.peakRSS))))
+        let replayRate = Double(all.replayed) / max(all.replayTime.seconds, 1e-9)
+        rows.append(ReportRow(
+            part: "11f", measurement: "Fleet: replay of every decision of the \(Format.count(all.instances))-instance rollout (`Replay.run`, what `keelson replay --verify` runs): \(Format.count(all.replayMatched)) of \(Format.count(all.replayed)) identical",
+            events: Format.count(all.events), wallTime: Format.duration(all.replayTime), rate: "\(Format.count(Int(replayRate))) decisions/s",
+            baseline: "\(Format.count(one.instances)) instances: \(Format.count(Int(Double(one.replayed) / max(one.replayTime.seconds, 1e-9)))) decisions/s",
+            goal: "≥ 50,000 decisions/s, all identical", met: full ? replayRate >= 50_000 && all.replayMatched == all.replayed : nil,
+            measured: "\(Format.count(Int(replayRate))) decisions/s"))
         notes[11] = """
             **11 Fleet.** One application with 5 channels in order (c1 → … → c5, no soak, no watch), \
             \(Format.count(big)) services on one simulated runtime with zero apply latency and zero time to healthy, \

@@ -25,6 +25,11 @@ enum FleetBenchmark {
         var events: Int64
         /// CPU time the process used during `idleWindow` after convergence, per second of wall time.
         var idleCPU: Double
+        /// `Replay.run` over the fleet's whole log (what `keelson replay --verify` runs): its time,
+        /// and how many decisions it replayed identically of how many.
+        var replayTime: Duration = .zero
+        var replayed = 0
+        var replayMatched = 0
         /// The peak resident set of the process that ran it (bytes).
         var peakRSS: Int
     }
@@ -112,9 +117,18 @@ enum FleetBenchmark {
         running.cancel()
         _ = await running.result
         let events = try await store.lastPosition()
-        return Result(
+        // The worker's peak, before the replay (which folds the log again in this process).
+        let workerPeak = (RebuildChild.peakKilobytes(status: "/proc/self/status") ?? 0) * 1_024
+        let replayBegan = timer.now
+        let replay = try await Replay.run(store: store)
+        let replayTime = timer.now - replayBegan
+        var result = Result(
             instances: instances, releaseTime: releaseTime, firstChannelRequested: firstChannel, converged: converged,
-            decisions: progress.decisions, events: events, idleCPU: idleCPU, peakRSS: peakRSS())
+            decisions: progress.decisions, events: events, idleCPU: idleCPU, peakRSS: workerPeak)
+        result.replayTime = replayTime
+        result.replayed = replay.decisions
+        result.replayMatched = replay.matched
+        return result
     }
 
     /// User + system CPU seconds of this process so far.
@@ -123,12 +137,5 @@ enum FleetBenchmark {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-    }
-
-    /// The process's peak resident set in bytes (Linux reports KiB).
-    static func peakRSS() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1_024
     }
 }

@@ -7,7 +7,8 @@ enum FleetChild {
     static let subcommand = "fleet-child"
 
     /// Child side: `fleet-child --dir DIR --services N`. Runs the fleet, prints its result as one
-    /// line of JSON (peak RSS: the child's own `VmHWM`); progress goes to standard error.
+    /// line of JSON (peak RSS: the child's own `VmHWM` before the replay); progress goes to
+    /// standard error.
     static func run(_ arguments: [String]) async throws {
         func value(_ flag: String) -> String? {
             arguments.firstIndex(of: flag).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
@@ -15,8 +16,7 @@ enum FleetChild {
         guard let directory = value("--dir"), let services = value("--services").flatMap(Int.init), services > 0 else {
             throw Options.UsageError(description: "\(subcommand) needs --dir DIR --services N")
         }
-        var result = try await FleetBenchmark.run(directory: URL(fileURLWithPath: directory), services: services) { Progress.log($0) }
-        result.peakRSS = (RebuildChild.peakKilobytes(status: "/proc/self/status") ?? 0) * 1_024
+        let result = try await FleetBenchmark.run(directory: URL(fileURLWithPath: directory), services: services) { Progress.log($0) }
         FileHandle.standardOutput.write(try JSONEncoder().encode(result) + Data("\n".utf8))
     }
 
