@@ -3,6 +3,7 @@ import KeelsonCompiler
 import KeelsonCore
 import KeelsonRuntimes
 import KeelsonStore
+import Synchronization
 
 /// Wraps a runtime so that every fetch and apply is in the log.
 ///
@@ -10,7 +11,7 @@ import KeelsonStore
 ///   a small `StateUnchanged` that refers to it; a failed fetch appends `FetchFailed`.
 /// - apply appends `ApplyStarted` before calling the runtime, then `ApplySucceeded` or
 ///   `ApplyFailed` with the duration, a bounded output excerpt and the error.
-/// - a batch of fetches is recorded in one transaction; `applyThenFetch` records an apply's
+/// - a batch of fetches records the results that end together in one transaction; `applyThenFetch` records an apply's
 ///   result and the fetch after it in one.
 public struct RuntimeRecorder: Sendable {
     public let runtime: any Runtime
@@ -31,7 +32,7 @@ public struct RuntimeRecorder: Sendable {
     public func fetch(_ instance: ServiceInstanceID, desired: DesiredState? = nil) async throws -> Observation {
         var desired = desired
         if desired == nil { desired = try await store.desiredState(of: instance) }
-        return try await fetch([FetchRequest(instance: instance, desired: desired)], concurrency: 1)[0].result.get()
+        return try await fetch([FetchRequest(instance: instance, desired: desired)], slots: FetchSlots(limit: 1))[0].result.get()
     }
 
     /// One instance to fetch, with its desired state.
@@ -52,19 +53,27 @@ public struct RuntimeRecorder: Sendable {
         public var duration: Duration
     }
 
-    /// Fetches `requests`, at most `concurrency` at once, and records every result in one
-    /// transaction (if that fails as a whole, each on its own). Outcomes come in the order asked.
-    /// A recording error is thrown only when not one result could be recorded.
-    public func fetch(_ requests: [FetchRequest], concurrency: Int) async throws -> [FetchOutcome] {
+    /// Fetches `requests`, at most `slots` at once, and records the results as they come: every
+    /// result that is in when the previous write ends goes in the next, one transaction (if that
+    /// fails as a whole, each on its own) — fetches that end together share a write, and a slow
+    /// one holds up none but itself. `recorded` hears of each group once it is written (or could
+    /// not be). Returns every outcome, in the order asked; throws a recording error only when not
+    /// one result could be recorded.
+    public func fetch(
+        _ requests: [FetchRequest], slots: FetchSlots,
+        recorded: @escaping @Sendable ([FetchOutcome]) async -> Void = { _ in }
+    ) async throws -> [FetchOutcome] {
         guard !requests.isEmpty else { return [] }
         let runtime = runtime
-        var outcomes = [FetchOutcome?](repeating: nil, count: requests.count)
-        await withTaskGroup(of: (Int, FetchOutcome).self) { group in
-            var next = 0
-            func add() {
-                let (index, request) = (next, requests[next])
-                next += 1
+        let pending = Arrivals()
+        let (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        var all: [FetchOutcome] = []
+        var recordedAny = false
+        var lastError: (any Error)?
+        await withTaskGroup(of: Void.self) { group in
+            for request in requests {
                 group.addTask {
+                    await slots.acquire()
                     let began = ContinuousClock.now
                     let result: Result<Observation, any Error>
                     do {
@@ -72,17 +81,43 @@ public struct RuntimeRecorder: Sendable {
                     } catch {
                         result = .failure(error)
                     }
-                    return (index, FetchOutcome(instance: request.instance, result: result, duration: ContinuousClock.now - began))
+                    await slots.release()
+                    let outcome = FetchOutcome(instance: request.instance, result: result, duration: ContinuousClock.now - began)
+                    pending.outcomes.withLock { $0.append(outcome) }
+                    ring.yield()
                 }
             }
-            while next < min(max(1, concurrency), requests.count) { add() }
-            for await (index, outcome) in group {
-                outcomes[index] = outcome
-                if next < requests.count { add() }
+            for await _ in bell {
+                let arrived = pending.outcomes.withLock { taken in
+                    defer { taken.removeAll() }
+                    return taken
+                }
+                guard !arrived.isEmpty else { continue }
+                all += arrived
+                do {
+                    try await record(arrived)
+                    recordedAny = true
+                } catch {
+                    lastError = error
+                }
+                await recorded(arrived)
+                if all.count >= requests.count { break }
             }
         }
-        let done = outcomes.compactMap { $0 }
-        let appends = try await events(for: done).map { StreamAppend(stream: .instance($0.instance), events: [$0.event]) }
+        if !recordedAny, let lastError { throw lastError }
+        let order = Dictionary(requests.enumerated().map { ($1.instance, $0) }, uniquingKeysWith: { first, _ in first })
+        return all.sorted { (order[$0.instance] ?? 0) < (order[$1.instance] ?? 0) }
+    }
+
+    /// Fetch results in, not yet recorded.
+    private final class Arrivals: Sendable {
+        let outcomes = Mutex<[FetchOutcome]>([])
+    }
+
+    /// Records one group of fetch results in one transaction, or each on its own when that fails;
+    /// throws only when none could be recorded.
+    private func record(_ outcomes: [FetchOutcome]) async throws {
+        let appends = try await events(for: outcomes).map { StreamAppend(stream: .instance($0.instance), events: [$0.event]) }
         do {
             try await store.append(appends)
         } catch where appends.count > 1 && !(error is CancellationError) {
@@ -98,7 +133,6 @@ public struct RuntimeRecorder: Sendable {
             }
             if recorded == 0 { throw lastError }
         }
-        return done
     }
 
     /// The event that records each fetch: `StateFetched`; `StateUnchanged` when the observation
@@ -195,5 +229,34 @@ extension DesiredState {
         self.init(
             instance: ServiceInstanceID(row.instance)!, digest: row.digest, version: row.version, document: row.document,
             replicas: replicas)
+    }
+}
+
+/// Bounds how many fetches of one runtime run at once, across batches: a batch takes a slot for
+/// each of its fetches.
+public actor FetchSlots {
+    private let limit: Int
+    private var used = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    public init(limit: Int) {
+        self.limit = max(1, limit)
+    }
+
+    func acquire() async {
+        if used < limit {
+            used += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the slot to the longest waiting fetch, if any.
+    func release() {
+        if waiting.isEmpty {
+            used -= 1
+        } else {
+            waiting.removeFirst().resume()
+        }
     }
 }

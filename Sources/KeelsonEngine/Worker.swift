@@ -33,7 +33,7 @@ public actor Worker {
         public var name: String
         /// At most this many applies at once.
         public var applyConcurrency = 4
-        /// At most this many fetches of one runtime at once.
+        /// At most this many fetches of one runtime at once (across its batches).
         public var fetchConcurrency = 16
         public var clock: @Sendable () -> Date = Date.init
         /// Where local runtimes keep their state (see `RuntimeFactory`).
@@ -145,11 +145,9 @@ public actor Worker {
     var running: [ServiceInstanceID: Task<Void, Never>] = [:]
     var queued: [(ServiceInstanceID, String, ReleaseRef)] = []
     var queuedIDs: Set<ServiceInstanceID> = []
-    /// Instances in a batch of fetches that runs, or waiting for the next batch of their runtime,
-    /// with the batch; the batch that runs for each runtime; and who waits for the next.
+    /// Instances being fetched, with their batch; each runtime's fetch slots (`fetchConcurrency`).
     var fetching: [ServiceInstanceID: Task<Void, Never>] = [:]
-    var fetchBatches: [String: Task<Void, Never>] = [:]
-    var fetchWaiting: [String: [ServiceInstanceID]] = [:]
+    var fetchSlots: [String: FetchSlots] = [:]
     /// At most this many instances in one batch of fetches.
     static let fetchBatchLimit = 500
     /// How many batches of fetches this worker started (tests bound it).

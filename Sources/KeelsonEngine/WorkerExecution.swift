@@ -98,12 +98,12 @@ extension Worker {
         wakeup.signal()
     }
 
-    /// Starts the fetches that are due, as one batch per runtime (at most `fetchBatchLimit`
-    /// instances): a batch runs its fetches `fetchConcurrency` at a time and records their results
-    /// in one transaction, and the worker hears of them once. An instance due while its runtime's
-    /// batch runs waits for the next batch (it counts as fetching meanwhile), so that fetches due
-    /// together — and under load, all that fell due during a batch — cost one write and one pass.
-    /// Returns the batches started.
+    /// Starts the fetches that are due, as a batch per runtime (at most `fetchBatchLimit`
+    /// instances each): a batch runs its fetches within the runtime's `fetchConcurrency` slots
+    /// (shared by its batches) and records their results as they come — those that end together
+    /// in one transaction — and the worker hears of each group once. Stable fetches fall due
+    /// together (on whole seconds), so a big fleet's fetches cost one write and one pass a second,
+    /// not one each. Returns the batches started.
     func startFetches(at now: Date) -> [Task<Void, Never>] {
         let nowMilliseconds = now.millisecondsSince1970
         var due: [String: [RuntimeRecorder.FetchRequest]] = [:]
@@ -111,8 +111,9 @@ extension Worker {
         var runtimesByName: [String: any Runtime] = [:]
         while let id = schedule.takeFirst(dueAt: now) {
             // One whose apply runs is fetched when the apply ends; one not held is not fetched here.
-            guard running[id] == nil, !queuedIDs.contains(id), live.contains(id), (leaseUntil[id] ?? 0) > nowMilliseconds,
-                let record = state.instances[id], let release = record.request?.release ?? record.desired
+            guard running[id] == nil, !queuedIDs.contains(id), fetching[id] == nil, live.contains(id),
+                (leaseUntil[id] ?? 0) > nowMilliseconds, let record = state.instances[id],
+                let release = record.request?.release ?? record.desired
             else { continue }
             guard case .success(let (runtime, name)) = runtime(for: release) else {
                 schedule.fetched(id, at: now, stable: false, cadence: nil)
@@ -124,56 +125,52 @@ extension Worker {
         }
         var started: [Task<Void, Never>] = []
         for name in order {
-            guard let runtime = runtimesByName[name], var taken = due[name] else { continue }
-            if let batch = fetchBatches[name] {
-                // Its runtime is busy: these go in the next batch.
-                fetchWaiting[name, default: []].append(contentsOf: taken.map(\.instance))
-                for request in taken { fetching[request.instance] = batch }
-                continue
-            }
-            if taken.count > Self.fetchBatchLimit {
-                fetchWaiting[name, default: []].append(contentsOf: taken[Self.fetchBatchLimit...].map(\.instance))
-                taken.removeLast(taken.count - Self.fetchBatchLimit)
-            }
-            let requests = taken
+            guard let runtime = runtimesByName[name], let requests = due[name] else { continue }
+            let slots = fetchSlots[name] ?? FetchSlots(limit: settings.fetchConcurrency)
+            fetchSlots[name] = slots
             let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: settings.name)
-            let (concurrency, onFetch) = (settings.fetchConcurrency, settings.onFetch)
-            let batch = Task {
-                let outcomes = (try? await recorder.fetch(requests, concurrency: concurrency)) ?? []
-                for outcome in outcomes { onFetch(name, (try? outcome.result.get()) != nil, outcome.duration) }
-                self.fetched(requests.map(\.instance), outcomes, runtime: name)
+            let onFetch = settings.onFetch
+            for start in stride(from: 0, to: requests.count, by: Self.fetchBatchLimit) {
+                let batch = Array(requests[start..<min(start + Self.fetchBatchLimit, requests.count)])
+                let task = Task {
+                    _ = try? await recorder.fetch(batch, slots: slots) { outcomes in
+                        for outcome in outcomes { onFetch(name, (try? outcome.result.get()) != nil, outcome.duration) }
+                        await self.fetched(outcomes, runtime: name)
+                    }
+                    self.batchEnded(batch.map(\.instance))
+                }
+                for request in batch { fetching[request.instance] = task }
+                fetchBatchesStarted += 1
+                started.append(task)
             }
-            fetchBatches[name] = batch
-            fetchBatchesStarted += 1
-            for request in requests { fetching[request.instance] = batch }
-            for id in fetchWaiting[name] ?? [] { fetching[id] = batch }
-            started.append(batch)
         }
         return started
     }
 
-    /// A batch of fetches ended: each instance's next fetch is scheduled by the runtime's cadence
-    /// — often while it converges or its release is watched, seldom once it waits or is settled
-    /// (one whose fetch could not be recorded is stable for none of that) — and those that waited
-    /// for the batch are due again at once.
-    private func fetched(_ ids: [ServiceInstanceID], _ outcomes: [RuntimeRecorder.FetchOutcome], runtime name: String) {
-        fetchBatches[name] = nil
+    /// Fetches ended (and were recorded): each instance's next fetch is scheduled by the
+    /// runtime's cadence — often while it converges or its release is watched, seldom once it
+    /// waits or is settled.
+    private func fetched(_ outcomes: [RuntimeRecorder.FetchOutcome], runtime name: String) {
         let now = settings.clock()
-        let observations = Dictionary(outcomes.map { ($0.instance, try? $0.result.get()) }, uniquingKeysWith: { first, _ in first })
-        for id in ids {
+        for outcome in outcomes {
+            let id = outcome.instance
             fetching[id] = nil
             guard live.contains(id), running[id] == nil, !queuedIDs.contains(id) else { continue }
             let record = state.instances[id]
-            let observation = observations[id] ?? nil
             let stable = !(record?.isWatching ?? false)
                 && (!(record?.status.isConverging ?? false)
-                    || FetchCadence.isStable(desiredVersion: record?.desired?.version, observation: observation))
+                    || FetchCadence.isStable(desiredVersion: record?.desired?.version, observation: try? outcome.result.get()))
             schedule.fetched(id, at: now, stable: stable, cadence: cadences[name])
         }
-        for id in fetchWaiting.removeValue(forKey: name) ?? [] {
-            fetching[id] = nil
-            if live.contains(id) { schedule.expedite(id, at: now) }
-        }
         wakeup.signal()
+    }
+
+    /// A batch is over: none of its instances counts as fetching any more (each was told of
+    /// already, unless the batch ended early).
+    private func batchEnded(_ ids: [ServiceInstanceID]) {
+        for id in ids where fetching[id] != nil {
+            fetching[id] = nil
+            if live.contains(id) { schedule.expedite(id, at: settings.clock()) }
+        }
     }
 }

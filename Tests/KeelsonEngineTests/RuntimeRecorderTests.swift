@@ -109,9 +109,9 @@ struct RuntimeRecorderTests {
         }
         clock.advance(10)
         let requests = ([web] + others).map { RuntimeRecorder.FetchRequest(instance: $0, desired: nil) }
-        let first = try await recorder.fetch(requests, concurrency: 2)
+        let first = try await recorder.fetch(requests, slots: FetchSlots(limit: 2))
         #expect(first.map(\.instance) == [web] + others)
-        let second = try await recorder.fetch(requests, concurrency: 2)
+        let second = try await recorder.fetch(requests, slots: FetchSlots(limit: 2))
         #expect(second.allSatisfy { (try? $0.result.get())?.isHealthy == true })
         for id in [web] + others {
             #expect(try await store.stream(.instance(id)).map(\.type).suffix(2) == ["StateFetched", "StateUnchanged"], "\(id)")
@@ -125,5 +125,61 @@ struct RuntimeRecorderTests {
         let (_, failed) = try await broken.applyThenFetch(state, idempotencyKey: "10", timeout: .seconds(5))
         #expect((try? failed.result.get()) == nil)
         #expect(try await brokenStore.stream(.instance(web)).map(\.type) == ["ApplyStarted", "ApplySucceeded", "FetchFailed"])
+    }
+
+    /// A simulated runtime whose fetch of one instance waits until the test lets it go (a test
+    /// double for a slow fetch program; everything else is the simulated runtime's).
+    struct OneSlowFetch: Runtime {
+        let inner: SimulatedRuntime
+        let slow: ServiceInstanceID
+        let gate: AsyncStream<Void>
+        var name: String { inner.name }
+
+        func fetch(_ instance: ServiceInstanceID, desired: DesiredState?) async throws -> Observation {
+            if instance == slow { for await _ in gate { break } }
+            return try await inner.fetch(instance, desired: desired)
+        }
+
+        func apply(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> ApplyResult {
+            try await inner.apply(state, idempotencyKey: idempotencyKey, timeout: timeout)
+        }
+
+        func remove(_ instance: ServiceInstanceID, desired: DesiredState?, timeout: Duration) async throws -> ApplyResult {
+            try await inner.remove(instance, desired: desired, timeout: timeout)
+        }
+
+        func check() async -> [RuntimeCheck] { await inner.check() }
+    }
+
+    @Test("in a batch of fetches, a slow one holds up none but itself: the others are recorded and reported while it runs")
+    func slowFetchInABatch() async throws {
+        let (plain, store, clock, directory) = try setUp()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ids = ["shop/a@prod", "shop/b@prod", "shop/c@prod", "shop/slow@prod"].map { ServiceInstanceID($0)! }
+        let (gate, open) = AsyncStream.makeStream(of: Void.self)
+        let runtime = OneSlowFetch(inner: plain.runtime as! SimulatedRuntime, slow: ids[3], gate: gate)
+        let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: "worker:test")
+        for id in ids {
+            try await recorder.apply(
+                DesiredState(instance: id, digest: "sha256:abc", version: "1.0.0", document: "{}", replicas: 1),
+                idempotencyKey: "k-\(id)", timeout: .seconds(5))
+        }
+        clock.advance(10)
+        let reported = Mutex<[ServiceInstanceID]>([])
+        let batch = Task {
+            try await recorder.fetch(ids.map { .init(instance: $0, desired: nil) }, slots: FetchSlots(limit: 4)) { outcomes in
+                reported.withLock { $0 += outcomes.map(\.instance) }
+            }
+        }
+        // Bounded: the three fast fetches are reported long before this runs out.
+        for _ in 0..<500 where reported.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(Set(reported.withLock { $0 }) == Set(ids[0...2]))
+        for id in ids[0...2] { #expect(try await store.stream(.instance(id)).map(\.type).last == "StateFetched") }
+        #expect(try await store.stream(.instance(ids[3])).map(\.type).last == "ApplySucceeded")
+        open.yield()
+        let outcomes = try await batch.value
+        #expect(outcomes.map(\.instance) == ids)
+        #expect(try await store.stream(.instance(ids[3])).map(\.type).last == "StateFetched")
+        #expect(reported.withLock { $0 }.count == 4)
     }
 }
