@@ -47,9 +47,8 @@ public struct FetchCadence: Sendable, Hashable {
         let interval = isStable ? stable : converging
         guard isStable, interval >= .seconds(10) else { return lastFetch.addingTimeInterval(interval.timeInterval) }
         let next = lastFetch.millisecondsSince1970.adding(saturating: interval.milliseconds)
-        let grid = Self.stableGrid
-        let remainder = next % grid
-        return Date(millisecondsSince1970: remainder == 0 ? next : next.adding(saturating: grid - (remainder + grid) % grid))
+        // Up to the next multiple (`%` keeps the sign of `next`: a time before 1970 rounds up too).
+        return Date(millisecondsSince1970: next.adding(saturating: (Self.stableGrid - next % Self.stableGrid) % Self.stableGrid))
     }
 }
 

@@ -46,15 +46,14 @@ extension Worker {
                 return []
             }
         }
-        // Every half lease, the leases held are renewed in one statement (the only pass that
-        // scans them); one that another worker took meanwhile (it had expired) is dropped.
+        // Every half lease, the leases held are renewed together (the only pass that scans them);
+        // one that another worker took meanwhile (it had expired) is dropped.
         let renewingAll = now >= renewLeasesAt
         if renewingAll, !leaseUntil.isEmpty {
             let until = now.adding(saturating: duration)
-            let renewed = try await store.renewLeases(owner: settings.name, keyPrefix: "instance:", expiresAtMilliseconds: until)
-            for id in Array(leaseUntil.keys) {
-                leaseUntil[id] = renewed.contains("instance:\(id)") ? until : nil
-            }
+            let held = leaseUntil.keys.map { (id: $0, key: "instance:\($0)") }
+            let renewed = try await store.renewLeases(held.map(\.key), owner: settings.name, expiresAtMilliseconds: until)
+            for (id, key) in held { leaseUntil[id] = renewed.contains(key) ? until : nil }
         }
         let needing = wanted.filter { (leaseUntil[$0] ?? 0) < renewAt && (heldElsewhere[$0] ?? 0) <= now }
         if !needing.isEmpty {

@@ -49,13 +49,19 @@ extension EventStore {
         }
     }
 
-    /// Extends every lease `owner` holds whose key starts with `keyPrefix` until `expiresAt`, in
-    /// one statement, and returns their keys: a lease another owner took is not among them.
-    public func renewLeases(owner: String, keyPrefix: String, expiresAtMilliseconds expiresAt: Int64) async throws -> Set<String> {
+    /// Extends the leases of `keys` that `owner` still holds until `expiresAt` (a few statements
+    /// for thousands of keys, not a read and a write each) and returns their keys: one another
+    /// owner took meanwhile is not among them, and no lease but those named is touched.
+    public func renewLeases(_ keys: [String], owner: String, expiresAtMilliseconds expiresAt: Int64) async throws -> Set<String> {
         try await pool.write { db in
-            Set(try String.fetchAll(
-                db, sql: "UPDATE leases SET expires_at = ? WHERE owner = ? AND key >= ? AND key < ? RETURNING key",
-                arguments: [expiresAt, owner, keyPrefix, keyPrefix + "\u{10FFFF}"]))
+            var renewed = Set<String>()
+            for start in stride(from: 0, to: keys.count, by: 500) {
+                let chunk = keys[start..<min(start + 500, keys.count)]
+                let sql = "UPDATE leases SET expires_at = ? WHERE owner = ? AND key IN (\(databaseQuestionMarks(count: chunk.count))) RETURNING key"
+                let arguments: [(any DatabaseValueConvertible)?] = [expiresAt, owner] + chunk.map { $0 }
+                renewed.formUnion(try String.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)))
+            }
+            return renewed
         }
     }
 

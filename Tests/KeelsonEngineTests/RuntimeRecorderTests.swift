@@ -182,4 +182,48 @@ struct RuntimeRecorderTests {
         #expect(try await store.stream(.instance(ids[3])).map(\.type).last == "StateFetched")
         #expect(reported.withLock { $0 }.count == 4)
     }
+
+    /// A simulated runtime whose fetches take a few milliseconds and count how many run at once
+    /// (a test double for a runtime that takes time to answer).
+    final class CountedFetches: Runtime {
+        let inner: SimulatedRuntime
+        let counts = Mutex<(now: Int, most: Int)>((0, 0))
+
+        init(inner: SimulatedRuntime) { self.inner = inner }
+
+        var name: String { inner.name }
+
+        func fetch(_ instance: ServiceInstanceID, desired: DesiredState?) async throws -> Observation {
+            counts.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+            defer { counts.withLock { $0.now -= 1 } }
+            try await Task.sleep(for: .milliseconds(5))
+            return try await inner.fetch(instance, desired: desired)
+        }
+
+        func apply(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> ApplyResult {
+            try await inner.apply(state, idempotencyKey: idempotencyKey, timeout: timeout)
+        }
+
+        func remove(_ instance: ServiceInstanceID, desired: DesiredState?, timeout: Duration) async throws -> ApplyResult {
+            try await inner.remove(instance, desired: desired, timeout: timeout)
+        }
+
+        func check() async -> [RuntimeCheck] { await inner.check() }
+    }
+
+    @Test("two batches of one runtime share its slots: never more fetches at once than the slots allow, and every result is recorded")
+    func slotsBoundBatches() async throws {
+        let (plain, store, _, directory) = try setUp()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let runtime = CountedFetches(inner: plain.runtime as! SimulatedRuntime)
+        let recorder = RuntimeRecorder(runtime: runtime, store: store, actor: "worker:test")
+        let slots = FetchSlots(limit: 3)
+        let ids = (0..<24).map { ServiceInstanceID("shop/s\($0)@prod")! }
+        async let first = recorder.fetch(ids[..<12].map { .init(instance: $0, desired: nil) }, slots: slots)
+        async let second = recorder.fetch(ids[12...].map { .init(instance: $0, desired: nil) }, slots: slots)
+        let outcomes = try await first + second
+        #expect(outcomes.map(\.instance) == ids)
+        #expect(runtime.counts.withLock { $0.most } <= 3)
+        #expect(try await store.events(EventFilter(types: [FetchFailed.eventType, StateFetched.eventType, StateUnchanged.eventType])).count == 24)
+    }
 }
