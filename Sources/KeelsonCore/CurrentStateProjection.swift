@@ -43,8 +43,11 @@ public struct CurrentStateProjection: KeyedProjection {
 
     public func evolve(_ row: inout CurrentStateRow?, key: String, event: RecordedEvent) {
         if event.type == StateUnchanged.eventType {
-            row?.lastSeenPosition = event.position
-            row?.lastSeenAtMilliseconds = event.recordedAtMilliseconds
+            guard var seen = row else { return }
+            let last = (try? event.decode(StateUnchanged.self))?.lastMilliseconds
+            seen.lastSeenPosition = event.position
+            seen.lastSeenAtMilliseconds = last.map { max($0, seen.lastSeenAtMilliseconds) } ?? event.recordedAtMilliseconds
+            row = seen
             return
         }
         guard let fetched = try? event.decode(StateFetched.self) else { return }

@@ -59,8 +59,11 @@ public struct RuntimeRecorder: Sendable {
     /// one holds up none but itself. `recorded` hears of each group once it is written (or could
     /// not be). Returns every outcome, in the order asked; throws a recording error only when not
     /// one result could be recorded.
+    ///
+    /// `screen`, when given, is asked about each group before it is written, and may hold back
+    /// unchanged fetches or put a run of earlier ones before them (see `FetchRecording`).
     public func fetch(
-        _ requests: [FetchRequest], slots: FetchSlots,
+        _ requests: [FetchRequest], slots: FetchSlots, screen: Screen? = nil,
         recorded: @escaping @Sendable ([FetchOutcome]) async -> Void = { _ in }
     ) async throws -> [FetchOutcome] {
         guard !requests.isEmpty else { return [] }
@@ -95,7 +98,7 @@ public struct RuntimeRecorder: Sendable {
                 guard !arrived.isEmpty else { continue }
                 all += arrived
                 do {
-                    try await record(arrived)
+                    try await record(arrived, screen: screen)
                     recordedAny = true
                 } catch {
                     lastError = error
@@ -114,10 +117,33 @@ public struct RuntimeRecorder: Sendable {
         let outcomes = Mutex<[FetchOutcome]>([])
     }
 
+    /// A fetch about to be recorded, as a screen sees it.
+    public struct ScreenedFetch: Sendable {
+        public var instance: ServiceInstanceID
+        /// The position of the `StateFetched` it equals (nil: it saw something new, or failed).
+        public var sameAs: Int64?
+    }
+
+    /// How to record a fetch.
+    public enum FetchRecording: Sendable {
+        /// As it is: `StateFetched`, `StateUnchanged` or `FetchFailed`.
+        case record
+        /// Not now (an unchanged fetch the worker keeps in a run of them).
+        case hold
+        /// This run of earlier unchanged fetches first, then the fetch as it is.
+        case recordAfter(StateUnchanged)
+        /// This `StateUnchanged` instead: the run this unchanged fetch closes, itself included.
+        case recordAs(StateUnchanged)
+    }
+
+    /// Tells, for a group of fetches, how each is to be recorded (missing: as it is).
+    public typealias Screen = @Sendable ([ScreenedFetch]) async -> [ServiceInstanceID: FetchRecording]
+
     /// Records one group of fetch results in one transaction, or each on its own when that fails;
     /// throws only when none could be recorded.
-    private func record(_ outcomes: [FetchOutcome]) async throws {
-        let appends = try await events(for: outcomes).map { StreamAppend(stream: .instance($0.instance), events: [$0.event]) }
+    private func record(_ outcomes: [FetchOutcome], screen: Screen?) async throws {
+        let appends = try await events(for: outcomes, screen: screen).map { StreamAppend(stream: .instance($0.instance), events: $0.events) }
+        guard !appends.isEmpty else { return }
         do {
             try await store.append(appends)
         } catch where appends.count > 1 && !(error is CancellationError) {
@@ -135,26 +161,45 @@ public struct RuntimeRecorder: Sendable {
         }
     }
 
-    /// The event that records each fetch: `StateFetched`; `StateUnchanged` when the observation
-    /// equals the instance's latest; `FetchFailed`.
-    private func events(for outcomes: [FetchOutcome]) async throws -> [(instance: ServiceInstanceID, event: NewEvent)] {
+    /// The events that record each fetch: `StateFetched`; `StateUnchanged` when the observation
+    /// equals the instance's latest; `FetchFailed` — as `screen` has it (a held fetch has none).
+    private func events(for outcomes: [FetchOutcome], screen: Screen? = nil) async throws -> [(instance: ServiceInstanceID, events: [NewEvent])] {
         let current = try await store.currentStates(of: outcomes.compactMap { (try? $0.result.get()) != nil ? $0.instance : nil })
-        return try outcomes.map { outcome in
-            let event: NewEvent
+        var sameAs: [ServiceInstanceID: Int64] = [:]
+        var digests: [ServiceInstanceID: String] = [:]
+        for outcome in outcomes {
+            guard case .success(let observation) = outcome.result else { continue }
+            let digest = "sha256:" + Compiler.sha256Hex(try CanonicalJSON.string(observation))
+            digests[outcome.instance] = digest
+            if let latest = current[outcome.instance], latest.digest == digest { sameAs[outcome.instance] = latest.fetchedPosition }
+        }
+        let recordings = await screen?(outcomes.map { ScreenedFetch(instance: $0.instance, sameAs: sameAs[$0.instance]) }) ?? [:]
+        return try outcomes.compactMap { outcome in
+            let id = outcome.instance
+            var events: [NewEvent] = []
+            switch recordings[id] ?? .record {
+            case .hold:
+                return nil
+            case .recordAs(let run):
+                return (id, [try NewEvent(run, actor: actor)])
+            case .recordAfter(let run):
+                events.append(try NewEvent(run, actor: actor))
+            case .record:
+                break
+            }
             switch outcome.result {
             case .failure(let error):
-                event = try NewEvent(FetchFailed(instance: outcome.instance, runtime: runtime.name, error: "\(error)"), actor: actor)
+                events.append(try NewEvent(FetchFailed(instance: id, runtime: runtime.name, error: "\(error)"), actor: actor))
             case .success(let observation):
-                let digest = "sha256:" + Compiler.sha256Hex(try CanonicalJSON.string(observation))
-                if let latest = current[outcome.instance], latest.digest == digest {
-                    event = try NewEvent(StateUnchanged(instance: outcome.instance, sameAs: latest.fetchedPosition), actor: actor)
+                if let sameAs = sameAs[id] {
+                    events.append(try NewEvent(StateUnchanged(instance: id, sameAs: sameAs), actor: actor))
                 } else {
-                    event = try NewEvent(
-                        StateFetched(instance: outcome.instance, runtime: runtime.name, observation: observation, digest: digest),
-                        actor: actor)
+                    events.append(try NewEvent(
+                        StateFetched(instance: id, runtime: runtime.name, observation: observation, digest: digests[id] ?? ""),
+                        actor: actor))
                 }
             }
-            return (outcome.instance, event)
+            return (id, events)
         }
     }
 
@@ -174,7 +219,7 @@ public struct RuntimeRecorder: Sendable {
         let outcome = FetchOutcome(instance: state.instance, result: observed, duration: ContinuousClock.now - began)
         do {
             let fetched = try await events(for: [outcome])
-            try await store.append([finished] + fetched.map(\.event), to: .instance(state.instance))
+            try await store.append([finished] + fetched.flatMap(\.events), to: .instance(state.instance))
         } catch where !(error is CancellationError) {
             // At least the apply's result (the fetch is only news).
             try await store.append([finished], to: .instance(state.instance))

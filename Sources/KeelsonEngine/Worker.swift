@@ -56,6 +56,10 @@ public actor Worker {
         public var snapshotInterval: Duration = .seconds(300)
         /// How many snapshots are kept (the latest).
         public var snapshotsKept = 2
+        /// Unchanged fetches of a settled instance are held back and recorded together, as one
+        /// `StateUnchanged`, at least this often (0: each fetch is recorded on its own). See
+        /// `Worker.UnchangedRun`.
+        public var unchangedRunLength: Duration = .seconds(600)
 
         public init(name: String = Worker.defaultName, stateRoot: String) {
             self.name = name
@@ -67,6 +71,8 @@ public actor Worker {
     /// back at once; a second worker on the same host needs a name of its own.
     public static var defaultName: String { "worker:\(WorkerIdentity.hostName)" }
 
+    /// Bounds on `Settings.unchangedRunLength`.
+    public static let unchangedRunLengths: ClosedRange<Duration> = .zero ... .seconds(86_400)
     /// Bounds on `Settings.leaseDuration`.
     public static let leaseDurations: ClosedRange<Duration> = .seconds(1) ... .seconds(3600)
     /// How long a runtime's `remove` may take for an instance dropped from config.
@@ -152,6 +158,8 @@ public actor Worker {
     static let fetchBatchLimit = 500
     /// How many batches of fetches this worker started (tests bound it).
     var fetchBatchesStarted = 0
+    /// Unchanged fetches held back, by instance (see `UnchangedRun`).
+    var unchangedRuns: [ServiceInstanceID: UnchangedRun] = [:]
     /// Instances dropped from config; those still to be removed from their runtime, with their
     /// last desired state.
     var removed: Set<ServiceInstanceID> = []
@@ -177,6 +185,7 @@ public actor Worker {
         settings.leaseDuration = min(max(settings.leaseDuration, Self.leaseDurations.lowerBound), Self.leaseDurations.upperBound)
         settings.applyConcurrency = max(1, settings.applyConcurrency)
         settings.fetchConcurrency = max(1, settings.fetchConcurrency)
+        settings.unchangedRunLength = min(max(settings.unchangedRunLength, .zero), Self.unchangedRunLengths.upperBound)
         self.settings = settings
         self.fixedRuntimes = runtimes
         self.onDecision = onDecision
@@ -240,6 +249,7 @@ public actor Worker {
             if pause > 0 { await wakeup.wait(seconds: min(pause, 3600)) }
         }
         await waitForApplies()
+        await closeUnchangedRuns(now: settings.clock().millisecondsSince1970, all: true)
         await snapshotOnStop()
         await stop()
     }
@@ -299,6 +309,7 @@ public actor Worker {
         for id in owned where live.contains(id) && running[id] == nil && !queuedIDs.contains(id) && fetching[id] == nil {
             schedule.add(id, at: now)
         }
+        await closeUnchangedRuns(now: nowMilliseconds)
         var fetches = startFetches(at: now)
         // A step fetches everything due before it returns, `fetchConcurrency` at a time.
         while waitingForFetches, !fetches.isEmpty {

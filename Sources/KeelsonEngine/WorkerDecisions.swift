@@ -94,7 +94,8 @@ extension Worker {
     private func prepare(_ decision: Decision, key: DecisionKey, for id: ServiceInstanceID, now: Int64) throws -> PreparedDecision {
         let record = state.instances[id] ?? InstanceRecord(instance: id)
         let made = DecisionMade(instance: id, viewPosition: folded, nowMilliseconds: now, engineVersion: Engine.version, decision: decision)
-        var instanceEvents = [try NewEvent(made, actor: settings.name)]
+        // Fetches held back come first: they ran before this decision was made.
+        var instanceEvents = [takeUnchangedRun(id), try NewEvent(made, actor: settings.name)].compactMap { $0 }
         var others: [StreamAppend] = []
         var launches: [(String, ReleaseRef)] = []
         for action in decision.actions {
@@ -171,7 +172,8 @@ extension Worker {
         guard lastKeys[id] != key else { return }
         settings.onProblem("\(settings.name): \(id): \(reason)")
         try await store.append(
-            [try NewEvent(DecisionFailed(instance: id, nowMilliseconds: now, reason: reason), actor: settings.name)],
+            [takeUnchangedRun(id), try NewEvent(DecisionFailed(instance: id, nowMilliseconds: now, reason: reason), actor: settings.name)]
+                .compactMap { $0 },
             to: .instance(id))
         lastKeys[id] = key
     }

@@ -133,7 +133,7 @@ extension Worker {
             for start in stride(from: 0, to: requests.count, by: Self.fetchBatchLimit) {
                 let batch = Array(requests[start..<min(start + Self.fetchBatchLimit, requests.count)])
                 let task = Task {
-                    _ = try? await recorder.fetch(batch, slots: slots) { outcomes in
+                    _ = try? await recorder.fetch(batch, slots: slots, screen: { await self.screen($0) }) { outcomes in
                         for outcome in outcomes { onFetch(name, (try? outcome.result.get()) != nil, outcome.duration) }
                         await self.fetched(outcomes, runtime: name)
                     }

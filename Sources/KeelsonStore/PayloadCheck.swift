@@ -61,7 +61,17 @@ public enum PayloadCheck {
                  count(object.desiredReplicas, "observation.objects[\(index)].desiredReplicas")].compactMap { $0 }
             }
         },
-        StateUnchanged.eventType: { data in [position(try decode(StateUnchanged.self, data).sameAs, "sameAs")].compactMap { $0 } },
+        StateUnchanged.eventType: { data in
+            let unchanged = try decode(StateUnchanged.self, data)
+            var problems = [position(unchanged.sameAs, "sameAs")].compactMap { $0 }
+            if let fetches = unchanged.fetches, fetches < 1 { problems.append("fetches: expected 1 or more, found \(fetches)") }
+            if let first = unchanged.firstMilliseconds, let problem = time(first, "firstMilliseconds") { problems.append(problem) }
+            if let last = unchanged.lastMilliseconds, let problem = time(last, "lastMilliseconds") { problems.append(problem) }
+            if let first = unchanged.firstMilliseconds, let last = unchanged.lastMilliseconds, first > last {
+                problems.append("firstMilliseconds: \(first) is after lastMilliseconds \(last)")
+            }
+            return problems
+        },
         FetchFailed.eventType: decodes(FetchFailed.self),
         ApplyStarted.eventType: decodes(ApplyStarted.self),
         ApplyFinished.succeededType: decodes(ApplyFinished.self),

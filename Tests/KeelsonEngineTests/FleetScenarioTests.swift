@@ -57,14 +57,36 @@ struct FleetScenarioTests {
         #expect(asked <= 5 * 12, "decide was asked \(asked) times for one service's 5 instances")
 
         // Two minutes later every instance is due for its stable fetch: they are fetched in batches
-        // of the runtime (one write each), not one by one.
+        // of the runtime, not one by one; none sees anything new, so none is written yet — each
+        // waits in its instance's run of unchanged fetches, and no decision is asked again.
         let batches = await scenario.worker.fetchBatchesStarted
-        let fetchesBefore = try await scenario.store.events(EventFilter(types: [StateUnchanged.eventType, StateFetched.eventType])).count
+        let fetchTypes = [StateUnchanged.eventType, StateFetched.eventType, FetchFailed.eventType]
+        let fetchesBefore = try await scenario.store.events(EventFilter(types: fetchTypes)).count
+        let decidedBefore = await scenario.worker.decideCalls
         scenario.clock.advance(121)
         try await scenario.worker.step()
-        let fetched = try await scenario.store.events(EventFilter(types: [StateUnchanged.eventType, StateFetched.eventType])).count - fetchesBefore
+        let fetched = try await scenario.store.events(EventFilter(types: fetchTypes)).count - fetchesBefore
         let batchesNow = await scenario.worker.fetchBatchesStarted - batches
-        #expect(fetched == services * 5)
-        #expect(batchesNow == services * 5 / Worker.fetchBatchLimit, "\(fetched) fetches took \(batchesNow) batches")
+        #expect(fetched == 0)
+        #expect(await scenario.worker.heldUnchangedRuns == services * 5)
+        // (Only the service just released may be asked again: its last release's watch ends.)
+        let decidedNow = await scenario.worker.decideCalls
+        #expect(decidedNow - decidedBefore <= 5)
+        #expect(batchesNow == services * 5 / Worker.fetchBatchLimit, "\(services * 5) fetches took \(batchesNow) batches")
+
+        // Once a run is as old as `unchangedRunLength`, it is recorded: one event per instance for
+        // all its fetches, and replay still matches every decision.
+        let last = try await scenario.store.lastPosition()
+        for _ in 0..<6 {
+            scenario.clock.advance(121)
+            try await scenario.worker.step()
+        }
+        let runs = try await scenario.store.events(EventFilter(afterPosition: last, types: fetchTypes))
+        #expect(Set(runs.map(\.streamID)).count == services * 5)
+        #expect(try runs.map { try $0.decode(StateUnchanged.self).count }.reduce(0, +) >= services * 5 * 5)
+        let recordedLate = try runs.filter { try $0.decode(StateUnchanged.self).lastMilliseconds != nil }
+        #expect(recordedLate.count == runs.count && runs.allSatisfy { $0.schemaVersion == 2 })
+        let replay = try await Replay.run(store: scenario.store)
+        #expect(replay.matched == replay.decisions)
     }
 }

@@ -167,9 +167,9 @@ struct RuntimeRecorderTests {
         clock.advance(10)
         let reported = Mutex<[ServiceInstanceID]>([])
         let batch = Task {
-            try await recorder.fetch(ids.map { .init(instance: $0, desired: nil) }, slots: FetchSlots(limit: 4)) { outcomes in
+            try await recorder.fetch(ids.map { .init(instance: $0, desired: nil) }, slots: FetchSlots(limit: 4), recorded: { outcomes in
                 reported.withLock { $0 += outcomes.map(\.instance) }
-            }
+            })
         }
         // Bounded: the three fast fetches are reported long before this runs out.
         for _ in 0..<500 where reported.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(10)) }

@@ -139,7 +139,7 @@ struct SnapshotTests {
         let instances = ["staging", "canary", "prod"].map { ServiceInstanceID(application: "shop", service: "web", channel: $0) }
         var state = EngineState()
         var compared = 0
-        for position in stride(from: Int64(1), through: last, by: 7) {
+        for position in stride(from: Int64(1), through: last, by: 3) {
             state = try await scenario.store.engineState(upTo: position)
             for id in instances {
                 let record = try await scenario.store.instanceRecord(id, upTo: position)

@@ -266,8 +266,15 @@ public struct EngineState: Sendable, Hashable {
         case StateUnchanged.eventType:
             guard let unchanged = read(event, StateUnchanged.self) else { return }
             update(unchanged.instance) {
-                $0.seen?.atMilliseconds = at
-                $0.seen?.position = event.position
+                guard let last = unchanged.lastMilliseconds else {
+                    $0.seen?.atMilliseconds = at
+                    $0.seen?.position = event.position
+                    return
+                }
+                // A run written after its last fetch: that fetch confirms the observation at its
+                // time, but its place in the log is unknown (events of others may stand between
+                // them), so it does not count as a fetch after anything recorded before the run.
+                if let seen = $0.seen { $0.seen?.atMilliseconds = max(seen.atMilliseconds, last) }
             }
         case DecisionMade.eventType:
             guard let made = read(event, DecisionMade.self) else { return }
