@@ -5,14 +5,65 @@ import Foundation
 public enum CanonicalJSON {
     public static func data<Value: Encodable>(_ value: Value) throws -> Data {
         if let json = value as? JSONValue { return Data(try json.canonicalBytes()) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value)
+        if let known = value as? any JSONRepresentable { return Data(try known.jsonValue.canonicalBytes()) }
+        return try encoded(value)
     }
 
     public static func string<Value: Encodable>(_ value: Value) throws -> String {
         if let json = value as? JSONValue { return String(decoding: try json.canonicalBytes(), as: UTF8.self) }
-        return String(decoding: try data(value), as: UTF8.self)
+        if let known = value as? any JSONRepresentable { return String(decoding: try known.jsonValue.canonicalBytes(), as: UTF8.self) }
+        return String(decoding: try encoded(value), as: UTF8.self)
+    }
+
+    /// The value through `JSONEncoder` (sorted keys, unescaped slashes), whatever it is: what
+    /// every fast path must equal.
+    public static func encoded<Value: Encodable>(_ value: Value) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+}
+
+/// A value that says what JSON it encodes to, so that `CanonicalJSON` writes it directly instead
+/// of through `JSONEncoder` (for the payloads written most: fetches). `jsonValue` must be exactly
+/// what its `Encodable` conformance encodes — absent optionals left out — and a test compares the
+/// two for every conforming type.
+public protocol JSONRepresentable: Encodable {
+    var jsonValue: JSONValue { get }
+}
+
+extension ObservedObject: JSONRepresentable {
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = [
+            "name": .string(name), "desiredReplicas": .integer(Int64(desiredReplicas)),
+            "readyReplicas": .integer(Int64(readyReplicas)), "health": .string(health.rawValue), "drifted": .bool(drifted),
+        ]
+        if let version { object["version"] = .string(version) }
+        if let message { object["message"] = .string(message) }
+        return .object(object)
+    }
+}
+
+extension Observation: JSONRepresentable {
+    public var jsonValue: JSONValue { .object(["objects": .array(objects.map(\.jsonValue))]) }
+}
+
+extension StateFetched: JSONRepresentable {
+    public var jsonValue: JSONValue {
+        .object([
+            "instance": .string(instance.description), "runtime": .string(runtime), "observation": observation.jsonValue,
+            "digest": .string(digest),
+        ])
+    }
+}
+
+extension StateUnchanged: JSONRepresentable {
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = ["instance": .string(instance.description), "sameAs": .integer(sameAs)]
+        if let fetches { object["fetches"] = .integer(Int64(fetches)) }
+        if let firstMilliseconds { object["firstMilliseconds"] = .integer(firstMilliseconds) }
+        if let lastMilliseconds { object["lastMilliseconds"] = .integer(lastMilliseconds) }
+        return .object(object)
     }
 }
 

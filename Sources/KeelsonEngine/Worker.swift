@@ -160,6 +160,8 @@ public actor Worker {
     var fetchBatchesStarted = 0
     /// Unchanged fetches held back, by instance (see `UnchangedRun`).
     var unchangedRuns: [ServiceInstanceID: UnchangedRun] = [:]
+    /// When each run is to be recorded at the latest (ms).
+    var runsEnding = Deadlines<ServiceInstanceID, Int64>()
     /// Instances dropped from config; those still to be removed from their runtime, with their
     /// last desired state.
     var removed: Set<ServiceInstanceID> = []
@@ -322,7 +324,8 @@ public actor Worker {
         let timer = timers.earliest.map { Date(millisecondsSince1970: max($0, nowMilliseconds.adding(saturating: 10))) }
         let fetch = schedule.nextWake
         let renewal = renewLeasesAt == .max ? nil : Date(millisecondsSince1970: renewLeasesAt)
-        return [timer, fetch, renewal].compactMap { $0 }.min()
+        let runEnd = nextRunEnd.map { Date(millisecondsSince1970: $0) }
+        return [timer, fetch, renewal, runEnd].compactMap { $0 }.min()
     }
 
     /// Waits until every apply, removal and fetch launched so far has finished (and been recorded).

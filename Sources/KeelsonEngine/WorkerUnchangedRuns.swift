@@ -12,8 +12,7 @@ import KeelsonStore
 /// - when the next fetch of the instance sees something new, fails, or would change the decision
 ///   (the run is recorded first, or together with that fetch);
 /// - before the worker records anything else for the instance (a decision, an apply request);
-/// - when the run is `Settings.unchangedRunLength` old, the instance is no longer held or decided
-///   about, or an apply of it runs;
+/// - when the run is `Settings.unchangedRunLength` old;
 /// - when the worker stops.
 ///
 /// Nothing decided ever depends on a held-back fetch: the worker does not fold it, so every
@@ -42,7 +41,7 @@ extension Worker {
         var recordings: [ServiceInstanceID: RuntimeRecorder.FetchRecording] = [:]
         for fetch in fetched {
             let id = fetch.instance
-            let run = unchangedRuns.removeValue(forKey: id)
+            let run = takeRun(id)
             guard let sameAs = fetch.sameAs, run.map({ $0.sameAs == sameAs }) ?? true else {
                 if let run { recordings[id] = .recordAfter(run.event(for: id)) }
                 continue
@@ -51,7 +50,7 @@ extension Worker {
             next.fetches += 1
             next.lastMilliseconds = max(next.lastMilliseconds, now)
             if length > 0, now.subtracting(saturating: next.firstMilliseconds) < length, isSettled(id, now: now) {
-                unchangedRuns[id] = next
+                keep(next, of: id)
                 recordings[id] = .hold
             } else if next.fetches > 1 {
                 recordings[id] = .recordAs(StateUnchanged(
@@ -76,32 +75,46 @@ extension Worker {
 
     /// The run of `id`, taken to be recorded with the worker's next event for it.
     func takeUnchangedRun(_ id: ServiceInstanceID) -> NewEvent? {
-        guard let run = unchangedRuns.removeValue(forKey: id) else { return nil }
+        guard let run = takeRun(id) else { return nil }
         return try? NewEvent(run.event(for: id), actor: settings.name)
     }
 
-    /// Records the runs that are over: `unchangedRunLength` old, of an instance no longer held,
-    /// decided about or left alone by applies — or all of them (`all`, when the worker stops) —
-    /// in one transaction. Runs that cannot be recorded are reported and kept for the next try.
+    private func takeRun(_ id: ServiceInstanceID) -> UnchangedRun? {
+        guard let run = unchangedRuns.removeValue(forKey: id) else { return nil }
+        runsEnding.remove(id)
+        return run
+    }
+
+    /// Keeps `run` of `id`, to be recorded `unchangedRunLength` after its first fetch at the latest.
+    private func keep(_ run: UnchangedRun, of id: ServiceInstanceID) {
+        unchangedRuns[id] = run
+        runsEnding.set(id, at: run.firstMilliseconds.adding(saturating: settings.unchangedRunLength.milliseconds))
+    }
+
+    /// Records the runs that are over — `unchangedRunLength` old, or all of them (`all`, when the
+    /// worker stops) — in one transaction. (A run of an instance the worker no longer holds or
+    /// decides about waits for its time too: written late, it says so, and counts for its
+    /// fetches' times only.) Runs that cannot be recorded are reported and kept for the next try.
     func closeUnchangedRuns(now: Int64, all: Bool = false) async {
-        guard !unchangedRuns.isEmpty else { return }
-        let length = settings.unchangedRunLength.milliseconds
-        let closing = unchangedRuns.filter { id, run in
-            all || now.subtracting(saturating: run.firstMilliseconds) >= length || !live.contains(id) || running[id] != nil
-                || queuedIDs.contains(id) || (leaseUntil[id] ?? 0) <= now
+        let ending = all ? Array(unchangedRuns.keys) : runsEnding.popDue(at: now)
+        guard !ending.isEmpty else { return }
+        var closing: [(ServiceInstanceID, UnchangedRun)] = []
+        for id in ending.sorted() {
+            if let run = takeRun(id) { closing.append((id, run)) }
         }
-        guard !closing.isEmpty else { return }
-        for id in closing.keys { unchangedRuns[id] = nil }
         do {
-            let appends = try closing.keys.sorted().map { id in
-                StreamAppend(stream: .instance(id), events: [try NewEvent(closing[id]!.event(for: id), actor: settings.name)])
+            let appends = try closing.map { id, run in
+                StreamAppend(stream: .instance(id), events: [try NewEvent(run.event(for: id), actor: settings.name)])
             }
             try await store.append(appends)
         } catch {
             settings.onProblem("\(settings.name): recording \(closing.count) run(s) of unchanged fetches failed (trying again): \(error)")
-            for (id, run) in closing where unchangedRuns[id] == nil { unchangedRuns[id] = run }
+            for (id, run) in closing where unchangedRuns[id] == nil { keep(run, of: id) }
         }
     }
+
+    /// When the next run is to be recorded (ms).
+    var nextRunEnd: Int64? { runsEnding.earliest }
 
     /// How many unchanged fetches are held back, not yet recorded, and of how many instances (tests).
     public var heldUnchangedFetches: Int { unchangedRuns.values.reduce(0) { $0 + $1.fetches } }

@@ -69,6 +69,33 @@ struct CanonicalJSONTests {
         }
     }
 
+    @Test("payloads that write their JSON directly write exactly what the encoder writes")
+    func representableTypes() throws {
+        var generator = Generator(state: 7)
+        let id = ServiceInstanceID("shop/web@prod-eu")!
+        for _ in 0..<2_000 {
+            let objects = (0..<generator.below(4)).map { _ in
+                ObservedObject(
+                    name: generator.string(), version: generator.below(3) == 0 ? nil : generator.string(),
+                    desiredReplicas: [0, 1, 3, Int.max, Int.min, -1][generator.below(6)], readyReplicas: generator.below(10),
+                    health: [Health.healthy, .unhealthy, .unknown][generator.below(3)],
+                    message: generator.below(2) == 0 ? nil : generator.string(), drifted: generator.below(2) == 0)
+            }
+            let observation = Observation(objects: objects)
+            let fetched = StateFetched(instance: id, runtime: generator.string(), observation: observation, digest: generator.string())
+            let optional: () -> Int64? = { [nil, 0, 1, Int64.max, Int64.min][Int(generator.next() % 5)] }
+            let unchanged = StateUnchanged(
+                instance: id, sameAs: Int64(generator.below(1_000_000)), fetches: optional().map { Int(truncatingIfNeeded: $0) },
+                firstMilliseconds: optional(), lastMilliseconds: optional())
+            #expect(try CanonicalJSON.string(observation) == String(decoding: try CanonicalJSON.encoded(observation), as: UTF8.self))
+            #expect(try CanonicalJSON.string(fetched) == String(decoding: try CanonicalJSON.encoded(fetched), as: UTF8.self))
+            #expect(try CanonicalJSON.string(unchanged) == String(decoding: try CanonicalJSON.encoded(unchanged), as: UTF8.self))
+            if let object = objects.first {
+                #expect(try CanonicalJSON.string(object) == String(decoding: try CanonicalJSON.encoded(object), as: UTF8.self))
+            }
+        }
+    }
+
     @Test("a number that is not finite is refused, as the encoder refuses it")
     func notFinite() {
         for number in [Double.nan, .infinity, -.infinity] {
