@@ -46,7 +46,8 @@ public struct CurrentStateProjection: KeyedProjection {
             guard var seen = row else { return }
             let last = (try? event.decode(StateUnchanged.self))?.lastMilliseconds
             seen.lastSeenPosition = event.position
-            seen.lastSeenAtMilliseconds = last.map { max($0, seen.lastSeenAtMilliseconds) } ?? event.recordedAtMilliseconds
+            seen.lastSeenAtMilliseconds = last.map { max(min($0, event.recordedAtMilliseconds), seen.lastSeenAtMilliseconds) }
+                ?? event.recordedAtMilliseconds
             row = seen
             return
         }

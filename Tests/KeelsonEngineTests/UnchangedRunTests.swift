@@ -148,16 +148,19 @@ struct UnchangedRunTests {
         #expect(state.instances[id]?.seen?.position == 2 && state.instances[id]?.seen?.atMilliseconds == 4_000)
         state.evolve(try event(3, StateUnchanged(instance: id, sameAs: 1, fetches: 2, firstMilliseconds: 5_000, lastMilliseconds: 6_000), at: 9_000))
         #expect(state.instances[id]?.seen?.position == 2 && state.instances[id]?.seen?.atMilliseconds == 6_000)
+        // A run cannot say its last fetch came after it was recorded (a forged one, say).
+        state.evolve(try event(4, StateUnchanged(instance: id, sameAs: 1, fetches: 1, firstMilliseconds: 6_000, lastMilliseconds: 99_000_000), at: 7_000))
+        #expect(state.instances[id]?.seen?.atMilliseconds == 7_000)
         // A late run never takes the time back.
-        state.evolve(try event(4, StateUnchanged(instance: id, sameAs: 1, fetches: 1, firstMilliseconds: 100, lastMilliseconds: 200), at: 9_500))
-        #expect(state.instances[id]?.seen?.atMilliseconds == 6_000)
+        state.evolve(try event(5, StateUnchanged(instance: id, sameAs: 1, fetches: 1, firstMilliseconds: 100, lastMilliseconds: 200), at: 9_500))
+        #expect(state.instances[id]?.seen?.atMilliseconds == 7_000)
         // Version 1 (no run fields) reads as one fetch at the event's time.
         let old = RecordedEvent(
-            position: 5, streamID: .instance(id), version: 5, type: StateUnchanged.eventType, schemaVersion: 1,
+            position: 6, streamID: .instance(id), version: 6, type: StateUnchanged.eventType, schemaVersion: 1,
             payload: #"{"instance":"shop/web@staging","sameAs":1}"#, recordedAtMilliseconds: 10_000)
         #expect(try old.decode(StateUnchanged.self).count == 1)
         state.evolve(old)
-        #expect(state.instances[id]?.seen?.position == 5 && state.instances[id]?.seen?.atMilliseconds == 10_000)
+        #expect(state.instances[id]?.seen?.position == 6 && state.instances[id]?.seen?.atMilliseconds == 10_000)
 
         #expect(PayloadCheck.problems(type: StateUnchanged.eventType, payload: #"{"instance":"shop/web@staging","sameAs":1,"fetches":0}"#)
             == ["fetches: expected 1 or more, found 0"])

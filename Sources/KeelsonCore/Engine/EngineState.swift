@@ -272,9 +272,10 @@ public struct EngineState: Sendable, Hashable {
                     return
                 }
                 // A run written after its last fetch: that fetch confirms the observation at its
-                // time, but its place in the log is unknown (events of others may stand between
-                // them), so it does not count as a fetch after anything recorded before the run.
-                if let seen = $0.seen { $0.seen?.atMilliseconds = max(seen.atMilliseconds, last) }
+                // time (never later than the run was recorded), but its place in the log is
+                // unknown (events of others may stand between them), so it does not count as a
+                // fetch after anything recorded before the run.
+                if let seen = $0.seen { $0.seen?.atMilliseconds = max(seen.atMilliseconds, min(last, at)) }
             }
         case DecisionMade.eventType:
             guard let made = read(event, DecisionMade.self) else { return }
