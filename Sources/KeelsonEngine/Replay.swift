@@ -56,12 +56,22 @@ public enum Replay {
         public var diff: [String]
     }
 
+    /// A recorded decision that cannot be read.
+    public struct Unreadable: Sendable, Hashable, Codable {
+        public var position: Int64
+        public var stream: String
+        public var problem: String
+    }
+
     public struct Report: Sendable, Codable {
         public var decisions: Int
         public var matched: Int
         public var differences: [Difference]
         /// Decisions made by an engine version this Keelson cannot decide with (engine 1).
         public var skipped: Int
+        /// Recorded decisions whose payload does not read as a `DecisionMade`, with why: none can
+        /// be replayed, so none is counted as identical (`--verify` fails on them).
+        public var unreadable: [Unreadable] = []
         /// The engine every decision was replayed with (nil: each with the version that made it).
         public var engine: Int?
         public var firstPosition: Int64?
@@ -79,21 +89,29 @@ public enum Replay {
         // Each decision's event, remembering its decoded payload: the fold below reads the same
         // decision again, and decoding is most of a replay's work.
         var decisionEvents: [Int64: RecordedEvent] = [:]
+        var unreadable: [Unreadable] = []
         var after = max(0, from - 1)
         while true {
             let page = try await store.events(EventFilter(afterPosition: after, types: [DecisionMade.eventType], limit: 5_000))
             for event in page where to.map({ event.position <= $0 }) ?? true {
                 let caching = event.cachingDecodes()
-                if let made = try? caching.decode(DecisionMade.self) {
-                    wanted.append((event.position, made))
+                do {
+                    wanted.append((event.position, try caching.decode(DecisionMade.self)))
                     decisionEvents[event.position] = caching
+                } catch {
+                    unreadable.append(Unreadable(
+                        position: event.position, stream: event.streamID.rawValue,
+                        problem: PayloadCheck.problems(type: event.type, payload: event.payload).first ?? "\(error)"))
                 }
             }
             guard let last = page.last, page.count == 5_000, to.map({ last.position < $0 }) ?? true else { break }
             after = last.position
         }
-        var report = Report(decisions: wanted.count, matched: 0, differences: [], skipped: 0, engine: engine,
+        var report = Report(decisions: wanted.count + unreadable.count, matched: 0, differences: [], skipped: 0, engine: engine,
                             firstPosition: wanted.first?.position, lastPosition: wanted.last?.position)
+        report.unreadable = unreadable
+        if let first = unreadable.first?.position { report.firstPosition = min(report.firstPosition ?? first, first) }
+        if let last = unreadable.last?.position { report.lastPosition = max(report.lastPosition ?? last, last) }
         guard !wanted.isEmpty else { return report }
         let byView = Dictionary(grouping: wanted, by: \.made.viewPosition)
         let viewPositions = byView.keys.sorted()

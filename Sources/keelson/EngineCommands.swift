@@ -389,14 +389,18 @@ struct ReplayCommand: AsyncParsableCommand {
         case .table:
             let range = report.firstPosition.map { "positions \($0)–\(report.lastPosition!)" } ?? "no decisions"
             print("replayed \(report.decisions) decision(s), \(range): \(report.matched) identical, \(report.differences.count) different"
+                + (report.unreadable.isEmpty ? "" : ", \(report.unreadable.count) unreadable")
                 + (version.map { " (with engine version \($0))" } ?? "")
                 + (report.skipped > 0 ? ", \(report.skipped) by an engine version this Keelson cannot run skipped (use --engine current)" : ""))
+            for problem in report.unreadable {
+                print("\nposition \(problem.position)  \(problem.stream)  the recorded decision cannot be read: \(problem.problem)")
+            }
             for difference in report.differences {
                 print("\nposition \(difference.position)  \(difference.instance)  (engine \(difference.recordedEngineVersion) → \(version ?? difference.recordedEngineVersion))")
                 for line in difference.diff { print("  \(line)") }
             }
         }
-        if verify && !report.differences.isEmpty { throw ExitCode(1) }
+        if verify && !(report.differences.isEmpty && report.unreadable.isEmpty) { throw ExitCode(1) }
     }
 }
 
