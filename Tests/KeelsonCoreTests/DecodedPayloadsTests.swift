@@ -47,3 +47,16 @@ struct DecodedPayloadsTests {
         #expect(!String(decoding: encoded, as: UTF8.self).contains("decoded"))
     }
 }
+
+@Suite("Snapshot lines")
+struct SnapshotLinesTests {
+    @Test("a stored snapshot is split into the lines Data.split finds, empty ones kept")
+    func sameAsSplit() {
+        let cases = ["", "\n", "a", "a\n", "\na", "a\nb", "a\n\nb\n", "\n\n\n", "{\"x\":\"é\"}\n{}\n😀"]
+        for text in cases {
+            let data = Data(text.utf8)
+            let expected = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Data($0) }
+            #expect(EngineSnapshot.lines(of: data) == expected, "\(text.debugDescription)")
+        }
+    }
+}
