@@ -1,8 +1,10 @@
 import Foundation
+import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
 import KeelsonRuntimes
 import KeelsonStore
+import KeelsonTestSupport
 
 /// Part 8: what a day of fetches of stable instances costs on disk. Stable instances are fetched
 /// at the stable cadence (`FetchCadence`, 60 s by default); every fetch is recorded, and an
@@ -17,8 +19,12 @@ enum FetchBenchmark {
         var compactPayload: Int
         var fullPayload: Int
         var recordingTime: Duration
+        /// C: the same day through a worker, which records the unchanged fetches in runs.
+        var workerBytes: Int64 = 0
+        var workerEvents: Int64 = 0
 
         var compactPerInstance: Double { Double(compactBytes) / Double(instances) }
+        var workerPerInstance: Double { Double(workerBytes) / Double(instances) }
         var fullPerInstance: Double { Double(fullBytes) / Double(instances) }
     }
 
@@ -83,8 +89,71 @@ enum FetchBenchmark {
         }
         try store.close()
         let fullBytes = Measurements.fileSize(fullPath) - fullBefore
-        return Result(
+        var result = Result(
             instances: instances, fetchesPerInstance: fetchTimes.count, compactBytes: compactBytes, fullBytes: fullBytes,
             compactPayload: compactPayload, fullPayload: fullPayload, recordingTime: recordingTime)
+        (result.workerBytes, result.workerEvents) = try await throughWorker(directory: directory, instances: instances)
+        return result
+    }
+
+    /// A time that moves only when told (the store, the simulated runtime and the worker read it).
+    final class StepClock: @unchecked Sendable {
+        private let lock = NSLock()
+        private var date = Date(timeIntervalSince1970: 1_795_000_000)
+        var now: Date { lock.withLock { date } }
+        func advance(_ seconds: TimeInterval) { lock.withLock { date += seconds } }
+    }
+
+    /// C: `instances` (services of 5 channels) released and converged by a worker on the simulated
+    /// runtime, then a day of the worker's passes a minute apart: what the file grows by, and how
+    /// many events. The worker is stopped and the store closed around the day, so that both sizes
+    /// are after a checkpoint.
+    static func throughWorker(directory: URL, instances: Int) async throws -> (bytes: Int64, events: Int64) {
+        let clock = StepClock()
+        let path = directory.appendingPathComponent("fetch-worker.db").path
+        for file in [path, path + "-wal", path + "-shm"] { try? FileManager.default.removeItem(atPath: file) }
+        var configuration = StoreConfiguration(durability: .normal)
+        configuration.clock = { clock.now }
+        let services = max(1, instances / FleetConfig.channels.count)
+        let configFile = directory.appendingPathComponent("fetch-worker.yaml")
+        try FleetConfig.text(application: "day", services: services).write(to: configFile, atomically: true, encoding: .utf8)
+        var settings = Worker.Settings(name: "worker:day", stateRoot: directory.appendingPathComponent("fetch-worker-state").path)
+        settings.clock = { clock.now }
+        settings.leaseDuration = .seconds(3_600)
+
+        var store = try EventStore(path: path, configuration: configuration)
+        let recorder = DesiredStateRecorder(store: store, actor: "bench")
+        _ = try await recorder.apply(path: configFile.path, dryRun: false)
+        _ = try await recorder.release(
+            (0..<services).map { ReleaseRequest(application: "day", service: "svc-\($0)", version: "1.0.0") }, dryRun: false)
+        var worker = Worker(store: store, settings: settings)
+        // Converged and settled: ten minutes of passes a second apart, then one a minute for an hour.
+        for _ in 0..<600 {
+            try await worker.step()
+            clock.advance(1)
+        }
+        for _ in 0..<60 {
+            try await worker.step()
+            clock.advance(60)
+        }
+        let converged = try await store.instanceStatuses().filter { $0.status == InstanceStatus.converged.rawValue }.count
+        guard converged == services * FleetConfig.channels.count else {
+            throw BenchmarkError(description: "part 8: \(converged) of \(services * FleetConfig.channels.count) instances converged before the day")
+        }
+        await worker.stop()
+        let eventsBefore = try await store.lastPosition()
+        try store.close()
+        let before = Measurements.fileSize(path)
+
+        store = try EventStore(path: path, configuration: configuration)
+        worker = Worker(store: store, settings: settings)
+        for _ in 0..<1_440 {
+            try await worker.step()
+            clock.advance(60)
+        }
+        await worker.stop()
+        let events = try await store.lastPosition() - eventsBefore
+        try store.close()
+        return (Measurements.fileSize(path) - before, events)
     }
 }
