@@ -3,6 +3,7 @@ import KeelsonCompiler
 import KeelsonCore
 @testable import KeelsonRuntimes
 import KeelsonStore
+import KeelsonTestSupport
 import Testing
 @testable import KeelsonEngine
 
@@ -184,9 +185,9 @@ struct RecordedRuntimesTests {
     }
 }
 
+/// A stepped clock read as a value (see `SteppedClock`).
 final class MutableDate: @unchecked Sendable {
-    private let lock = NSLock()
-    private var date = Date(timeIntervalSince1970: 1_795_000_000)
-    var value: Date { lock.withLock { date } }
-    func advance(_ seconds: TimeInterval) { lock.withLock { date = date.addingTimeInterval(seconds) } }
+    private let clock = SteppedClock(start: Date(timeIntervalSince1970: 1_795_000_000))
+    var value: Date { clock.now }
+    func advance(_ seconds: TimeInterval) { clock.advance(seconds) }
 }

@@ -3,17 +3,12 @@ import KeelsonCompiler
 import KeelsonCore
 import KeelsonRuntimes
 import KeelsonStore
+import KeelsonTestSupport
 import Testing
 @testable import KeelsonEngine
 
-/// A time that only moves when a test says so: the store, the simulated runtimes and the worker
-/// all read it.
-final class FakeClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var date = Date(timeIntervalSince1970: 1_795_600_800)  // 2026-11-25T10:00:00Z, a Wednesday
-    var now: Date { lock.withLock { date } }
-    func advance(_ seconds: TimeInterval) { lock.withLock { date = date.addingTimeInterval(seconds) } }
-}
+/// The tests' clock (see `SteppedClock`).
+typealias FakeClock = SteppedClock
 
 /// A store, a config applied to it, and a worker on simulated runtimes, driven tick by tick.
 struct Scenario {

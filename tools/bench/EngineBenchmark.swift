@@ -4,6 +4,7 @@ import KeelsonCore
 import KeelsonEngine
 import KeelsonRuntimes
 import KeelsonStore
+import KeelsonTestSupport
 
 /// Part 9: the engine end to end on simulated runtimes, then replay. `services` services × 3
 /// channels (staging → canary → prod, 1 min soaks) are released and driven by a worker on a fake
@@ -17,13 +18,6 @@ enum EngineBenchmark {
         var replayTime: Duration
         var replayMatched: Int
         var converged: Int
-    }
-
-    final class FakeClock: @unchecked Sendable {
-        private let lock = NSLock()
-        private var date = Date(timeIntervalSince1970: 1_795_600_800)
-        var now: Date { lock.withLock { date } }
-        func advance(_ seconds: TimeInterval) { lock.withLock { date = date.addingTimeInterval(seconds) } }
     }
 
     static func config(services: Int) -> String {
@@ -52,7 +46,7 @@ enum EngineBenchmark {
         for file in [path, path + "-wal", path + "-shm"] { try? FileManager.default.removeItem(atPath: file) }
         let configFile = directory.appendingPathComponent("engine.yaml")
         try config(services: services).write(to: configFile, atomically: true, encoding: .utf8)
-        let clock = FakeClock()
+        let clock = SteppedClock()
         var configuration = StoreConfiguration(durability: .normal)
         configuration.clock = { clock.now }
         let store = try EventStore(path: path, configuration: configuration)

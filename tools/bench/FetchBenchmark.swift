@@ -96,20 +96,12 @@ enum FetchBenchmark {
         return result
     }
 
-    /// A time that moves only when told (the store, the simulated runtime and the worker read it).
-    final class StepClock: @unchecked Sendable {
-        private let lock = NSLock()
-        private var date = Date(timeIntervalSince1970: 1_795_000_000)
-        var now: Date { lock.withLock { date } }
-        func advance(_ seconds: TimeInterval) { lock.withLock { date += seconds } }
-    }
-
     /// C: `instances` (services of 5 channels) released and converged by a worker on the simulated
     /// runtime, then a day of the worker's passes a minute apart: what the file grows by, and how
     /// many events. The worker is stopped and the store closed around the day, so that both sizes
     /// are after a checkpoint.
     static func throughWorker(directory: URL, instances: Int) async throws -> (bytes: Int64, events: Int64) {
-        let clock = StepClock()
+        let clock = SteppedClock()
         let path = directory.appendingPathComponent("fetch-worker.db").path
         for file in [path, path + "-wal", path + "-shm"] { try? FileManager.default.removeItem(atPath: file) }
         var configuration = StoreConfiguration(durability: .normal)
