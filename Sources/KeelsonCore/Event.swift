@@ -143,8 +143,8 @@ public struct RecordedEvent: Sendable, Hashable, Codable {
     /// Decodes the payload as `Value`, whatever the event's type (for payloads several event
     /// types share, such as `ApplyFinished`). Decoded once per event when it carries a cache.
     public func decodePayload<Value: Decodable & Sendable>(as _: Value.Type) throws -> Value {
-        guard let decoded else { return try RecordedEvent.decoder.decode(Value.self, from: Data(payload.utf8)) }
-        return try decoded.value(Value.self) { try RecordedEvent.decoder.decode(Value.self, from: Data(payload.utf8)) }
+        guard let decoded else { return try RecordedEvent.decoder.decode(Value.self, from: payload) }
+        return try decoded.value(Value.self) { try RecordedEvent.decoder.decode(Value.self, from: payload) }
     }
 
     /// A copy that remembers what it decodes (for folding one event into several projections).
@@ -155,9 +155,8 @@ public struct RecordedEvent: Sendable, Hashable, Codable {
         return copy
     }
 
-    /// One decoder for every payload (it holds no per-call state; making one per event showed up
-    /// in rebuilds).
-    public static let decoder = JSONDecoder()
+    /// One decoder for every payload.
+    public static let decoder = PayloadDecoder()
 }
 
 /// The payloads of one event decoded so far, by type — failures included, so that a payload that

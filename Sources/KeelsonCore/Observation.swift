@@ -11,12 +11,19 @@ public struct ServiceInstanceID: Hashable, Comparable, Codable, Sendable, Custom
     }
 
     /// Parses `application/service@channel`.
+    /// Parses `application/service@channel`: three names, none empty, the channel after the first
+    /// `@` and the service after the only `/` before it. (Every event of an instance names it: a
+    /// scan of its bytes, not a split.)
     public init?(_ text: String) {
-        let parts = text.split(separator: "@", maxSplits: 1)
-        guard parts.count == 2 else { return nil }
-        let names = parts[0].split(separator: "/")
-        guard names.count == 2, !names[0].isEmpty, !names[1].isEmpty, !parts[1].isEmpty else { return nil }
-        self.init(application: String(names[0]), service: String(names[1]), channel: String(parts[1]))
+        let bytes = text.utf8
+        guard let at = bytes.firstIndex(of: UInt8(ascii: "@")),
+            let slash = bytes[..<at].firstIndex(of: UInt8(ascii: "/"))
+        else { return nil }
+        let serviceStart = bytes.index(after: slash), channelStart = bytes.index(after: at)
+        guard slash > bytes.startIndex, serviceStart < at, channelStart < bytes.endIndex,
+            !bytes[serviceStart..<at].contains(UInt8(ascii: "/"))
+        else { return nil }
+        self.init(application: String(text[..<slash]), service: String(text[serviceStart..<at]), channel: String(text[channelStart...]))
     }
 
     public var description: String { "\(application)/\(service)@\(channel)" }

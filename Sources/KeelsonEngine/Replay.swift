@@ -28,17 +28,12 @@ extension EventStore {
         return state.instances[id]
     }
 
-    /// Feeds every event the engine folds, in log order, to `body`, reading in pages.
+    /// Feeds every event the engine folds, in log order, to `body`, reading a page ahead.
     func foldEngineEvents(from start: Int64 = 0, upTo end: Int64? = nil, _ body: (RecordedEvent) throws -> Void) async throws {
-        var after = start
-        while true {
-            let page = try await events(EventFilter(afterPosition: after, types: EngineState.eventTypes, limit: 5_000))
-            for event in page {
-                if let end, event.position > end { return }
-                try body(event)
-                after = event.position
-            }
-            if page.count < 5_000 { return }
+        var pages = EventPages(self, EventFilter(afterPosition: start, types: EngineState.eventTypes, upToPosition: end))
+        defer { pages.cancel() }
+        while let page = try await pages.next() {
+            for event in page { try body(event) }
         }
     }
 }

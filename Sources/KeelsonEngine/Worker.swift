@@ -341,10 +341,15 @@ public actor Worker {
     static let foldedTypes = EngineState.eventTypes + [ConfigApplied.eventType]
 
     func catchUp() async throws {
+        // Until a read finds nothing new (events keep coming while a long log is folded).
         while true {
-            let events = try await store.events(EventFilter(afterPosition: folded, types: Self.foldedTypes, limit: 2_000))
-            guard !events.isEmpty else { break }
-            for event in events { fold(event) }
+            var pages = EventPages(store, EventFilter(afterPosition: folded, types: Self.foldedTypes), size: 2_000)
+            defer { pages.cancel() }
+            let before = folded
+            while let page = try await pages.next() {
+                for event in page { fold(event) }
+            }
+            if folded == before { break }
         }
         snapshotIfDue()
     }

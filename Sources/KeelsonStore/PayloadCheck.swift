@@ -27,7 +27,8 @@ public enum PayloadCheck {
     private typealias Check = @Sendable (Data) throws -> [String]
 
     private static func decode<Payload: Decodable>(_ type: Payload.Type, _ data: Data) throws -> Payload {
-        try JSONDecoder().decode(Payload.self, from: data)
+        // The decoder every fold reads with: what passes here is what they read.
+        try PayloadDecoder().decode(Payload.self, from: data)
     }
 
     /// Decodes only; the type has no bounded values.

@@ -116,7 +116,7 @@ extension EngineSnapshot {
     public static func decoded(_ data: Data) async throws -> EngineSnapshot {
         let lines = lines(of: data)
         guard let first = lines.first else { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "an empty snapshot")) }
-        let header = try JSONDecoder().decode(Header.self, from: Data(first))
+        let header = try PayloadDecoder().decode(Header.self, from: first)
         let lineCount = lines.count - 1
         guard lineCount == header.records else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\(lineCount) records, the header says \(header.records)"))
@@ -129,7 +129,7 @@ extension EngineSnapshot {
             for part in 0..<parts where part * chunk < body.count {
                 let slice = Array(body[(part * chunk)..<min(body.count, (part + 1) * chunk)])
                 group.addTask {
-                    let decoder = JSONDecoder()
+                    let decoder = PayloadDecoder()
                     return (part, try slice.map { try decoder.decode(InstanceRecord.self, from: $0) })
                 }
             }

@@ -491,9 +491,8 @@ public struct EngineState: Sendable, Hashable {
     }
 
     private mutating func update(_ instance: ServiceInstanceID, _ change: (inout InstanceRecord) -> Void) {
-        var record = instances[instance] ?? InstanceRecord(instance: instance)
-        change(&record)
-        instances[instance] = record
+        // In place: a copy of the record out and back would retain and release each of its fields.
+        change(&instances[instance, default: InstanceRecord(instance: instance)])
     }
 
     /// The view `decide` needs for one instance, or nil when its application has no policy.
