@@ -433,7 +433,7 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     init(members: [JSONMember], path: PathLink?) {
         self.members = members
         self.path = path
-        if members.count > 12 {
+        if members.count > 32 {
             // The first of duplicate names wins, as with `JSONDecoder`.
             index = Dictionary(members.indices.map { (members[$0].key, $0) }, uniquingKeysWith: { first, _ in first })
         } else {

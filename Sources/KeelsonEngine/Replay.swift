@@ -85,10 +85,10 @@ public enum Replay {
         // decision again, and decoding is most of a replay's work.
         var decisionEvents: [Int64: RecordedEvent] = [:]
         var unreadable: [Unreadable] = []
-        var after = max(0, from - 1)
-        while true {
-            let page = try await store.events(EventFilter(afterPosition: after, types: [DecisionMade.eventType], limit: 5_000))
-            for event in page where to.map({ event.position <= $0 }) ?? true {
+        var pages = EventPages(store, EventFilter(afterPosition: max(0, from - 1), types: [DecisionMade.eventType], upToPosition: to))
+        defer { pages.cancel() }
+        while let page = try await pages.next() {
+            for event in page {
                 let caching = event.cachingDecodes()
                 do {
                     wanted.append((event.position, try caching.decode(DecisionMade.self)))
@@ -99,8 +99,6 @@ public enum Replay {
                         problem: PayloadCheck.problems(type: event.type, payload: event.payload).first ?? "\(error)"))
                 }
             }
-            guard let last = page.last, page.count == 5_000, to.map({ last.position < $0 }) ?? true else { break }
-            after = last.position
         }
         var report = Report(decisions: wanted.count + unreadable.count, matched: 0, differences: [], skipped: 0, engine: engine,
                             firstPosition: wanted.first?.position, lastPosition: wanted.last?.position)

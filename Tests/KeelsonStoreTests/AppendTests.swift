@@ -61,6 +61,31 @@ struct AppendTests {
         #expect(try await store.position(atTime: start.addingTimeInterval(90)) == 2)
     }
 
+    @Test("a filter of many types (read in position order) and pages read ahead find what a scan of the log finds")
+    func manyTypes() async throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let types = (0..<12).map { "Type\($0)" }
+        for round in 0..<50 {
+            try await store.append((0..<7).map { note("\(round)", type: types[(round * 7 + $0 * 5) % types.count]) }, to: StreamID("s-\(round % 3)"))
+        }
+        let all = try await store.events(EventFilter())
+        for wanted in [Array(types.prefix(9)), Array(types.suffix(8)), ["Type3"], Array(types.prefix(2))] {
+            let expected = all.filter { wanted.contains($0.type) }
+            #expect(expected.count > 20)
+            #expect(try await store.events(EventFilter(types: wanted)) == expected)
+            #expect(try await store.events(EventFilter(afterPosition: 100, types: wanted, limit: 7)) == Array(expected.filter { $0.position > 100 }.prefix(7)))
+            #expect(try await store.events(EventFilter(types: wanted, limit: 5, latest: true)) == Array(expected.suffix(5)))
+            var pages = EventPages(store, EventFilter(afterPosition: 30, types: wanted, upToPosition: 300), size: 4)
+            var paged: [RecordedEvent] = []
+            while let page = try await pages.next() {
+                #expect(page.count <= 4)
+                paged += page
+            }
+            #expect(paged == expected.filter { $0.position > 30 && $0.position <= 300 })
+        }
+    }
+
     @Test("typed payloads are encoded canonically and decode back")
     func typedPayloads() async throws {
         struct Greeting: EventPayload, Equatable {
