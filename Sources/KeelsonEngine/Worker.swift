@@ -144,6 +144,9 @@ public actor Worker {
     /// Runtimes the config declares that cannot be built, and why.
     var unbuildable: [String: String] = [:]
     var declared: [String: RuntimeIntent] = [:]
+    /// The config in force at the snapshot a start restored, parsed off the worker while the start
+    /// folds the log after it (parsing a config of thousands of services is a third of a start).
+    var parsingConfig: Task<Intent?, Never>?
     /// What the worker needs of each release's document (or why it cannot be read), by digest.
     var documents: [String: Result<DocumentFacts, RuntimeProblem>] = [:]
     var cadences: [String: FetchCadence] = [:]
@@ -217,6 +220,10 @@ public actor Worker {
         snapshotTime = now
         try await restoreSnapshot()
         try await catchUp()
+        if let parsing = parsingConfig {
+            parsingConfig = nil
+            if let intent = await parsing.value { loadRuntimes(intent) }
+        }
     }
 
     /// Runs until the task is cancelled. A pass that fails is reported and tried again (after 1 s,
@@ -364,6 +371,9 @@ public actor Worker {
         let convergedBefore = instance.flatMap { state.instances[$0]?.converged }
         switch event.type {
         case ConfigApplied.eventType:
+            // A newer config than the one a start is still parsing: that one is never in force here.
+            parsingConfig?.cancel()
+            parsingConfig = nil
             if let config = try? event.decode(ConfigApplied.self) { loadRuntimes(config) }
         case InstanceRemoved.eventType:
             // Before the fold sees it: what to remove is the last desired state.
@@ -431,6 +441,10 @@ public actor Worker {
 
     func loadRuntimes(_ config: ConfigApplied) {
         guard let intent = try? AppliedConfig.intent(of: config) else { return }
+        loadRuntimes(intent)
+    }
+
+    func loadRuntimes(_ intent: Intent) {
         let factory = RuntimeFactory(stateRoot: settings.stateRoot, clock: settings.clock)
         for runtime in intent.runtimes {
             cadences[runtime.name] = FetchCadence(settings: runtime.settings)
@@ -585,7 +599,7 @@ extension Worker {
         if let config = try await store.events(EventFilter(types: [ConfigApplied.eventType], limit: 1, latest: true, upToPosition: folded)).first,
             let applied = try? config.decode(ConfigApplied.self)
         {
-            loadRuntimes(applied)
+            parsingConfig = Task.detached { try? AppliedConfig.intent(of: applied) }
         }
         for (id, record) in state.instances {
             if record.desired == nil && record.desiredAtMilliseconds > 0 { removed.insert(id) }

@@ -110,6 +110,7 @@ enum FleetBenchmark {
         let firstChannel = (progress.firstChannelDone ?? timer.now) - began
         let converged = progress.allDone! - began
 
+        log("    all \(instances) converged after \(Format.duration(converged)); idling \(Format.duration(idleWindow))…")
         let cpuBefore = cpuTime()
         let idleBegan = timer.now
         try await Task.sleep(for: idleWindow)

@@ -10,6 +10,10 @@ do {
         try await RebuildChild.run(Array(arguments.dropFirst()))
         exit(0)
     }
+    if arguments.first == StartChild.subcommand {
+        try await StartChild.run(Array(arguments.dropFirst()))
+        exit(0)
+    }
     if arguments.first == SnapshotChild.subcommand {
         try await SnapshotChild.run(Array(arguments.dropFirst()))
         exit(0)
