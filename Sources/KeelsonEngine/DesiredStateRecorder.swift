@@ -281,7 +281,7 @@ public enum DocumentDiff {
     }
 
     public static func flatten(_ json: String) -> [String: String] {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)) else { return [:] }
+        guard let value = try? PayloadDecoder().decode(JSONValue.self, from: json) else { return [:] }
         var leaves: [String: String] = [:]
         func walk(_ value: JSONValue, _ path: String) {
             switch value {

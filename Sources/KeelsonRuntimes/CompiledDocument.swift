@@ -108,7 +108,7 @@ public struct CompiledDocument: Decodable, Sendable, Hashable {
     /// Decodes `state.document`; a document that is not one gives an error saying what is wrong.
     public static func decode(_ document: String) throws(DocumentError) -> CompiledDocument {
         do {
-            return try JSONDecoder().decode(CompiledDocument.self, from: Data(document.utf8))
+            return try PayloadDecoder().decode(CompiledDocument.self, from: document)
         } catch {
             throw DocumentError(reason: describe(error))
         }

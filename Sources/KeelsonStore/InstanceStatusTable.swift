@@ -37,7 +37,7 @@ extension KeyedProjectionTable where P == InstanceStatusProjection {
                 status.decisionPosition = row[10]
                 status.lastGoodVersion = row[11]
                 let why: String? = row[12]
-                status.why = why.flatMap { try? JSONDecoder().decode(Reason.self, from: Data($0.utf8)) }
+                status.why = why.flatMap { try? PayloadDecoder().decode(Reason.self, from: $0) }
                 status.decidedAtMilliseconds = row[13]
                 return (instance, status)
             }))

@@ -123,7 +123,7 @@ public enum PayloadCheck {
     /// within ``InputLimits/maxDurationSeconds`` (`progressDeadlineSeconds` at least 1), whose
     /// `replicas` and ports are in range.
     private static func documentProblems(_ document: String, field: String) -> [String] {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(document.utf8)), case .object = value else {
+        guard let value = try? PayloadDecoder().decode(JSONValue.self, from: document), case .object = value else {
             return ["\(field): not a compiled document (a JSON object)"]
         }
         var problems: [String] = []

@@ -53,7 +53,7 @@ enum CountsJSON {
 
     static func decode(_ json: String) throws -> [String: Int64] {
         if let counts = fastDecode(json) { return counts }
-        return try JSONDecoder().decode([String: Int64].self, from: Data(json.utf8))
+        return try PayloadDecoder().decode([String: Int64].self, from: json)
     }
 
     /// Parses `{"key":123,...}` with keys free of escapes; `nil` for anything else.

@@ -19,7 +19,7 @@ public struct ReleaseRef: Codable, Sendable, Hashable {
     /// Reads the deadline and the rollback switch from the compiled document.
     init(version: String, digest: String, document: String) {
         struct Fields: Decodable { var progressDeadlineSeconds: Int?; var autoRollback: Bool? }
-        let fields = try? JSONDecoder().decode(Fields.self, from: Data(document.utf8))
+        let fields = try? PayloadDecoder().decode(Fields.self, from: document)
         self.init(
             version: version, digest: digest, document: document,
             progressDeadlineSeconds: fields?.progressDeadlineSeconds ?? 600, autoRollback: fields?.autoRollback ?? true)
