@@ -71,6 +71,15 @@ struct PayloadDecoderTests {
     func deepNesting() throws {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         #expect(throws: DecodingError.self) { try PayloadDecoder().decode(JSONValue.self, from: deep) }
+        // The deepest allowed reads, on a task's own (small) stack.
+        let deepest = String(repeating: "[", count: PayloadDecoder.maximumDepth) + String(repeating: "]", count: PayloadDecoder.maximumDepth)
+        var value = try PayloadDecoder().decode(JSONValue.self, from: deepest)
+        var depth = 1
+        while case .array(let elements) = value, let first = elements.first {
+            value = first
+            depth += 1
+        }
+        #expect(depth == PayloadDecoder.maximumDepth)
         let fine = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         #expect(try PayloadDecoder().decode(JSONValue.self, from: fine) == JSONDecoder().decode(JSONValue.self, from: Data(fine.utf8)))
     }
