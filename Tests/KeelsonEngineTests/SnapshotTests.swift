@@ -151,5 +151,10 @@ struct SnapshotTests {
             }
         }
         #expect(compared > 100)
+        // Read in pages one ahead (what `engineState` folds) or all at once: the same state.
+        var plain = EngineState()
+        for event in try await scenario.store.events(EventFilter(types: EngineState.eventTypes)) { plain.evolve(event) }
+        #expect(plain == (try await scenario.store.engineState()))
+        #expect(plain.instances.count == 3)
     }
 }
