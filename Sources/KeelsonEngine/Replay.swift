@@ -30,7 +30,9 @@ extension EventStore {
 
     /// Feeds every event the engine folds, in log order, to `body`, reading a page ahead.
     func foldEngineEvents(from start: Int64 = 0, upTo end: Int64? = nil, _ body: (RecordedEvent) throws -> Void) async throws {
-        var pages = EventPages(self, EventFilter(afterPosition: start, types: EngineState.eventTypes, upToPosition: end))
+        var filter = EventFilter(afterPosition: start, types: EngineState.eventTypes, upToPosition: end)
+        filter.typesAreMostOfTheLog = true
+        var pages = EventPages(self, filter)
         defer { pages.cancel() }
         while let page = try await pages.next() {
             for event in page { try body(event) }

@@ -350,7 +350,9 @@ public actor Worker {
     func catchUp() async throws {
         // Until a read finds nothing new (events keep coming while a long log is folded).
         while true {
-            var pages = EventPages(store, EventFilter(afterPosition: folded, types: Self.foldedTypes), size: 2_000)
+            var filter = EventFilter(afterPosition: folded, types: Self.foldedTypes)
+            filter.typesAreMostOfTheLog = true
+            var pages = EventPages(store, filter, size: 2_000)
             defer { pages.cancel() }
             let before = folded
             while let page = try await pages.next() {

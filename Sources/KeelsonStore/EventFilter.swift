@@ -22,6 +22,12 @@ public struct EventFilter: Sendable, Hashable {
     public var latest = false
     /// Only events at or before this position.
     public var upToPosition: Int64?
+    /// Read in position order, skipping other types, instead of through the type index: for types
+    /// that are most of the log (an engine fold's). Through the index, SQLite gathers every
+    /// remaining match and sorts them all for each page — a page's cost growing with what is
+    /// left to read, a whole paged read's with its square — while for rare types the index finds
+    /// a page without reading the rest of the log.
+    public var typesAreMostOfTheLog = false
 
     public init(
         stream: StreamID? = nil, fromVersion: Int64? = nil, afterPosition: Int64 = 0, types: [String] = [],
@@ -48,9 +54,6 @@ public struct EventFilter: Sendable, Hashable {
         return true
     }
 
-    /// From this many types on, a read goes in position order rather than through the type index.
-    static let manyTypes = 8
-
     func fetch(_ db: Database) throws -> [RecordedEvent] {
         var conditions = ["position > ?"]
         var arguments: [any DatabaseValueConvertible] = [afterPosition]
@@ -67,12 +70,8 @@ public struct EventFilter: Sendable, Hashable {
             arguments.append(fromVersion)
         }
         if !types.isEmpty {
-            // A few types: the (type, position) index finds them. Many types (an engine fold asks
-            // for about twenty) are most of a log; through that index SQLite would gather every
-            // remaining match and sort them all for each page — a page's cost growing with what is
-            // left to read, a whole read's with its square — so such a page is read in position
-            // order instead, skipping the other types (`+type` keeps the index out).
-            let column = types.count >= Self.manyTypes ? "+type" : "type"
+            // `+type` keeps the (type, position) index out.
+            let column = typesAreMostOfTheLog ? "+type" : "type"
             conditions.append("\(column) IN (\(databaseQuestionMarks(count: types.count)))")
             arguments.append(contentsOf: types as [any DatabaseValueConvertible])
         }

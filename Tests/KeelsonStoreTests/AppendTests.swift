@@ -61,7 +61,7 @@ struct AppendTests {
         #expect(try await store.position(atTime: start.addingTimeInterval(90)) == 2)
     }
 
-    @Test("a filter of many types (read in position order) and pages read ahead find what a scan of the log finds")
+    @Test("filters of several types, read through the type index or in position order, and pages read ahead find what a scan of the log finds")
     func manyTypes() async throws {
         let directory = TemporaryDirectory()
         let store = try makeStore(directory)
@@ -74,9 +74,12 @@ struct AppendTests {
             let expected = all.filter { wanted.contains($0.type) }
             #expect(expected.count > 20)
             #expect(try await store.events(EventFilter(types: wanted)) == expected)
+            var inOrder = EventFilter(afterPosition: 30, types: wanted, upToPosition: 300)
+            inOrder.typesAreMostOfTheLog = true
+            #expect(try await store.events(inOrder) == expected.filter { $0.position > 30 && $0.position <= 300 })
             #expect(try await store.events(EventFilter(afterPosition: 100, types: wanted, limit: 7)) == Array(expected.filter { $0.position > 100 }.prefix(7)))
             #expect(try await store.events(EventFilter(types: wanted, limit: 5, latest: true)) == Array(expected.suffix(5)))
-            var pages = EventPages(store, EventFilter(afterPosition: 30, types: wanted, upToPosition: 300), size: 4)
+            var pages = EventPages(store, inOrder, size: 4)
             var paged: [RecordedEvent] = []
             while let page = try await pages.next() {
                 #expect(page.count <= 4)

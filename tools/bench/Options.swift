@@ -27,6 +27,11 @@ struct Options {
                          10M-event timeline, only when asked for: --parts 10)
           --timeline-events N   events in part 10's big log (default 10,000,000)
 
+        On a database a run kept (--dir), one line of JSON each:
+          keelson-bench replay-child --db PATH    time Replay.run over the whole log
+          keelson-bench snapshot-child --db PATH  time reading its latest engine snapshot (5 times)
+          keelson-bench start-child --db PATH     time a worker's start (changes the log: use a copy)
+
         Build and run in release mode:
           swift build -c release --scratch-path .build-bench --product keelson-bench
           .build-bench/release/keelson-bench

@@ -6,24 +6,14 @@ import Foundation
 let arguments = Array(CommandLine.arguments.dropFirst())
 
 do {
-    if arguments.first == RebuildChild.subcommand {
-        try await RebuildChild.run(Array(arguments.dropFirst()))
-        exit(0)
-    }
-    if arguments.first == StartChild.subcommand {
-        try await StartChild.run(Array(arguments.dropFirst()))
-        exit(0)
-    }
-    if arguments.first == SnapshotChild.subcommand {
-        try await SnapshotChild.run(Array(arguments.dropFirst()))
-        exit(0)
-    }
-    if arguments.first == ReplayChild.subcommand {
-        try await ReplayChild.run(Array(arguments.dropFirst()))
-        exit(0)
-    }
-    if arguments.first == FleetChild.subcommand {
-        try await FleetChild.run(Array(arguments.dropFirst()))
+    // Subcommands: a child process of a part, or a tool run on an existing log.
+    let subcommands: [String: ([String]) async throws -> Void] = [
+        RebuildChild.subcommand: RebuildChild.run, FleetChild.subcommand: FleetChild.run,
+        ReplayChild.subcommand: ReplayChild.run, SnapshotChild.subcommand: SnapshotChild.run,
+        StartChild.subcommand: StartChild.run,
+    ]
+    if let name = arguments.first, let subcommand = subcommands[name] {
+        try await subcommand(Array(arguments.dropFirst()))
         exit(0)
     }
     _ = Progress.start
