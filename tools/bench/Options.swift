@@ -31,6 +31,8 @@ struct Options {
           keelson-bench replay-child --db PATH    time Replay.run over the whole log
           keelson-bench snapshot-child --db PATH  time reading its latest engine snapshot (5 times)
           keelson-bench start-child --db PATH     time a worker's start (changes the log: use a copy)
+          keelson-bench release-child --db PATH [--releases N]
+                                                  part 12e on a kept fleet log (changes it: use a copy)
 
         Build and run in release mode:
           swift build -c release --scratch-path .build-bench --product keelson-bench

@@ -10,7 +10,7 @@ do {
     let subcommands: [String: ([String]) async throws -> Void] = [
         RebuildChild.subcommand: RebuildChild.run, FleetChild.subcommand: FleetChild.run,
         ReplayChild.subcommand: ReplayChild.run, SnapshotChild.subcommand: SnapshotChild.run,
-        StartChild.subcommand: StartChild.run,
+        StartChild.subcommand: StartChild.run, ReleaseChild.subcommand: ReleaseChild.run,
     ]
     if let name = arguments.first, let subcommand = subcommands[name] {
         try await subcommand(Array(arguments.dropFirst()))
