@@ -4,15 +4,26 @@ import Foundation
 /// bytes, in any process. Use it for anything that is digested, compared or replayed.
 public enum CanonicalJSON {
     public static func data<Value: Encodable>(_ value: Value) throws -> Data {
-        if let json = value as? JSONValue { return Data(try json.canonicalBytes()) }
-        if let known = value as? any JSONRepresentable { return Data(try known.jsonValue.canonicalBytes()) }
-        return try encoded(value)
+        Data(try bytes(value))
     }
 
     public static func string<Value: Encodable>(_ value: Value) throws -> String {
-        if let json = value as? JSONValue { return String(decoding: try json.canonicalBytes(), as: UTF8.self) }
-        if let known = value as? any JSONRepresentable { return String(decoding: try known.jsonValue.canonicalBytes(), as: UTF8.self) }
-        return String(decoding: try encoded(value), as: UTF8.self)
+        String(decoding: try bytes(value), as: UTF8.self)
+    }
+
+    /// The value's tree written directly — its own (`JSONRepresentable`) or built through its
+    /// `Encodable` conformance (`ValueTreeEncoder`) — or, for the few types `JSONEncoder` writes in
+    /// its own way, `JSONEncoder`'s bytes.
+    static func bytes<Value: Encodable>(_ value: Value) throws -> [UInt8] {
+        if let json = value as? JSONValue { return try json.canonicalBytes() }
+        if let known = value as? any JSONRepresentable { return try known.jsonValue.canonicalBytes() }
+        let tree: JSONValue
+        do {
+            tree = try ValueTreeEncoder.tree(of: value)
+        } catch is ValueTreeEncoder.Unsupported {
+            return [UInt8](try encoded(value))
+        }
+        return try tree.canonicalBytes()
     }
 
     /// The value through `JSONEncoder` (sorted keys, unescaped slashes), whatever it is: what

@@ -102,6 +102,42 @@ struct CanonicalJSONTests {
             #expect(throws: EncodingError.self) { try JSONValue.array([.number(number)]).canonicalBytes() }
         }
     }
+
+    struct Nested: Codable, Equatable {
+        enum Kind: Codable, Equatable { case plain, with(name: String, count: Int?), list([Int?]) }
+        var text: String
+        var optional: String?
+        var kinds: [Kind]
+        var byNumber: [Int: String]
+        var bySet: Set<String>
+        var double: Double
+        var date: Date
+        var empty: [String: [Int]]
+    }
+
+    struct Special: Codable {
+        var float: Float
+        var data: Data
+        var url: URL
+        var big: UInt64
+    }
+
+    @Test("any Encodable value is written as JSONEncoder writes it (the types it writes its own way through it)")
+    func encodableValues() throws {
+        var generator = Generator(state: 99)
+        for _ in 0..<1_000 {
+            let value = Nested(
+                text: generator.string(), optional: generator.below(2) == 0 ? nil : generator.string(),
+                kinds: [.plain, .with(name: generator.string(), count: generator.below(2) == 0 ? nil : generator.below(9)), .list([1, nil, 3])],
+                byNumber: [generator.below(100): generator.string(), -1: ""], bySet: ["b", "a", generator.string()],
+                double: generator.double(), date: Date(timeIntervalSince1970: Double(generator.below(1_000_000_000))), empty: ["x": []])
+            #expect(try CanonicalJSON.data(value) == CanonicalJSON.encoded(value))
+        }
+        let special = Special(float: 0.1, data: Data([0, 1, 255]), url: URL(string: "https://example.com/a?b=1")!, big: .max)
+        #expect(try CanonicalJSON.data(special) == CanonicalJSON.encoded(special))
+        #expect(try CanonicalJSON.string([Special]()) == "[]")
+        #expect(throws: EncodingError.self) { try CanonicalJSON.data(["n": Double.nan]) }
+    }
 }
 
 @Suite("Instance ids")

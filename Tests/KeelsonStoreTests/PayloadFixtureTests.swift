@@ -5,14 +5,21 @@ import Testing
 
 /// Every payload of a log written by an earlier Keelson (`Tests/Fixtures/logs/engine-2.db`) reads
 /// the same through `PayloadDecoder` (what folds, replay and snapshots use) as through
-/// `JSONDecoder` (what every earlier version read it with).
+/// `JSONDecoder` (what every earlier version read it with), and writes back the same bytes through
+/// `CanonicalJSON` as through `JSONEncoder`.
 @Suite("Payload decoder on a recorded log")
 struct PayloadFixtureTests {
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/logs/engine-2.db")
 
-    static func same<Payload: Decodable & Equatable & SendableMetatype>(_: Payload.Type) -> @Sendable (String) throws -> Bool {
-        { text in try PayloadDecoder().decode(Payload.self, from: text) == JSONDecoder().decode(Payload.self, from: Data(text.utf8)) }
+    /// Both decoders read the same value, and it encodes to the same bytes through `CanonicalJSON`
+    /// (its tree written directly) as through `JSONEncoder`.
+    static func same<Payload: Codable & Equatable & SendableMetatype>(_: Payload.Type) -> @Sendable (String) throws -> Bool {
+        { text in
+            let value = try PayloadDecoder().decode(Payload.self, from: text)
+            return try value == JSONDecoder().decode(Payload.self, from: Data(text.utf8))
+                && CanonicalJSON.data(value) == CanonicalJSON.encoded(value)
+        }
     }
 
     static let types: [String: @Sendable (String) throws -> Bool] = [

@@ -100,14 +100,13 @@ extension EngineSnapshot {
     /// time (a snapshot of 10,000 instances never becomes one big tree in memory) and read back
     /// in parallel.
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var data = try encoder.encode(Header(
+        // Canonical JSON (sorted keys): what `JSONEncoder` writes, written directly.
+        var data = try CanonicalJSON.data(Header(
             foldVersion: foldVersion, position: position, policies: policies, alerts: alerts, pauses: pauses,
             badReleases: badReleases, unreadable: unreadable, documents: documents, records: records.count))
         for record in records {
             data.append(0x0A)
-            data.append(try encoder.encode(record))
+            data.append(contentsOf: try CanonicalJSON.bytes(record))
         }
         return data
     }
