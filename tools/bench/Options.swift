@@ -43,6 +43,14 @@ struct Options {
         var description: String
     }
 
+    /// The value of `--db` in a subcommand's arguments.
+    static func database(in arguments: [String], for subcommand: String) throws -> String {
+        guard let index = arguments.firstIndex(of: "--db"), index + 1 < arguments.count else {
+            throw UsageError(description: "\(subcommand) needs --db PATH")
+        }
+        return arguments[index + 1]
+    }
+
     static func parse(_ arguments: [String]) throws -> Options {
         var options = Options()
         var eventsGiven = false

@@ -21,12 +21,10 @@ enum RebuildChild {
     /// prints its report, then waits for its standard input to close so that the parent can read
     /// its memory figures from /proc while it is still alive.
     static func run(_ arguments: [String]) async throws {
-        guard let index = arguments.firstIndex(of: "--db"), index + 1 < arguments.count else {
-            throw Options.UsageError(description: "\(subcommand) needs --db PATH")
-        }
+        let path = try Options.database(in: arguments, for: subcommand)
         let openOnly = arguments.contains("--open-only")
         let (store, openTime) = try await timed {
-            try Measurements.openStore(arguments[index + 1], durability: .normal) { $0.checkIntegrityOnOpen = false }
+            try Measurements.openStore(path, durability: .normal) { $0.checkIntegrityOnOpen = false }
         }
         var report = Report(openOnly: openOnly, openSeconds: openTime.seconds, selfPeakKilobytes: 0)
         if !openOnly {

@@ -18,10 +18,7 @@ enum ReleaseChild {
     }
 
     static func run(_ arguments: [String]) async throws {
-        guard let index = arguments.firstIndex(of: "--db"), index + 1 < arguments.count else {
-            throw Options.UsageError(description: "\(subcommand) needs --db PATH")
-        }
-        let path = arguments[index + 1]
+        let path = try Options.database(in: arguments, for: subcommand)
         let releases = arguments.firstIndex(of: "--releases").flatMap { $0 + 1 < arguments.count ? Int(arguments[$0 + 1]) : nil } ?? 1_000
         let store = try Measurements.openStore(path, durability: .normal) { $0.checkIntegrityOnOpen = false }
         let control = ControlPlane(store: store)
@@ -32,19 +29,8 @@ enum ReleaseChild {
         let worker = Worker(store: store, settings: settings)
         let running = Task { try await worker.run() }
         try await Task.sleep(for: .seconds(2))
-        let stamp = Int(Date().timeIntervalSince1970)
         let (_, time) = try await timed {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for caller in 0..<StartBenchmark.releaseCallers {
-                    group.addTask {
-                        for service in stride(from: caller, to: releases, by: StartBenchmark.releaseCallers) {
-                            _ = try await control.release(
-                                ReleaseBody(application: "fleet", service: "svc-\(service)", version: "3.0.\(stamp)"), actor: "bench")
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
+            try await StartBenchmark.releaseSingles(control, count: releases, version: "3.0.\(Int(Date().timeIntervalSince1970))")
         }
         running.cancel()
         _ = await running.result

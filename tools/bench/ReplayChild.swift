@@ -16,10 +16,8 @@ enum ReplayChild {
     }
 
     static func run(_ arguments: [String]) async throws {
-        guard let index = arguments.firstIndex(of: "--db"), index + 1 < arguments.count else {
-            throw Options.UsageError(description: "\(subcommand) needs --db PATH")
-        }
-        let store = try Measurements.openStore(arguments[index + 1], durability: .normal) { $0.checkIntegrityOnOpen = false }
+        let path = try Options.database(in: arguments, for: subcommand)
+        let store = try Measurements.openStore(path, durability: .normal) { $0.checkIntegrityOnOpen = false }
         let (report, time) = try await timed { try await Replay.run(store: store) }
         let out = Report(decisions: report.decisions, matched: report.matched, seconds: time.seconds,
                          decisionsPerSecond: Double(report.decisions) / max(time.seconds, 1e-9))

@@ -13,10 +13,8 @@ enum SnapshotChild {
     }
 
     static func run(_ arguments: [String]) async throws {
-        guard let index = arguments.firstIndex(of: "--db"), index + 1 < arguments.count else {
-            throw Options.UsageError(description: "\(subcommand) needs --db PATH")
-        }
-        let store = try Measurements.openStore(arguments[index + 1], durability: .normal) { $0.checkIntegrityOnOpen = false }
+        let path = try Options.database(in: arguments, for: subcommand)
+        let store = try Measurements.openStore(path, durability: .normal) { $0.checkIntegrityOnOpen = false }
         var report = Report(instances: 0, seconds: [])
         for _ in 0..<5 {
             let (snapshot, time) = try await timed { try await store.latestEngineSnapshot() }

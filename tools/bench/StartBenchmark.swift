@@ -63,6 +63,21 @@ enum StartBenchmark {
         }
     }
 
+    /// Releases services 0..<count of the fleet one by one at `version`, as clients of the release
+    /// route would: `releaseCallers` at once, each taking the next service when its call returned.
+    static func releaseSingles(_ control: ControlPlane, count: Int, version: String) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<releaseCallers {
+                group.addTask {
+                    for index in stride(from: caller, to: count, by: releaseCallers) {
+                        _ = try await control.release(ReleaseBody(application: "fleet", service: "svc-\(index)", version: version), actor: "bench")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     static func run(directory: URL, services: Int, events: Int64, explains: Int, log: @escaping (String) -> Void) async throws -> Result {
         let instances = services * FleetBenchmark.channels.count
         let path = directory.appendingPathComponent("fleet-\(instances).db").path
@@ -145,19 +160,7 @@ enum StartBenchmark {
         let running = Task { try await worker.run() }
         try await Task.sleep(for: .seconds(2))
         let released = clock.now
-        // As clients of the release route would: `releaseCallers` at once, each taking the next
-        // service when its release returned.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for caller in 0..<Self.releaseCallers {
-                group.addTask {
-                    for index in stride(from: caller, to: releases, by: Self.releaseCallers) {
-                        _ = try await control.release(
-                            ReleaseBody(application: "fleet", service: "svc-\(index)", version: "2.0.\(last)"), actor: "bench")
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await releaseSingles(control, count: releases, version: "2.0.\(last)")
         let releaseTime = clock.now - released
         running.cancel()
         _ = await running.result

@@ -15,10 +15,7 @@ enum StartChild {
     }
 
     static func run(_ arguments: [String]) async throws {
-        guard let index = arguments.firstIndex(of: "--db"), index + 1 < arguments.count else {
-            throw Options.UsageError(description: "\(subcommand) needs --db PATH")
-        }
-        let path = arguments[index + 1]
+        let path = try Options.database(in: arguments, for: subcommand)
         let store = try Measurements.openStore(path, durability: .normal) { $0.checkIntegrityOnOpen = false }
         let snapshot = try await store.engineSnapshots().last?.position ?? 0
         let settings = Worker.Settings(
