@@ -10,7 +10,6 @@ public struct ServiceInstanceID: Hashable, Comparable, Codable, Sendable, Custom
         self.channel = channel
     }
 
-    /// Parses `application/service@channel`.
     /// Parses `application/service@channel`: three names, none empty, the channel after the first
     /// `@` and the service after the only `/` before it. (Every event of an instance names it: a
     /// scan of its bytes, not a split.)

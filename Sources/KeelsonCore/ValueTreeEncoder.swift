@@ -1,8 +1,9 @@
 import Foundation
 
 /// Turns an `Encodable` value into the `JSONValue` tree `JSONEncoder` would write, so that
-/// `CanonicalJSON` writes it directly (`JSONValue.canonicalBytes()`): the same bytes, several
-/// times faster — every event Keelson records and every snapshot record is encoded this way. The
+/// `CanonicalJSON` writes it directly (`JSONValue.canonicalBytes()`): the same bytes, without
+/// `JSONEncoder`'s own tree and writer — every event Keelson records and every snapshot record is
+/// encoded this way. The
 /// few types `JSONEncoder` writes in its own way (`Data`, `URL`, `Decimal`, `Float`, an unsigned
 /// integer beyond `Int64`) are not converted: `tree(of:)` throws `Unsupported` for a value holding
 /// one, and `CanonicalJSON` falls back to `JSONEncoder`. A test compares both on every payload of
