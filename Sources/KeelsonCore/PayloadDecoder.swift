@@ -17,13 +17,20 @@ public struct PayloadDecoder: Sendable {
     public func decode<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
         var text = text
         let root = try text.withUTF8 { try JSONNode.parse($0) }
-        return try Scalars.decode(Value.self, root, nil, nil)
+        return try value(Value.self, root)
     }
 
     /// From bytes: `Data`, an array, a slice.
     public func decode<Value: Decodable>(_ type: Value.Type, from bytes: some Collection<UInt8>) throws -> Value {
         let root = try bytes.withContiguousStorageIfAvailable { try JSONNode.parse($0) }
             ?? Array(bytes).withUnsafeBufferPointer { try JSONNode.parse($0) }
+        return try value(Value.self, root)
+    }
+
+    /// By the type's hand-written reader where it has one that reads this document
+    /// (`NodeReadable`), else through `Decodable`.
+    private func value<Value: Decodable>(_ type: Value.Type, _ root: JSONNode) throws -> Value {
+        if let readable = type as? any NodeReadable.Type, let value = try? readable.init(node: root) { return value as! Value }
         return try Scalars.decode(Value.self, root, nil, nil)
     }
 }

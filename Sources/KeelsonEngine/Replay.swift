@@ -83,18 +83,18 @@ public enum Replay {
     ) async throws -> Report {
         // The decisions to replay and the view positions they need (a scan of one event type).
         var wanted: [(position: Int64, made: DecisionMade)] = []
-        // Each decision's event, remembering its decoded payload: the fold below reads the same
-        // decision again, and decoding is most of a replay's work.
-        var decisionEvents: [Int64: RecordedEvent] = [:]
+        // Each decision's decoded payload: the fold below folds the same decision, and decoding
+        // is most of a replay's work.
+        var decoded: [Int64: DecisionMade] = [:]
         var unreadable: [Unreadable] = []
         var pages = EventPages(store, EventFilter(afterPosition: max(0, from - 1), types: [DecisionMade.eventType], upToPosition: to))
         defer { pages.cancel() }
         while let page = try await pages.next() {
             for event in page {
-                let caching = event.cachingDecodes()
                 do {
-                    wanted.append((event.position, try caching.decode(DecisionMade.self)))
-                    decisionEvents[event.position] = caching
+                    let made = try event.decode(DecisionMade.self)
+                    wanted.append((event.position, made))
+                    decoded[event.position] = made
                 } catch {
                     unreadable.append(Unreadable(
                         position: event.position, stream: event.streamID.rawValue,
@@ -142,7 +142,11 @@ public enum Replay {
         }
         try await store.foldEngineEvents(upTo: viewPositions.last!) { event in
             check(upTo: event.position - 1)
-            state.evolve(decisionEvents.removeValue(forKey: event.position) ?? event)
+            if let made = decoded.removeValue(forKey: event.position) {
+                state.evolve(event, .success(.decisionMade(made)))
+            } else {
+                state.evolve(event)
+            }
         }
         check(upTo: Int64.max)
         return report

@@ -371,30 +371,31 @@ public actor Worker {
         let instance = event.instanceID
         let convergingBefore = instance.map { state.isConverging($0) }
         let convergedBefore = instance.flatMap { state.instances[$0]?.converged }
-        switch event.type {
-        case ConfigApplied.eventType:
+        let decoded = EngineEvent.decode(event)
+        switch decoded {
+        case nil where event.type == ConfigApplied.eventType:
             // A newer config than the one a start is still parsing: that one is never in force here.
             parsingConfig?.cancel()
             parsingConfig = nil
             if let config = try? event.decode(ConfigApplied.self) { loadRuntimes(config) }
-        case InstanceRemoved.eventType:
+        case .success(.instanceRemoved(let removal))?:
             // Before the fold sees it: what to remove is the last desired state.
-            if let removal = try? event.decode(InstanceRemoved.self), let id = ServiceInstanceID(removal.instance) {
+            if let id = ServiceInstanceID(removal.instance) {
                 removed.insert(id)
                 removals[id] = .some(state.instances[id]?.desired)
             }
-            state.evolve(event)
-        case InstanceRemovalFinished.eventType:
-            if let finished = try? event.decode(InstanceRemovalFinished.self) { removals[finished.instance] = nil }
-            state.evolve(event)
-        default:
-            if event.type == DesiredStateCompiled.eventType, let id = instance, removed.contains(id) {
+        case .success(.instanceRemovalFinished(let finished))?:
+            removals[finished.instance] = nil
+        case .success(.desiredStateCompiled)?:
+            if let id = instance, removed.contains(id) {
                 // Back in config: converged like any other instance again.
                 removed.remove(id)
                 removals[id] = nil
             }
-            state.evolve(event)
+        default:
+            break
         }
+        state.evolve(event, decoded)
         folded = event.position
         guard let id = instance else {
             switch event.streamID.kind {

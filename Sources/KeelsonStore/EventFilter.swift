@@ -86,7 +86,10 @@ public struct EventFilter: Sendable, Hashable {
         var sql = "SELECT \(EventRows.columns) FROM events WHERE \(conditions.joined(separator: " AND "))"
         sql += latest ? " ORDER BY position DESC" : " ORDER BY position"
         if let limit { sql += " LIMIT \(max(0, limit))" }
-        let events = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(EventRows.decode)
+        // Each row decoded where it stands in the statement (a cursor's row is not copied first).
+        var events: [RecordedEvent] = []
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments))
+        while let row = try rows.next() { events.append(EventRows.decode(row)) }
         return latest ? events.reversed() : events
     }
 }

@@ -182,30 +182,39 @@ public struct EngineState: Sendable, Hashable {
 
     public init() {}
 
-    /// The event types the fold reads (so readers can ask the store for just these).
-    public static let eventTypes: [String] = [
-        PolicyCompiled.eventType, DesiredStateCompiled.eventType, ApplyRequested.eventType,
-        ApplyFinished.succeededType, ApplyFinished.failedType, StateFetched.eventType, StateUnchanged.eventType,
-        DecisionMade.eventType, ApprovalGranted.eventType, ApprovalRejected.eventType, AlertFired.eventType,
-        AlertResolved.eventType, Paused.eventType, Resumed.eventType, ReleaseMarkedBad.eventType,
-        RollbackRequested.eventType, WorkerStarted.eventType, LeaseAcquired.eventType, ReleaseRequested.eventType,
-        InstanceRemoved.eventType, InstanceRemovalFinished.eventType,
-        DecisionFailed.eventType,
-    ]
+    /// The event types the fold reads (so readers can ask the store for just these), sorted.
+    public static let eventTypes: [String] = EngineEvent.decoders.keys.sorted()
 
+    /// Folds one event: decoded once into an `EngineEvent` (an event the engine does not read
+    /// changes only `position`). One whose payload does not decode is noted in `unreadable` (never
+    /// skipped silently); one that does clears the note of its kind on its stream.
     public mutating func evolve(_ event: RecordedEvent) {
+        evolve(event, EngineEvent.decode(event))
+    }
+
+    /// Folds `event`, whose payload the caller decoded already (`EngineEvent.decode(event)`).
+    public mutating func evolve(_ event: RecordedEvent, _ decoded: Result<EngineEvent, any Error>?) {
         position = max(position, event.position)
-        let at = event.recordedAtMilliseconds
-        if event.type == AlertFired.eventType || event.type == AlertResolved.eventType {
-            // Read here for `unreadable`; the cases below read them again (the decode is cached).
-            _ = event.type == AlertFired.eventType ? read(event, AlertFired.self) != nil : read(event, AlertResolved.self) != nil
+        switch decoded {
+        case nil:
+            return
+        case .failure(let error)?:
+            unreadable(event, Self.describe(error))
+        case .success(let typed)?:
+            let stream = event.streamID.rawValue
+            if unreadable[stream]?.removeValue(forKey: Self.kind(of: event.type)) != nil, unreadable[stream]?.isEmpty == true {
+                unreadable[stream] = nil
+            }
+            evolve(typed, event)
         }
-        switch event.type {
-        case PolicyCompiled.eventType:
-            guard let compiled = read(event, PolicyCompiled.self) else { return }
+    }
+
+    private mutating func evolve(_ typed: EngineEvent, _ event: RecordedEvent) {
+        let at = event.recordedAtMilliseconds
+        switch typed {
+        case .policyCompiled(let compiled):
             policies[compiled.policy.application] = compiled.policy
-        case DesiredStateCompiled.eventType:
-            guard let compiled = read(event, DesiredStateCompiled.self) else { return }
+        case .desiredStateCompiled(let compiled):
             guard let id = ServiceInstanceID(compiled.instance) else {
                 return unreadable(event, "its instance '\(compiled.instance)' is not APPLICATION/SERVICE@CHANNEL")
             }
@@ -217,8 +226,7 @@ public struct EngineState: Sendable, Hashable {
                 $0.desiredAtMilliseconds = at
                 $0.removal = nil
             }
-        case ApplyRequested.eventType:
-            guard let requested = read(event, ApplyRequested.self) else { return }
+        case .applyRequested(let requested):
             update(requested.instance) {
                 let previous = $0.request
                 // The release the instance already knows (its desired state, most often) is shared,
@@ -241,18 +249,16 @@ public struct EngineState: Sendable, Hashable {
                 }
                 if requested.rollback { $0.rollbackRequestedBy = nil }
             }
-        case ApplyFinished.succeededType, ApplyFinished.failedType:
-            guard let finished = read(event, ApplyFinished.self) else { return }
+        case .applyFinished(let finished, let succeeded):
             update(finished.instance) {
                 // One result per request: the first (a run that outlived its worker's abandoning of
                 // it reports too late to count).
                 guard $0.request?.requestID == finished.idempotencyKey, $0.request?.result == nil else { return }
                 $0.request?.result = .init(
-                    succeeded: event.type == ApplyFinished.succeededType, atMilliseconds: at, error: finished.result.error,
+                    succeeded: succeeded, atMilliseconds: at, error: finished.result.error,
                     position: event.position)
             }
-        case StateFetched.eventType:
-            guard let fetched = read(event, StateFetched.self) else { return }
+        case .stateFetched(let fetched):
             let observation = fetched.observation
             update(fetched.instance) {
                 $0.seen = InstanceRecord.Seen(
@@ -263,8 +269,7 @@ public struct EngineState: Sendable, Hashable {
                     problem: observation.objects.first { $0.health != .healthy }.map { "\($0.name): \($0.message ?? $0.health.rawValue)" },
                     sinceMilliseconds: at, atMilliseconds: at, position: event.position)
             }
-        case StateUnchanged.eventType:
-            guard let unchanged = read(event, StateUnchanged.self) else { return }
+        case .stateUnchanged(let unchanged):
             update(unchanged.instance) {
                 guard let last = unchanged.lastMilliseconds else {
                     $0.seen?.atMilliseconds = at
@@ -277,8 +282,7 @@ public struct EngineState: Sendable, Hashable {
                 // fetch after anything recorded before the run.
                 if let seen = $0.seen { $0.seen?.atMilliseconds = max(seen.atMilliseconds, min(last, at)) }
             }
-        case DecisionMade.eventType:
-            guard let made = read(event, DecisionMade.self) else { return }
+        case .decisionMade(let made):
             setConverging(made.instance, made.decision.status.isConverging)
             update(made.instance) { record in
                 let decision = made.decision
@@ -311,36 +315,28 @@ public struct EngineState: Sendable, Hashable {
                     }
                 }
             }
-        case ApprovalGranted.eventType:
-            guard let granted = read(event, ApprovalGranted.self) else { return }
+        case .approvalGranted(let granted):
             let approver = event.actor ?? "unknown"
             update(granted.instance) {
                 var approvers = Set($0.approvals[granted.version] ?? [])
                 approvers.insert(approver)
                 $0.approvals[granted.version] = approvers.sorted()
             }
-        case ApprovalRejected.eventType:
-            guard let rejected = read(event, ApprovalRejected.self) else { return }
+        case .approvalRejected(let rejected):
             update(rejected.instance) { $0.rejections[rejected.version] = event.actor ?? "unknown" }
-        case AlertFired.eventType:
-            guard let fired = try? event.decode(AlertFired.self) else { return }
+        case .alertFired(let fired):
             if alerts[fired.key] == nil { alerts[fired.key] = FiringAlert(name: fired.name, labels: fired.labels, sinceMilliseconds: at) }
-        case AlertResolved.eventType:
-            guard let resolved = try? event.decode(AlertResolved.self) else { return }
+        case .alertResolved(let resolved):
             alerts[resolved.key] = nil
-        case Paused.eventType:
-            guard let paused = read(event, Paused.self) else { return }
+        case .paused(let paused):
             pauses[paused.scope] = paused.reason ?? "paused by \(event.actor ?? "someone")"
-        case Resumed.eventType:
-            guard let resumed = read(event, Resumed.self) else { return }
+        case .resumed(let resumed):
             pauses[resumed.scope] = nil
-        case ReleaseMarkedBad.eventType:
-            guard let bad = read(event, ReleaseMarkedBad.self) else { return }
+        case .releaseMarkedBad(let bad):
             badReleases[bad.service, default: [:]][bad.version] = bad.reason
-        case WorkerStarted.eventType:
+        case .workerStarted(let started):
             // Unfinished applies from before the worker's restart: those it ran, whoever asked for
             // them, and those on instances whose lease it holds, whoever ran them.
-            guard let started = read(event, WorkerStarted.self) else { return }
             for id in instances.keys {
                 guard let request = instances[id]?.request,
                     request.runBy == started.worker || instances[id]?.leaseHolder == started.worker
@@ -351,9 +347,8 @@ public struct EngineState: Sendable, Hashable {
                     instances[id]?.request?.runnerChanged = true
                 }
             }
-        case LeaseAcquired.eventType:
+        case .leaseAcquired(let acquired):
             // Another worker's unfinished apply on an instance whose lease changed hands.
-            guard let acquired = read(event, LeaseAcquired.self) else { return }
             update(acquired.instance) {
                 $0.leaseHolder = acquired.worker
                 if let request = $0.request, request.runBy != acquired.worker {
@@ -364,9 +359,8 @@ public struct EngineState: Sendable, Hashable {
                     }
                 }
             }
-        case ReleaseRequested.eventType:
+        case .releaseRequested(let requested):
             // Releasing a version again is how someone asks to retry a release marked bad.
-            guard let requested = read(event, ReleaseRequested.self) else { return }
             let service = "\(requested.application)/\(requested.service)"
             guard badReleases[service]?[requested.version] != nil else { return }
             badReleases[service]?[requested.version] = nil
@@ -383,23 +377,20 @@ public struct EngineState: Sendable, Hashable {
                     instances[id]?.request = nil
                 }
             }
-        case RollbackRequested.eventType:
-            guard let requested = read(event, RollbackRequested.self) else { return }
+        case .rollbackRequested(let requested):
             update(requested.instance) { $0.rollbackRequestedBy = event.actor ?? "someone" }
-        case InstanceRemoved.eventType:
+        case .instanceRemoved(let removed):
             // No desired release any more; the time it went stays, which is how `decide` tells
             // "removed from config" from "no release yet".
-            guard let removed = read(event, InstanceRemoved.self), let id = ServiceInstanceID(removed.instance) else { return }
+            guard let id = ServiceInstanceID(removed.instance) else { return }
             update(id) {
                 $0.removal = .init(last: $0.desired)
                 $0.desired = nil
                 $0.desiredAtMilliseconds = at
             }
-        case InstanceRemovalFinished.eventType:
-            guard let finished = read(event, InstanceRemovalFinished.self) else { return }
+        case .instanceRemovalFinished(let finished):
             update(finished.instance) { $0.removal = nil }
-        case DecisionFailed.eventType:
-            guard let failed = read(event, DecisionFailed.self) else { return }
+        case .decisionFailed(let failed):
             setConverging(failed.instance, false)
             update(failed.instance) { record in
                 if record.status != .failed { record.statusSinceMilliseconds = failed.nowMilliseconds }
@@ -409,24 +400,6 @@ public struct EngineState: Sendable, Hashable {
                 record.decidedAtMilliseconds = failed.nowMilliseconds
                 record.wakeAtMilliseconds = nil
             }
-        default:
-            break
-        }
-    }
-
-    /// Decodes an event's payload; one that does not decode is noted in `unreadable` (never
-    /// skipped silently), and one that does clears the note of its kind on its stream.
-    private mutating func read<Payload: Decodable & Sendable>(_ event: RecordedEvent, _: Payload.Type) -> Payload? {
-        do {
-            let payload = try event.decodePayload(as: Payload.self)
-            let stream = event.streamID.rawValue
-            if unreadable[stream]?.removeValue(forKey: Self.kind(of: event.type)) != nil, unreadable[stream]?.isEmpty == true {
-                unreadable[stream] = nil
-            }
-            return payload
-        } catch {
-            unreadable(event, Self.describe(error))
-            return nil
         }
     }
 
@@ -500,16 +473,17 @@ public struct EngineState: Sendable, Hashable {
         guard let record = instances[instance], let policy = policies[instance.application],
             let channel = policy.channel(instance.channel)
         else { return nil }
-        let service = "\(instance.application)/\(instance.service)"
         let upstream = channel.after.map { name in
             InstanceView.Upstream(
                 channel: name,
                 converged: instances[ServiceInstanceID(application: instance.application, service: instance.service, channel: name)]?.converged)
         }
-        let scopes = [instance.application, service, instance.description]
-        let pause = scopes.compactMap { scope in pauses[scope].map { (scope, $0) } }.first
+        // (Each of these is asked only when there is something to find: a view is built for every
+        // decision, and most fleets have no pause, alert or bad release most of the time.)
+        let service = pauses.isEmpty && badReleases.isEmpty ? "" : "\(instance.application)/\(instance.service)"
+        let pause = pauses.isEmpty ? nil : [instance.application, service, instance.description].lazy.compactMap { scope in pauses[scope].map { (scope, $0) } }.first
         // In the order of their renderings (the order decisions have always listed them in).
-        let gating = alerts.sorted { ($0.value.rendering, $0.key) < ($1.value.rendering, $1.key) }.map(\.value).filter { alert in
+        let gating = alerts.isEmpty || channel.alertGates.isEmpty ? [] : alerts.sorted { ($0.value.rendering, $0.key) < ($1.value.rendering, $1.key) }.map(\.value).filter { alert in
             channel.alertGates.contains { gate in gate.allSatisfy { alert.labels[$0.key] == $0.value } }
         }
         // Counted without the instance itself.
@@ -520,7 +494,7 @@ public struct EngineState: Sendable, Hashable {
             record: record, policy: channel, applicationMaxConverging: policy.maxConverging, upstream: upstream,
             pausedBy: pause.map { "\($0.0): \($0.1)" }, gatingAlerts: gating,
             convergingInApplication: inApplication, convergingInChannel: inChannel,
-            badVersions: badReleases[service] ?? [:], unreadable: unreadable(concerning: instance))
+            badVersions: badReleases.isEmpty ? [:] : badReleases[service] ?? [:], unreadable: unreadable.isEmpty ? [] : unreadable(concerning: instance))
     }
 }
 
