@@ -78,6 +78,15 @@ public struct FetchSchedule: Sendable {
         nextFetch.set(instance, at: (cadence ?? self.cadence).next(after: time, stable: stable))
     }
 
+    /// The instance settled (a decision says it runs its release and passed its watch): its next
+    /// fetch comes by the stable cadence from `lastFetch`, not sooner. (Its last fetch scheduled
+    /// the next one while its watch ran, by the converging cadence.)
+    public mutating func settled(_ instance: ServiceInstanceID, lastFetch: Date, cadence: FetchCadence? = nil) {
+        guard let at = nextFetch.deadline(of: instance) else { return }
+        let stable = (cadence ?? self.cadence).next(after: lastFetch, stable: true)
+        if at < stable { nextFetch.set(instance, at: stable) }
+    }
+
     /// Asks for an early fetch (an apply just happened, so the instance is converging).
     public mutating func expedite(_ instance: ServiceInstanceID, at now: Date) {
         nextFetch.set(instance, at: now)

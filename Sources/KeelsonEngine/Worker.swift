@@ -371,6 +371,7 @@ public actor Worker {
         let instance = event.instanceID
         let convergingBefore = instance.map { state.isConverging($0) }
         let convergedBefore = instance.flatMap { state.instances[$0]?.converged }
+        let settledBefore = instance.map { Self.isSettled(state.instances[$0]) }
         let decoded = EngineEvent.decode(event)
         switch decoded {
         case nil where event.type == ConfigApplied.eventType:
@@ -416,6 +417,11 @@ public actor Worker {
                 }
             }
             if state.isConverging(id) != convergingBefore { dirty.formUnion(waitingForSlot[id.application] ?? []) }
+            if settledBefore == false, let record = state.instances[id], Self.isSettled(record), let seen = record.seen,
+                fetching[id] == nil, running[id] == nil, let release = record.desired, case .success(let (_, name)) = runtime(for: release)
+            {
+                schedule.settled(id, lastFetch: Date(millisecondsSince1970: seen.atMilliseconds), cadence: cadences[name])
+            }
             if state.instances[id]?.waitingFor == .concurrency {
                 waitingForSlot[id.application, default: []].insert(id)
             } else {
@@ -424,6 +430,12 @@ public actor Worker {
         default:
             break
         }
+    }
+
+    /// Converged on its desired release, and past its watch: fetched by the stable cadence.
+    static func isSettled(_ record: InstanceRecord?) -> Bool {
+        guard let record, record.status == .converged, !record.isWatching, let converged = record.converged else { return false }
+        return converged.release.digest == record.desired?.digest
     }
 
     /// Keeps `live` and its indexes in step with the instance's desired state.

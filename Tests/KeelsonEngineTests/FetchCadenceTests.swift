@@ -76,6 +76,15 @@ struct FetchCadenceTests {
         #expect(fetches[web] == 6 + 59)
         schedule.expedite(api, at: now)
         #expect(schedule.due(at: now).contains(api))
+        // Settled while its next fetch was due by the converging cadence: by the stable one from
+        // its last fetch instead; one already due later keeps its time.
+        schedule.fetched(web, at: now, stable: false)
+        schedule.settled(web, lastFetch: now)
+        #expect(!schedule.due(at: now.addingTimeInterval(59)).contains(web))
+        #expect(schedule.due(at: now.addingTimeInterval(61)).contains(web))
+        schedule.fetched(web, at: now, stable: true)
+        schedule.settled(web, lastFetch: now.addingTimeInterval(-50))
+        #expect(!schedule.due(at: now.addingTimeInterval(59)).contains(web))
         schedule.remove(api)
         #expect(schedule.contains(web) && !schedule.contains(api) && schedule.count == 1)
     }

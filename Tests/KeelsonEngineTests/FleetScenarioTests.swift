@@ -89,4 +89,27 @@ struct FleetScenarioTests {
         let replay = try await Replay.run(store: scenario.store)
         #expect(replay.matched == replay.decisions)
     }
+
+    @Test("an instance that passed its watch is next fetched by the stable cadence, not once more by the converging one")
+    func settledInstancesWaitForTheirStableFetch() async throws {
+        let scenario = try await Scenario.make(config: Self.config(services: 4))
+        let recorder = DesiredStateRecorder(store: scenario.store, actor: "alice")
+        _ = try await recorder.release((0..<4).map { ReleaseRequest(application: "shop", service: "s\($0)", version: "1.0.0") }, dryRun: false)
+        // Converged, and passed the watch (0 s here) after the fetch that confirmed it.
+        func settled() async -> [InstanceRecord] {
+            await scenario.worker.state.instances.values.filter { Worker.isSettled($0) && $0.lastGood != nil }
+        }
+        try await Self.drive(scenario, rounds: 60) { await settled().count == 20 }
+        #expect(await settled().count == 20)
+        // The fetches that confirmed them were the last: none is fetched again for most of a
+        // minute (the first of them settled 5 s ago), where each used to be fetched once more
+        // by the converging cadence, 2 s after settling.
+        let batches = await scenario.worker.fetchBatchesStarted
+        for _ in 0..<50 {
+            scenario.clock.advance(1)
+            try await scenario.worker.step()
+        }
+        #expect(await scenario.worker.fetchBatchesStarted == batches)
+        #expect(await settled().count == 20)
+    }
 }
