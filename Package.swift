@@ -43,6 +43,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // Already in the graph through Hummingbird; AsyncChannel gives the live stream back-pressure.
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        // Already in the graph through Hummingbird and AsyncHTTPClient; named because Keelson's own
+        // code imports from them (channels and buffers, HTTP/1 client types, HTTP field types).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Pure vocabulary, events and folds: Foundation only.
@@ -73,6 +78,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 // HTTP health checks (cancellable, unlike Foundation's URLSession on Linux).
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
@@ -101,6 +107,10 @@ let package = Package(
             dependencies: [
                 "KeelsonCore", "KeelsonEngine", "KeelsonStore", "KeelsonService", "KeelsonRuntimes",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -122,6 +132,9 @@ let package = Package(
                 "KeelsonMigrations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Benchmarks: run with `swift run -c release keelson-bench`.
@@ -147,19 +160,25 @@ let package = Package(
             name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "KeelsonEngineTests",
-            dependencies: ["KeelsonEngine", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport"]),
+            dependencies: ["KeelsonEngine", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport"]),
         .testTarget(
             name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures", "Golden"]),
         .testTarget(
             name: "KeelsonStoreTests",
-            dependencies: ["KeelsonStore", "KeelsonCore", "KeelsonTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "KeelsonStore", "KeelsonCore", "KeelsonMigrations", "KeelsonTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "KeelsonServerTests",
             dependencies: [
                 "KeelsonServer", "KeelsonService", "KeelsonStore", "KeelsonCore", "KeelsonEngine", "KeelsonTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Fixtures"]
         ),
