@@ -79,11 +79,13 @@ public struct Decision: Codable, Sendable, Hashable {
         status = try container.decode(InstanceStatus.self, forKey: .status)
         waitingFor = try container.decodeIfPresent(Precondition.self, forKey: .waitingFor)
         version = try container.decodeIfPresent(String.self, forKey: .version)
-        // A value first (what today's engine records), words when that is not one.
-        if let value = try? container.decode(Reason.self, forKey: .reason) {
-            reason = value
-        } else {
-            reason = .words(try container.decode(String.self, forKey: .reason))
+        // A value first (what today's engine records), words when that is not one; when it is
+        // neither, what is wrong with it as a value is what is said.
+        do {
+            reason = try container.decode(Reason.self, forKey: .reason)
+        } catch {
+            guard let words = try? container.decode(String.self, forKey: .reason) else { throw error }
+            reason = .words(words)
         }
         actions = try container.decode([DecisionAction].self, forKey: .actions)
         wakeAtMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .wakeAtMilliseconds)
