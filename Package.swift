@@ -90,8 +90,11 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
-        // The worker side: recording runtimes (and, next, the fetch/decide/apply loop).
-        .target(name: "KeelsonEngine", dependencies: ["KeelsonCore", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore"]),
+        // The worker: recording runtimes, the fetch/decide/apply loop, replay. It never parses a
+        // config: whoever starts a worker says how a recorded config's runtimes are read.
+        .target(
+            name: "KeelsonEngine",
+            dependencies: ["KeelsonCore", "KeelsonRuntimes", "KeelsonStore", .product(name: "Crypto", package: "swift-crypto")]),
         // What a request or a command does, once: apply config, release, signals, status, timeline,
         // explain, tokens. The server's routes and the CLI's `--db` mode both call it.
         .target(
@@ -160,7 +163,9 @@ let package = Package(
             name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "KeelsonEngineTests",
-            dependencies: ["KeelsonEngine", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport"]),
+            dependencies: [
+                "KeelsonEngine", "KeelsonService", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport",
+            ]),
         .testTarget(
             name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures", "Golden"]),
         .testTarget(

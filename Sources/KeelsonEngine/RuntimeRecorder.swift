@@ -1,5 +1,4 @@
 import Foundation
-import KeelsonCompiler
 import KeelsonCore
 import KeelsonRuntimes
 import KeelsonStore
@@ -169,7 +168,7 @@ public struct RuntimeRecorder: Sendable {
         var digests: [ServiceInstanceID: String] = [:]
         for outcome in outcomes {
             guard case .success(let observation) = outcome.result else { continue }
-            let digest = "sha256:" + Compiler.sha256Hex(try CanonicalJSON.string(observation))
+            let digest = "sha256:" + SHA256Hex.of(try CanonicalJSON.string(observation))
             digests[outcome.instance] = digest
             if let latest = current[outcome.instance], latest.digest == digest { sameAs[outcome.instance] = latest.fetchedPosition }
         }

@@ -1,5 +1,4 @@
 import Foundation
-import KeelsonCompiler
 import KeelsonCore
 import KeelsonRuntimes
 import KeelsonStore
@@ -36,7 +35,7 @@ public actor Worker {
         /// At most this many fetches of one runtime at once (across its batches).
         public var fetchConcurrency = 16
         public var clock: @Sendable () -> Date = Date.init
-        /// Where local runtimes keep their state (see `RuntimeFactory`).
+        /// Where local runtimes keep their state (see `DeclaredRuntime.build`).
         public var stateRoot: String
         /// How long a lease on an instance (and on the worker's name) lasts; it is renewed at half
         /// of that. A worker that stops without releasing its leases holds its instances this long
@@ -114,6 +113,8 @@ public actor Worker {
     public let store: EventStore
     public let settings: Settings
     let fixedRuntimes: [String: any Runtime]?
+    /// How the runtimes of a recorded config are read.
+    let declarations: any RuntimeDeclarations
     let onDecision: @Sendable (Report) -> Void
     let identity = WorkerIdentity.current()
 
@@ -143,10 +144,10 @@ public actor Worker {
     var runtimes: [String: any Runtime] = [:]
     /// Runtimes the config declares that cannot be built, and why.
     var unbuildable: [String: String] = [:]
-    var declared: [String: RuntimeIntent] = [:]
+    var declared: [String: String] = [:]
     /// The config in force at the snapshot a start restored, parsed off the worker while the start
     /// folds the log after it (parsing a config of thousands of services is a third of a start).
-    var parsingConfig: Task<Intent?, Never>?
+    var parsingConfig: Task<[DeclaredRuntime]?, Never>?
     /// What the worker needs of each release's document (or why it cannot be read), by digest.
     var documents: [String: Result<DocumentFacts, RuntimeProblem>] = [:]
     var cadences: [String: FetchCadence] = [:]
@@ -180,12 +181,15 @@ public actor Worker {
     /// Instances another worker holds, and until when (ms): not asked again before that.
     var heldElsewhere: [ServiceInstanceID: Int64] = [:]
 
-    /// `runtimes` replaces the runtimes config declares (tests pass simulated ones by name).
+    /// `declarations` reads the runtimes a recorded config declares (KeelsonService's
+    /// `ConfigRuntimes`); `runtimes` replaces the runtimes themselves (tests pass simulated ones by
+    /// name; the config still gives their fetch cadences).
     public init(
-        store: EventStore, settings: Settings, runtimes: [String: any Runtime]? = nil,
+        store: EventStore, settings: Settings, declarations: some RuntimeDeclarations, runtimes: [String: any Runtime]? = nil,
         onDecision: @escaping @Sendable (Report) -> Void = { _ in }
     ) {
         self.store = store
+        self.declarations = declarations
         var settings = settings
         settings.leaseDuration = min(max(settings.leaseDuration, Self.leaseDurations.lowerBound), Self.leaseDurations.upperBound)
         settings.applyConcurrency = max(1, settings.applyConcurrency)
@@ -222,7 +226,7 @@ public actor Worker {
         try await catchUp()
         if let parsing = parsingConfig {
             parsingConfig = nil
-            if let intent = await parsing.value { loadRuntimes(intent) }
+            if let declared = await parsing.value { loadRuntimes(declared) }
         }
     }
 
@@ -455,18 +459,17 @@ public actor Worker {
     }
 
     func loadRuntimes(_ config: ConfigApplied) {
-        guard let intent = try? AppliedConfig.intent(of: config) else { return }
-        loadRuntimes(intent)
+        guard let declared = declarations.runtimes(of: config) else { return }
+        loadRuntimes(declared)
     }
 
-    func loadRuntimes(_ intent: Intent) {
-        let factory = RuntimeFactory(stateRoot: settings.stateRoot, clock: settings.clock)
-        for runtime in intent.runtimes {
+    func loadRuntimes(_ declaredRuntimes: [DeclaredRuntime]) {
+        for runtime in declaredRuntimes {
             cadences[runtime.name] = FetchCadence(settings: runtime.settings)
             guard fixedRuntimes == nil else { continue }
             // Keep a runtime whose declaration did not change (a simulated one holds its state).
-            if declared[runtime.name] != runtime || (runtimes[runtime.name] == nil && unbuildable[runtime.name] == nil) {
-                switch factory.build(runtime, in: intent) {
+            if declared[runtime.name] != runtime.declaration || (runtimes[runtime.name] == nil && unbuildable[runtime.name] == nil) {
+                switch runtime.build(settings.stateRoot, settings.clock) {
                 case .success(let built):
                     runtimes[runtime.name] = built
                     unbuildable[runtime.name] = nil
@@ -474,7 +477,7 @@ public actor Worker {
                     runtimes[runtime.name] = nil
                     unbuildable[runtime.name] = problem.reason
                 }
-                declared[runtime.name] = runtime
+                declared[runtime.name] = runtime.declaration
             }
         }
     }
@@ -614,7 +617,8 @@ extension Worker {
         if let config = try await store.events(EventFilter(types: [ConfigApplied.eventType], limit: 1, latest: true, upToPosition: folded)).first,
             let applied = try? config.decode(ConfigApplied.self)
         {
-            parsingConfig = Task.detached { try? AppliedConfig.intent(of: applied) }
+            let declarations = declarations
+            parsingConfig = Task.detached { declarations.runtimes(of: applied) }
         }
         for (id, record) in state.instances {
             if record.desired == nil && record.desiredAtMilliseconds > 0 { removed.insert(id) }

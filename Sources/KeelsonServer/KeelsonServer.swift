@@ -67,7 +67,7 @@ public enum KeelsonServer {
         workerSettings.onFetch = { runtime, succeeded, duration in metrics.fetched(runtime: runtime, succeeded: succeeded, duration: duration) }
         workerSettings.onProblem = { problem in logger.warning("worker", metadata: ["problem": "\(problem)"]) }
         let onDecision = settings.onDecision
-        let worker = Worker(store: store, settings: workerSettings) { report in
+        let worker = Worker(store: store, settings: workerSettings, declarations: ConfigRuntimes()) { report in
             onDecision(report)
             logger.info("decision", metadata: [
                 "instance": "\(report.instance)", "status": "\(report.decision.status.rawValue)",

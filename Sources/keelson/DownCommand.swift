@@ -4,6 +4,7 @@ import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
 import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 
 struct DownCommand: AsyncParsableCommand {

@@ -284,7 +284,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let name { settings.name = name }
         if let leaseDuration { settings.leaseDuration = leaseDuration.duration }
         settings.onProblem = { emit("\(Text.time(Date().millisecondsSince1970))  \($0)") }
-        let worker = Worker(store: store, settings: settings) { report in
+        let worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes()) { report in
             let actions = report.decision.actions.map(Replay.describe)
             emit("\(Text.time(Int64(Date().timeIntervalSince1970 * 1000)))  \(report.instance)  \(report.decision.status.rawValue): \(report.words)"
                 + (actions.isEmpty ? "" : "  [\(actions.joined(separator: "; "))]"))

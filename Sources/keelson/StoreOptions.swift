@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KeelsonCore
 import KeelsonEngine
+import KeelsonService
 import KeelsonStore
 
 /// Options every command that opens the database shares.

@@ -1,6 +1,7 @@
 import Foundation
 import KeelsonCompiler
 import KeelsonCore
+import KeelsonService
 import KeelsonStore
 import KeelsonTestSupport
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 @testable import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 import KeelsonTestSupport
 import Testing

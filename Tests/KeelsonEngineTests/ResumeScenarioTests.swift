@@ -2,6 +2,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 import Testing
 @testable import KeelsonEngine
@@ -12,7 +13,7 @@ extension Scenario {
         var settings = Worker.Settings(name: name, stateRoot: directory.appendingPathComponent("state").path)
         let clock = clock
         settings.clock = { clock.now }
-        return Worker(store: store, settings: settings, runtimes: runtimes)
+        return Worker(store: store, settings: settings, declarations: ConfigRuntimes(), runtimes: runtimes)
     }
 
     /// Simulated runtimes for the scenario's config, on its clock.

@@ -2,6 +2,7 @@ import Foundation
 @testable import KeelsonCompiler
 import KeelsonCore
 import KeelsonRuntimes
+import KeelsonService
 import Testing
 @testable import KeelsonEngine
 

@@ -2,6 +2,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 import KeelsonTestSupport
 import Testing
@@ -69,7 +70,7 @@ struct Scenario {
         _ = try await DesiredStateRecorder(store: store, actor: "test").apply(path: directory.appendingPathComponent("shop.yaml").path, dryRun: false)
         var settings = Worker.Settings(name: "worker:test", stateRoot: directory.appendingPathComponent("state").path)
         settings.clock = { clock.now }
-        return Scenario(store: store, clock: clock, worker: Worker(store: store, settings: settings), directory: directory)
+        return Scenario(store: store, clock: clock, worker: Worker(store: store, settings: settings, declarations: ConfigRuntimes()), directory: directory)
     }
 
     func release(_ version: String, service: String = "web") async throws {
@@ -439,7 +440,7 @@ struct ScenarioTests {
         func worker(_ name: String, _ runtimes: [String: any Runtime]) -> Worker {
             var settings = Worker.Settings(name: name, stateRoot: scenario.directory.path)
             settings.clock = { clock.now }
-            return Worker(store: scenario.store, settings: settings, runtimes: runtimes)
+            return Worker(store: scenario.store, settings: settings, declarations: ConfigRuntimes(), runtimes: runtimes)
         }
         // worker:a's runtime never finishes an apply: it "dies" with its apply requested.
         let first = worker("worker:a", ["sim": HangingRuntime(name: "sim"), "sim-canary": HangingRuntime(name: "sim-canary")])

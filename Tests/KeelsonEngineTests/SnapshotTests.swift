@@ -1,6 +1,7 @@
 import Foundation
 import KeelsonCore
 import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 import Testing
 @testable import KeelsonEngine
@@ -15,7 +16,7 @@ struct SnapshotTests {
         let clock = scenario.clock
         settings.clock = { clock.now }
         settings.snapshotEvery = every
-        return Worker(store: scenario.store, settings: settings, runtimes: runtimes)
+        return Worker(store: scenario.store, settings: settings, declarations: ConfigRuntimes(), runtimes: runtimes)
     }
 
     /// 1.0.0 through every channel, then 2.0.0 failing in canary and rolled back, with `worker`.

@@ -1,6 +1,7 @@
 import Foundation
 import KeelsonCore
 import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 import Testing
 @testable import KeelsonEngine
@@ -16,7 +17,7 @@ struct UnchangedRunTests {
         let clock = scenario.clock
         settings.clock = { clock.now }
         settings.unchangedRunLength = runLength
-        return Worker(store: scenario.store, settings: settings, runtimes: runtimes ?? scenario.simulated())
+        return Worker(store: scenario.store, settings: settings, declarations: ConfigRuntimes(), runtimes: runtimes ?? scenario.simulated())
     }
 
     /// 1.0.0 through every channel (prod approved), then half an hour of stable fetches.

@@ -82,7 +82,7 @@ struct Harness {
     func worker() -> Worker {
         var settings = Worker.Settings(name: "worker:test", stateRoot: directory.appendingPathComponent("state").path)
         settings.clock = { [clock] in clock.now }
-        return Worker(store: store, settings: settings)
+        return Worker(store: store, settings: settings, declarations: ConfigRuntimes())
     }
 
     /// Runs the router in-process (no sockets) and hands the test a client.

@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonCore
+import KeelsonService
 import KeelsonStore
 
 /// Progress lines on stderr, stamped with the time since the benchmark started.

@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonCompiler
+import KeelsonService
 
 /// Part 7: compiling 1,000 services × 5 release channels.
 enum CompileBenchmark {

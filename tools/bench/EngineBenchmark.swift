@@ -3,6 +3,7 @@ import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
 import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 import KeelsonTestSupport
 
@@ -58,7 +59,7 @@ enum EngineBenchmark {
         var settings = Worker.Settings(name: "worker:bench", stateRoot: directory.path)
         settings.clock = { clock.now }
         settings.applyConcurrency = 64
-        let worker = Worker(store: store, settings: settings)
+        let worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes())
         let timer = ContinuousClock()
         let began = timer.now
         for _ in 0..<90 {

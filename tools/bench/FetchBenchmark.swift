@@ -3,6 +3,7 @@ import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
 import KeelsonRuntimes
+import KeelsonService
 import KeelsonStore
 import KeelsonTestSupport
 
@@ -118,7 +119,7 @@ enum FetchBenchmark {
         _ = try await recorder.apply(path: configFile.path, dryRun: false)
         _ = try await recorder.release(
             (0..<services).map { ReleaseRequest(application: "day", service: "svc-\($0)", version: "1.0.0") }, dryRun: false)
-        var worker = Worker(store: store, settings: settings)
+        var worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes())
         // Converged and settled: ten minutes of passes a second apart, then one a minute for an hour.
         for _ in 0..<600 {
             try await worker.step()
@@ -138,7 +139,7 @@ enum FetchBenchmark {
         let before = Measurements.fileSize(path)
 
         store = try EventStore(path: path, configuration: configuration)
-        worker = Worker(store: store, settings: settings)
+        worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes())
         for _ in 0..<1_440 {
             try await worker.step()
             clock.advance(60)

@@ -2,6 +2,7 @@ import Foundation
 import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
+import KeelsonService
 import KeelsonStore
 import KeelsonTestSupport
 
@@ -86,7 +87,7 @@ enum FleetBenchmark {
 
         let progress = Progress(instances: instances, firstChannel: services)
         let settings = Worker.Settings(name: "worker:fleet", stateRoot: directory.appendingPathComponent("fleet-state-\(instances)").path)
-        let worker = Worker(store: store, settings: settings) { progress.report($0) }
+        let worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes()) { progress.report($0) }
         try await worker.start()
         let running = Task { try await worker.run() }
         defer { running.cancel() }

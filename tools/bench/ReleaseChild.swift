@@ -26,7 +26,7 @@ enum ReleaseChild {
             name: "worker:release-child-\(UUID().uuidString.prefix(8))",
             stateRoot: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("release-child-state").path)
         settings.snapshotEvery = 0
-        let worker = Worker(store: store, settings: settings)
+        let worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes())
         let running = Task { try await worker.run() }
         try await Task.sleep(for: .seconds(2))
         let (_, time) = try await timed {

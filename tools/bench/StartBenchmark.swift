@@ -95,7 +95,7 @@ enum StartBenchmark {
         func startedWorker(_ name: String, snapshots: Bool) async throws -> (Worker, Duration) {
             var settings = Worker.Settings(name: name, stateRoot: directory.appendingPathComponent("start-state").path)
             settings.snapshotEvery = snapshots ? Worker.Settings(stateRoot: "").snapshotEvery : 0
-            let worker = Worker(store: store, settings: settings)
+            let worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes())
             let began = clock.now
             try await worker.start()
             return (worker, clock.now - began)
@@ -156,7 +156,7 @@ enum StartBenchmark {
         log("  \(releases) single-service releases while a worker runs…")
         var settings = Worker.Settings(name: "worker:start-4", stateRoot: directory.appendingPathComponent("start-state").path)
         settings.snapshotEvery = 0
-        let worker = Worker(store: store, settings: settings)
+        let worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes())
         let running = Task { try await worker.run() }
         try await Task.sleep(for: .seconds(2))
         let released = clock.now

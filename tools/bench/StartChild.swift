@@ -1,6 +1,7 @@
 import Foundation
 import KeelsonCore
 import KeelsonEngine
+import KeelsonService
 import KeelsonStore
 
 /// `keelson-bench start-child --db PATH`: starts a worker on an existing log (restoring its latest
@@ -21,7 +22,7 @@ enum StartChild {
         let settings = Worker.Settings(
             name: "worker:start-child-\(UUID().uuidString.prefix(8))",
             stateRoot: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("start-child-state").path)
-        let worker = Worker(store: store, settings: settings)
+        let worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes())
         let (_, time) = try await timed { try await worker.start() }
         let folded = await worker.engineState.position - snapshot
         FileHandle.standardOutput.write(try JSONEncoder().encode(Report(seconds: time.seconds, folded: folded)) + Data("\n".utf8))

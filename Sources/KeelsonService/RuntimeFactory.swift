@@ -1,6 +1,7 @@
 import Foundation
 import KeelsonCompiler
 import KeelsonCore
+import KeelsonEngine
 import KeelsonRuntimes
 import KeelsonStore
 
@@ -26,11 +27,7 @@ public struct RuntimeFactory: Sendable {
 
     /// A runtime whose settings cannot be used (a recorded config is read again without trusting
     /// it: it may predate a check, or hold a value out of range).
-    public struct Problem: Error, Sendable, Hashable, CustomStringConvertible {
-        public var runtime: String
-        public var reason: String
-        public var description: String { "runtime \(runtime) cannot be built: \(reason)" }
-    }
+    public typealias Problem = DeclaredRuntime.Problem
 
     /// The runtime a declaration describes, or an `UnavailableRuntime` that says why it cannot be built.
     public func make(_ runtime: RuntimeIntent, in intent: Intent) -> any Runtime {
@@ -118,6 +115,32 @@ public struct RuntimeFactory: Sendable {
     /// Every runtime the intent declares, by name.
     public func makeAll(_ intent: Intent) -> [String: any Runtime] {
         Dictionary(uniqueKeysWithValues: intent.runtimes.map { ($0.name, make($0, in: intent)) })
+    }
+
+    /// The runtimes `intent` declares, as a worker builds them.
+    public static func declared(by intent: Intent) -> [DeclaredRuntime] {
+        intent.runtimes.map { runtime in
+            // Canonical JSON of the declaration: equal declarations, equal text.
+            let declaration = (try? CanonicalJSON.string(JSONValue.object([
+                "name": .string(runtime.name), "type": .string(runtime.type.rawValue),
+                "labels": .object(runtime.labels.mapValues(JSONValue.string)),
+                "settings": .object(runtime.settings.mapValues(JSONValue.string)),
+            ]))) ?? runtime.name
+            return DeclaredRuntime(name: runtime.name, settings: runtime.settings, declaration: declaration) { stateRoot, clock in
+                RuntimeFactory(stateRoot: stateRoot, clock: clock).build(runtime, in: intent)
+            }
+        }
+    }
+}
+
+/// What a worker is given to read the runtimes of a recorded config: the config is parsed again
+/// from the files `ConfigApplied` recorded (kept while it is in force, see `AppliedConfig`).
+public struct ConfigRuntimes: RuntimeDeclarations {
+    public init() {}
+
+    public func runtimes(of config: ConfigApplied) -> [DeclaredRuntime]? {
+        guard let intent = try? AppliedConfig.intent(of: config) else { return nil }
+        return RuntimeFactory.declared(by: intent)
     }
 }
 
