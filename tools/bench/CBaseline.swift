@@ -28,6 +28,9 @@ final class SQLiteBaseline {
         // GRDB opens its connections in multi-thread mode too (SQLITE_OPEN_NOMUTEX).
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
         try check(sqlite3_open_v2(path, &connection, flags, nil), "open \(path)")
+        // The store that created the schema may still be closing its connections on another
+        // thread: wait for them rather than fail (as GRDB's own busy mode would).
+        sqlite3_busy_timeout(connection, 10_000)
         try execute("PRAGMA journal_mode = WAL")
         try execute("PRAGMA synchronous = \(durability.rawValue)")
         begin = try prepare("BEGIN IMMEDIATE")
