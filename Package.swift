@@ -167,6 +167,9 @@ let package = Package(
                 "KeelsonEngine", "KeelsonService", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport",
             ]),
         .testTarget(
+            name: "KeelsonServiceTests",
+            dependencies: ["KeelsonService", "KeelsonEngine", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport"]),
+        .testTarget(
             name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures", "Golden"]),
         .testTarget(
             name: "KeelsonStoreTests",
