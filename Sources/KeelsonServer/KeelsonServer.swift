@@ -32,6 +32,8 @@ public enum KeelsonServer {
         /// The worker's name; stable across restarts so a restarted server resumes its own leases.
         /// Nil: `defaultWorkerName`.
         public var workerName: String?
+        /// The worker's `unchangedRunLength` (nil: its default).
+        public var unchangedRunLength: Duration?
 
         /// `server:HOST:PORT`; with port 0 (any free port, different every time) a name of this
         /// process, `server:HOST:pid-PID`, so that two such servers never share a name.
@@ -64,6 +66,7 @@ public enum KeelsonServer {
         let api = APIRouter(control: control, settings: settings.api, metrics: metrics, streams: streams, readiness: readiness)
 
         var workerSettings = Worker.Settings(name: settings.workerName ?? settings.defaultWorkerName, stateRoot: settings.stateRoot)
+        if let length = settings.unchangedRunLength { workerSettings.unchangedRunLength = length }
         workerSettings.onFetch = { runtime, succeeded, duration in metrics.fetched(runtime: runtime, succeeded: succeeded, duration: duration) }
         workerSettings.onProblem = { problem in logger.warning("worker", metadata: ["problem": "\(problem)"]) }
         let onDecision = settings.onDecision

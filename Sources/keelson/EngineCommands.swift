@@ -273,6 +273,10 @@ struct WorkerCommand: AsyncParsableCommand {
         "How long its leases on instances last without renewal (1s to 1h, default 30s): how long its instances wait when it dies and is not started again.",
         valueName: "duration"), transform: DurationArgument.parse(between: 1, and: 3600))
     var leaseDuration: DurationArgument?
+    @Option(help: ArgumentHelp(
+        "How long the unchanged fetches of a settled instance may be held back and recorded together, as one event (0s to 1d, default 10m; 0s records every fetch as it ends).",
+        valueName: "duration"), transform: DurationArgument.parse(between: 0, and: 86_400))
+    var unchangedRunLength: DurationArgument?
     @Option(help: ArgumentHelp("Stop after this long (e.g. 10m; at most 365d); default: run until stopped.", valueName: "duration"),
             transform: DurationArgument.parse)
     var duration: DurationArgument?
@@ -283,6 +287,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var settings = Worker.Settings(stateRoot: self.store.stateRoot())
         if let name { settings.name = name }
         if let leaseDuration { settings.leaseDuration = leaseDuration.duration }
+        if let unchangedRunLength { settings.unchangedRunLength = unchangedRunLength.duration }
         settings.onProblem = { emit("\(Text.time(Date().millisecondsSince1970))  \($0)") }
         let worker = Worker(store: store, settings: settings, declarations: ConfigRuntimes()) { report in
             let actions = report.decision.actions.map(Replay.describe)

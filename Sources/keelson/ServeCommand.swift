@@ -86,6 +86,11 @@ struct ServerOptions: ParsableArguments {
             transform: ArgumentParsers.printable("--worker-name", limit: 128))
     var workerName: String?
 
+    @Option(help: ArgumentHelp(
+        "How long the unchanged fetches of a settled instance may be held back and recorded together, as one event (0s to 1d, default 10m; 0s records every fetch as it ends).",
+        valueName: "duration"), transform: DurationArgument.parse(between: 0, and: 86_400))
+    var unchangedRunLength: DurationArgument?
+
     @Sendable static func level(_ text: String) throws -> Logger.Level {
         guard let level = Logger.Level(rawValue: text) else {
             throw InputProblem("expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \(BoundedInput.quoted(text))")
@@ -115,6 +120,7 @@ struct ServerOptions: ParsableArguments {
         settings.limits.bodyTimeout = .seconds(bodyTimeout.seconds)
         settings.limits.maxConnections = maxConnections.value
         settings.workerName = workerName
+        settings.unchangedRunLength = unchangedRunLength.map(\.duration)
         settings.bootstrapTokenFile = URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("admin.token").path
         return settings
     }

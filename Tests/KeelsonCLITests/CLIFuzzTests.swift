@@ -98,7 +98,7 @@ struct CLIFuzzTests {
         Shape(words: ["token", "revoke"], positionals: [.tokenName]),
         Shape(words: ["release"], positionals: [.service], options: [("--version", .version), ("--param", .label), ("--dry-run", nil),
                                                                       ("--wait", nil), ("--timeout", .duration)], mayTimeOut: true),
-        Shape(words: ["worker"], options: [("--duration", .duration), ("--name", .text)]),
+        Shape(words: ["worker"], options: [("--duration", .duration), ("--name", .text), ("--unchanged-run-length", .duration)]),
         Shape(words: ["schema"]),
         Shape(words: ["version"], options: [("-o", .output)]),
     ]

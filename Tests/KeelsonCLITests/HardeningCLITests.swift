@@ -183,6 +183,22 @@ struct ArgumentHardeningTests {
         }
     }
 
+    @Test("a worker's lease and run lengths are bounded where they enter: out of range is exit 64 naming the flag; in range runs")
+    func workerTuningFlags() async throws {
+        let fixture = try await Fixture.released()
+        for arguments in [
+            ["worker", "--unchanged-run-length", "2d"], ["worker", "--unchanged-run-length", "-1s"],
+            ["worker", "--lease-duration", "0s"], ["worker", "--lease-duration", "2h"],
+            ["serve", "--unchanged-run-length", "99999999999999d"],
+        ] {
+            let result = try await fixture.run(arguments + ["--db", fixture.db])
+            #expect(!result.signaled && result.status == 64, "\(arguments): \(result)")
+            #expect(result.stderr.contains(arguments[1]), "\(arguments): \(result)")
+        }
+        let good = try await fixture.run(["worker", "--unchanged-run-length", "0s", "--lease-duration", "5s", "--duration", "1s", "--db", fixture.db])
+        #expect(good.status == 0, "\(good)")
+    }
+
     @Test("release --wait --timeout 99999999999999d is refused before the release is recorded")
     func releaseWaitTimeout() async throws {
         let fixture = try await Fixture.released()
