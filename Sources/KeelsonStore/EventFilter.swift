@@ -87,8 +87,10 @@ public struct EventFilter: Sendable, Hashable {
         sql += latest ? " ORDER BY position DESC" : " ORDER BY position"
         if let limit { sql += " LIMIT \(max(0, limit))" }
         // Each row decoded where it stands in the statement (a cursor's row is not copied first).
+        // The statement is not cached: the SQL varies with what a caller asks (its limit, how
+        // many types), and a cache that kept every variant would grow with a client's requests.
         var events: [RecordedEvent] = []
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments))
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
         while let row = try rows.next() { events.append(EventRows.decode(row)) }
         return latest ? events.reversed() : events
     }

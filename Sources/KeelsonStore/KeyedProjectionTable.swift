@@ -108,7 +108,7 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
         for chunkStart in stride(from: 0, to: keys.count, by: 500) {
             let chunk = keys[chunkStart..<min(chunkStart + 500, keys.count)]
             let cursor = try Row.fetchCursor(
-                db.cachedStatement(sql: sql.selectMany + "(\(databaseQuestionMarks(count: chunk.count)))"),
+                db, sql: sql.selectMany + "(\(databaseQuestionMarks(count: chunk.count)))",
                 arguments: StatementArguments(databaseValues: chunk.map(mapping.encodeKey)))
             while let row = try cursor.next() {
                 let (key, value) = try mapping.decode(row)
@@ -163,9 +163,8 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
 
 extension StatementArguments {
     /// Arguments from database values, as they are. (Boxing each into an optional existential
-    /// first, through a lazy map, cost a generic metadata lookup per call: a rebuild of a
-    /// 148,000-event fleet log took 8.1 s that way and 7.9 s this way, with the IN lists of
-    /// `load` prepared once.)
+    /// first, through a lazy map, cost a generic metadata lookup per call in a projection's loop
+    /// over thousands of rows.)
     init(databaseValues values: [DatabaseValue]) {
         self.init(values)
     }
