@@ -11,12 +11,14 @@ public enum CanonicalJSON {
         String(decoding: try bytes(value), as: UTF8.self)
     }
 
-    /// The value's tree written directly — its own (`JSONRepresentable`) or built through its
+    /// The value's tree written directly — its own (`JSONRepresentable`, or `JSONWritable` for
+    /// the shapes it writes by hand) or built through its
     /// `Encodable` conformance (`ValueTreeEncoder`) — or, for the few types `JSONEncoder` writes in
     /// its own way, `JSONEncoder`'s bytes.
     static func bytes<Value: Encodable>(_ value: Value) throws -> [UInt8] {
         if let json = value as? JSONValue { return try json.canonicalBytes() }
         if let known = value as? any JSONRepresentable { return try known.jsonValue.canonicalBytes() }
+        if let writable = value as? any JSONWritable, let json = writable.writtenJSON { return try json.canonicalBytes() }
         let tree: JSONValue
         do {
             tree = try ValueTreeEncoder.tree(of: value)

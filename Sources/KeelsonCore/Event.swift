@@ -200,3 +200,15 @@ extension Date {
     /// Never traps: a date too far out for `Int64` milliseconds is clamped (NaN is 0).
     public var millisecondsSince1970: Int64 { Int64(clampingDouble: (timeIntervalSince1970 * 1000).rounded(.down)) }
 }
+
+extension RecordedEvent {
+    /// `event` as the log records it at `position`: what a read of that position gives, with the
+    /// typed payload its appender held (so that nothing needs to decode it again).
+    public init(_ event: NewEvent, position: Int64, streamID: StreamID, version: Int64, recordedAtMilliseconds: Int64) {
+        self.init(
+            position: position, streamID: streamID, version: version, type: event.type, schemaVersion: event.schemaVersion,
+            payload: event.payload, recordedAtMilliseconds: recordedAtMilliseconds, actor: event.actor,
+            correlationID: event.correlationID, causationPosition: event.causationPosition)
+        decoded = event.decoded
+    }
+}

@@ -99,6 +99,14 @@ public struct ServiceInstanceID: Hashable, Comparable, Codable, Sendable, Custom
     }
 }
 
+extension Sequence<ServiceInstanceID> {
+    /// The ids in their order (`<`): sorted by their descriptions, each built once — the same
+    /// order, faster for a fleet's thousands of ids than comparing them part by part.
+    public func sortedByDescription() -> [ServiceInstanceID] {
+        map { (key: $0.description, id: $0) }.sorted { $0.key < $1.key }.map(\.id)
+    }
+}
+
 /// How healthy a runtime object is.
 public enum Health: String, Codable, Sendable, Hashable {
     case healthy, unhealthy, unknown

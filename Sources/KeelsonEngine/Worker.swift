@@ -315,7 +315,7 @@ public actor Worker {
         dirty.removeAll()
         everythingDirty = false
         let owned = try await holdLeases(due, now: nowMilliseconds)
-        try await decide(owned.filter { live.contains($0) }.sorted(), timed: timed, now: now)
+        try await decide(owned.filter { live.contains($0) }.sortedByDescription(), timed: timed, now: now)
         for id in removals.keys.sorted() where owned.contains(id) && running[id] == nil {
             launchRemoval(id)
         }
@@ -364,6 +364,23 @@ public actor Worker {
             }
             if folded == before { break }
         }
+        snapshotIfDue()
+    }
+
+    static let foldedTypeSet = Set(foldedTypes)
+
+    /// Folds what this worker has just appended (`appends`, answered by `results`) from memory —
+    /// the same events a read of the log would give, their payloads already typed — when nothing
+    /// was appended between the last event folded and them; otherwise reads the log.
+    func foldAppended(_ appends: [StreamAppend], _ results: [AppendResult]) async throws {
+        let events = zip(appends, results).flatMap { $1.recordedEvents(of: $0) }.sorted { $0.position < $1.position }
+        guard let first = events.first, first.position == folded + 1,
+            zip(events, events.dropFirst()).allSatisfy({ $1.position == $0.position + 1 })
+        else {
+            try await catchUp()
+            return
+        }
+        for event in events where Self.foldedTypeSet.contains(event.type) { fold(event) }
         snapshotIfDue()
     }
 

@@ -139,8 +139,9 @@ extension Worker {
     /// reported for its instance and the others go on.
     private func record(_ batch: [PreparedDecision], now: Int64) async throws {
         let results: [AppendResult]
+        let appends = batch.flatMap(\.appends)
         do {
-            results = try await store.append(batch.flatMap(\.appends))
+            results = try await store.append(appends)
         } catch where Task.isCancelled || error is CancellationError {
             throw error
         } catch {
@@ -163,6 +164,7 @@ extension Worker {
             lastKeys[prepared.instance] = prepared.key
             for launch in prepared.launches { self.launch(prepared.instance, launch.requestID, launch.release) }
         }
+        try await foldAppended(appends, results)
     }
 
     /// Records that the worker could not decide about `id` (once per reason), and asks again later.

@@ -58,7 +58,7 @@ extension Worker {
         let needing = wanted.filter { (leaseUntil[$0] ?? 0) < renewAt && (heldElsewhere[$0] ?? 0) <= now }
         if !needing.isEmpty {
             let until = now.adding(saturating: duration)
-            let ids = needing.sorted()
+            let ids = needing.sortedByDescription()
             let outcomes = try await store.acquireLeases(
                 ids.map { "instance:\($0)" }, owner: settings.name, nowMilliseconds: now, expiresAtMilliseconds: until)
             var changes: [StreamAppend] = []
@@ -87,8 +87,7 @@ extension Worker {
             // A lease taken now needs renewing half a lease from now, if nothing needs it sooner.
             if took { renewLeasesAt = min(renewLeasesAt, until - duration / 2) }
             if !changes.isEmpty {
-                try await store.append(changes)
-                try await catchUp()
+                try await foldAppended(changes, try await store.append(changes))
             }
         }
         if renewingAll {

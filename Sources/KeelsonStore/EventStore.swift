@@ -425,16 +425,12 @@ public final class EventStore: Sendable {
                     throw error
                 }
                 if index == 0 { first = position }
-                var recorded = RecordedEvent(
-                    position: position, streamID: append.stream, version: version, type: event.type,
-                    schemaVersion: event.schemaVersion, payload: event.payload, recordedAtMilliseconds: now,
-                    actor: event.actor, correlationID: event.correlationID, causationPosition: event.causationPosition)
                 // A typed event brings its payload value: projections need not decode it.
-                recorded.decoded = event.decoded
-                written.append(recorded)
+                written.append(RecordedEvent(event, position: position, streamID: append.stream, version: version, recordedAtMilliseconds: now))
             }
-            results.append(AppendResult(stream: append.stream, positions: first...(first + Int64(append.events.count) - 1),
-                                        newVersion: version))
+            results.append(AppendResult(
+                stream: append.stream, positions: first...(first + Int64(append.events.count) - 1), newVersion: version,
+                recordedAtMilliseconds: now))
         }
         return results
     }

@@ -40,7 +40,7 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
 
     /// The statements a fold runs against one pair of tables.
     struct SQL: Sendable {
-        var upsert, delete, selectOne, selectMany, snapshot: String
+        var upsert, delete, selectOne, selectMany, selectChunk, snapshot: String
 
         init(tables: ProjectionTables, columns: [String]) {
             let list = columns.joined(separator: ", ")
@@ -49,6 +49,7 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
             delete = "DELETE FROM \(tables.rows) WHERE \(key) = ?"
             selectOne = "SELECT \(list) FROM \(tables.rows) WHERE \(key) = ?"
             selectMany = "SELECT \(list) FROM \(tables.rows) WHERE \(key) IN "
+            selectChunk = selectMany + "(\(databaseQuestionMarks(count: KeyedProjectionTable.loadChunk)))"
             snapshot = "INSERT INTO \(tables.snapshots) (snapshot_position, \(list)) SELECT ?, \(list) FROM \(tables.rows)"
         }
     }
@@ -71,27 +72,34 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
     }
 
     private func foldSegment(_ events: ArraySlice<RecordedEvent>, in db: Database, sql: SQL) throws {
+        // The touched keys in the order the events first touch them (log order: deterministic,
+        // and cheaper than sorting thousands of text keys).
         var touched = Set<P.Key>()
+        var keys: [P.Key] = []
         var previous: [P.Key] = []
         for event in events {
-            let keys = projection.keys(of: event)
-            if keys != previous { touched.formUnion(keys) }
-            previous = keys
+            let eventKeys = projection.keys(of: event)
+            if eventKeys != previous {
+                for key in eventKeys where touched.insert(key).inserted { keys.append(key) }
+            }
+            previous = eventKeys
         }
-        let keys = touched.sorted()
         let before = try load(keys, in: db, sql: sql)
         var after = before
         projection.fold(events, into: &after)
 
-        let upsert = try db.cachedStatement(sql: sql.upsert)
+        let upsert = try DirectStatement(db, sql: sql.upsert)
         for key in keys where after[key] != before[key] {
             if let row = after[key] {
-                try upsert.execute(arguments: StatementArguments(databaseValues: mapping.encode(row)))
+                try upsert.write(mapping.encode(row))
             } else {
-                try db.cachedStatement(sql: sql.delete).execute(arguments: [mapping.encodeKey(key)])
+                try DirectStatement(db, sql: sql.delete).write([mapping.encodeKey(key)])
             }
         }
     }
+
+    /// How many keys one read of current rows asks for.
+    static var loadChunk: Int { 500 }
 
     /// The current rows for `keys`.
     private func load(_ keys: [P.Key], in db: Database, sql: SQL) throws -> [P.Key: P.Row] {
@@ -105,11 +113,13 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
             }
             return rows
         }
-        for chunkStart in stride(from: 0, to: keys.count, by: 500) {
-            let chunk = keys[chunkStart..<min(chunkStart + 500, keys.count)]
-            let cursor = try Row.fetchCursor(
-                db, sql: sql.selectMany + "(\(databaseQuestionMarks(count: chunk.count)))",
-                arguments: StatementArguments(databaseValues: chunk.map(mapping.encodeKey)))
+        for chunkStart in stride(from: 0, to: keys.count, by: Self.loadChunk) {
+            let chunk = keys[chunkStart..<min(chunkStart + Self.loadChunk, keys.count)]
+            // A whole chunk's statement is prepared once per connection; a last, shorter one each time.
+            let statement = chunk.count == Self.loadChunk
+                ? try db.cachedStatement(sql: sql.selectChunk)
+                : try db.makeStatement(sql: sql.selectMany + "(\(databaseQuestionMarks(count: chunk.count)))")
+            let cursor = try Row.fetchCursor(statement, arguments: StatementArguments(databaseValues: chunk.map(mapping.encodeKey)))
             while let row = try cursor.next() {
                 let (key, value) = try mapping.decode(row)
                 rows[key] = value

@@ -13,16 +13,27 @@ public struct TimelineTable: StoredProjection {
     public static let timeline = TimelineTable()
 
     public func fold(_ events: [RecordedEvent], in db: Database, into tables: ProjectionTables, snapshotEvery: Int64) throws {
-        let insert = try db.cachedStatement(sql: """
+        let insert = try DirectStatement(db, sql: """
             INSERT INTO \(tables.rows) (position, recorded_at, application, service, channel, kind, version, actor, line)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for event in events {
             guard let entry = TimelineEntry.of(event) else { continue }
-            try insert.execute(arguments: [
-                entry.position, entry.atMilliseconds, entry.application, entry.service, entry.channel, entry.kind.rawValue,
-                entry.version, entry.actor, entry.line,
-            ])
+            do {
+                try insert.execute { row in
+                    row.bind(entry.position, at: 1)
+                    row.bind(entry.atMilliseconds, at: 2)
+                    row.bind(entry.application, at: 3)
+                    row.bind(entry.service, at: 4)
+                    row.bind(entry.channel, at: 5)
+                    row.bind(entry.kind.rawValue, at: 6)
+                    row.bind(entry.version, at: 7)
+                    row.bind(entry.actor, at: 8)
+                    row.bind(entry.line, at: 9)
+                }
+            } catch {
+                throw error.databaseError
+            }
         }
     }
 }

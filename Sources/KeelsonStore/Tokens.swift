@@ -120,17 +120,13 @@ extension EventStore {
             let position: Int64
             do {
                 position = try EventInserter(db).insert(stream: tokensStream.rawValue, version: version, event: event, recordedAt: now)
-            } catch let error as EventInserter.InsertError {
+            } catch let error as DirectStatement.StepError {
                 switch error {
                 case .constraint(let message): throw StoreError.invalidEvent(stream: tokensStream, index: 0, reason: message)
                 case .database(let error): throw error
                 }
             }
-            var recorded = RecordedEvent(
-                position: position, streamID: tokensStream, version: version, type: event.type,
-                schemaVersion: event.schemaVersion, payload: event.payload, recordedAtMilliseconds: now,
-                actor: event.actor, correlationID: event.correlationID, causationPosition: event.causationPosition)
-            recorded.decoded = event.decoded
+            let recorded = RecordedEvent(event, position: position, streamID: tokensStream, version: version, recordedAtMilliseconds: now)
             for projection in projections {
                 try projection.fold([recorded], in: db, into: projection.tables, snapshotEvery: configuration.snapshotEvery)
                 try ProjectionCheckpoints.set(projection.name, to: position, in: db)

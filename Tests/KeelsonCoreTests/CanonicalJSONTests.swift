@@ -159,5 +159,7 @@ struct InstanceIDOrderTests {
             }
         }
         #expect(ids.sorted().map(\.description) == ids.map(\.description).sorted())
+        #expect(ids.reversed().sortedByDescription() == ids.sorted())
+        #expect(Set(ids).sortedByDescription() == Set(ids).sorted())
     }
 }
