@@ -1,4 +1,5 @@
 import Foundation
+import KeelsonCore
 import Synchronization
 
 /// Wakes waiters when this process commits new events, so that subscriptions follow the log
@@ -11,9 +12,19 @@ final class CommitNotifier: Sendable {
     }
 
     private let state: Mutex<State>
+    /// The events this process committed last (see ``RecentEvents``).
+    let recent = RecentEvents()
 
     init(lastPosition: Int64) {
         state = Mutex(State(lastPosition: lastPosition))
+    }
+
+    /// Records that `events` (a commit's, in position order) are committed, keeps them among the
+    /// recent ones, and wakes every waiter.
+    func publish(_ events: [RecordedEvent]) {
+        guard let last = events.last?.position else { return }
+        recent.record(events)
+        publish(last)
     }
 
     /// Records that events up to `position` are committed and wakes every waiter.

@@ -359,7 +359,7 @@ public final class EventStore: Sendable {
     ) -> [Result<[AppendResult], any Error>] {
         let now = configuration.clock().millisecondsSince1970
         do {
-            let (results, lastPosition) = try pool.write { db in
+            let (results, written) = try pool.write { db in
                 var results: [Result<[AppendResult], any Error>] = []
                 results.reserveCapacity(batch.count)
                 var written: [RecordedEvent] = []
@@ -382,18 +382,17 @@ public final class EventStore: Sendable {
                         results.append(.failure(error))
                     }
                 }
-                if let last = written.last?.position {
-                    // Each payload decoded once, however many projections read it.
-                    let shared = projections.count > 1 ? written.map { $0.cachingDecodes() } : written
-                    for projection in projections {
-                        try projection.fold(shared, in: db, into: projection.tables,
-                                            snapshotEvery: configuration.snapshotEvery)
-                        try ProjectionCheckpoints.set(projection.name, to: last, in: db)
-                    }
+                guard let last = written.last?.position else { return (results, written) }
+                // Each payload decoded once, however many projections (and, from memory, readers
+                // in this process) read it.
+                let shared = written.map { $0.cachingDecodes() }
+                for projection in projections {
+                    try projection.fold(shared, in: db, into: projection.tables, snapshotEvery: configuration.snapshotEvery)
+                    try ProjectionCheckpoints.set(projection.name, to: last, in: db)
                 }
-                return (results, written.last?.position)
+                return (results, shared)
             }
-            if let lastPosition { notifier.publish(lastPosition) }
+            notifier.publish(written)
             return results
         } catch {
             return Array(repeating: .failure(error), count: batch.count)
@@ -442,9 +441,18 @@ public final class EventStore: Sendable {
         try await pool.read(EventRows.lastPosition)
     }
 
-    /// Events matching `filter`, in log order.
+    /// Events matching `filter`, in log order. Those this process committed last come from
+    /// memory, typed payloads included (see ``RecentEvents``); the rest from the file.
     public func events(_ filter: EventFilter) async throws -> [RecordedEvent] {
-        try await pool.read { try filter.fetch($0) }
+        guard let (recent, through) = notifier.recent.read(filter) else {
+            return try await pool.read { try filter.fetch($0) }
+        }
+        let limit = filter.limit.map { max(0, $0) } ?? .max
+        if recent.count >= limit || through >= (filter.upToPosition ?? .max) { return recent }
+        var rest = filter
+        rest.afterPosition = through
+        rest.limit = filter.limit.map { _ in limit - recent.count }
+        return recent + (try await pool.read { [rest] in try rest.fetch($0) })
     }
 
     /// The events of one stream, from a version on.

@@ -112,7 +112,7 @@ extension EventStore {
     /// serialize with.)
     private func commitTokenChange(_ event: NewEvent, _ change: @escaping @Sendable (Database) throws -> Void) async throws -> Int64 {
         let (projections, configuration) = (projections, configuration)
-        let position = try await pool.write { db -> Int64 in
+        let recorded = try await pool.write { db -> RecordedEvent in
             try change(db)
             let now = configuration.clock().millisecondsSince1970
             let version = (try Int64.fetchOne(
@@ -131,9 +131,9 @@ extension EventStore {
                 try projection.fold([recorded], in: db, into: projection.tables, snapshotEvery: configuration.snapshotEvery)
                 try ProjectionCheckpoints.set(projection.name, to: position, in: db)
             }
-            return position
+            return recorded
         }
-        notifier.publish(position)
-        return position
+        notifier.publish([recorded])
+        return recorded.position
     }
 }
