@@ -26,7 +26,7 @@ final class RecentEvents: Sendable {
     let capacity: Int
     let payloadByteCapacity: Int
 
-    init(capacity: Int = 32_768, payloadByteCapacity: Int = 32 << 20) {
+    init(capacity: Int = 16_384, payloadByteCapacity: Int = 16 << 20) {
         self.capacity = max(0, capacity)
         self.payloadByteCapacity = max(0, payloadByteCapacity)
     }
