@@ -35,53 +35,73 @@ struct BoundedRun {
     private static func blocking(
         _ arguments: [String], in directory: URL, environment: [String: String], seconds: Double, executable: URL, prefix: [String]
     ) throws -> Output {
-        let process = Process()
-        if prefix.isEmpty {
-            process.executableURL = executable
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: prefix[0])
-            process.arguments = Array(prefix.dropFirst()) + [executable.path] + arguments
-        }
-        process.currentDirectoryURL = directory
+        let argv = (prefix.isEmpty ? [executable.path] : prefix + [executable.path]) + arguments
         var merged = ProcessInfo.processInfo.environment
         merged["SWIFT_BACKTRACE"] = "enable=no"
         for name in ["KEELSON_SERVER", "KEELSON_TOKEN", "KEELSON_DB", "KEELSON_REQUEST_TIMEOUT", "KEELSON_DURABILITY"] { merged[name] = nil }
-        process.environment = merged.merging(environment) { $1 }
+        merged.merge(environment) { $1 }
         let outFile = directory.appendingPathComponent(".out-\(UUID().uuidString)")
         let errFile = directory.appendingPathComponent(".err-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
         defer {
             try? FileManager.default.removeItem(at: outFile)
             try? FileManager.default.removeItem(at: errFile)
         }
         // Files, not pipes: a child that fills a pipe nobody reads would look like a hang.
-        let out = try FileHandle(forWritingTo: outFile), err = try FileHandle(forWritingTo: errFile)
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let started = Date()
-        try process.run()
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            process.waitUntilExit()
-            done.signal()
-        }.start()
-        var timedOut = false
-        if done.wait(timeout: .now() + seconds) == .timedOut {
-            timedOut = true
-            kill(process.processIdentifier, SIGKILL)
-            done.wait()
+        let out = open(outFile.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(errFile.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer {
+            if out >= 0 { _ = Glibc.close(out) }
+            if err >= 0 { _ = Glibc.close(err) }
         }
-        try? out.close()
-        try? err.close()
+        guard out >= 0, err >= 0 else { throw POSIXError(.EIO) }
+        let started = Date()
+        let pid = try spawn(argv, environment: merged, directory: directory.path, stdout: out, stderr: err)
+        // The child is waited for here, by its pid: Foundation's `Process` noticed a child's exit
+        // late (tens of seconds) while other tests spawned long-running children of their own.
+        var status: Int32 = 0
+        var timedOut = false
+        while true {
+            let waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid { break }
+            if waited == -1 && errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECHILD) }
+            if Date().timeIntervalSince(started) > seconds {
+                timedOut = true
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                break
+            }
+            usleep(2_000)
+        }
         let elapsed = Date().timeIntervalSince(started)
+        let signal = status & 0x7f
+        let signaled = signal != 0 && signal != 0x7f
         return Output(
-            status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal, timedOut: timedOut,
-            seconds: elapsed,
+            status: signaled ? signal : (status >> 8) & 0xff, signaled: signaled, timedOut: timedOut, seconds: elapsed,
             stdout: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts `argv` in `directory` with `environment`, its input /dev/null and its output and
+    /// errors into `stdout` and `stderr`; returns its pid.
+    private static func spawn(_ argv: [String], environment: [String: String], directory: String, stdout: Int32, stderr: Int32) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // In `directory` by way of `env -C` (posix_spawn's chdir action is not visible to Swift here).
+        let command = ["/usr/bin/env", "-C", directory] + argv
+        let cArguments = command.map { strdup($0) } + [nil]
+        let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in cArguments { free(pointer) }
+            for pointer in cEnvironment { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, command[0], &actions, nil, cArguments, cEnvironment)
+        guard code == 0 else { throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO) }
+        return pid
     }
 }
 
