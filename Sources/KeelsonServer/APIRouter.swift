@@ -228,6 +228,9 @@ public struct APIRouter: Sendable {
         }
 
         // Runtimes.
+        route(.get, "/api/v1/streams", role: .viewer) { api, call in
+            try await api.control.streams(at: try call.time("at"), position: try call.position("position"))
+        }
         route(.get, "/api/v1/runtimes", role: .viewer) { api, _ in try await api.control.runtimes() }
         route(.post, "/api/v1/runtimes/{name}/check", role: .admin) { api, call in
             try await api.control.checkRuntime(name: try call.name("name", .runtime))

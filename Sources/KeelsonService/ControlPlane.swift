@@ -491,6 +491,24 @@ public struct ControlPlane: Sendable {
         return (firing, events.last?.version ?? 0)
     }
 
+    // MARK: streams
+
+    /// Every stream with its version, positions, times and event counts (the stream catalogue):
+    /// as it stands, or as it stood just after `position`, or at `at` (the last event recorded
+    /// then). Reads only.
+    public func streams(at: Date? = nil, position: Int64? = nil) async throws -> [StreamSummary] {
+        if at != nil && position != nil { throw APIError.badRequest("give at or position, not both") }
+        if let position {
+            let last = try await store.lastPosition()
+            guard position <= last else {
+                throw APIError.badRequest("position \(position) is past the end of the log (its last position is \(last))")
+            }
+            return try await store.streamCatalogue(atPosition: position)
+        }
+        if let at { return try await store.streamCatalogue(atPosition: try await store.position(atTime: at)) }
+        return try await store.streamCatalogue()
+    }
+
     // MARK: runtimes
 
     /// The runtimes of the applied config, with the instances that run on each.

@@ -33,6 +33,7 @@ protocol KeelsonAPI: Sendable {
     func createToken(_ body: TokenCreateBody) async throws -> CreatedToken
     func tokens() async throws -> [TokenInfo]
     func revokeToken(name: String) async throws -> SignalResult
+    func streams(at: TimeArgument?, position: Int64?) async throws -> [StreamSummary]
     func runtimes() async throws -> [RuntimeInfo]
     func checkRuntime(name: String) async throws -> RuntimeCheckReport
 }
@@ -284,6 +285,9 @@ struct LocalAPI: KeelsonAPI {
     func createToken(_ body: TokenCreateBody) async throws -> CreatedToken { try await control.createToken(body, createdBy: actor) }
     func tokens() async throws -> [TokenInfo] { try await control.tokens() }
     func revokeToken(name: String) async throws -> SignalResult { try await control.revokeToken(name: name, actor: actor) }
+    func streams(at: TimeArgument?, position: Int64?) async throws -> [StreamSummary] {
+        try await control.streams(at: at?.date(relativeTo: Date()), position: position)
+    }
     func runtimes() async throws -> [RuntimeInfo] { try await control.runtimes() }
     func checkRuntime(name: String) async throws -> RuntimeCheckReport { try await control.checkRuntime(name: name) }
 }
@@ -375,6 +379,9 @@ struct RemoteAPI: KeelsonAPI {
     func createToken(_ body: TokenCreateBody) async throws -> CreatedToken { try await send(.POST, "/api/v1/tokens", body: body) }
     func tokens() async throws -> [TokenInfo] { try await send(.GET, "/api/v1/tokens") }
     func revokeToken(name: String) async throws -> SignalResult { try await send(.DELETE, "/api/v1/tokens/\(Self.escape(name))") }
+    func streams(at: TimeArgument?, position: Int64?) async throws -> [StreamSummary] {
+        try await send(.GET, "/api/v1/streams", query: [("at", at?.text), ("position", position.map(String.init))])
+    }
     func runtimes() async throws -> [RuntimeInfo] { try await send(.GET, "/api/v1/runtimes") }
     func checkRuntime(name: String) async throws -> RuntimeCheckReport {
         try await send(.POST, "/api/v1/runtimes/\(Self.escape(name))/check")

@@ -1,15 +1,15 @@
 import ArgumentParser
 import Foundation
 import KeelsonCore
-import KeelsonStore
 
 struct StreamsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streams",
         abstract: "List every stream with its version, positions, times and event counts.",
         discussion: """
-            Reads the stream catalogue projection. With --at, shows it as it stood just after that \
-            position (or time): the nearest snapshot, folded forward.
+            Reads the stream catalogue projection, from the database file or through a server \
+            (--server). With --at, shows it as it stood just after that position (or, with \
+            --at-time, after the last event recorded by then): the nearest snapshot, folded forward.
 
             Examples:
               keelson streams
@@ -18,7 +18,7 @@ struct StreamsCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var readOnly: ReadOnlyOption
     @OptionGroup var format: OutputOptions
 
@@ -35,18 +35,12 @@ struct StreamsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open(.read(readOnly: readOnly.readOnly))
-        let summaries: [StreamSummary]
+        let api = try connection.readingAPI(readOnly)
         if let at {
-            let last = try await store.lastPosition()
+            let last = try await api.lastPosition()
             guard at <= last else { throw ValidationError("--at \(at) is past the end of the log (its last position is \(last))") }
-            summaries = try await store.streamCatalogue(atPosition: at)
-        } else if let atTime {
-            summaries = try await store.streamCatalogue(
-                atPosition: try await store.position(atTime: atTime.date(relativeTo: Date())))
-        } else {
-            summaries = try await store.streamCatalogue()
         }
+        let summaries = try await api.streams(at: atTime, position: at)
         switch format.output {
         case .json, .yaml:
             try printStructured(summaries, format.output)

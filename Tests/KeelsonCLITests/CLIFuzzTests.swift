@@ -75,7 +75,7 @@ struct CLIFuzzTests {
                                                                      ("--limit", .limit), ("-o", .output), ("--read-only", nil)]),
         Shape(words: ["status"], positionals: [.scope], options: [("-o", .output), ("--status", .text), ("--server", .url), ("--token-file", .newPath)]),
         Shape(words: ["explain"], positionals: [.instance], options: [("--at", .time), ("--position", .position), ("-o", .output)]),
-        Shape(words: ["streams"], options: [("--at", .position), ("--at-time", .time), ("-o", .output), ("--read-only", nil)]),
+        Shape(words: ["streams"], options: [("--at", .position), ("--at-time", .time), ("-o", .output), ("--read-only", nil), ("--server", .url)]),
         Shape(words: ["replay"], options: [("--from", .position), ("--to", .position), ("--until", .time), ("--verify", nil), ("--engine", .text), ("-o", .output)]),
         Shape(words: ["get", "desired"], positionals: [.service], options: [("-o", .output)]),
         Shape(words: ["get", "current"], positionals: [.instance], options: [("-o", .output)]),

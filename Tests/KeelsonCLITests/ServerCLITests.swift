@@ -155,6 +155,14 @@ struct ServerCLITests {
         #expect(!followed.isEmpty && followed == Array(followed.first!...last), "contiguous: \(followed.prefix(5))…\(followed.suffix(5))")
         #expect(follower.log.contains("reconnecting"), "it noticed the restart: \(follower.log.prefix(300))")
 
+        // The stream catalogue through the server: now, and as it stood at a position.
+        let streamsNow = try await cli.run(["streams", "-o", "json"], environment: client)
+        #expect(streamsNow.status == 0 && streamsNow.stdout.contains("\"streamID\" : \"instance:shop/web@prod\""), "\(streamsNow)")
+        let streamsAt = try await cli.run(["streams", "--at", "5", "-o", "json"], environment: client)
+        #expect(streamsAt.status == 0, "\(streamsAt)")
+        let pastEnd = try await cli.run(["streams", "--at", "999999999"], environment: client)
+        #expect(pastEnd.status != 0 && pastEnd.stderr.contains("past the end of the log"), "\(pastEnd)")
+
         // Tokens through the server: listed without their secret; a revoked one stops working.
         let tokens = try await cli.run(["token", "list"], environment: client)
         #expect(tokens.stdout.contains("ci") && tokens.stdout.contains("deployer"), "\(tokens.stdout)")
@@ -166,6 +174,8 @@ struct ServerCLITests {
         server.signal(SIGTERM)
         #expect(try await server.waitForExit(seconds: 60) == 0, "graceful stop: \(server.log)")
         #expect(try await cli.run(["db", "check", "--db", cli.db]).status == 0)
+        // The server answered as the file does.
+        #expect(try await cli.run(["streams", "--at", "5", "-o", "json", "--db", cli.db]).stdout == streamsAt.stdout)
         let replay = try await cli.run(["replay", "--verify", "--db", cli.db])
         #expect(replay.status == 0, "\(replay.stdout)")
         #expect(try await cli.run(["runtime", "remove", "shop/web@staging", "--db", cli.db]).status == 0)
