@@ -494,19 +494,15 @@ public struct ControlPlane: Sendable {
     // MARK: streams
 
     /// Every stream with its version, positions, times and event counts (the stream catalogue):
-    /// as it stands, or as it stood just after `position`, or at `at` (the last event recorded
-    /// then). Reads only.
+    /// as it stands, or as it stood just after `position` or at `at` (the last event recorded
+    /// then) — the earlier of the two when both are given, as `explain` takes them. A position
+    /// past the end of the log is the catalogue as it stands. Reads only.
     public func streams(at: Date? = nil, position: Int64? = nil) async throws -> [StreamSummary] {
-        if at != nil && position != nil { throw APIError.badRequest("give at or position, not both") }
-        if let position {
-            let last = try await store.lastPosition()
-            guard position <= last else {
-                throw APIError.badRequest("position \(position) is past the end of the log (its last position is \(last))")
-            }
-            return try await store.streamCatalogue(atPosition: position)
-        }
-        if let at { return try await store.streamCatalogue(atPosition: try await store.position(atTime: at)) }
-        return try await store.streamCatalogue()
+        guard at != nil || position != nil else { return try await store.streamCatalogue() }
+        let last = try await store.lastPosition()
+        var upTo = min(position ?? last, last)
+        if let at { upTo = min(upTo, try await store.position(atTime: at)) }
+        return upTo == last ? try await store.streamCatalogue() : try await store.streamCatalogue(atPosition: upTo)
     }
 
     // MARK: runtimes

@@ -347,6 +347,36 @@ struct RouterTests {
         }
     }
 
+    @Test("streams: the catalogue now, at a position, at a time, and the earlier of both; past the end is now")
+    func streams() async throws {
+        let harness = try await Harness.make()
+        let configured = try await harness.store.lastPosition()
+        harness.clock.advance(60)
+        _ = try await harness.control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
+        let last = try await harness.store.lastPosition()
+        try await harness.test { client in
+            func streams(_ query: String) async throws -> [StreamSummary] {
+                let answer = try await client.call(.get, "/api/v1/streams\(query)", as: .viewer, harness: harness)
+                #expect(answer.status == 200, "\(query): \(answer.body)")
+                return try decode([StreamSummary].self, answer.body)
+            }
+            let now = try await streams("")
+            #expect(now == (try await harness.store.streamCatalogue()))
+            #expect(now.contains { $0.streamID == .instance(ServiceInstanceID("shop/web@prod")!) })
+            let before = try await streams("?position=\(configured)")
+            #expect(before == (try await harness.store.streamCatalogue(atPosition: configured)))
+            #expect(!before.contains { $0.streamID == .instance(ServiceInstanceID("shop/web@prod")!) }, "nothing released yet")
+            // 30 s before the release: after the config, before the release (on the store's clock).
+            let between = ISO8601DateFormatter().string(from: harness.clock.now.addingTimeInterval(-30))
+            #expect(try await streams("?at=\(between)") == before)
+            #expect(try await streams("?at=\(between)&position=\(last)") == before, "the earlier of the two")
+            #expect(try await streams("?position=\(last + 1_000)") == now)
+            #expect(try await client.call(.get, "/api/v1/streams?position=-1", as: .viewer, harness: harness).status == 400)
+            #expect(try await client.call(.get, "/api/v1/streams?at=yesterday", as: .viewer, harness: harness).status == 400)
+            #expect(try await client.call(.get, "/api/v1/streams", as: nil, harness: harness).status == 401)
+        }
+    }
+
     @Test("timeline filters and cursor pagination; events by range, stream and type")
     func timelineAndEvents() async throws {
         let harness = try await Harness.make()
