@@ -176,7 +176,12 @@ private struct StrictDecoder: Decoder {
         let converted: T?
         switch value {
         case .integer(let integer): converted = T(exactly: integer)
-        case .number(let number): converted = number.isFinite ? T(exactly: number) : nil
+        case .number(let number):
+            // A whole number that did not fit in an Int64 arrives as the nearest Double, and one
+            // just below Int64.min rounds to exactly -2⁶³: only numbers strictly inside the range
+            // are taken, so that no out-of-range number passes for a bound.
+            let bound: Double = T.isSigned ? 0x1p63 : 0x1p64
+            converted = number.isFinite && number > -0x1p63 && number < bound ? T(exactly: number) : nil
         case .null: throw null(path)
         default: throw BodyProblem(path: render(path), message: "expected a whole number, found \(kind(of: value))")
         }

@@ -53,6 +53,11 @@ struct StrictBodyTests {
         Case(uri: "/api/v1/alerts", body: #"{"name":"A","firing":true,"labels":["a"]}"#, message: "body: labels: expected an object, found an array"),
         Case(uri: "/api/v1/alertmanager", body: #"{"version":"4","status":"firing","truncatedAlerts":1.5,"alerts":[]}"#,
              message: "body: truncatedAlerts: expected a whole number"),
+        // Just past Int64's ends (the first rounds to exactly -2⁶³ as a Double): out of range.
+        Case(uri: "/api/v1/alertmanager", body: #"{"version":"4","status":"firing","truncatedAlerts":-9223372036854775809,"alerts":[]}"#,
+             message: "body: truncatedAlerts: expected a whole number from -9223372036854775808 to 9223372036854775807"),
+        Case(uri: "/api/v1/alertmanager", body: #"{"version":"4","status":"firing","truncatedAlerts":9223372036854775808,"alerts":[]}"#,
+             message: "body: truncatedAlerts: expected a whole number from -9223372036854775808 to 9223372036854775807"),
         Case(uri: "/api/v1/tokens", role: .admin, body: #"{"name":"x","role":"root"}"#, message: "role: expected viewer, deployer or admin, found \"root\""),
         Case(uri: "/api/v1/releases", body: "[1,2]", message: "expected an object, found an array"),
         Case(uri: "/api/v1/releases", body: "null", message: "expected an object, found null"),
