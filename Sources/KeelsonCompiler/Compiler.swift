@@ -122,14 +122,7 @@ public enum Compiler {
 
     /// The hex SHA-256 of `text`'s UTF-8 bytes.
     public static func sha256Hex(_ text: String) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: Data(text.utf8)) {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: hex, as: UTF8.self)
+        SHA256.hash(data: Data(text.utf8)).lowercaseHex
     }
 
     static func releaseProblem(_ path: String, _ message: String) -> ConfigDiagnostic {
