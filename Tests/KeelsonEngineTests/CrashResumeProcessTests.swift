@@ -115,14 +115,17 @@ struct ProcessFixture {
 
 @Suite("Crash resume with worker processes killed by SIGKILL", .serialized)
 struct CrashResumeProcessTests {
-    /// An apply program that logs when each run starts and ends (with its key), takes 8 s (long
-    /// enough that a test sees it start and kills its worker before it ends, even on a loaded
-    /// machine), and records the version; a fetch program that reports it.
+    /// An apply program that logs when each run starts and ends (with its key), waits until the
+    /// test creates `state.gate` (at most 90 s) and 4 s more, so that a test kills its worker
+    /// before it ends however loaded the machine, and records the version; a fetch program that
+    /// reports it.
     static func customConfig(_ directory: URL) throws -> String {
         let apply = """
             #!/bin/sh
             echo "start $KEELSON_IDEMPOTENCY_KEY $$ $(date +%s.%N)" >> "$2"
-            sleep 8
+            waited=0
+            while [ ! -f "$1.gate" ] && [ $waited -lt 900 ]; do sleep 0.1; waited=$((waited + 1)); done
+            sleep 4
             echo "$KEELSON_VERSION" > "$1"
             echo "end $KEELSON_IDEMPOTENCY_KEY $$ $(date +%s.%N)" >> "$2"
             """
@@ -197,6 +200,13 @@ struct CrashResumeProcessTests {
         // for w1's, which outlived w1.
         let w2 = try fixture.worker("w2", log: "w2.log")
         defer { w2.signal(SIGKILL) }
+        // w1's run goes on until w2 has recorded its re-issue: how long a loaded machine takes to
+        // start w2 does not decide whether w1's run finished first.
+        let reissued = try await eventually(60) {
+            try await fixture.events(DecisionMade.eventType).contains { $0.actor == "w2" && $0.payload.contains("\"reissue\"") }
+        }
+        #expect(reissued, "w2 decided to re-issue the apply: \(w2.log)")
+        try Data().write(to: directory.appendingPathComponent("state.gate"))
         #expect(try await eventually(60) { Self.runs(directory).count >= 2 }, "w2 re-issued the apply: \(w2.log)")
         w2.signal(SIGKILL)
         _ = try await w2.waitForExit()
