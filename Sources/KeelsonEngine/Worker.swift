@@ -339,6 +339,11 @@ public actor Worker {
         return [timer, fetch, renewal, runEnd].compactMap { $0 }.min()
     }
 
+    /// The runtime named `name` as this worker has built it from the config in force (nil when
+    /// it has none by that name): others that act on the runtime for it — a fetch asked of the
+    /// server — use the same one (a simulated runtime's state is the worker's).
+    public func runtime(named name: String) -> (any Runtime)? { runtimes[name] }
+
     /// Waits until every apply, removal and fetch launched so far has finished (and been recorded).
     public func waitForApplies() async {
         while let task = running.values.first ?? fetching.values.first {

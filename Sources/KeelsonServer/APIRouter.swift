@@ -170,6 +170,15 @@ public struct APIRouter: Sendable {
         route(.get, "/api/v1/instances/{application}/{service}/{channel}/explain", role: .viewer) { api, call in
             try await api.control.explain(try call.instance(), at: try call.time("at"), position: try call.position("position"))
         }
+        route(.get, "/api/v1/desired", role: .viewer) { api, call in
+            try await api.control.desiredStates(scope: try call.requiredScope().description)
+        }
+        route(.get, "/api/v1/current", role: .viewer) { api, call in
+            try await api.control.currentStates(scope: try call.requiredScope().description)
+        }
+        route(.post, "/api/v1/fetches", role: .deployer) { api, call in
+            try await api.control.fetch(try await api.decode(FetchBody.self, call), actor: call.actor)
+        }
         route(.get, "/api/v1/timeline", role: .viewer) { api, call in
             try await api.control.timeline(try api.timelineQuery(call))
         }

@@ -63,7 +63,6 @@ public enum KeelsonServer {
         let metrics = ServerMetrics()
         let streams = EventStreams()
         let readiness = Readiness()
-        let api = APIRouter(control: control, settings: settings.api, metrics: metrics, streams: streams, readiness: readiness)
 
         var workerSettings = Worker.Settings(name: settings.workerName ?? settings.defaultWorkerName, stateRoot: settings.stateRoot)
         if let length = settings.unchangedRunLength { workerSettings.unchangedRunLength = length }
@@ -77,6 +76,9 @@ public enum KeelsonServer {
                 "reason": "\(report.words)", "position": "\(report.position)",
             ])
         }
+
+        control.runtimeSource = { [worker] name in await worker.runtime(named: name) }
+        let api = APIRouter(control: control, settings: settings.api, metrics: metrics, streams: streams, readiness: readiness)
 
         let app = Application(
             router: api.makeRouter(),

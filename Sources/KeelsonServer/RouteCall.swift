@@ -108,6 +108,14 @@ struct RouteCall: Sendable {
     func scope(_ name: String = "scope") throws -> ControlPlane.Scope? {
         try checked(name, ControlPlane.parseScope)
     }
+
+    /// A scope the route cannot do without.
+    func requiredScope(_ name: String = "scope") throws -> ControlPlane.Scope {
+        guard let scope = try scope(name) else {
+            throw APIError.badRequest("\(name): required: APPLICATION, APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL")
+        }
+        return scope
+    }
 }
 
 /// Checked parsers for the query values that are not numbers, times or names.

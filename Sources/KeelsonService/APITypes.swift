@@ -317,6 +317,71 @@ public struct Explanation: Codable, Sendable {
     public var earlierEvents: Int?
 }
 
+/// One instance's desired state (`GET /api/v1/desired`): what was compiled for it.
+public struct DesiredStateEntry: Codable, Sendable, Hashable {
+    public var instance: String
+    public var digest: String
+    public var version: String
+    /// The release's parameters.
+    public var parameters: JSONValue
+    /// The position of the `DesiredStateCompiled` event, and when it was recorded.
+    public var position: Int64
+    public var configDigest: String
+    public var recordedAt: String
+    /// The compiled document the runtime is given.
+    public var document: JSONValue
+}
+
+public struct DesiredStatesResponse: Codable, Sendable {
+    public var instances: [DesiredStateEntry]
+    /// The log position the answer reflects.
+    public var position: Int64
+}
+
+/// One instance's latest observation (`GET /api/v1/current`): what its runtime last reported.
+public struct CurrentStateEntry: Codable, Sendable, Hashable {
+    public var instance: String
+    public var runtime: String
+    public var healthy: Bool
+    /// The versions running, sorted.
+    public var versions: [String]
+    public var observation: Observation
+    /// The `StateFetched` event that recorded the observation.
+    public var fetchedPosition: Int64
+    /// The last fetch that saw it (an unchanged fetch is recorded compactly), and when.
+    public var lastSeenPosition: Int64
+    public var lastSeenAt: String
+}
+
+public struct CurrentStatesResponse: Codable, Sendable {
+    public var instances: [CurrentStateEntry]
+    /// The log position the answer reflects.
+    public var position: Int64
+}
+
+/// `POST /api/v1/fetches`: fetch every instance under `scope` now.
+public struct FetchBody: Codable, Sendable {
+    /// APPLICATION, APPLICATION/SERVICE or APPLICATION/SERVICE@CHANNEL.
+    public var scope: String
+    public init(scope: String) { self.scope = scope }
+}
+
+/// `POST /api/v1/fetches`: what fetching each instance found (every fetch is recorded).
+public struct FetchReport: Codable, Sendable {
+    public struct Instance: Codable, Sendable, Hashable {
+        public var instance: String
+        /// nil when the instance's runtime could not be told.
+        public var runtime: String?
+        /// nil when the fetch failed.
+        public var healthy: Bool?
+        public var error: String?
+    }
+
+    public var instances: [Instance]
+    /// The log position after the fetches were recorded.
+    public var position: Int64
+}
+
 /// `GET /api/v1/instances/{app}/{service}/{channel}`.
 public struct InstanceDetail: Codable, Sendable {
     public var status: InstanceStatusEntry?

@@ -18,6 +18,10 @@ public struct ControlPlane: Sendable {
     public var now: @Sendable () -> Date = Date.init
     /// Where local runtimes keep their state (for runtime checks).
     public var stateRoot: String
+    /// The runtimes of the worker that runs beside this control plane (`keelson serve`), by name:
+    /// fetches asked for through it go through them. nil, or nil for a name: the runtime is built
+    /// from the applied config.
+    public var runtimeSource: (@Sendable (String) async -> (any Runtime)?)?
     /// The applied config, parsed once per change of the `config` stream (most requests check
     /// names against it).
     private let intents = IntentCache()

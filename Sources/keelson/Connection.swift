@@ -36,6 +36,9 @@ protocol KeelsonAPI: Sendable {
     func streams(at: TimeArgument?, position: Int64?) async throws -> [StreamSummary]
     func runtimes() async throws -> [RuntimeInfo]
     func checkRuntime(name: String) async throws -> RuntimeCheckReport
+    func desiredStates(scope: String) async throws -> DesiredStatesResponse
+    func currentStates(scope: String) async throws -> CurrentStatesResponse
+    func fetch(_ body: FetchBody) async throws -> FetchReport
 }
 
 extension KeelsonAPI {
@@ -290,6 +293,9 @@ struct LocalAPI: KeelsonAPI {
     }
     func runtimes() async throws -> [RuntimeInfo] { try await control.runtimes() }
     func checkRuntime(name: String) async throws -> RuntimeCheckReport { try await control.checkRuntime(name: name) }
+    func desiredStates(scope: String) async throws -> DesiredStatesResponse { try await control.desiredStates(scope: scope) }
+    func currentStates(scope: String) async throws -> CurrentStatesResponse { try await control.currentStates(scope: scope) }
+    func fetch(_ body: FetchBody) async throws -> FetchReport { try await control.fetch(body, actor: actor) }
 }
 
 /// The CLI as a client of `keelson serve`, over HTTP with a bearer token.
@@ -386,6 +392,13 @@ struct RemoteAPI: KeelsonAPI {
     func checkRuntime(name: String) async throws -> RuntimeCheckReport {
         try await send(.POST, "/api/v1/runtimes/\(Self.escape(name))/check")
     }
+    func desiredStates(scope: String) async throws -> DesiredStatesResponse {
+        try await send(.GET, "/api/v1/desired", query: [("scope", scope)])
+    }
+    func currentStates(scope: String) async throws -> CurrentStatesResponse {
+        try await send(.GET, "/api/v1/current", query: [("scope", scope)])
+    }
+    func fetch(_ body: FetchBody) async throws -> FetchReport { try await send(.POST, "/api/v1/fetches", body: body) }
 
     // MARK: the live stream
 

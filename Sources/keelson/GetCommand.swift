@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeelsonCore
-import KeelsonEngine
-import KeelsonRuntimes
-import KeelsonStore
+import KeelsonService
 import Yams
 
 struct GetCommand: AsyncParsableCommand {
@@ -29,7 +27,7 @@ struct GetDesired: AsyncParsableCommand {
               transform: ArgumentParsers.serviceOrInstance)
     var target: ScopeArgument
 
-    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var readOnly: ReadOnlyOption
 
     @Option(name: [.short, .long], help: "Output format: table, json or yaml (the last two include the documents).")
@@ -37,34 +35,15 @@ struct GetDesired: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, yaml }
 
-    struct Entry: Encodable {
-        var instance: String
-        var digest: String
-        var version: String
-        var parameters: JSONValue
-        var position: Int64
-        var configDigest: String
-        var document: JSONValue
-    }
-
     func run() async throws {
-        let store = try store.open(.read(readOnly: readOnly.readOnly))
-        let rows = try await target.desiredStates(in: store)
-        guard !rows.isEmpty else {
-            throw ValidationError("no desired state for \(target) (has it been released? `keelson release \(target.application)/\(target.service ?? "SERVICE") --version V`)")
-        }
-        let decode = { (json: String) in (try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))) ?? .null }
-        let entries = rows.map {
-            Entry(instance: $0.instance, digest: $0.digest, version: $0.version, parameters: decode($0.parameters),
-                  position: $0.position, configDigest: $0.configDigest, document: decode($0.document))
-        }
+        let entries = try await connection.readingAPI(readOnly).desiredStates(scope: target.description).instances
         switch output {
         case .json: print(try Formatting.json(entries))
         case .yaml: print(try Formatting.yaml(entries), terminator: "")
         case .table:
             print(TextTable.render(
                 headers: ["INSTANCE", "VERSION", "DIGEST", "POSITION", "RECORDED"],
-                rows: rows.map { [$0.instance, $0.version, String($0.digest.prefix(19)) + "…", String($0.position), Formatting.time($0.recordedAtMilliseconds)] }))
+                rows: entries.map { [$0.instance, $0.version, String($0.digest.prefix(19)) + "…", String($0.position), $0.recordedAt] }))
         }
     }
 }
@@ -91,54 +70,24 @@ struct GetCurrent: AsyncParsableCommand {
     @Flag(help: "Fetch from the runtimes now (recorded as events) instead of showing the last recorded fetch.")
     var refresh = false
 
-    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var readOnly: ReadOnlyOption
 
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.")
     var output: GetDesired.Format = .table
-
-    struct Entry: Encodable {
-        var instance: String
-        var runtime: String
-        var healthy: Bool
-        var versions: [String]
-        var observation: Observation
-        var fetchedPosition: Int64
-        var lastSeenPosition: Int64
-        var lastSeenAt: String
-    }
 
     func validate() throws {
         if refresh && readOnly.readOnly { throw ValidationError("--refresh records fetches, which a --read-only open cannot do") }
     }
 
     func run() async throws {
+        let api = try refresh ? connection.api() : connection.readingAPI(readOnly)
         if refresh {
-            let context = try await RuntimeContext.open(store)
-            let desired = try await target.desiredStates(in: context.store)
-            guard !desired.isEmpty else { throw ValidationError("no desired state for \(target): nothing to fetch") }
-            for row in desired {
-                guard let rowID = ServiceInstanceID(row.instance) else { continue }
-                let (id, state, runtime) = try await context.instance(rowID)
-                do {
-                    try await RuntimeRecorder(runtime: runtime, store: context.store, actor: CommandActor.current).fetch(id, desired: state)
-                } catch {
-                    FileHandle.standardError.write(Data("warning: \(error)\n".utf8))
-                }
+            for failed in try await api.fetch(FetchBody(scope: target.description)).instances {
+                if let error = failed.error { FileHandle.standardError.write(Data("warning: \(failed.instance): \(error)\n".utf8)) }
             }
         }
-        let store = try store.open(.read(readOnly: readOnly.readOnly))
-        let rows = try await store.currentStates(prefix: target.instancePrefix).filter { target.matches($0.instance) }
-        guard !rows.isEmpty else {
-            throw ValidationError("no observation of \(target) has been recorded yet (fetch one with `keelson get current \(target) --refresh`)")
-        }
-        let entries = rows.map { row in
-            let observation = (try? JSONDecoder().decode(Observation.self, from: Data(row.observation.utf8))) ?? Observation(objects: [])
-            return Entry(
-                instance: row.instance, runtime: row.runtime, healthy: row.healthy, versions: observation.versions,
-                observation: observation, fetchedPosition: row.fetchedPosition, lastSeenPosition: row.lastSeenPosition,
-                lastSeenAt: Formatting.time(row.lastSeenAtMilliseconds))
-        }
+        let entries = try await api.currentStates(scope: target.description).instances
         switch output {
         case .json: print(try Formatting.json(entries))
         case .yaml: print(try Formatting.yaml(entries), terminator: "")
@@ -152,22 +101,5 @@ struct GetCurrent: AsyncParsableCommand {
                 print(CurrentTable.render(entry.observation))
             }
         }
-    }
-}
-
-extension ScopeArgument {
-    /// The key prefix of this service's (or instance's) rows in the projections.
-    var instancePrefix: String {
-        guard let service else { return application + "/" }
-        return channel == nil ? "\(application)/\(service)@" : description
-    }
-
-    /// Whether an instance (`app/service@channel`) lies within this scope.
-    func matches(_ instance: String) -> Bool {
-        channel == nil ? instance.hasPrefix(instancePrefix) : instance == description
-    }
-
-    func desiredStates(in store: EventStore) async throws -> [DesiredStateRow] {
-        try await store.desiredStates(prefix: instancePrefix).filter { matches($0.instance) }
     }
 }

@@ -255,6 +255,23 @@ struct RuntimeWatch: AsyncParsableCommand {
 }
 
 
+extension ScopeArgument {
+    /// The key prefix of this service's (or instance's) rows in the projections.
+    var instancePrefix: String {
+        guard let service else { return application + "/" }
+        return channel == nil ? "\(application)/\(service)@" : description
+    }
+
+    /// Whether an instance (`app/service@channel`) lies within this scope.
+    func matches(_ instance: String) -> Bool {
+        channel == nil ? instance.hasPrefix(instancePrefix) : instance == description
+    }
+
+    func desiredStates(in store: EventStore) async throws -> [DesiredStateRow] {
+        try await store.desiredStates(prefix: instancePrefix).filter { matches($0.instance) }
+    }
+}
+
 /// An observation as lines: one per object.
 enum CurrentTable {
     static func render(_ observation: Observation) -> String {

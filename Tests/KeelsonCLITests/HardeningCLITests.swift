@@ -313,7 +313,7 @@ struct ClientHardeningTests {
 
     /// Commands that work on the database file only.
     static let fileOnly: [[String]] = [
-        ["get", "desired", "shop/web"], ["get", "current", "shop/web"], ["replay"], ["db", "check"],
+        ["replay"], ["db", "check"],
         ["db", "rebuild"], ["db", "backup", "copy.db"], ["events", "append", "app:shop", "Note"], ["worker", "--duration", "1s"],
         ["runtime", "apply", "shop/web@staging"], ["runtime", "remove", "shop/web@staging"], ["runtime", "watch", "shop/web", "--for", "1s"],
         ["demo"],

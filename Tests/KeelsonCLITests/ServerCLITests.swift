@@ -163,6 +163,22 @@ struct ServerCLITests {
         let pastEnd = try await cli.run(["streams", "--at", "999999999"], environment: client)
         #expect(pastEnd.status == 64 && pastEnd.stderr.contains("past the end of the log"), "\(pastEnd)")
 
+        // Desired and current state through the server; a refresh records a fetch (a deployer may,
+        // a viewer may not).
+        let desiredThrough = try await cli.run(["get", "desired", "shop/web", "-o", "json"], environment: client)
+        #expect(desiredThrough.status == 0 && desiredThrough.stdout.contains("\"instance\" : \"shop/web@prod\""), "\(desiredThrough)")
+        let viewer = try await cli.run(["token", "create", "--role", "viewer", "--name", "reader"], environment: client)
+        let viewerEnvironment = ["KEELSON_SERVER": url, "KEELSON_TOKEN": viewer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]
+        let viewerRefresh = try await cli.run(["get", "current", "shop/web@prod", "--refresh"], environment: viewerEnvironment)
+        #expect(viewerRefresh.status != 0 && viewerRefresh.stderr.contains("deployer"), "\(viewerRefresh)")
+        let refreshed = try await cli.run(["get", "current", "shop/web@prod", "--refresh"], environment: deployerEnvironment)
+        #expect(refreshed.status == 0 && refreshed.stdout.contains("shop/web@prod on local: healthy, running 1.0.0"), "\(refreshed)")
+        let fetches = try await cli.run(
+            ["events", "--stream", "instance:shop/web@prod", "--type", "StateFetched", "--type", "StateUnchanged", "-o", "json"], environment: client)
+        #expect(fetches.stdout.contains("\"actor\" : \"token:ci\""), "the refresh is recorded as the deployer's fetch: \(fetches.stdout.suffix(600))")
+        let unknown = try await cli.run(["get", "desired", "shop/nope"], environment: client)
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown service 'shop/nope'"), "\(unknown)")
+
         // Tokens through the server: listed without their secret; a revoked one stops working.
         let tokens = try await cli.run(["token", "list"], environment: client)
         #expect(tokens.stdout.contains("ci") && tokens.stdout.contains("deployer"), "\(tokens.stdout)")
@@ -176,6 +192,7 @@ struct ServerCLITests {
         #expect(try await cli.run(["db", "check", "--db", cli.db]).status == 0)
         // The server answered as the file does.
         #expect(try await cli.run(["streams", "--at", "5", "-o", "json", "--db", cli.db]).stdout == streamsAt.stdout)
+        #expect(try await cli.run(["get", "desired", "shop/web", "-o", "json", "--db", cli.db]).stdout == desiredThrough.stdout)
         let replay = try await cli.run(["replay", "--verify", "--db", cli.db])
         #expect(replay.status == 0, "\(replay.stdout)")
         #expect(try await cli.run(["runtime", "remove", "shop/web@staging", "--db", cli.db]).status == 0)

@@ -377,6 +377,57 @@ struct RouterTests {
         }
     }
 
+    @Test("desired and current state by scope; a fetch now is recorded with the caller as actor; bad and unknown scopes are 400 and 404")
+    func desiredAndCurrent() async throws {
+        let harness = try await Harness.make()
+        try await harness.test { client in
+            func call(_ method: HTTPRequest.Method, _ path: String, as role: Role? = .viewer, body: String? = nil) async throws -> (status: Int, body: String) {
+                try await client.call(method, path, as: role, json: body, harness: harness)
+            }
+            #expect(try await call(.get, "/api/v1/desired?scope=shop/web").status == 404, "nothing released yet")
+            _ = try await harness.control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
+
+            let desired = try await call(.get, "/api/v1/desired?scope=shop/web")
+            #expect(desired.status == 200, "\(desired.body)")
+            let states = try decode(DesiredStatesResponse.self, desired.body)
+            #expect(states.instances.map(\.instance) == ["shop/web@prod", "shop/web@staging"])
+            #expect(states.instances.allSatisfy { $0.version == "1.0.0" && $0.digest.hasPrefix("sha256:") })
+            if case .object(let document)? = states.instances.first?.document {
+                #expect(document["runtime"] != nil, "the compiled document: \(desired.body.prefix(400))")
+            } else {
+                Issue.record("no compiled document: \(desired.body.prefix(400))")
+            }
+            let one = try decode(DesiredStatesResponse.self, try await call(.get, "/api/v1/desired?scope=shop/web@prod").body)
+            #expect(one.instances.map(\.instance) == ["shop/web@prod"])
+            #expect(try decode(DesiredStatesResponse.self, try await call(.get, "/api/v1/desired?scope=shop").body).instances.count == 2)
+
+            #expect(try await call(.get, "/api/v1/current?scope=shop/web").status == 404, "no fetch recorded yet")
+            let viewerFetch = try await call(.post, "/api/v1/fetches", body: #"{"scope":"shop/web@staging"}"#)
+            #expect(viewerFetch.status == 403, "a viewer records nothing")
+            let fetched = try await call(.post, "/api/v1/fetches", as: .deployer, body: #"{"scope":"shop/web@staging"}"#)
+            #expect(fetched.status == 200, "\(fetched.body)")
+            let report = try decode(FetchReport.self, fetched.body)
+            #expect(report.instances.map(\.instance) == ["shop/web@staging"] && report.instances.first?.runtime == "sim", "\(fetched.body)")
+            let recorded = try await harness.store.events(EventFilter(stream: "instance:shop/web@staging", types: [StateFetched.eventType]))
+            #expect(recorded.map(\.actor) == ["token:deployer"])
+
+            let current = try decode(CurrentStatesResponse.self, try await call(.get, "/api/v1/current?scope=shop/web").body)
+            #expect(current.instances.map(\.instance) == ["shop/web@staging"], "only the fetched instance has an observation")
+            #expect(current.instances.first?.fetchedPosition == recorded.first?.position)
+
+            for bad in ["", "scope=", "scope=shop/web@x/y", "scope=Shop", "scope=\(String(repeating: "a", count: 300))"] {
+                #expect(try await call(.get, "/api/v1/desired?\(bad)").status == 400, "\(bad)")
+                #expect(try await call(.get, "/api/v1/current?\(bad)").status == 400, "\(bad)")
+            }
+            let unknown = try await call(.get, "/api/v1/desired?scope=shop/api")
+            #expect(unknown.status == 404 && unknown.body.contains("unknown service 'shop/api'"), "\(unknown.body)")
+            #expect(try await call(.get, "/api/v1/current?scope=shop/web@nowhere").status == 404)
+            #expect(try await call(.post, "/api/v1/fetches", as: .deployer, body: #"{"scope":"shop/web","extra":1}"#).status == 400)
+            #expect(try await call(.post, "/api/v1/fetches", as: .deployer, body: #"{"scope":null}"#).status == 400)
+            #expect(try await call(.post, "/api/v1/fetches", as: .deployer, body: #"{"scope":"nope"}"#).status == 404)
+        }
+    }
+
     @Test("timeline filters and cursor pagination; events by range, stream and type")
     func timelineAndEvents() async throws {
         let harness = try await Harness.make()
