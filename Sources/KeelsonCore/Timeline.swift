@@ -139,3 +139,22 @@ public struct TimelineEntry: Sendable, Hashable, Codable {
         }
     }
 }
+
+/// What part of the timeline to read.
+public struct TimelineQuery: Sendable, Hashable {
+    public var application: String?
+    public var service: String?
+    public var channel: String?
+    public var kinds: [TimelineEntry.Kind] = []
+    public var since: Date?
+    public var until: Date?
+    /// Entries before this position (the cursor of the previous page).
+    public var before: Int64?
+    public var limit = 100
+
+    public init(application: String? = nil, service: String? = nil, channel: String? = nil) {
+        self.application = application
+        self.service = service
+        self.channel = channel
+    }
+}

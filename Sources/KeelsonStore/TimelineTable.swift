@@ -38,25 +38,6 @@ public struct TimelineTable: StoredProjection {
     }
 }
 
-/// What part of the timeline to read.
-public struct TimelineQuery: Sendable, Hashable {
-    public var application: String?
-    public var service: String?
-    public var channel: String?
-    public var kinds: [TimelineEntry.Kind] = []
-    public var since: Date?
-    public var until: Date?
-    /// Entries before this position (the cursor of the previous page).
-    public var before: Int64?
-    public var limit = 100
-
-    public init(application: String? = nil, service: String? = nil, channel: String? = nil) {
-        self.application = application
-        self.service = service
-        self.channel = channel
-    }
-}
-
 extension EventStore {
     /// The latest entries matching `query`, newest first. For an instance, its service's entries
     /// (releases, releases marked bad) are included.

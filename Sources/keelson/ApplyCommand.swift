@@ -4,7 +4,6 @@ import KeelsonCompiler
 import KeelsonCore
 import KeelsonEngine
 import KeelsonService
-import KeelsonStore
 
 struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,7 +5,6 @@ import KeelsonCore
 import KeelsonEngine
 import KeelsonRuntimes
 import KeelsonService
-import KeelsonStore
 
 struct DownCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import KeelsonCore
 import KeelsonService
-import KeelsonStore
 
 struct TimelineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,7 +4,6 @@ import KeelsonCore
 import KeelsonEngine
 import KeelsonServer
 import KeelsonService
-import KeelsonStore
 
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
