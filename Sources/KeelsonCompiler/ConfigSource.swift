@@ -47,6 +47,7 @@ public enum ConfigSource {
                     file: path, line: 0, column: 0, path: "", message: "the directory holds no .yaml or .yml file"))
             }
         }
+        var read: [(file: String, text: String, documents: [ConfigDocument], diagnostics: [ConfigDiagnostic])] = []
         for file in files {
             // A folder named like a config file, or a link out of the config directory.
             if isDirectory, source.isDirectory(file) == true { continue }
@@ -56,17 +57,46 @@ public enum ConfigSource {
             }
             let text: String
             switch source.text(of: file) {
-            case .success(let read): text = read
+            case .success(let contents): text = contents
             case .failure(let problem):
                 loaded.diagnostics.append(.escaped(file: file, line: problem.line, column: problem.column, path: "", message: problem.message))
                 continue
             }
-            loaded.files.append((file, text))
             let parsed = parse(text, file: file)
-            loaded.documents += parsed.documents
-            loaded.diagnostics += parsed.diagnostics
+            read.append((file, text, parsed.documents, parsed.diagnostics))
+        }
+        // The manifests services name are theirs, not config, even in the config directory (a
+        // manifest may not even be YAML before its template is rendered).
+        let manifests = isDirectory ? manifestPaths(named: read.flatMap(\.documents)) : []
+        for file in read where !manifests.contains(where: { Self.path(file.file, isWithin: $0) }) {
+            loaded.files.append((file.file, file.text))
+            loaded.documents += file.documents
+            loaded.diagnostics += file.diagnostics
         }
         return loaded
+    }
+
+    /// The files and folders that services name as Kubernetes manifests (`run.kubernetes.manifests`),
+    /// resolved as ``ManifestFiles`` resolves them and normalised.
+    static func manifestPaths(named documents: [ConfigDocument]) -> [String] {
+        documents.compactMap { document in
+            guard document.node["kind"]?.string == "Service",
+                  let path = document.node["run"]?["kubernetes"]?["manifests"]?.string, !path.isEmpty
+            else { return nil }
+            return FilePaths.normalized(ManifestFiles.resolve(path, relativeTo: document.file))
+        }
+    }
+
+    /// Whether `file` is `path` or lies in the folder `path` (both compared normalised).
+    static func path(_ file: String, isWithin path: String) -> Bool {
+        let file = FilePaths.normalized(file)
+        return file == path || path == "." || file.hasPrefix(path.hasSuffix("/") ? path : path + "/")
+    }
+
+    /// Whether a document is another tool's, not Keelson's: a Kubernetes object (or anything with
+    /// an `apiVersion`) found among the config files is skipped, not reported.
+    static func isForeign(_ document: ConfigDocument) -> Bool {
+        document.node["apiVersion"] != nil
     }
 
     /// Splits `text` into YAML documents; a problem becomes a diagnostic at its place.

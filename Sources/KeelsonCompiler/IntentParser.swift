@@ -30,7 +30,7 @@ public enum IntentParser {
         var applicationReaders: [(FieldReader, String)] = []
         var serviceDocuments: [(ConfigDocument, String, Mark?)] = []
 
-        for document in documents {
+        for document in documents where !ConfigSource.isForeign(document) {
             guard let reader = FieldReader(document.node, file: document.file, path: "", sink: sink) else { continue }
             guard let kind = reader.string("kind", required: true) else { continue }
             guard let name = reader.string("name", required: true) else { continue }
