@@ -164,9 +164,20 @@ let package = Package(
         ),
         // Helpers the test targets and the benchmark share (not shipped).
         .target(name: "KeelsonTestSupport", path: "Tests/KeelsonTestSupport"),
+        // A test Kubernetes API server (a fake: no real one can be installed where Keelson is built).
+        .target(
+            name: "KubeTestServer",
+            dependencies: [
+                "KeelsonCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/KubeTestServer"),
         .testTarget(name: "KeelsonCoreTests", dependencies: ["KeelsonCore", "KeelsonTestSupport"]),
         .testTarget(
-            name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures"]),
+            name: "KeelsonRuntimesTests", dependencies: ["KeelsonRuntimes", "KeelsonCore", "KeelsonTestSupport", "KubeTestServer"], exclude: ["Fixtures"]),
         .testTarget(
             name: "KeelsonEngineTests",
             dependencies: [
