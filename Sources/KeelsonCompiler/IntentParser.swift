@@ -168,8 +168,23 @@ public enum IntentParser {
                 _ = fields.node(key)
                 fields.report(fields.markOfKey(key), key, "a custom runtime has no settings: each service names its programs under run.custom")
             }
-        case .kubernetes, .ecs:
-            // Their runtime issues give these a schema; until then any string settings are kept.
+        case .kubernetes:
+            for key in ["kubeconfig", "context"] {
+                if let value = fields.string(key) {
+                    if value.value.isEmpty { fields.report(value.mark, key, "empty") } else { settings[key] = value.value }
+                }
+            }
+            if let namespace = fields.string("namespace") {
+                if let problem = Names.problem(namespace.value, kind: .channel) {
+                    fields.report(namespace.mark, "namespace", problem.replacingOccurrences(of: "channel", with: "namespace"))
+                } else {
+                    settings["namespace"] = namespace.value
+                }
+            }
+            if let force = fields.bool("forceConflicts") { settings["forceConflicts"] = force.value ? "true" : "false" }
+            duration("requestTimeout")
+        case .ecs:
+            // Its runtime gives these a schema; until then any string settings are kept.
             for key in fields.keys where settings[key] == nil {
                 if let value = fields.string(key)?.value { settings[key] = value }
             }

@@ -105,11 +105,44 @@ public struct RuntimeFactory: Sendable {
                 }
             }
             return .success(CustomProgramRuntime(name: runtime.name, stateDirectory: stateDirectory, programs: programs))
-        case .kubernetes, .ecs:
+        case .kubernetes:
+            var kubernetes = KubernetesSettings()
+            kubernetes.kubeconfig = settings["kubeconfig"]
+            kubernetes.context = settings["context"]
+            kubernetes.namespace = settings["namespace"]
+            kubernetes.forceConflicts = settings["forceConflicts"] == "true"
+            switch seconds("requestTimeout") {
+            case .failure(let failure): return .failure(failure)
+            case .success(let timeout): if let timeout, timeout > 0 { kubernetes.requestTimeout = .seconds(timeout) }
+            }
+            kubernetes.kinds = Self.manifestKinds(of: runtime.name, in: intent)
+            return .success(KubernetesRuntime(name: runtime.name, settings: kubernetes))
+        case .ecs:
             return .success(UnavailableRuntime(
                 name: runtime.name,
                 reason: "\(runtime.type.rawValue) runtimes are not built yet: Keelson can compile their desired states but not apply them"))
         }
+    }
+
+    /// The kinds the manifests of the runtime's instances use, read from the files where they
+    /// are readable (for `runtime check`'s permission review; a manifest that cannot be read
+    /// here is left out).
+    static func manifestKinds(of runtime: String, in intent: Intent) -> [KindReference] {
+        var kinds = Set<KindReference>()
+        let files = DiskFiles()
+        for service in intent.services {
+            for instance in service.instances where instance.runtime == runtime {
+                guard case .kubernetes(let manifests, _) = instance.run else { continue }
+                for file in manifests {
+                    guard case .success(let text) = files.text(of: file) else { continue }
+                    for document in ConfigSource.parse(text, file: file).documents {
+                        guard let apiVersion = document.node["apiVersion"]?.string, let kind = document.node["kind"]?.string else { continue }
+                        kinds.insert(KindReference(apiVersion: apiVersion, kind: kind))
+                    }
+                }
+            }
+        }
+        return kinds.sorted()
     }
 
     /// Every runtime the intent declares, by name.

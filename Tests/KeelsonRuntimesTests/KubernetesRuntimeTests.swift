@@ -1,0 +1,208 @@
+import Foundation
+import KeelsonCore
+import KubeTestServer
+import Testing
+@testable import KeelsonRuntimes
+
+/// The Kubernetes runtime against the test API server (a fake: no Kubernetes API server can be
+/// installed on these machines).
+@Suite("Kubernetes runtime, against the test API server")
+struct KubernetesRuntimeTests {
+    static let instance = ServiceInstanceID("shop/web@staging")!
+
+    static func deployment(image: String, replicas: Int64 = 2) -> JSONValue {
+        .object([
+            "apiVersion": .string("apps/v1"), "kind": .string("Deployment"),
+            "metadata": .object(["name": .string("web"), "labels": .object(["app": .string("web")])]),
+            "spec": .object([
+                "replicas": .integer(replicas),
+                "selector": .object(["matchLabels": .object(["app": .string("web")])]),
+                "template": .object([
+                    "metadata": .object(["labels": .object(["app": .string("web")])]),
+                    "spec": .object(["containers": .array([.object(["name": .string("web"), "image": .string(image)])])]),
+                ]),
+            ]),
+        ])
+    }
+
+    static let service: JSONValue = .object([
+        "apiVersion": .string("v1"), "kind": .string("Service"), "metadata": .object(["name": .string("web")]),
+        "spec": .object(["selector": .object(["app": .string("web")]), "ports": .array([.object(["port": .integer(80)])])]),
+    ])
+
+    static let configMap: JSONValue = .object([
+        "apiVersion": .string("v1"), "kind": .string("ConfigMap"), "metadata": .object(["name": .string("web-config")]),
+        "data": .object(["greeting": .string("hello")]),
+    ])
+
+    static func state(_ version: String, image: String? = nil, objects extra: [JSONValue] = [service, configMap]) throws -> DesiredState {
+        let document: JSONValue = .object([
+            "apiVersion": .string("keelson.dev/v1"), "instance": .string(instance.description),
+            "run": .object(["kubernetes": .object(["objects": .array([deployment(image: image ?? "nginx:\(version)")] + extra)])]),
+        ])
+        return DesiredState(
+            instance: instance, digest: "sha256:\(version)", version: version, document: try CanonicalJSON.string(document), replicas: 2)
+    }
+
+    static func runtime(_ server: KubeTestServer, force: Bool = false, directory: URL) throws -> KubernetesRuntime {
+        let path = directory.appendingPathComponent("kubeconfig-\(UUID().uuidString)").path
+        try server.kubeconfig().write(toFile: path, atomically: true, encoding: .utf8)
+        var settings = KubernetesSettings()
+        settings.kubeconfig = path
+        settings.forceConflicts = force
+        return KubernetesRuntime(name: "cluster", settings: settings, environment: ["HOME": "/nonexistent"])
+    }
+
+    static func folder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-k8s-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test("apply with labels and annotations, rollout observed by fetch, drift reported, conflicts named, forced, pruning, a bad image, remove")
+    func lifecycle() async throws {
+        let directory = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await KubeTestServer.start(tickEvery: nil)
+        defer { Task { await server.stop() } }
+        let runtime = try Self.runtime(server, directory: directory)
+        let cluster = server.cluster
+
+        // Before the first apply: nothing there, all of it missing.
+        let before = try await runtime.fetch(Self.instance, desired: try Self.state("1.0.0"))
+        #expect(before.objects.count == 3 && before.objects.allSatisfy { $0.message == "missing" && $0.drifted } && !before.isHealthy)
+
+        let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "k1", timeout: .seconds(30))
+        #expect(applied.succeeded, "\(applied)")
+        #expect(applied.output.contains("created Deployment default/web") && applied.output.contains("created ConfigMap default/web-config"), "\(applied.output)")
+        let live = try #require(await cluster.object("deployments", namespace: "default", name: "web"))
+        #expect(live.path(["metadata", "labels", "keelson.dev/instance"]) == .string("shop.web.staging"))
+        #expect(live.path(["metadata", "labels", "keelson.dev/managed-by"]) == .string("keelson"))
+        #expect(live.path(["metadata", "labels", "app"]) == .string("web"), "the manifest's own labels are kept")
+        #expect(live.path(["metadata", "annotations", "keelson.dev/release"]) == .string("1.0.0"))
+        #expect(live.path(["metadata", "annotations", "keelson.dev/digest"]) == .string("sha256:1.0.0"))
+        #expect(await cluster.managers("deployments", namespace: "default", name: "web").keys.sorted() == ["keelson"])
+
+        // Accepted, not yet rolled out; the controller moves it on, and the fetch sees it healthy.
+        let rolling = try await runtime.fetch(Self.instance, desired: try Self.state("1.0.0"))
+        let deployment = try #require(rolling.objects.first { $0.name == "Deployment default/web" })
+        #expect(deployment.health == .unknown && deployment.message?.contains("observed") == true && !deployment.drifted, "\(deployment)")
+        await cluster.tick()
+        let rolled = try await runtime.fetch(Self.instance, desired: try Self.state("1.0.0"))
+        #expect(rolled.isHealthy && rolled.versions == ["1.0.0"] && rolled.objects.allSatisfy { !$0.drifted }, "\(rolled)")
+
+        // Someone scales it by hand: drift, named.
+        let deployments = FakeCluster.kinds.first { $0.resource == "deployments" }!
+        _ = await cluster.patch(deployments, namespace: "default", name: "web", subresource: "scale",
+                                body: .object(["spec": .object(["replicas": .integer(5)])]), manager: "kubectl", dryRun: false)
+        await cluster.tick()
+        let drifted = try await runtime.fetch(Self.instance, desired: try Self.state("1.0.0"))
+        let scaled = try #require(drifted.objects.first { $0.name == "Deployment default/web" })
+        #expect(scaled.drifted && scaled.message?.contains(".spec.replicas") == true, "\(scaled)")
+
+        // Applying over it conflicts with kubectl's field, named; with forceConflicts it is taken back.
+        let conflicted = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "k2", timeout: .seconds(30))
+        #expect(!conflicted.succeeded && conflicted.error?.contains(".spec.replicas") == true && conflicted.error?.contains("forceConflicts") == true, "\(conflicted)")
+        let forcing = try Self.runtime(server, force: true, directory: directory)
+        let healed = try await forcing.apply(try Self.state("1.0.0"), idempotencyKey: "k3", timeout: .seconds(30))
+        #expect(healed.succeeded, "\(healed)")
+        #expect(await cluster.object("deployments", namespace: "default", name: "web")?.path(["spec", "replicas"]) == .integer(2))
+
+        // The ConfigMap leaves the manifests: pruned; objects not Keelson's, or another instance's, stay.
+        _ = await cluster.apply(
+            FakeCluster.kinds.first { $0.resource == "configmaps" }!, namespace: "default", name: "someone-elses",
+            body: .object(["apiVersion": .string("v1"), "kind": .string("ConfigMap"), "metadata": .object(["name": .string("someone-elses")])]),
+            manager: "kubectl", force: false, dryRun: false)
+        _ = await cluster.apply(
+            FakeCluster.kinds.first { $0.resource == "configmaps" }!, namespace: "default", name: "prod-config",
+            body: .object(["apiVersion": .string("v1"), "kind": .string("ConfigMap"), "metadata": .object([
+                "name": .string("prod-config"),
+                "labels": .object(["keelson.dev/instance": .string("shop.web.prod"), "keelson.dev/managed-by": .string("keelson")]),
+            ])]),
+            manager: "keelson", force: false, dryRun: false)
+        let pruned = try await forcing.apply(try Self.state("1.1.0", objects: [Self.service]), idempotencyKey: "k4", timeout: .seconds(30))
+        #expect(pruned.succeeded && pruned.output.contains("pruned ConfigMap default/web-config"), "\(pruned)")
+        #expect(await cluster.object("configmaps", namespace: "default", name: "web-config") == nil)
+        #expect(await cluster.object("configmaps", namespace: "default", name: "someone-elses") != nil)
+        #expect(await cluster.object("configmaps", namespace: "default", name: "prod-config") != nil)
+
+        // A release whose image never becomes ready: unhealthy once the Deployment's deadline passes.
+        let bad = try Self.state("2.0.0-bad")
+        #expect(try await forcing.apply(bad, idempotencyKey: "k5", timeout: .seconds(30)).succeeded)
+        for _ in 0..<5 { await cluster.tick() }
+        let failing = try await forcing.fetch(Self.instance, desired: bad)
+        let stuck = try #require(failing.objects.first { $0.name == "Deployment default/web" })
+        #expect(stuck.health == .unhealthy && stuck.message?.contains("progress deadline exceeded") == true && stuck.version == "2.0.0-bad", "\(stuck)")
+
+        // Remove: every object of the instance, nothing else.
+        let removed = try await forcing.remove(Self.instance, desired: bad, timeout: .seconds(30))
+        #expect(removed.succeeded && removed.output.contains("pruned Deployment default/web") && removed.output.contains("pruned Service default/web"), "\(removed)")
+        #expect(await cluster.object("deployments", namespace: "default", name: "web") == nil)
+        #expect(await cluster.object("configmaps", namespace: "default", name: "prod-config") != nil)
+    }
+
+    @Test("adoption: objects another tool created are reported as they are, then taken over by apply without being deleted")
+    func adoption() async throws {
+        let directory = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await KubeTestServer.start(tickEvery: nil)
+        defer { Task { await server.stop() } }
+        let deployments = FakeCluster.kinds.first { $0.resource == "deployments" }!
+        var existing = Self.deployment(image: "nginx:0.9")
+        existing.setField(["metadata", "namespace"], .string("default"))
+        _ = await server.cluster.apply(deployments, namespace: "default", name: "web", body: existing, manager: "helm", force: false, dryRun: false)
+        await server.cluster.tick()
+        let uid = await server.cluster.object("deployments", namespace: "default", name: "web")?.path(["metadata", "uid"])
+
+        let runtime = try Self.runtime(server, force: true, directory: directory)
+        let seen = try await runtime.fetch(Self.instance, desired: try Self.state("1.0.0", objects: []))
+        #expect(seen.versions == ["0.9"] && seen.objects.first?.health == .healthy && seen.objects.first?.drifted == true, "\(seen)")
+        let applied = try await runtime.apply(try Self.state("1.0.0", objects: []), idempotencyKey: "a", timeout: .seconds(30))
+        #expect(applied.succeeded && applied.output.contains("configured Deployment default/web"), "\(applied)")
+        let taken = await server.cluster.object("deployments", namespace: "default", name: "web")
+        #expect(taken?.path(["metadata", "uid"]) == uid, "the same object, not a new one")
+        #expect(taken?.path(["metadata", "annotations", "keelson.dev/release"]) == .string("1.0.0"))
+    }
+
+    @Test("runtime check: credentials, reachable with the server version, namespace, permissions per kind; a bad kubeconfig is said")
+    func check() async throws {
+        let directory = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await KubeTestServer.start(tickEvery: nil)
+        defer { Task { await server.stop() } }
+        await server.cluster.deny("delete deployments")
+        var runtime = try Self.runtime(server, directory: directory)
+        let checks = await runtime.check()
+        #expect(checks.first { $0.name == "reachable" }?.detail.contains("v1.31") == true, "\(checks)")
+        #expect(checks.first { $0.name == "namespace" }?.passed == true)
+        let deployments = try #require(checks.first { $0.name == "permitted Deployment" })
+        #expect(!deployments.passed && deployments.detail.contains("may not delete"), "\(deployments)")
+        #expect(checks.first { $0.name == "permitted Service" }?.passed == true)
+
+        var settings = runtime.settings
+        settings.namespace = "nowhere"
+        runtime = KubernetesRuntime(name: "cluster", settings: settings, environment: ["HOME": "/nonexistent"])
+        #expect(await runtime.check().first { $0.name == "namespace" }?.passed == false)
+
+        settings.kubeconfig = directory.appendingPathComponent("absent").path
+        let broken = KubernetesRuntime(name: "cluster", settings: settings, environment: ["HOME": "/nonexistent"])
+        let said = await broken.check()
+        #expect(said.count == 1 && !said[0].passed && said[0].detail.contains("no such file"), "\(said)")
+        await #expect(throws: FetchError.self) { try await broken.fetch(Self.instance, desired: try Self.state("1.0.0")) }
+        #expect(try await broken.apply(try Self.state("1.0.0"), idempotencyKey: "x", timeout: .seconds(5)).succeeded == false)
+    }
+
+    @Test("instance label values fit Kubernetes: short ids as they are, long ones cut with a digest, distinct")
+    func labels() {
+        #expect(KubernetesRuntime.labelValue(ServiceInstanceID("shop/web@prod")!) == "shop.web.prod")
+        let long = String(repeating: "a", count: 60)
+        let one = KubernetesRuntime.labelValue(ServiceInstanceID("\(long)/web@prod")!)
+        let two = KubernetesRuntime.labelValue(ServiceInstanceID("\(long)/web@prod2")!)
+        #expect(one.utf8.count <= 63 && two.utf8.count <= 63 && one != two)
+        #expect(one.first!.isLetter && one.last!.isHexDigit)
+    }
+}
+
+extension JSONValue {
+    mutating func setField(_ keys: [String], _ value: JSONValue) { set(keys, value) }
+}
