@@ -182,6 +182,7 @@ let package = Package(
             name: "KeelsonEngineTests",
             dependencies: [
                 "KeelsonEngine", "KeelsonService", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport",
+                "KubeTestServer",
             ]),
         .testTarget(
             name: "KeelsonServiceTests",

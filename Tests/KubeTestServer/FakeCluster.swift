@@ -77,6 +77,15 @@ public actor FakeCluster {
         }
     }
 
+    /// Creates a namespace (as `kubectl create namespace` would).
+    public func createNamespace(_ name: String) {
+        objects[Key(resource: "namespaces", group: "", namespace: "", name: name)] = .object([
+            "apiVersion": .string("v1"), "kind": .string("Namespace"),
+            "metadata": .object(["name": .string(name), "uid": .string("ns-\(name)"), "resourceVersion": .string("1")]),
+            "status": .object(["phase": .string("Active")]),
+        ])
+    }
+
     public func setBadImageMarker(_ marker: String) { badImageMarker = marker }
     public func setProgressDeadlineTicks(_ ticks: Int) { progressDeadlineTicks = ticks }
     public func deny(_ verbResource: String) { denied.insert(verbResource) }
@@ -296,10 +305,14 @@ public actor FakeCluster {
             if key.resource == "deployments" {
                 status.set(["updatedReplicas"], .integer(replicas))
                 if bad {
+                    // A rolling update with the default surge: one new pod that never becomes
+                    // ready beside the old ones, which stay available.
                     let available = min(status.path(["availableReplicas"])?.integer ?? 0, replicas)
+                    status.set(["updatedReplicas"], .integer(1))
+                    status.set(["replicas"], .integer(available + 1))
                     status.set(["readyReplicas"], .integer(available))
                     status.set(["availableReplicas"], .integer(available))
-                    status.set(["unavailableReplicas"], .integer(replicas - available))
+                    status.set(["unavailableReplicas"], .integer(replicas + 1 - available))
                     let exceeded = ticks > progressDeadlineTicks
                     status.set(["conditions"], .array([
                         condition("Available", available >= replicas, available >= replicas ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable"),
