@@ -175,8 +175,8 @@ public enum IntentParser {
                 }
             }
             if let namespace = fields.string("namespace") {
-                if let problem = Names.problem(namespace.value, kind: .channel) {
-                    fields.report(namespace.mark, "namespace", problem.replacingOccurrences(of: "channel", with: "namespace"))
+                if !Names.isValid(namespace.value) {
+                    fields.report(namespace.mark, "namespace", "a namespace is 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit; found \(BoundedInput.quoted(namespace.value))")
                 } else {
                     settings["namespace"] = namespace.value
                 }

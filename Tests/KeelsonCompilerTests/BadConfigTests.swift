@@ -73,6 +73,12 @@ let badConfigs: [BadConfig] = [
     BadConfig(name: "custom runtimes have no settings", yaml: "kind: Runtime\nname: a\ntype: custom\nsettings: {fetch: ./f.sh, fetchIntervalStable: 5m}\n", expected: [
         "shop.yaml:4:12: Runtime a › settings.fetch: a custom runtime has no settings: each service names its programs under run.custom",
     ]),
+    BadConfig(name: "kubernetes runtime settings: unknown, empty, a bad namespace, not a boolean", yaml: "kind: Runtime\nname: a\ntype: kubernetes\nsettings: {kubeconfg: x, context: '', namespace: Shop_1, forceConflicts: maybe}\n", expected: [
+        "shop.yaml:4:12: Runtime a › settings: unknown field 'kubeconfg' (did you mean 'kubeconfig'?)",
+        "shop.yaml:4:35: Runtime a › settings.context: empty",
+        "shop.yaml:4:50: Runtime a › settings.namespace: a namespace is 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit; found \"Shop_1\"",
+        "shop.yaml:4:74: Runtime a › settings.forceConflicts: expected true or false, found the string \"maybe\"",
+    ]),
     BadConfig(name: "labels of the wrong type", yaml: "kind: Runtime\nname: a\ntype: local\nlabels: [eu]\n", expected: [
         "shop.yaml:4:9: Runtime a › labels: expected a mapping of names to values, found a list",
     ]),

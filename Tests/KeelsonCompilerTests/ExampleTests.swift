@@ -37,3 +37,26 @@ struct ExampleTests {
         #expect(first == second)
     }
 }
+
+@Suite("examples/kubernetes")
+struct KubernetesExampleTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("examples/kubernetes").path
+
+    @Test("validates: the manifests beside the config are the service's, not config; the runtime's settings are read")
+    func kubernetes() throws {
+        let loaded = ConfigSource.load(path: Self.folder)
+        #expect(loaded.diagnostics.isEmpty, "\(loaded.diagnostics)")
+        #expect(loaded.files.map { URL(fileURLWithPath: $0.name).lastPathComponent } == ["keelson.yaml"])
+        let intent = try IntentParser.parse(loaded, files: DiskFiles()).get()
+        #expect(intent.runtimes.first?.type == .kubernetes && intent.runtimes.first?.settings["forceConflicts"] == "true")
+        let web = try #require(intent.services.first)
+        guard case .kubernetes(let manifests, let namespace)? = web.instances.first?.run else {
+            Issue.record("not a Kubernetes service")
+            return
+        }
+        #expect(manifests.map { URL(fileURLWithPath: $0).lastPathComponent } == ["deployment.yaml", "service.yaml"])
+        #expect(namespace == "{{constants.namespace}}")
+    }
+}
+
