@@ -103,6 +103,31 @@ public actor FakeCluster {
         return (managed[key] ?? [:]).mapValues { $0.keys.map(Self.shown).sorted() }
     }
 
+    /// Every answer, with the request it answered (what clients were told).
+    public private(set) var answers: [(line: String, answer: Answer)] = []
+
+    func recordAnswer(_ line: String, _ answer: Answer) {
+        answers.append((line, answer))
+        if answers.count > 10_000 { answers.removeFirst(answers.count - 10_000) }
+    }
+
+    /// Every object the server answered with: single objects, and each item of a list (with the
+    /// apiVersion and kind a list leaves off), successes only.
+    public func objectsAnswered() -> [JSONValue] {
+        answers.flatMap { _, answer -> [JSONValue] in
+            guard (200..<300).contains(answer.status), case .object(let fields) = answer.body, let kind = fields["kind"]?.string else { return [] }
+            if kind.hasSuffix("List"), let items = fields["items"]?.array {
+                return items.map { item in
+                    var item = item
+                    item.set(["apiVersion"], fields["apiVersion"] ?? .null)
+                    item.set(["kind"], .string(String(kind.dropLast(4))))
+                    return item
+                }
+            }
+            return ["Status", "APIResourceList", "APIGroupList", "APIVersions"].contains(kind) ? [] : [answer.body]
+        }
+    }
+
     func record(_ line: String, contentType: String?, body: String) {
         requests.append((line, contentType, body))
         if requests.count > 10_000 { requests.removeFirst(requests.count - 10_000) }

@@ -105,6 +105,7 @@ struct Handler: Sendable {
             return Self.json(cluster.failure(401, "Unauthorized", "Unauthorized"))
         }
         let answer = await route(request.method, path: path, query: query, contentType: contentType, body: text)
+        await cluster.recordAnswer("\(request.method.rawValue) \(request.uri.description)", answer)
         return Self.json(answer)
     }
 
