@@ -61,11 +61,14 @@ let package = Package(
             exclude: ["README.md"],
             resources: migrationFiles.map { .embedInCode($0) }
         ),
+        // YAML text → documents, bounded (aliases, nesting, size): config, manifests, kubeconfig.
+        .target(name: "KeelsonYAML", dependencies: ["KeelsonCore", .product(name: "Yams", package: "Yams")]),
         // Config files → intent model → compiled desired states, with errors at file:line.
         .target(
             name: "KeelsonCompiler",
             dependencies: [
                 "KeelsonCore",
+                "KeelsonYAML",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -82,6 +85,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 // The Kubernetes runtime: kubeconfig files, client certificates and CA bundles.
+                "KeelsonYAML",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -157,6 +161,7 @@ let package = Package(
                 "KeelsonService",
                 "KeelsonStore",
                 "KeelsonTestSupport",
+                "KubeTestServer",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -188,7 +193,7 @@ let package = Package(
             name: "KeelsonServiceTests",
             dependencies: ["KeelsonService", "KeelsonEngine", "KeelsonCompiler", "KeelsonRuntimes", "KeelsonStore", "KeelsonCore", "KeelsonTestSupport"]),
         .testTarget(
-            name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore", "KeelsonTestSupport"], exclude: ["Fixtures", "Golden"]),
+            name: "KeelsonCompilerTests", dependencies: ["KeelsonCompiler", "KeelsonCore", "KeelsonYAML", "KeelsonTestSupport"], exclude: ["Fixtures", "Golden"]),
         .testTarget(
             name: "KeelsonStoreTests",
             dependencies: [
@@ -210,7 +215,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeelsonCLITests",
-            dependencies: ["keelson", "KeelsonStore", "KeelsonTestSupport"]
+            dependencies: ["keelson", "KeelsonCore", "KeelsonStore", "KeelsonTestSupport", "KubeTestServer"]
         ),
     ]
 )

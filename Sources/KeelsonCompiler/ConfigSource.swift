@@ -1,5 +1,6 @@
 import KeelsonCore
 import Foundation
+import KeelsonYAML
 import Yams
 
 /// One YAML document of a config file, with where it came from.
@@ -101,6 +102,11 @@ public enum ConfigSource {
 
     /// Splits `text` into YAML documents; a problem becomes a diagnostic at its place.
     public static func parse(_ text: String, file: String) -> (documents: [ConfigDocument], diagnostics: [ConfigDiagnostic]) {
-        YAMLDocuments.parse(text, file: file)
+        switch BoundedYAML.documents(text) {
+        case .success(let nodes):
+            return (nodes.enumerated().map { ConfigDocument(file: file, index: $0.offset + 1, node: $0.element) }, [])
+        case .failure(let problem):
+            return ([], [.escaped(file: file, line: problem.line, column: problem.column, path: "", message: problem.message)])
+        }
     }
 }

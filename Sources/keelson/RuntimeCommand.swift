@@ -80,11 +80,15 @@ struct RuntimeCheckCommand: AsyncParsableCommand {
         discussion: """
             local: the state directory is writable, ports of the range are free, running replicas \
             are rediscovered. custom: every fetch and apply program the services name exists and is \
-            executable. simulated: always usable. Exits 1 when a check fails.
+            executable. kubernetes: where the credentials come from, the API server is reachable \
+            (its version) and accepts them, the namespace exists, and Keelson may get, list, patch \
+            and delete each kind the manifests use. simulated: always usable. Exits 1 when a check \
+            fails.
 
             Examples:
               keelson runtime check local
               keelson runtime check vms -o json
+              KUBECONFIG=~/.kube/prod keelson runtime check prod-eu
             """
     )
 

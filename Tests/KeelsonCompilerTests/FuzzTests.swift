@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonCore
+import KeelsonYAML
 import KeelsonTestSupport
 import Testing
 @testable import KeelsonCompiler
@@ -54,7 +55,7 @@ enum ConfigProperty {
         let box = Box()
         let thread = Thread {
             // Everything on this one thread, YAML included, so that its CPU time is the input's.
-            YAMLDocuments.onLargeStack {
+            BoundedYAML.onLargeStack {
                 let started = threadCPUTime()
                 box.violation = run(files, folder: folder)
                 box.cpu = threadCPUTime() - started
@@ -186,11 +187,11 @@ struct FuzzTests {
                 // Explicit keys nest through indentation (each line one deeper).
                 texts.append("a:\n" + (0..<depth).map { String(repeating: " ", count: $0 + 1) + "? \n" }.joined() + "   x\n")
             }
-            if depth > YAMLDocuments.maxDepth { texts.append(String(repeating: "- ", count: depth) + "x\n") }
+            if depth > BoundedYAML.maxDepth { texts.append(String(repeating: "- ", count: depth) + "x\n") }
         }
         for text in texts {
             let (cpu, documents, located, diagnostics) = await onOwnThread {
-                YAMLDocuments.onLargeStack {
+                BoundedYAML.onLargeStack {
                     let started = ConfigProperty.threadCPUTime()
                     let parsed = ConfigSource.parse(text, file: "deep.yaml")
                     return (ConfigProperty.threadCPUTime() - started, parsed.documents.count,

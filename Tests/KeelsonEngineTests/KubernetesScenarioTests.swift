@@ -40,12 +40,21 @@ struct KubernetesScenarioTests {
           ports: [{port: 80, targetPort: 8080}]
         """
 
-    static func config(kubeconfig: String) -> String {
+    static let configMap = """
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: web-settings
+        data:
+          greeting: hello
+        """
+
+    static func config(kubeconfig: String, forceConflicts: Bool = true) -> String {
         """
         kind: Runtime
         name: cluster
         type: kubernetes
-        settings: {kubeconfig: "\(kubeconfig)", forceConflicts: true, fetchIntervalConverging: 5s, fetchIntervalStable: 30s}
+        settings: {kubeconfig: "\(kubeconfig)", forceConflicts: \(forceConflicts), fetchIntervalConverging: 5s, fetchIntervalStable: 30s}
         ---
         kind: Application
         name: shop
@@ -94,7 +103,7 @@ struct KubernetesScenarioTests {
         }
     }
 
-    static func setUp() async throws -> Setup {
+    static func setUp(forceConflicts: Bool = true, withConfigMap: Bool = false) async throws -> Setup {
         let server = try await KubeTestServer.start(tickEvery: nil)
         for namespace in ["shop-staging", "shop-prod"] { await server.cluster.createNamespace(namespace) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-k8s-config-\(UUID().uuidString)")
@@ -103,7 +112,8 @@ struct KubernetesScenarioTests {
         try server.kubeconfig().write(toFile: kubeconfig, atomically: true, encoding: .utf8)
         try deployment.write(to: folder.appendingPathComponent("k8s/deployment.yaml"), atomically: true, encoding: .utf8)
         try service.write(to: folder.appendingPathComponent("k8s/service.yaml"), atomically: true, encoding: .utf8)
-        try config(kubeconfig: kubeconfig).write(to: folder.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        if withConfigMap { try configMap.write(to: folder.appendingPathComponent("k8s/settings.yaml"), atomically: true, encoding: .utf8) }
+        try config(kubeconfig: kubeconfig, forceConflicts: forceConflicts).write(to: folder.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
         let scenario = try await Scenario.make(configFolder: folder)
         return Setup(scenario: scenario, server: server)
     }
@@ -152,6 +162,60 @@ struct KubernetesScenarioTests {
         #expect(prodStatus.hasSuffix(" 1.0.0") && !prodStatus.hasPrefix("failed"), "\(prodStatus): \(lastWords)")
         #expect(lastWords.contains { $0.contains("drift") }, "\(lastWords)")
 
+        let replay = try await Replay.run(store: scenario.store)
+        #expect(replay.differences.isEmpty, "\(replay.differences.prefix(3))")
+    }
+}
+
+extension KubernetesScenarioTests {
+    @Test("a manifest dropped from the folder is pruned at the next release, and nothing else; without forceConflicts a hand edit's fields stop the re-apply, named")
+    func pruneAndConflict() async throws {
+        let setup = try await Self.setUp(forceConflicts: false, withConfigMap: true)
+        defer { Task { await setup.server.stop() } }
+        let scenario = setup.scenario
+        let cluster = setup.server.cluster
+        let configMaps = FakeCluster.kinds.first { $0.resource == "configmaps" }!
+        // Someone else's ConfigMap beside Keelson's: never Keelson's to delete.
+        let theirs: JSONValue = .object([
+            "apiVersion": .string("v1"), "kind": .string("ConfigMap"),
+            "metadata": .object(["name": .string("web-notes"), "namespace": .string("shop-staging"), "labels": .object(["app": .string("web")])]),
+        ])
+        _ = await cluster.apply(configMaps, namespace: "shop-staging", name: "web-notes", body: theirs, manager: "kubectl", force: false, dryRun: false)
+
+        try await scenario.release("1.0.0")
+        try await setup.run(for: 300)
+        #expect(await scenario.status("prod") == "converged 1.0.0")
+        #expect(await cluster.object("configmaps", namespace: "shop-prod", name: "web-settings") != nil)
+
+        // The ConfigMap leaves the manifests: the next release's apply prunes it, and says so.
+        try FileManager.default.removeItem(at: scenario.directory.appendingPathComponent("k8s/settings.yaml"))
+        _ = try await DesiredStateRecorder(store: scenario.store, actor: "alice").apply(path: scenario.directory.path, dryRun: false)
+        try await scenario.release("1.1.0")
+        try await setup.run(for: 300)
+        #expect(await scenario.status("prod") == "converged 1.1.0")
+        for namespace in ["shop-staging", "shop-prod"] {
+            #expect(await cluster.object("configmaps", namespace: namespace, name: "web-settings") == nil, "\(namespace)")
+            let kept = await (setup.deployment(namespace), cluster.object("services", namespace: namespace, name: "web"))
+            #expect(kept.0 != nil && kept.1 != nil, "\(namespace)")
+        }
+        #expect(await cluster.object("configmaps", namespace: "shop-staging", name: "web-notes") != nil, "not Keelson's")
+        let outputs = try await scenario.store.events(EventFilter(types: [ApplyFinished.succeededType]))
+            .map { try JSONDecoder().decode(ApplyFinished.self, from: Data($0.payload.utf8)).result.output }
+        #expect(outputs.contains { $0.contains("pruned ConfigMap shop-staging/web-settings") }, "\(outputs)")
+
+        // Someone scales prod by hand: kubectl now owns .spec.replicas. Keelson sees the drift,
+        // and its re-apply fails with the field and the manager named (forceConflicts is off).
+        let deployments = FakeCluster.kinds.first { $0.resource == "deployments" }!
+        _ = await cluster.patch(
+            deployments, namespace: "shop-prod", name: "web", subresource: "scale", body: .object(["spec": .object(["replicas": .integer(5)])]),
+            manager: "kubectl", dryRun: false)
+        try await setup.run(for: 60)
+        let failures = try await scenario.store.events(EventFilter(types: [ApplyFinished.failedType]))
+            .map { try JSONDecoder().decode(ApplyFinished.self, from: Data($0.payload.utf8)) }.filter { $0.instance.channel == "prod" }
+        let error = failures.last?.result.error ?? ""
+        #expect(error.contains("Deployment shop-prod/web") && error.contains("kubectl") && error.contains(".spec.replicas"), "\(error)")
+        #expect(error.contains("set forceConflicts: true on runtime cluster"), "\(error)")
+        #expect(await setup.deployment("shop-prod")?.field("spec", "replicas") == .integer(5), "their change is not overwritten")
         let replay = try await Replay.run(store: scenario.store)
         #expect(replay.differences.isEmpty, "\(replay.differences.prefix(3))")
     }

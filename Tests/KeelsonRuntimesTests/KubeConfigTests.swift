@@ -95,6 +95,16 @@ struct KubeConfigTests {
         #expect(connection.server == "http://127.0.0.1:8080" && connection.authentication == .token("from-a"))
     }
 
+    /// Ten levels of ten aliases each (10¹⁰ values expanded), used as a mapping key.
+    static let laughs: String = {
+        let names = (0..<10).map { "l\($0)" }
+        var text = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1..<10 {
+            text += "\(names[level]): &\(names[level]) [" + Array(repeating: "*\(names[level - 1])", count: 10).joined(separator: ", ") + "]\n"
+        }
+        return text + "? *l9\n: x\n"
+    }()
+
     @Test("malformed kubeconfigs: each problem at its file and line, naming the field")
     func malformed() throws {
         let folder = try Folder()
@@ -118,6 +128,11 @@ struct KubeConfigTests {
              "no such file"),
             ("exec", "current-context: d\nclusters: [{name: c, cluster: {server: https://x}}]\nusers:\n  - name: u\n    user:\n      exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: x}\ncontexts: [{name: d, context: {cluster: c, user: u}}]\n",
              ":6: users[u].user.exec.apiVersion: expected one of"),
+            // Hostile YAML is refused where it stands, in bounded time: aliases that would expand
+            // to billions of values (as keys, which YAML would hash expanded), and deep nesting.
+            ("laughs", Self.laughs, "expands to more than 500000 values"),
+            ("deep", String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000) + "\n", ":1: not valid YAML: flow collections"),
+            ("nested", "clusters:\n" + String(repeating: "- ", count: 600) + "x\n", "nested more than 128 deep"),
         ]
         for (name, text, expected) in cases {
             let path = try folder.write(name, text)

@@ -192,6 +192,30 @@ struct KubernetesRuntimeTests {
         #expect(try await broken.apply(try Self.state("1.0.0"), idempotencyKey: "x", timeout: .seconds(5)).succeeded == false)
     }
 
+    @Test("an apply or remove that outlasts its timeout fails, saying so and what it did, and leaves nothing running")
+    func timeout() async throws {
+        let directory = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await KubeTestServer.start(tickEvery: nil)
+        defer { Task { await server.stop() } }
+        let runtime = try Self.runtime(server, directory: directory)
+        // Quick enough for discovery and the first object, too slow for all three and pruning.
+        await server.cluster.setAnswerDelay(.milliseconds(150))
+        let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(2))
+        #expect(!applied.succeeded && applied.error == "apply timed out after 2s", "\(applied)")
+        #expect(applied.output.contains("created Deployment default/web"), "what was done is said: \(applied.output)")
+        let removed = try await runtime.remove(Self.instance, desired: try Self.state("1.0.0"), timeout: .milliseconds(200))
+        #expect(!removed.succeeded && removed.error == "remove timed out after 200ms", "\(removed)")
+        // Nothing of the abandoned work goes on: once the server answers at once again, what
+        // the cluster holds stays as it is.
+        await server.cluster.setAnswerDelay(.zero)
+        try await Task.sleep(for: .milliseconds(400))  // the server answers what it was sent
+        let before = await server.cluster.requestCount
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(await server.cluster.requestCount == before)
+        #expect(try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(30)).succeeded)
+    }
+
     @Test("instance label values fit Kubernetes: short ids as they are, long ones cut with a digest, distinct")
     func labels() {
         #expect(KubernetesRuntime.labelValue(ServiceInstanceID("shop/web@prod")!) == "shop.web.prod")

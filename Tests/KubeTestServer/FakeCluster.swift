@@ -57,7 +57,8 @@ public actor FakeCluster {
     public var progressDeadlineTicks = 3
     /// Verbs on resources a `SelfSubjectAccessReview` is refused ("delete deployments").
     public var denied: Set<String> = []
-    /// Every request, as `METHOD path?query` with its content type (what clients sent).
+    /// The requests, as `METHOD path?query` with content type and body (what clients sent): at
+    /// least the latest 10,000.
     public private(set) var requests: [(line: String, contentType: String?, body: String)] = []
 
     private var objects: [Key: JSONValue] = [:]
@@ -89,6 +90,9 @@ public actor FakeCluster {
     public func setBadImageMarker(_ marker: String) { badImageMarker = marker }
     public func setProgressDeadlineTicks(_ ticks: Int) { progressDeadlineTicks = ticks }
     public func deny(_ verbResource: String) { denied.insert(verbResource) }
+    /// How long the server waits before it answers each request (a slow or overloaded API server).
+    public private(set) var answerDelay: Duration = .zero
+    public func setAnswerDelay(_ delay: Duration) { answerDelay = delay }
 
     /// Every object stored, in key order.
     public func all() -> [(Key, JSONValue)] { objects.keys.sorted().map { ($0, objects[$0]!) } }
@@ -103,12 +107,16 @@ public actor FakeCluster {
         return (managed[key] ?? [:]).mapValues { $0.keys.map(Self.shown).sorted() }
     }
 
-    /// Every answer, with the request it answered (what clients were told).
+    /// The answers, with the request each answered (what clients were told): at least the
+    /// latest 10,000 (trimmed in halves, so that keeping them costs little per request).
     public private(set) var answers: [(line: String, answer: Answer)] = []
+    /// Every request answered since the server started.
+    public private(set) var requestCount = 0
 
     func recordAnswer(_ line: String, _ answer: Answer) {
         answers.append((line, answer))
-        if answers.count > 10_000 { answers.removeFirst(answers.count - 10_000) }
+        requestCount += 1
+        if answers.count >= 20_000 { answers.removeFirst(10_000) }
     }
 
     /// Every object the server answered with: single objects, and each item of a list (with the
@@ -130,7 +138,7 @@ public actor FakeCluster {
 
     func record(_ line: String, contentType: String?, body: String) {
         requests.append((line, contentType, body))
-        if requests.count > 10_000 { requests.removeFirst(requests.count - 10_000) }
+        if requests.count >= 20_000 { requests.removeFirst(10_000) }
     }
 
     // MARK: reading

@@ -54,6 +54,7 @@ final class Benchmark {
         if parts.contains(10) { try await timeline() }
         if parts.contains(11) { try await fleet() }
         if parts.contains(12) { try await start() }
+        if parts.contains(13) { try await kubernetes() }
         return Report(
             date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
             totalTime: ContinuousClock.now - Progress.start,
@@ -614,6 +615,45 @@ final class Benchmark {
             and `status` are `ControlPlane`'s, as the API and the CLI call them; the releases are of \
             \(Format.count(result.releases)) services, one call each, from \(StartBenchmark.releaseCallers) callers at once, while a \
             worker runs on the same store.
+            """
+    }
+
+    // MARK: Part 13
+
+    private func kubernetes() async throws {
+        let services = options.quick ? 10 : 200
+        let passes = options.quick ? 30 : 1_440
+        Progress.log("part 13: \(services * 5) instances on the Kubernetes runtime (test API server), converged, then \(passes) passes a minute apart…")
+        let result = try await KubernetesBenchmark.run(directory: directory, services: services, passes: passes)
+        Progress.log("  \(Format.count(result.fetches)) fetches in \(Format.duration(result.dayTime)); \(Int(result.bytesPerInstanceDay)) bytes per instance per day")
+        let day = result.passes == 1_440 ? "a day" : "\(result.passes) minutes"
+        rows.append(ReportRow(
+            part: "13a", measurement: "Kubernetes runtime: \(Format.count(result.instances)) instances (one Deployment each) fetched by the worker, 16 at a time, \(Format.count(result.passes)) passes a minute apart on the test API server (a GET and a server-side dry-run apply each: \(Format.count(result.apiRequests)) API requests)",
+            events: Format.count(result.fetches), wallTime: Format.duration(result.dayTime),
+            rate: Format.rate(result.fetchRate),
+            baseline: "\(Format.rate(result.baselineRate))/s plain GETs (\(Format.count(result.baselineGets)) in \(Format.duration(result.baselineTime)))",
+            ratio: Format.ratio(result.fetchRate / result.baselineRate),
+            measured: "\(Format.rate(result.fetchRate)) fetches/s"))
+        let kib = String(format: "%.1f KiB", result.bytesPerInstanceDay / 1_024)
+        rows.append(ReportRow(
+            part: "13b", measurement: "Kubernetes runtime: bytes recorded per stable instance per day (the growth of the file over \(day) of the \(Format.count(result.instances)) settled instances; \(Format.count(Int(result.events))) events, \(result.wholeObservations) whole observations)",
+            events: Format.count(Int(result.events)), wallTime: kib, rate: "—",
+            measured: kib))
+        notes[13] = """
+            **13 Kubernetes.** The test API server (a fake that speaks the Kubernetes API, run in this \
+            process over HTTP on 127.0.0.1: no real API server can be installed where the benchmark \
+            runs) holds \(Format.count(result.instances)) Deployments, one per instance: \(services) services × \
+            5 channels, each channel a namespace, released through the channels in order by a worker \
+            on a stepped clock (converged in \(Format.duration(result.convergeTime))) and settled for an hour. \
+            Then \(Format.count(result.passes)) passes a minute apart: at the stable cadence every instance \
+            is fetched at every pass, by the worker, at most 16 at a time (`fetchConcurrency`). A fetch \
+            is a GET of the Deployment and a server-side dry-run apply of its manifests (the drift \
+            check). 13a's rate is the fetches over the time of the passes (decisions and recording \
+            included); its baseline is the least a fetch could be — one plain GET per Deployment, 16 \
+            at a time, through the same client in the same process. 13b is the file's growth over \
+            the passes (between two checkpoints), per instance, scaled to a day: unchanged \
+            observations are recorded as `StateUnchanged` runs, whole observations only when \
+            something changes.
             """
     }
 }

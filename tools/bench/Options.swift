@@ -13,8 +13,8 @@ struct Options {
     var outputPath = "docs/benchmarks.md"
     /// Scratch directory for the database files; `nil` means a fresh temp dir, deleted at the end.
     var directory: String?
-    /// The parts to run (1–9, 11, 12); all of them unless `--parts` narrows it.
-    var parts: Set<Int> = Set(1...9).union([11, 12])
+    /// The parts to run (1–9, 11–13); all of them unless `--parts` narrows it.
+    var parts: Set<Int> = Set(1...9).union([11, 12, 13])
 
     static let usage = """
         usage: keelson-bench [--events N] [--quick] [--output PATH] [--dir DIR] [--parts LIST]
@@ -23,7 +23,7 @@ struct Options {
           --quick        small sizes everywhere, to smoke-test in seconds
           --output PATH  where to write the markdown report (default docs/benchmarks.md)
           --dir DIR      keep the database files in DIR (default: a temp dir, deleted at the end)
-          --parts LIST   run only these parts, e.g. 1,3 (default 1–9, 11 and 12; part 10, the
+          --parts LIST   run only these parts, e.g. 1,3 (default 1–9 and 11–13; part 10, the
                          10M-event timeline, only when asked for: --parts 10)
           --timeline-events N   events in part 10's big log (default 10,000,000)
 
@@ -77,8 +77,8 @@ struct Options {
                 options.directory = try value(for: argument)
             case "--parts":
                 let list = try value(for: argument).split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-                guard !list.isEmpty, list.allSatisfy({ $0.map((1...12).contains) ?? false }) else {
-                    throw UsageError(description: "--parts takes numbers from 1 to 12, e.g. 1,3")
+                guard !list.isEmpty, list.allSatisfy({ $0.map((1...13).contains) ?? false }) else {
+                    throw UsageError(description: "--parts takes numbers from 1 to 13, e.g. 1,3")
                 }
                 options.parts = Set(list.compactMap { $0 })
             case "--timeline-events":
@@ -105,7 +105,7 @@ struct Options {
         var words = [".build-bench/release/keelson-bench"]
         if quick { words.append("--quick") }
         if events != (quick ? 20_000 : 1_000_000) { words += ["--events", String(events)] }
-        if parts != Set(1...9).union([11, 12]) { words += ["--parts", parts.sorted().map(String.init).joined(separator: ",")] }
+        if parts != Set(1...9).union([11, 12, 13]) { words += ["--parts", parts.sorted().map(String.init).joined(separator: ",")] }
         if parts.contains(10) && timelineEvents != 10_000_000 { words += ["--timeline-events", String(timelineEvents)] }
         if outputPath != "docs/benchmarks.md" { words += ["--output", outputPath] }
         return words.joined(separator: " ")

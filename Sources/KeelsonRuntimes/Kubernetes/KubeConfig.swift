@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonCore
+import KeelsonYAML
 import Yams
 
 /// Where and how to reach one Kubernetes API server, resolved as kubectl resolves it: a
@@ -213,12 +214,9 @@ public enum KubeConfigLoader {
         guard let bytes = try read(path, for: "the kubeconfig") else { throw KubeConfigError(file: path, "no such file") }
         guard let text = String(validating: bytes, as: UTF8.self) else { throw KubeConfigError(file: path, "not UTF-8 text") }
         let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw KubeConfigError(file: path, line: Self.line(of: error), "not valid YAML: \(Self.message(of: error))")
-        } catch {
-            throw KubeConfigError(file: path, "not valid YAML: \(error)")
+        switch BoundedYAML.documents(text) {
+        case .success(let documents): root = documents.first  // as kubectl, the first document
+        case .failure(let problem): throw KubeConfigError(file: path, line: problem.line, "not valid YAML: \(problem.message)")
         }
         var file = File(path: path)
         guard let root else { return file }
@@ -363,18 +361,4 @@ public enum KubeConfigLoader {
     }
 
     static func line(_ node: Node) -> Int { node.mark?.line ?? 0 }
-
-    static func line(of error: YamlError) -> Int {
-        switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
-        default: 0
-        }
-    }
-
-    static func message(of error: YamlError) -> String {
-        switch error {
-        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): problem
-        default: "\(error)"
-        }
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonCore
+import Synchronization
 
 /// Settings of a `kubernetes` runtime (its `settings:` in config).
 public struct KubernetesSettings: Sendable, Hashable {
@@ -166,33 +167,68 @@ public final class KubernetesRuntime: Runtime {
     // MARK: Runtime
 
     public func apply(_ state: DesiredState, idempotencyKey: String, timeout: Duration) async throws -> ApplyResult {
-        let clock = ContinuousClock()
-        let started = clock.now
-        var lines: [String] = []
-        func result(_ error: String?) -> ApplyResult {
-            ApplyResult(
-                succeeded: error == nil, durationMilliseconds: (clock.now - started).milliseconds,
-                output: BoundedInput.printable(lines.joined(separator: "\n"), limit: 8_000), error: error)
-        }
-        do {
-            let client = try connected()
-            let planned = try await plan(state, client: client)
+        let forceConflicts = settings.forceConflicts
+        let runtime = name
+        return await Self.bounded(by: timeout, doing: "apply") { progress in
+            let client = try self.connected()
+            let planned = try await self.plan(state, client: client)
             for object in planned {
                 do {
                     let existed = try await client.get(object.resource, namespace: object.namespace, name: object.name) != nil
                     _ = try await client.apply(
                         object.object, resource: object.resource, namespace: object.namespace, name: object.name,
-                        fieldManager: Self.fieldManager, force: settings.forceConflicts)
-                    lines.append("\(existed ? "configured" : "created") \(object.shown)")
+                        fieldManager: Self.fieldManager, force: forceConflicts)
+                    progress.record("\(existed ? "configured" : "created") \(object.shown)")
                 } catch let error as KubeAPIError where error.code == 409 {
-                    return result("\(object.shown): \(error.message)" + (settings.forceConflicts ? "" : " — another field manager owns these fields; set forceConflicts: true on runtime \(name) to take them over"))
+                    throw Failed(message: "\(object.shown): \(error.message)" + (forceConflicts ? "" : " — another field manager owns these fields; set forceConflicts: true on runtime \(runtime) to take them over"))
                 }
             }
-            lines += try await prune(state.instance, keeping: planned, client: client)
-            return result(nil)
-        } catch {
-            return result("\(error)")
+            for line in try await self.prune(state.instance, keeping: planned, client: client) { progress.record(line) }
         }
+    }
+
+    /// An apply or remove that ends with a message of its own rather than the error's description.
+    struct Failed: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    /// The lines an apply or remove has written so far: kept when its deadline cuts it short.
+    final class Progress: Sendable {
+        private let lines = Mutex<[String]>([])
+        func record(_ line: String) { lines.withLock { $0.append(line) } }
+        var all: [String] { lines.withLock { $0 } }
+    }
+
+    /// Runs `work` until it ends or `timeout` passes, whichever is first (the work is then
+    /// cancelled: a request in flight is abandoned), as an ``ApplyResult`` with what it recorded.
+    /// A timeout is a failed apply, not a thrown error.
+    static func bounded(
+        by timeout: Duration, doing what: String, _ work: @escaping @Sendable (Progress) async throws -> Void
+    ) async -> ApplyResult {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let progress = Progress()
+        let error: String? = await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                do {
+                    try await work(progress)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return Task.isCancelled ? nil : "\(what) timed out after \(timeout.short)"
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+        return ApplyResult(
+            succeeded: error == nil, durationMilliseconds: (clock.now - started).milliseconds,
+            output: BoundedInput.printable(progress.all.joined(separator: "\n"), limit: 8_000), error: error)
     }
 
     /// Deletes the instance's objects (by its labels, of the kinds Keelson applies) that
@@ -288,17 +324,12 @@ public final class KubernetesRuntime: Runtime {
     }
 
     public func remove(_ instance: ServiceInstanceID, desired: DesiredState?, timeout: Duration) async throws -> ApplyResult {
-        let clock = ContinuousClock()
-        let started = clock.now
-        do {
-            let client = try connected()
+        await Self.bounded(by: timeout, doing: "remove") { progress in
+            let client = try self.connected()
             var planned: [Planned] = []
-            if let desired { planned = (try? await plan(desired, client: client)) ?? [] }
+            if let desired { planned = (try? await self.plan(desired, client: client)) ?? [] }
             // Nothing is kept: every object of the instance goes, of its manifests' kinds too.
-            let lines = try await prune(instance, keeping: [], client: client, extraKinds: planned)
-            return ApplyResult(succeeded: true, durationMilliseconds: (clock.now - started).milliseconds, output: lines.joined(separator: "\n"))
-        } catch {
-            return ApplyResult(succeeded: false, durationMilliseconds: (clock.now - started).milliseconds, error: "\(error)")
+            for line in try await self.prune(instance, keeping: [], client: client, extraKinds: planned) { progress.record(line) }
         }
     }
 
@@ -331,6 +362,11 @@ public final class KubernetesRuntime: Runtime {
         }
         do {
             checks.append(RuntimeCheck(name: "reachable", passed: true, detail: "\(client.connection.server), Kubernetes \(try await client.serverVersion())"))
+        } catch let error as KubeAPIError where error.code == 401 {
+            // A server that refuses the credentials has answered: it is there.
+            checks.append(RuntimeCheck(name: "reachable", passed: true, detail: "\(client.connection.server) answers"))
+            checks.append(RuntimeCheck(name: "authenticated", passed: false, detail: "\(error)"))
+            return checks
         } catch {
             checks.append(RuntimeCheck(name: "reachable", passed: false, detail: "\(error)"))
             return checks

@@ -2,8 +2,9 @@ import KeelsonCore
 import Foundation
 import Yams
 
-/// YAML text → documents, bounded: whatever the text, parsing ends with documents or with
-/// diagnostics at the file's line and column — never a trap, never unbounded work.
+/// YAML text → documents, bounded: whatever the text, parsing ends with documents or with a
+/// problem at its line and column — never a trap, never unbounded work. Config files, manifests
+/// and kubeconfig files are all read through it.
 ///
 /// Aliases are what could make it unbounded: Yams shares an anchored node wherever an alias names
 /// it, so a "billion laughs" text is small in memory, but anything walking it (Yams' own check of
@@ -11,11 +12,11 @@ import Yams
 /// text with aliases is first parsed with every `*` made inert, and the size and depth the
 /// aliases would expand it to are counted on that tree (each anchor once); only a text within
 /// ``maxNodes`` and ``maxDepth`` is then parsed with its aliases.
-enum YAMLDocuments {
+public enum BoundedYAML {
     /// The most values (scalars, mappings, lists) a file may expand to through its aliases.
-    static let maxNodes = 500_000
+    public static let maxNodes = 500_000
     /// The deepest nesting of mappings and lists a file may reach, aliases expanded.
-    static let maxDepth = 128
+    public static let maxDepth = 128
 
     /// Stands in for `*` in the first parse: a private-use character that YAML reads as an
     /// ordinary scalar character, one character wide like `*`, so that lines and columns agree.
@@ -26,15 +27,16 @@ enum YAMLDocuments {
     /// have (512 KiB), so composing never runs on the caller's thread.
     static let stackSize = 16 * 1024 * 1024
 
-    static func parse(_ text: String, file: String) -> (documents: [ConfigDocument], diagnostics: [ConfigDiagnostic]) {
-        onLargeStack { parseOnThisThread(text, file: file) }
+    /// Every document of `text`, or the first problem found.
+    public static func documents(_ text: String) -> Result<[Node], YAMLProblem> {
+        onLargeStack { parseOnThisThread(text) }
     }
 
     private static let largeStackKey = "keelson.largeStack"
 
     /// Runs `body` on a thread with a ``stackSize`` stack: this one when it is such a thread
     /// already, else a new one (waited for).
-    static func onLargeStack<Value>(_ body: @escaping () -> Value) -> Value {
+    public static func onLargeStack<Value>(_ body: @escaping () -> Value) -> Value {
         if Thread.current.threadDictionary[largeStackKey] != nil { return body() }
         let box = HandOver<Value>()
         // The caller waits for the thread: `body` runs while the caller's state is alive.
@@ -50,50 +52,42 @@ enum YAMLDocuments {
         return box.value!
     }
 
-    private static func parseOnThisThread(_ text: String, file: String) -> (documents: [ConfigDocument], diagnostics: [ConfigDiagnostic]) {
-        if let problem = NestingScan.problem(in: text, file: file) { return ([], [problem]) }
+    private static func parseOnThisThread(_ text: String) -> Result<[Node], YAMLProblem> {
+        if let problem = NestingScan.problem(in: text) { return .failure(problem) }
         if text.utf8.contains(UInt8(ascii: "*")) {
             // By scalar: a `*` never hides in a grapheme with what follows it.
             var scalars = String.UnicodeScalarView()
             scalars.append(contentsOf: text.unicodeScalars.lazy.map { $0 == "*" ? "\u{E000}" : $0 })
             let inert = String(scalars)
-            if case .problem(var diagnostic) = compose(inert, file: file, measure: true) {
-                diagnostic.message = diagnostic.message.replacingOccurrences(of: String(Self.inert), with: "*")
-                return ([], [diagnostic])
+            if case .failure(var problem) = compose(inert, measure: true) {
+                problem.message = problem.message.replacingOccurrences(of: String(Self.inert), with: "*")
+                return .failure(problem)
             }
         }
-        switch compose(text, file: file, measure: !text.utf8.contains(UInt8(ascii: "*"))) {
-        case .documents(let documents): return (documents, [])
-        case .problem(let diagnostic): return ([], [diagnostic])
-        }
-    }
-
-    private enum Composed {
-        case documents([ConfigDocument])
-        case problem(ConfigDiagnostic)
+        return compose(text, measure: !text.utf8.contains(UInt8(ascii: "*")))
     }
 
     /// Every document of `text`; with `measure`, refused when it expands beyond the bounds.
-    private static func compose(_ text: String, file: String, measure: Bool) -> Composed {
+    private static func compose(_ text: String, measure: Bool) -> Result<[Node], YAMLProblem> {
         do {
             // Parser.nextRoot rather than compose_all, whose sequence swallows errors. UTF-8
             // always (Yams' default can be changed by an environment variable).
             let parser = try Parser(yaml: text, encoding: .utf8)
-            var documents: [ConfigDocument] = []
+            var documents: [Node] = []
             var size = Size()
             while let node = try parser.nextRoot() {
                 if measure {
                     // While the parser lives, so do its anchors (nodes hold them weakly).
                     size.add(node)
-                    if let problem = size.problem(file: file) { return .problem(problem) }
+                    if let problem = size.problem() { return .failure(problem) }
                 }
-                documents.append(ConfigDocument(file: file, index: documents.count + 1, node: node))
+                documents.append(node)
             }
-            return .documents(documents)
+            return .success(documents)
         } catch let error as YamlError {
-            return .problem(diagnostic(error, text: text, file: file))
+            return .failure(problem(error, text: text))
         } catch {
-            return .problem(.escaped(file: file, line: 1, column: 1, path: "", message: "YAML error: \(error)"))
+            return .failure(YAMLProblem(line: 1, column: 1, message: "YAML error: \(error)"))
         }
     }
 
@@ -109,21 +103,21 @@ enum YAMLDocuments {
         mutating func add(_ node: Node) {
             let (count, depth) = measure(node, level: 1)
             nodes = nodes.addingReportingOverflow(count).overflow ? Int.max : nodes + count
-            if nodes > YAMLDocuments.maxNodes, firstTooLarge == nil { firstTooLarge = node.mark }
+            if nodes > BoundedYAML.maxNodes, firstTooLarge == nil { firstTooLarge = node.mark }
             deepest = max(deepest, depth)
         }
 
         /// The node's expanded size (saturated just past the bound) and depth.
         mutating func measure(_ node: Node, level: Int) -> (Int, Int) {
-            if level > YAMLDocuments.maxDepth, firstTooDeep == nil { firstTooDeep = node.mark }
+            if level > BoundedYAML.maxDepth, firstTooDeep == nil { firstTooDeep = node.mark }
             var result: (Int, Int)
             switch node {
             case .scalar(let scalar):
-                if scalar.style == .plain, scalar.string.first == YAMLDocuments.inert,
+                if scalar.style == .plain, scalar.string.first == BoundedYAML.inert,
                     let named = anchors[String(scalar.string.dropFirst())]
                 {
                     result = named
-                    if level - 1 + named.depth > YAMLDocuments.maxDepth, firstTooDeep == nil { firstTooDeep = node.mark }
+                    if level - 1 + named.depth > BoundedYAML.maxDepth, firstTooDeep == nil { firstTooDeep = node.mark }
                 } else {
                     result = (1, 1)
                 }
@@ -131,13 +125,13 @@ enum YAMLDocuments {
                 result = (1, 1)
                 for (key, value) in mapping {
                     for child in [key, value] { result = combine(result, measure(child, level: level + 1)) }
-                    if result.0 > YAMLDocuments.maxNodes { break }
+                    if result.0 > BoundedYAML.maxNodes { break }
                 }
             case .sequence(let sequence):
                 result = (1, 1)
                 for child in sequence {
                     result = combine(result, measure(child, level: level + 1))
-                    if result.0 > YAMLDocuments.maxNodes { break }
+                    if result.0 > BoundedYAML.maxNodes { break }
                 }
             case .alias:
                 result = (1, 1)
@@ -147,27 +141,27 @@ enum YAMLDocuments {
         }
 
         private func combine(_ parent: (Int, Int), _ child: (Int, Int)) -> (Int, Int) {
-            (min(parent.0 + child.0, YAMLDocuments.maxNodes + 1), max(parent.1, child.1 + 1))
+            (min(parent.0 + child.0, BoundedYAML.maxNodes + 1), max(parent.1, child.1 + 1))
         }
 
-        func problem(file: String) -> ConfigDiagnostic? {
-            if nodes > YAMLDocuments.maxNodes {
-                return .escaped(
-                    file: file, line: firstTooLarge?.line ?? 1, column: firstTooLarge?.column ?? 1, path: "",
-                    message: "this document expands to more than \(YAMLDocuments.maxNodes) values (through its aliases, if it has any); "
+        func problem() -> YAMLProblem? {
+            if nodes > BoundedYAML.maxNodes {
+                return YAMLProblem(
+                    line: firstTooLarge?.line ?? 1, column: firstTooLarge?.column ?? 1,
+                    message: "this document expands to more than \(BoundedYAML.maxNodes) values (through its aliases, if it has any); "
                         + "Keelson refuses it rather than expanding it")
             }
             if let mark = firstTooDeep {
-                return .escaped(
-                    file: file, line: mark.line, column: mark.column, path: "",
-                    message: "mappings and lists are nested more than \(YAMLDocuments.maxDepth) deep here (aliases expanded)")
+                return YAMLProblem(
+                    line: mark.line, column: mark.column,
+                    message: "mappings and lists are nested more than \(BoundedYAML.maxDepth) deep here (aliases expanded)")
             }
             return nil
         }
     }
 
-    /// A Yams error as a diagnostic at its line and column, in words.
-    static func diagnostic(_ error: YamlError, text: String, file: String) -> ConfigDiagnostic {
+    /// A Yams error as a problem at its line and column, in words.
+    static func problem(_ error: YamlError, text: String) -> YAMLProblem {
         switch error {
         case .reader(let problem, let offset, let value, _):
             let (line, column) = offset.map { position(ofCharacter: $0, in: text) } ?? (1, 1)
@@ -178,23 +172,23 @@ enum YAMLDocuments {
                     ? "the control character \(code) is not allowed in YAML text; inside a double-quoted string write it escaped (\"\\u\(String(format: "%04X", scalar.value))\")"
                     : "YAML cannot read the text: \(problem) (\(code))"
             }
-            return .escaped(file: file, line: line, column: column, path: "", message: message)
+            return YAMLProblem(line: line, column: column, message: message)
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let detail = context.map { "\(problem) \($0.text)" } ?? problem
-            return .escaped(file: file, line: mark.line, column: mark.column, path: "", message: "YAML syntax error: \(detail)")
+            return YAMLProblem(line: mark.line, column: mark.column, message: "YAML syntax error: \(detail)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             let names = duplicates.sorted().map { BoundedInput.quoted($0) }.joined(separator: ", ")
-            return .escaped(
-                file: file, line: context.mark.line, column: context.mark.column, path: "",
+            return YAMLProblem(
+                line: context.mark.line, column: context.mark.column,
                 message: "the field \(names) appears more than once in the same mapping")
         case .memory:
-            return .escaped(file: file, line: 1, column: 1, path: "", message: "YAML ran out of memory reading this file")
+            return YAMLProblem(line: 1, column: 1, message: "YAML ran out of memory reading this file")
         case .dataCouldNotBeDecoded(let encoding):
-            return .escaped(file: file, line: 1, column: 1, path: "", message: "the text is not \(encoding) text")
+            return YAMLProblem(line: 1, column: 1, message: "the text is not \(encoding) text")
         case .no, .writer, .emitter, .representer:
             // Writing errors: not raised while reading, but named rather than lost.
-            return .escaped(file: file, line: 1, column: 1, path: "", message: "YAML error: \(error)")
+            return YAMLProblem(line: 1, column: 1, message: "YAML error: \(error)")
         }
     }
 
@@ -215,6 +209,15 @@ enum YAMLDocuments {
     }
 }
 
+/// What is wrong with a YAML text, and where (1-based line and column).
+public struct YAMLProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    public var line: Int
+    public var column: Int
+    public var message: String
+
+    public var description: String { "\(line):\(column): \(message)" }
+}
+
 /// A value one thread hands another: written before `done` is signalled, read after the wait.
 private final class HandOver<Value>: @unchecked Sendable {
     var value: Value?
@@ -231,7 +234,7 @@ enum NestingScan {
     static let maxDepth = 64
     static let maxExplicitKeys = 64
 
-    static func problem(in text: String, file: String) -> ConfigDiagnostic? {
+    static func problem(in text: String) -> YAMLProblem? {
         var depth = 0
         var explicitKeys = 0
         var inDouble = false, inSingle = false
@@ -274,8 +277,8 @@ enum NestingScan {
                     guard depth > 0 || tokenStart else { break }
                     depth += 1
                     if depth > maxDepth {
-                        return .escaped(
-                            file: file, line: lineNumber, column: column, path: "",
+                        return YAMLProblem(
+                            line: lineNumber, column: column,
                             message: "flow collections ([…] and {…}) are nested more than \(maxDepth) deep here")
                     }
                 case UInt8(ascii: "]"), UInt8(ascii: "}"):
@@ -283,9 +286,9 @@ enum NestingScan {
                 case UInt8(ascii: "?") where tokenStart && (index + 1 == bytes.count || [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r")].contains(bytes[index + 1])):
                     explicitKeys += 1
                     if explicitKeys > maxExplicitKeys {
-                        return .escaped(
-                            file: file, line: lineNumber, column: column, path: "",
-                            message: "more than \(maxExplicitKeys) explicit keys ('? ') in one file; config needs none")
+                        return YAMLProblem(
+                            line: lineNumber, column: column,
+                            message: "more than \(maxExplicitKeys) explicit keys ('? ') in one file; nothing Keelson reads needs them")
                     }
                 case UInt8(ascii: "|") where tokenStart && depth == 0, UInt8(ascii: ">") where tokenStart && depth == 0:
                     // A block scalar when only indicators (and a comment) follow on the line.
