@@ -199,21 +199,67 @@ struct KubernetesRuntimeTests {
         let server = try await KubeTestServer.start(tickEvery: nil)
         defer { Task { await server.stop() } }
         let runtime = try Self.runtime(server, directory: directory)
-        // Quick enough for discovery and the first object, too slow for all three and pruning.
-        await server.cluster.setAnswerDelay(.milliseconds(150))
-        let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(2))
-        #expect(!applied.succeeded && applied.error == "apply timed out after 2s", "\(applied)")
-        #expect(applied.output.contains("created Deployment default/web"), "what was done is said: \(applied.output)")
-        let removed = try await runtime.remove(Self.instance, desired: try Self.state("1.0.0"), timeout: .milliseconds(200))
-        #expect(!removed.succeeded && removed.error == "remove timed out after 200ms", "\(removed)")
-        // Nothing of the abandoned work goes on: once the server answers at once again, what
-        // the cluster holds stays as it is.
-        await server.cluster.setAnswerDelay(.zero)
-        try await Task.sleep(for: .milliseconds(400))  // the server answers what it was sent
-        let before = await server.cluster.requestCount
+        // ConfigMaps answer only after a minute: the Deployment and the Service are applied,
+        // the ConfigMap's apply is still waiting when the deadline passes.
+        await server.cluster.setAnswerDelay(.seconds(60), forPathsContaining: "/configmaps")
+        let clock = ContinuousClock()
+        let started = clock.now
+        let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(3))
+        #expect(clock.now - started < .seconds(30), "the deadline, not the request's own timeout")
+        #expect(!applied.succeeded && applied.error == "apply timed out after 3s", "\(applied)")
+        #expect(applied.output == "created Deployment default/web\ncreated Service default/web", "what was done is said: \(applied.output)")
+        // Nothing of the abandoned apply goes on: no request follows it (no pruning after all).
+        let received = await server.cluster.receivedCount
         try await Task.sleep(for: .milliseconds(500))
-        #expect(await server.cluster.requestCount == before)
-        #expect(try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(30)).succeeded)
+        #expect(await server.cluster.receivedCount == received)
+
+        // Remove lists the instance's objects kind by kind (apps/v1 before v1, ConfigMap before
+        // Service): ConfigMaps are again too slow.
+        let removed = try await runtime.remove(Self.instance, desired: try Self.state("1.0.0"), timeout: .seconds(2))
+        #expect(!removed.succeeded && removed.error == "remove timed out after 2s", "\(removed)")
+        #expect(removed.output == "pruned Deployment default/web", "\(removed.output)")
+        #expect(await server.cluster.object("services", namespace: "default", name: "web") != nil, "listed after ConfigMaps")
+
+        // Once the server answers at once again, the same apply completes.
+        await server.cluster.setAnswerDelay(.zero)
+        let again = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(30))
+        #expect(again.succeeded && again.output.contains("created ConfigMap default/web-config"), "\(again)")
+    }
+
+    @Test("a settled object is not dry-run again until it or its desired state changes; a hand edit is still seen at once")
+    func driftAskedOnlyOnChange() async throws {
+        let directory = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await KubeTestServer.start(tickEvery: nil)
+        defer { Task { await server.stop() } }
+        let cluster = server.cluster
+        let runtime = try Self.runtime(server, directory: directory)
+        let state = try Self.state("1.0.0", objects: [])
+        #expect(try await runtime.apply(state, idempotencyKey: "a", timeout: .seconds(30)).succeeded)
+        for _ in 0..<3 { await cluster.tick() }
+        func dryRuns() async -> Int { await cluster.requests.filter { $0.line.contains("dryRun=All") }.count }
+
+        let first = try await runtime.fetch(Self.instance, desired: state)
+        #expect(first.objects.first?.health == .healthy && first.objects.first?.drifted == false, "\(first)")
+        let asked = await dryRuns()
+        #expect(asked >= 1)
+        let second = try await runtime.fetch(Self.instance, desired: state)
+        let askedAgain = await dryRuns()
+        #expect(second == first && askedAgain == asked, "nothing moved: the same answer, not asked again")
+
+        // kubectl scale: a write, a new resourceVersion; the drift is seen at the next fetch.
+        let deployments = FakeCluster.kinds.first { $0.resource == "deployments" }!
+        _ = await cluster.patch(
+            deployments, namespace: "default", name: "web", subresource: "scale", body: .object(["spec": .object(["replicas": .integer(4)])]),
+            manager: "kubectl", dryRun: false)
+        let edited = try await runtime.fetch(Self.instance, desired: state)
+        #expect(edited.objects.first?.drifted == true && edited.objects.first?.message?.contains(".spec.replicas") == true, "\(edited)")
+        #expect(await dryRuns() == asked + 1)
+
+        // Another desired state for the same live object is asked about too.
+        let other = try Self.state("1.0.1", objects: [])
+        _ = try await runtime.fetch(Self.instance, desired: other)
+        #expect(await dryRuns() == asked + 2)
     }
 
     @Test("instance label values fit Kubernetes: short ids as they are, long ones cut with a digest, distinct")

@@ -92,7 +92,18 @@ public actor FakeCluster {
     public func deny(_ verbResource: String) { denied.insert(verbResource) }
     /// How long the server waits before it answers each request (a slow or overloaded API server).
     public private(set) var answerDelay: Duration = .zero
-    public func setAnswerDelay(_ delay: Duration) { answerDelay = delay }
+    /// Only requests whose path contains this are delayed (nil: every request).
+    public private(set) var delayedPaths: String?
+    public func setAnswerDelay(_ delay: Duration, forPathsContaining part: String? = nil) {
+        answerDelay = delay
+        delayedPaths = part
+    }
+
+    /// How long the server waits before it answers a request for `path`.
+    func delay(for path: String) -> Duration {
+        guard let delayedPaths else { return answerDelay }
+        return path.contains(delayedPaths) ? answerDelay : .zero
+    }
 
     /// Every object stored, in key order.
     public func all() -> [(Key, JSONValue)] { objects.keys.sorted().map { ($0, objects[$0]!) } }
@@ -136,7 +147,11 @@ public actor FakeCluster {
         }
     }
 
+    /// Every request received since the server started (counted as it arrives).
+    public private(set) var receivedCount = 0
+
     func record(_ line: String, contentType: String?, body: String) {
+        receivedCount += 1
         requests.append((line, contentType, body))
         if requests.count >= 20_000 { requests.removeFirst(10_000) }
     }

@@ -104,7 +104,7 @@ struct Handler: Sendable {
         if let token, request.headers[.authorization] != "Bearer \(token)" {
             return Self.json(cluster.failure(401, "Unauthorized", "Unauthorized"))
         }
-        let delay = await cluster.answerDelay
+        let delay = await cluster.delay(for: path)
         if delay > .zero { try await Task.sleep(for: delay) }
         let answer = await route(request.method, path: path, query: query, contentType: contentType, body: text)
         await cluster.recordAnswer("\(request.method.rawValue) \(request.uri.description)", answer)

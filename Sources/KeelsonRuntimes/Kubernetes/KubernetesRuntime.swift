@@ -46,6 +46,7 @@ public final class KubernetesRuntime: Runtime {
     public let settings: KubernetesSettings
     /// The client, or why none could be made (a kubeconfig problem is said by every call).
     private let client: Result<KubeClient, KubeProblem>
+    private let driftMemo = Mutex<[String: DriftMemo]>([:])
 
     /// Labels and annotations Keelson puts on every object it applies.
     public static let instanceLabel = "keelson.dev/instance"
@@ -183,7 +184,7 @@ public final class KubernetesRuntime: Runtime {
                     throw Failed(message: "\(object.shown): \(error.message)" + (forceConflicts ? "" : " — another field manager owns these fields; set forceConflicts: true on runtime \(runtime) to take them over"))
                 }
             }
-            for line in try await self.prune(state.instance, keeping: planned, client: client) { progress.record(line) }
+            try await self.prune(state.instance, keeping: planned, client: client, progress: progress)
         }
     }
 
@@ -226,18 +227,19 @@ public final class KubernetesRuntime: Runtime {
             group.cancelAll()
             return first
         }
+        // A line per object, each named as the API server accepted it: no escaping needed.
+        let output = progress.all.joined(separator: "\n")
         return ApplyResult(
             succeeded: error == nil, durationMilliseconds: (clock.now - started).milliseconds,
-            output: BoundedInput.printable(progress.all.joined(separator: "\n"), limit: 8_000), error: error)
+            output: output.count > 8_000 ? String(output.prefix(8_000)) + "…" : output, error: error)
     }
 
     /// Deletes the instance's objects (by its labels, of the kinds Keelson applies) that
-    /// `keeping` does not name; answers a line per object deleted.
-    func prune(_ instance: ServiceInstanceID, keeping: [Planned], client: KubeClient) async throws -> [String] {
+    /// `keeping` does not name, recording a line per object deleted.
+    func prune(_ instance: ServiceInstanceID, keeping: [Planned], client: KubeClient, progress: Progress) async throws {
         var kinds = Set(Self.pruneKinds)
         for object in keeping { kinds.insert(KindReference(apiVersion: object.resource.apiVersion, kind: object.resource.kind)) }
         let kept = Set(keeping.map { "\($0.resource.apiVersion) \($0.resource.kind) \($0.namespace ?? "") \($0.name)" })
-        var lines: [String] = []
         for kind in kinds.sorted() {
             let resource: KubeResource
             do {
@@ -250,11 +252,10 @@ public final class KubernetesRuntime: Runtime {
                 let namespace = object.field("metadata", "namespace")?.text
                 guard !kept.contains("\(resource.apiVersion) \(resource.kind) \(namespace ?? "") \(name)") else { continue }
                 if try await client.delete(resource, namespace: namespace, name: name) {
-                    lines.append("pruned \(resource.kind) \(namespace.map { "\($0)/" } ?? "")\(name)")
+                    progress.record("pruned \(resource.kind) \(namespace.map { "\($0)/" } ?? "")\(name)")
                 }
             }
         }
-        return lines
     }
 
     public func fetch(_ instance: ServiceInstanceID, desired: DesiredState?) async throws -> Observation {
@@ -262,7 +263,7 @@ public final class KubernetesRuntime: Runtime {
             let client = try connected()
             guard let desired else {
                 // Nothing to compare with: the objects that carry the instance's labels.
-                return Observation(objects: try await labelled(instance, client: client).map { observe($0, resource: nil, planned: nil, dryRun: nil) })
+                return Observation(objects: try await labelled(instance, client: client).map { observe($0, resource: nil, planned: nil, differences: nil) })
             }
             let planned = try await plan(desired, client: client)
             var objects: [ObservedObject] = []
@@ -272,17 +273,52 @@ public final class KubernetesRuntime: Runtime {
                         name: object.shown, version: nil, desiredReplicas: 1, readyReplicas: 0, health: .unhealthy, message: "missing", drifted: true))
                     continue
                 }
-                // What an apply would make of it now: anything else in the live object is drift.
-                let dryRun = try? await client.apply(
-                    object.object, resource: object.resource, namespace: object.namespace, name: object.name,
-                    fieldManager: Self.fieldManager, force: true, dryRun: true)
-                objects.append(observe(live, resource: object.resource, planned: object, dryRun: dryRun))
+                objects.append(observe(
+                    live, resource: object.resource, planned: object,
+                    differences: try await drift(of: live, from: object, desired: desired, client: client)))
             }
             return Observation(objects: objects)
         } catch {
             throw FetchError(runtime: name, instance: instance, reason: "\(error)")
         }
     }
+
+    /// Where the live object differs from what an apply of `planned` would make of it now (a
+    /// server-side dry run), or nil when the dry run fails. The answer is kept per object with
+    /// the live `resourceVersion` and the desired digest: while neither moves — a settled
+    /// instance — the same answer is given again without asking the server, which halves what
+    /// a stable fetch costs the API server. Any write to the object (a hand edit, a scale, a
+    /// status update) changes its `resourceVersion` and asks again.
+    func drift(of live: JSONValue, from planned: Planned, desired: DesiredState, client: KubeClient) async throws -> [String]? {
+        let key = "\(desired.instance) \(planned.shown)"
+        let resourceVersion = live.field("metadata", "resourceVersion")?.text
+        if let resourceVersion, let known = driftMemo.withLock({ $0[key] }),
+           known.resourceVersion == resourceVersion, known.digest == desired.digest {
+            return known.differences
+        }
+        guard let dryRun = try? await client.apply(
+            planned.object, resource: planned.resource, namespace: planned.namespace, name: planned.name,
+            fieldManager: Self.fieldManager, force: true, dryRun: true)
+        else { return nil }
+        let differences = KubeDrift.differences(live: live, wanted: dryRun)
+        if let resourceVersion {
+            let memo = DriftMemo(resourceVersion: resourceVersion, digest: desired.digest, differences: differences)
+            driftMemo.withLock { known in
+                if known.count >= Self.driftMemoLimit { known.removeAll() }
+                known[key] = memo
+            }
+        }
+        return differences
+    }
+
+    struct DriftMemo: Sendable {
+        var resourceVersion: String
+        var digest: String
+        var differences: [String]
+    }
+
+    /// The most objects whose drift is kept (then all are forgotten and asked for again).
+    static let driftMemoLimit = 200_000
 
     /// Every object that carries the instance's labels, of the kinds Keelson applies.
     func labelled(_ instance: ServiceInstanceID, client: KubeClient) async throws -> [JSONValue] {
@@ -297,7 +333,7 @@ public final class KubernetesRuntime: Runtime {
     /// A live object as an observation: its release (Keelson's annotation, else its first
     /// container's image tag), replicas and health by kind, and whether it drifted from what an
     /// apply would make of it.
-    func observe(_ live: JSONValue, resource: KubeResource?, planned: Planned?, dryRun: JSONValue?) -> ObservedObject {
+    func observe(_ live: JSONValue, resource: KubeResource?, planned: Planned?, differences: [String]?) -> ObservedObject {
         let assessment = KubeHealth.assess(live)
         let kind = live.field("kind")?.text ?? resource?.kind ?? "Object"
         let namespace = live.field("metadata", "namespace")?.text
@@ -310,8 +346,7 @@ public final class KubernetesRuntime: Runtime {
         }
         var drifted = false
         var message = assessment.message
-        if let dryRun {
-            let differences = KubeDrift.differences(live: live, wanted: dryRun)
+        if let differences {
             if !differences.isEmpty {
                 drifted = true
                 let shown = differences.prefix(3).joined(separator: ", ") + (differences.count > 3 ? " and \(differences.count - 3) more" : "")
@@ -329,23 +364,22 @@ public final class KubernetesRuntime: Runtime {
             var planned: [Planned] = []
             if let desired { planned = (try? await self.plan(desired, client: client)) ?? [] }
             // Nothing is kept: every object of the instance goes, of its manifests' kinds too.
-            for line in try await self.prune(instance, keeping: [], client: client, extraKinds: planned) { progress.record(line) }
+            try await self.prune(instance, keeping: [], client: client, extraKinds: planned, progress: progress)
         }
     }
 
-    func prune(_ instance: ServiceInstanceID, keeping: [Planned], client: KubeClient, extraKinds: [Planned]) async throws -> [String] {
-        var lines: [String] = []
+    func prune(_ instance: ServiceInstanceID, keeping: [Planned], client: KubeClient, extraKinds: [Planned], progress: Progress) async throws {
         var seen = Set(Self.pruneKinds)
         for object in extraKinds where seen.insert(KindReference(apiVersion: object.resource.apiVersion, kind: object.resource.kind)).inserted {
             for live in try await client.list(object.resource, namespace: nil, labelSelector: Self.selector(instance)) {
                 guard let name = live.field("metadata", "name")?.text else { continue }
                 let namespace = live.field("metadata", "namespace")?.text
                 if try await client.delete(object.resource, namespace: namespace, name: name) {
-                    lines.append("pruned \(object.resource.kind) \(namespace.map { "\($0)/" } ?? "")\(name)")
+                    progress.record("pruned \(object.resource.kind) \(namespace.map { "\($0)/" } ?? "")\(name)")
                 }
             }
         }
-        return lines + (try await prune(instance, keeping: keeping, client: client))
+        try await prune(instance, keeping: keeping, client: client, progress: progress)
     }
 
     public func check() async -> [RuntimeCheck] {
