@@ -116,6 +116,7 @@ public struct RuntimeFactory: Sendable {
             case .success(let timeout): if let timeout, timeout > 0 { kubernetes.requestTimeout = .seconds(timeout) }
             }
             kubernetes.kinds = Self.manifestKinds(of: runtime.name, in: intent)
+            kubernetes.namespaces = Self.namespaces(of: runtime, in: intent)
             return .success(KubernetesRuntime(name: runtime.name, settings: kubernetes))
         case .ecs:
             return .success(UnavailableRuntime(
@@ -143,6 +144,29 @@ public struct RuntimeFactory: Sendable {
             }
         }
         return kinds.sorted()
+    }
+
+    /// The namespaces the runtime's instances deploy into, as far as config alone says: each
+    /// instance's `run.kubernetes.namespace` rendered for its channel (one that needs a release's
+    /// parameters is left out). For `runtime check`.
+    static func namespaces(of runtime: RuntimeIntent, in intent: Intent) -> [String] {
+        var found = Set<String>()
+        for service in intent.services {
+            guard let application = intent.applications.first(where: { $0.name == service.application }) else { continue }
+            for instance in service.instances where instance.runtime == runtime.name {
+                guard case .kubernetes(_, let template?) = instance.run,
+                      let channel = application.channels.first(where: { $0.name == instance.channel })
+                else { continue }
+                let values = TemplateContext.values(
+                    application: application, service: service.name, channel: channel, runtime: runtime,
+                    parameters: [:], version: "", replicas: instance.replicas)
+                guard !Template.isTemplated(template) || !template.contains("parameters.") && !template.contains("release."),
+                      let namespace = try? Template.render(template, with: values), !namespace.isEmpty
+                else { continue }
+                found.insert(namespace)
+            }
+        }
+        return found.sorted()
     }
 
     /// Every runtime the intent declares, by name.

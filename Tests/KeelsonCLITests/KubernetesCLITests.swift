@@ -29,9 +29,16 @@ struct KubernetesCLITests {
         #expect(missing.stdout.contains("runtime cluster (kubernetes)"))
         #expect(missing.stdout.contains("✓ credentials: kubeconfig \(kubeconfig), context test"), "\(missing.stdout)")
         #expect(missing.stdout.contains("✓ reachable:") && missing.stdout.contains("v1.31"), "\(missing.stdout)")
-        #expect(missing.stdout.contains("✗ namespace:") && missing.stdout.contains("shop-staging"), "\(missing.stdout)")
+        #expect(missing.stdout.contains("✗ namespace: namespaces shop-prod, shop-staging do not exist"), "each channel's: \(missing.stdout)")
 
-        for namespace in ["shop-staging", "shop-prod"] { await server.cluster.createNamespace(namespace) }
+        await server.cluster.createNamespace("shop-staging")
+        let prodMissing = try await cli.run(["runtime", "check", "cluster", "--db", cli.db], environment: environment)
+        #expect(prodMissing.stdout.contains("✗ namespace: namespace shop-prod does not exist"), "\(prodMissing.stdout)")
+        await server.cluster.createNamespace("shop-prod")
+        await server.cluster.deny("patch deployments")
+        let denied = try await cli.run(["runtime", "check", "cluster", "--db", cli.db], environment: environment)
+        #expect(denied.status == 1 && denied.stdout.contains("✗ permitted Deployment: may not patch deployments in shop-prod"), "\(denied.stdout)")
+        await server.cluster.allowAll()
         let check = try await cli.run(["runtime", "check", "cluster", "-o", "json", "--db", cli.db], environment: environment)
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any]

@@ -90,6 +90,7 @@ public actor FakeCluster {
     public func setBadImageMarker(_ marker: String) { badImageMarker = marker }
     public func setProgressDeadlineTicks(_ ticks: Int) { progressDeadlineTicks = ticks }
     public func deny(_ verbResource: String) { denied.insert(verbResource) }
+    public func allowAll() { denied.removeAll() }
     /// How long the server waits before it answers each request (a slow or overloaded API server).
     public private(set) var answerDelay: Duration = .zero
     /// Only requests whose path contains this are delayed (nil: every request).

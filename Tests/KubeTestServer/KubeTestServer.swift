@@ -176,11 +176,11 @@ struct Handler: Sendable {
     }
 
     static func decode(_ text: String) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        try? PayloadDecoder().decode(JSONValue.self, from: text)
     }
 
     static func json(_ answer: FakeCluster.Answer) -> Response {
-        let data = (try? JSONEncoder().encode(answer.body)) ?? Data("{}".utf8)
+        let data = (try? CanonicalJSON.data(answer.body)) ?? Data("{}".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: HTTPResponse.Status(code: answer.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))

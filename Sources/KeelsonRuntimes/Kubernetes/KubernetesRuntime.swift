@@ -16,6 +16,9 @@ public struct KubernetesSettings: Sendable, Hashable {
     public var requestTimeout: Duration = .seconds(30)
     /// The kinds the manifests use (`apps/v1 Deployment`), for `runtime check`'s permission review.
     public var kinds: [KindReference] = []
+    /// The namespaces the instances deploy into (per channel), for `runtime check`; the
+    /// connection's namespace when none is named.
+    public var namespaces: [String] = []
 
     public init() {}
 }
@@ -405,12 +408,19 @@ public final class KubernetesRuntime: Runtime {
             checks.append(RuntimeCheck(name: "reachable", passed: false, detail: "\(error)"))
             return checks
         }
-        let namespace = client.connection.namespace
+        let namespaces = settings.namespaces.isEmpty ? [client.connection.namespace] : settings.namespaces
         do {
-            let namespaces = try await client.resource(apiVersion: "v1", kind: "Namespace")
-            let found = try await client.get(namespaces, namespace: nil, name: namespace) != nil
+            let resource = try await client.resource(apiVersion: "v1", kind: "Namespace")
+            var missing: [String] = []
+            for namespace in namespaces where try await client.get(resource, namespace: nil, name: namespace) == nil {
+                missing.append(namespace)
+            }
             checks.append(RuntimeCheck(name: "authenticated", passed: true, detail: "the API answers these credentials"))
-            checks.append(RuntimeCheck(name: "namespace", passed: found, detail: found ? "\(namespace) exists" : "namespace \(namespace) does not exist"))
+            checks.append(RuntimeCheck(
+                name: "namespace", passed: missing.isEmpty,
+                detail: missing.isEmpty
+                    ? "\(namespaces.joined(separator: ", ")) \(namespaces.count == 1 ? "exists" : "exist")"
+                    : "\(missing.count == 1 ? "namespace" : "namespaces") \(missing.joined(separator: ", ")) \(missing.count == 1 ? "does" : "do") not exist"))
         } catch let error as KubeAPIError where error.code == 401 {
             checks.append(RuntimeCheck(name: "authenticated", passed: false, detail: "\(error)"))
             return checks
@@ -418,17 +428,24 @@ public final class KubernetesRuntime: Runtime {
             checks.append(RuntimeCheck(name: "namespace", passed: false, detail: "\(error)"))
         }
         let kinds = settings.kinds.isEmpty ? [KindReference(apiVersion: "apps/v1", kind: "Deployment"), KindReference(apiVersion: "v1", kind: "Service")] : settings.kinds
+        let places = namespaces.joined(separator: ", ")
         for kind in kinds.sorted() {
             do {
                 let resource = try await client.resource(apiVersion: kind.apiVersion, kind: kind.kind)
                 var refused: [String] = []
-                for verb in ["get", "list", "patch", "delete"] {
-                    let review = try await client.mayI(verb, resource, namespace: namespace)
-                    if !review.allowed { refused.append(verb + (review.reason.map { " (\($0))" } ?? "")) }
+                for namespace in resource.namespaced ? namespaces : [namespaces[0]] {
+                    for verb in ["get", "list", "patch", "delete"] {
+                        let review = try await client.mayI(verb, resource, namespace: resource.namespaced ? namespace : nil)
+                        if !review.allowed {
+                            refused.append("\(verb) \(resource.name)" + (resource.namespaced ? " in \(namespace)" : "") + (review.reason.map { " (\($0))" } ?? ""))
+                        }
+                    }
                 }
                 checks.append(RuntimeCheck(
                     name: "permitted \(kind.kind)", passed: refused.isEmpty,
-                    detail: refused.isEmpty ? "get, list, patch and delete \(resource.name) in \(namespace)" : "may not \(refused.joined(separator: ", ")) \(resource.name) in \(namespace)"))
+                    detail: refused.isEmpty
+                        ? "get, list, patch and delete \(resource.name)\(resource.namespaced ? " in \(places)" : "")"
+                        : "may not \(refused.joined(separator: ", "))"))
             } catch {
                 checks.append(RuntimeCheck(name: "permitted \(kind.kind)", passed: false, detail: "\(error)"))
             }
