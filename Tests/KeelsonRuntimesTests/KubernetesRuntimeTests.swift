@@ -199,14 +199,15 @@ struct KubernetesRuntimeTests {
         let server = try await KubeTestServer.start(tickEvery: nil)
         defer { Task { await server.stop() } }
         let runtime = try Self.runtime(server, directory: directory)
-        // ConfigMaps answer only after a minute: the Deployment and the Service are applied,
-        // the ConfigMap's apply is still waiting when the deadline passes.
-        await server.cluster.setAnswerDelay(.seconds(60), forPathsContaining: "/configmaps")
+        // ConfigMaps answer only after two minutes: the Deployment and the Service are applied
+        // (the deadline leaves room for a loaded machine), the ConfigMap's apply is still
+        // waiting when the deadline passes.
+        await server.cluster.setAnswerDelay(.seconds(120), forPathsContaining: "/configmaps")
         let clock = ContinuousClock()
         let started = clock.now
-        let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(3))
+        let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(10))
         #expect(clock.now - started < .seconds(30), "the deadline, not the request's own timeout")
-        #expect(!applied.succeeded && applied.error == "apply timed out after 3s", "\(applied)")
+        #expect(!applied.succeeded && applied.error == "apply timed out after 10s", "\(applied)")
         #expect(applied.output == "created Deployment default/web\ncreated Service default/web", "what was done is said: \(applied.output)")
         // Nothing of the abandoned apply goes on: no request follows it (no pruning after all).
         let received = await server.cluster.receivedCount
@@ -215,8 +216,8 @@ struct KubernetesRuntimeTests {
 
         // Remove lists the instance's objects kind by kind (apps/v1 before v1, ConfigMap before
         // Service): ConfigMaps are again too slow.
-        let removed = try await runtime.remove(Self.instance, desired: try Self.state("1.0.0"), timeout: .seconds(2))
-        #expect(!removed.succeeded && removed.error == "remove timed out after 2s", "\(removed)")
+        let removed = try await runtime.remove(Self.instance, desired: try Self.state("1.0.0"), timeout: .seconds(5))
+        #expect(!removed.succeeded && removed.error == "remove timed out after 5s", "\(removed)")
         #expect(removed.output == "pruned Deployment default/web", "\(removed.output)")
         #expect(await server.cluster.object("services", namespace: "default", name: "web") != nil, "listed after ConfigMaps")
 

@@ -62,6 +62,8 @@ enum KubernetesBenchmark {
                 run: "{kubernetes: {manifests: k8s, namespace: \"{{channel.name}}\"}}"))
     }
 
+    static let baselineRounds = 10
+
     /// `passes` passes a minute apart (1,440 are a day) after the fleet converged.
     static func run(directory: URL, services: Int, passes: Int) async throws -> Result {
         let server = try await KubeTestServer.start(tickEvery: nil)
@@ -117,12 +119,12 @@ enum KubernetesBenchmark {
         }
         await worker.stop()
 
-        // The baseline, in the same process: one GET per Deployment, 16 at a time, 3 rounds.
+        // The baseline, in the same process: one GET per Deployment, 16 at a time, 10 rounds.
         let client = try KubeClient(KubeConfigLoader.connection(kubeconfig: kubeconfig, context: nil, namespace: nil))
         let deployments = try await client.resource(apiVersion: "apps/v1", kind: "Deployment")
         let names = FleetConfig.channels.flatMap { channel in (0..<services).map { (channel, "svc-\($0)") } }
         let baselineStarted = wall.now
-        for _ in 0..<3 {
+        for _ in 0..<baselineRounds {
             try await inParallel(names, limit: 16) { namespace, name in
                 guard try await client.get(deployments, namespace: namespace, name: name) != nil else {
                     throw BenchmarkError(description: "part 13: deployment \(namespace)/\(name) is missing")
@@ -153,7 +155,7 @@ enum KubernetesBenchmark {
         let whole = try await store.events(EventFilter(afterPosition: eventsBefore, types: [StateFetched.eventType])).count
         try store.close()
         return Result(
-            instances: instances, passes: passes, fetches: instances * passes, dayTime: dayTime, baselineGets: names.count * 3,
+            instances: instances, passes: passes, fetches: instances * passes, dayTime: dayTime, baselineGets: names.count * baselineRounds,
             baselineTime: baselineTime, convergeTime: convergeTime, bytes: Measurements.fileSize(path) - bytesBefore,
             events: events, wholeObservations: whole, apiRequests: requests)
     }
