@@ -108,6 +108,35 @@ struct KubeClientTests {
         let nowhere = try KubeClient(KubeConnection(server: "http://127.0.0.1:1", source: "test"), timeout: .seconds(5))
         await #expect(throws: KubeTransportError.self) { try await nowhere.serverVersion() }
     }
+
+    @Test("a broken or hostile server: text that is not JSON, JSON nested 100,000 deep, an answer that never comes — each an error, in bounded time")
+    func hostileAnswers() async throws {
+        let server = try await KubeTestServer.start(tickEvery: nil)
+        defer { Task { await server.stop() } }
+        let client = try KubeClient(KubeConnection(server: server.url, source: "test"), timeout: .seconds(2))
+        let deployments = try await client.resource(apiVersion: "apps/v1", kind: "Deployment")
+
+        await server.cluster.setRawAnswer("<html>502 Bad Gateway</html>\u{1B}[31m", forPathsContaining: "/deployments/a")
+        do {
+            _ = try await client.get(deployments, namespace: "default", name: "a")
+            Issue.record("took text that is not JSON")
+        } catch let error as KubeAPIError {
+            #expect(error.message.hasPrefix("the answer is not JSON: <html>502 Bad Gateway</html>"), "\(error)")
+            #expect(!error.description.contains("\u{1B}"), "control characters are shown escaped: \(error)")
+        }
+
+        await server.cluster.setRawAnswer(String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000), forPathsContaining: "/deployments/b")
+        await #expect(throws: KubeAPIError.self) { try await client.get(deployments, namespace: "default", name: "b") }
+
+        await server.cluster.setAnswerDelay(.seconds(60), forPathsContaining: "/deployments/c")
+        let clock = ContinuousClock()
+        let started = clock.now
+        await #expect(throws: (any Error).self) { try await client.get(deployments, namespace: "default", name: "c") }
+        #expect(clock.now - started < .seconds(30), "the request's timeout ends the wait")
+
+        // The client is still usable after all of it.
+        #expect(try await client.get(deployments, namespace: "default", name: "d") == nil)
+    }
 }
 
 extension JSONValue {

@@ -100,6 +100,14 @@ public actor FakeCluster {
         delayedPaths = part
     }
 
+    /// Raw text (status 200, `application/json`) answered instead of the API's answer, for
+    /// requests whose path contains the key: a broken or hostile server.
+    public private(set) var rawAnswers: [String: String] = [:]
+    public func setRawAnswer(_ text: String?, forPathsContaining part: String) { rawAnswers[part] = text }
+    func rawAnswer(for path: String) -> String? {
+        rawAnswers.keys.sorted().first { path.contains($0) }.flatMap { rawAnswers[$0] }
+    }
+
     /// How long the server waits before it answers a request for `path`.
     func delay(for path: String) -> Duration {
         guard let delayedPaths else { return answerDelay }

@@ -106,6 +106,11 @@ struct Handler: Sendable {
         }
         let delay = await cluster.delay(for: path)
         if delay > .zero { try await Task.sleep(for: delay) }
+        if let raw = await cluster.rawAnswer(for: path) {
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: raw)))
+        }
         let answer = await route(request.method, path: path, query: query, contentType: contentType, body: text)
         await cluster.recordAnswer("\(request.method.rawValue) \(request.uri.description)", answer)
         return Self.json(answer)

@@ -230,8 +230,8 @@ public final class KubernetesRuntime: Runtime {
             group.cancelAll()
             return first
         }
-        // A line per object, each named as the API server accepted it: no escaping needed.
-        let output = progress.all.joined(separator: "\n")
+        // A line per object; each line's text (names a server answered with) shown printable.
+        let output = progress.all.map { BoundedInput.printable($0, limit: 600) }.joined(separator: "\n")
         return ApplyResult(
             succeeded: error == nil, durationMilliseconds: (clock.now - started).milliseconds,
             output: output.count > 8_000 ? String(output.prefix(8_000)) + "…" : output, error: error)
