@@ -113,7 +113,7 @@ struct KubeClientTests {
     func hostileAnswers() async throws {
         let server = try await KubeTestServer.start(tickEvery: nil)
         defer { Task { await server.stop() } }
-        let client = try KubeClient(KubeConnection(server: server.url, source: "test"), timeout: .seconds(2))
+        let client = try KubeClient(KubeConnection(server: server.url, source: "test"))
         let deployments = try await client.resource(apiVersion: "apps/v1", kind: "Deployment")
 
         await server.cluster.setRawAnswer("<html>502 Bad Gateway</html>\u{1B}[31m", forPathsContaining: "/deployments/a")
@@ -131,7 +131,8 @@ struct KubeClientTests {
         await server.cluster.setAnswerDelay(.seconds(60), forPathsContaining: "/deployments/c")
         let clock = ContinuousClock()
         let started = clock.now
-        await #expect(throws: (any Error).self) { try await client.get(deployments, namespace: "default", name: "c") }
+        let impatient = try KubeClient(KubeConnection(server: server.url, source: "test"), timeout: .seconds(2))
+        await #expect(throws: KubeTransportError.self) { try await impatient.get(deployments, namespace: "default", name: "c") }
         #expect(clock.now - started < .seconds(30), "the request's timeout ends the wait")
 
         // The client is still usable after all of it.
