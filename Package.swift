@@ -128,8 +128,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
-            resources: [.embedInCode("openapi.json")]
+            // The OpenAPI document and the web UI's files, compiled into the binary.
+            resources: [.embedInCode("openapi.json"), .embedInCode("WebUI")]
         ),
         .executableTarget(
             name: "keelson",

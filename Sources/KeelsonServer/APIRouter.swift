@@ -72,6 +72,7 @@ public struct APIRouter: Sendable {
     public func makeRouter() -> Router<KeelsonRequestContext> {
         let router = Router(context: Context.self)
         router.add(middleware: JSONErrorMiddleware())
+        WebUI.register(into: router)
         return Self.register(into: router, registry: Registry(), api: self)
     }
 

@@ -208,6 +208,9 @@ public struct StatusResponse: Codable, Sendable {
     public var position: Int64
     /// Each application's release channels in promotion order (from its last `PolicyCompiled`).
     public var channels: [String: [String]]?
+    /// Each application's promotion graph: for each release channel, the channels it follows
+    /// (its `after:`; empty for a first channel).
+    public var promotions: [String: [String: [String]]]?
     /// With a `limit`: the instance to ask for the next page after (`after=`); nil on the last page.
     public var next: String?
 }

@@ -201,11 +201,16 @@ public struct ControlPlane: Sendable {
             next = rows.last?.instance
         }
         var channels: [String: [String]] = [:]
+        var promotions: [String: [String: [String]]] = [:]
         for application in Set(rows.compactMap { $0.instance.split(separator: "/").first.map(String.init) }).sorted() {
-            if let policy = try await AppliedConfig.policy(of: application, in: store) { channels[application] = policy.channels.map(\.name) }
+            if let policy = try await AppliedConfig.policy(of: application, in: store) {
+                channels[application] = policy.channels.map(\.name)
+                promotions[application] = Dictionary(policy.channels.map { ($0.name, $0.after) }, uniquingKeysWith: { first, _ in first })
+            }
         }
         let clock = now().millisecondsSince1970
-        return StatusResponse(instances: rows.map { Self.entry($0, now: clock) }, position: position, channels: channels, next: next)
+        return StatusResponse(
+            instances: rows.map { Self.entry($0, now: clock) }, position: position, channels: channels, promotions: promotions, next: next)
     }
 
     /// A status row as the API shows it: a structured reason is said as of `now` (a wait's

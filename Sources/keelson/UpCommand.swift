@@ -108,6 +108,8 @@ struct UpCommand: AsyncParsableCommand {
             The commands above open the database file; to go through the server instead:
               export KEELSON_SERVER=\(url) KEELSON_TOKEN=$(cat \(tokenFile))
 
+            The web UI, to watch the rollout and approve from a browser: \(url)/ (sign in with the token in \(tokenFile))
+
             Ctrl-C stops the server; the processes it started keep running until `\(keelson("down"))`.
 
             """)

@@ -1,0 +1,257 @@
+// The fleet board: per application, its release channels in promotion order as columns (the
+// `after:` graph drawn above them), each service a row, each cell an instance — its current and
+// target release, its status and what it waits for. Live: every event on the stream refreshes the
+// board (at most twice a second), and only the cells that changed are redrawn.
+
+import { call, instancePath, session } from './api.js';
+import { announce, confirmAction, h, s, toast } from './dom.js';
+import { follow } from './stream.js';
+
+const STATUSES = ['waiting', 'converging', 'converged', 'failed', 'rollingBack', 'rolledBack', 'superseded', 'rejected', 'idle'];
+const LABEL = 180; // the service column, px
+const COLUMN = 230; // a channel column, px
+
+/** Draws the board into `main`; returns the function that stops it (closes the stream). */
+export function board(main, query, setLive) {
+  const filters = {
+    application: query.get('application') ?? '',
+    service: query.get('service') ?? '',
+    status: query.get('status') ?? '',
+  };
+  let answer = null;
+  let shape = null; // what the drawn tables are made of; redrawn whole when it changes
+  const cells = new Map(); // instance → { td, key }
+  let stream = null;
+  let stopped = false;
+  let loading = false;
+  let again = false;
+
+  const summary = h('p', { class: 'summary', id: 'board-summary', 'aria-live': 'off' });
+  const problem = h('p', { class: 'error', role: 'alert', hidden: true });
+  const boards = h('div', { id: 'boards' });
+  const applicationChoice = h('select', { id: 'filter-application' }, h('option', { value: '' }, 'all'));
+  const serviceText = h('input', { id: 'filter-service', type: 'search', value: filters.service, placeholder: 'name contains…' });
+  const statusChoice = h('select', { id: 'filter-status' }, h('option', { value: '' }, 'any'),
+    STATUSES.map((status) => h('option', { value: status, selected: status === filters.status }, status)));
+  const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the board' },
+    h('label', {}, 'Application', applicationChoice),
+    h('label', {}, 'Service', serviceText),
+    h('label', {}, 'Status', statusChoice));
+  form.addEventListener('submit', (event) => event.preventDefault());
+  for (const [control, key] of [[applicationChoice, 'application'], [serviceText, 'service'], [statusChoice, 'status']]) {
+    const apply = () => {
+      if (filters[key] === control.value) return;
+      filters[key] = control.value;
+      const search = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== ''));
+      history.replaceState(null, '', `#/${search.size ? `?${search}` : ''}`);
+      draw();
+    };
+    control.addEventListener('input', apply);
+    control.addEventListener('change', apply);
+  }
+  main.replaceChildren(h('h1', {}, 'Fleet'), form, summary, problem, boards);
+  summary.textContent = 'Loading…';
+
+  async function load() {
+    if (stopped) return;
+    if (loading) { again = true; return; }
+    loading = true;
+    try {
+      answer = await call('GET', '/api/v1/status');
+      problem.hidden = true;
+      draw();
+      if (!stream) {
+        stream = follow({ after: answer.position, onEvents: soon, onState: setLive });
+      }
+    } catch (error) {
+      problem.hidden = false;
+      problem.textContent = `Could not read the fleet's status: ${error.message}`;
+    } finally {
+      loading = false;
+      if (again && !stopped) { again = false; setTimeout(load, 500); }
+    }
+  }
+
+  let timer = null;
+  function soon() {
+    if (timer || stopped) return;
+    timer = setTimeout(() => { timer = null; load(); }, 500);
+  }
+
+  function draw() {
+    if (!answer) return;
+    const applications = new Map(); // application → { channels, promotions, services: Map(service → Map(channel → entry)) }
+    for (const name of Object.keys(answer.channels ?? {}).sort()) {
+      applications.set(name, { channels: answer.channels[name], promotions: answer.promotions?.[name] ?? {}, services: new Map() });
+    }
+    const known = [...applications.keys()];
+    if (applicationChoice.options.length !== known.length + 1 || known.some((name, i) => applicationChoice.options[i + 1].value !== name)) {
+      applicationChoice.replaceChildren(h('option', { value: '' }, 'all'),
+        known.map((name) => h('option', { value: name, selected: name === filters.application }, name)));
+    }
+    const serviceFilter = filters.service.toLowerCase();
+    let shown = 0;
+    for (const entry of answer.instances) {
+      const { application, service, channel } = parts(entry.instance);
+      if (filters.application && application !== filters.application) continue;
+      if (serviceFilter && !service.toLowerCase().includes(serviceFilter)) continue;
+      if (filters.status && entry.status !== filters.status) continue;
+      let app = applications.get(application);
+      if (!app) { app = { channels: [], promotions: {}, services: new Map() }; applications.set(application, app); }
+      if (!app.channels.includes(channel)) app.channels.push(channel);
+      if (!app.services.has(service)) app.services.set(service, new Map());
+      app.services.get(service).set(channel, entry);
+      shown += 1;
+    }
+    for (const [name, app] of applications) if (app.services.size === 0) applications.delete(name);
+
+    const nextShape = JSON.stringify([...applications].map(([name, app]) =>
+      [name, app.channels, app.promotions, [...app.services].map(([service, row]) => [service, [...row.keys()]])]));
+    if (nextShape !== shape) {
+      shape = nextShape;
+      cells.clear();
+      boards.replaceChildren(...[...applications].map(([name, app], index) => applicationBoard(name, app, index)));
+    }
+    for (const app of applications.values()) {
+      for (const row of app.services.values()) {
+        for (const entry of row.values()) update(entry);
+      }
+    }
+    const total = answer.instances.length;
+    summary.textContent = `${shown === total ? `${total}` : `${shown} of ${total}`} instance${total === 1 ? '' : 's'} · as of log position ${answer.position}`;
+    if (applications.size === 0) {
+      boards.replaceChildren(h('p', { class: 'notice' }, total === 0
+        ? 'Nothing released yet: apply a config and release a version (keelson release APP/SERVICE --version V).'
+        : 'No instance matches these filters.'));
+      shape = null;
+    }
+  }
+
+  function applicationBoard(name, app, index) {
+    const titleID = `app-${index}`;
+    const table = h('table', { class: 'board', 'aria-labelledby': titleID },
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col', class: 'service-col' }, 'Service'),
+        app.channels.map((channel) => h('th', { scope: 'col', class: 'channel-col', 'data-channel': channel }, channel)))),
+      h('tbody', {}, [...app.services.keys()].sort().map((service) => h('tr', { 'data-service': service },
+        h('th', { scope: 'row' }, service),
+        app.channels.map((channel) => {
+          const entry = app.services.get(service).get(channel);
+          if (!entry) return h('td', { class: 'empty' }, '—');
+          const td = h('td', { class: 'cell', 'data-instance': entry.instance });
+          cells.set(entry.instance, { td, key: null });
+          return td;
+        })))));
+    table.style.width = `${LABEL + COLUMN * app.channels.length}px`;
+    for (const col of table.querySelectorAll('th.service-col')) col.style.width = `${LABEL}px`;
+    for (const col of table.querySelectorAll('th.channel-col')) col.style.width = `${COLUMN}px`;
+    return h('section', { class: 'app', 'data-application': name },
+      h('h2', { id: titleID }, name),
+      stageGraph(app.channels, app.promotions, index),
+      table);
+  }
+
+  function update(entry) {
+    const cell = cells.get(entry.instance);
+    if (!cell) return;
+    const key = JSON.stringify(entry);
+    if (cell.key === key) return;
+    cell.key = key;
+    cell.td.dataset.status = entry.status;
+    cell.td.replaceChildren(...cellContent(entry));
+  }
+
+  function cellContent(entry) {
+    const current = entry.current.length ? entry.current.join(', ') : 'nothing running';
+    const moving = entry.target && !entry.current.includes(entry.target);
+    const label = entry.waitingFor ? `${entry.status}: ${entry.waitingFor}` : entry.status;
+    const content = [
+      h('a', { class: `status status-${entry.status}`, href: `#/instance/${instancePath(entry.instance)}`,
+        'aria-label': `${entry.instance}: ${label}. Details` }, label),
+      h('div', { class: 'versions' }, current,
+        moving ? ` → ${entry.target}${entry.targetIsRollback ? ' (rollback)' : ''}` : ''),
+      h('div', { class: 'reason', title: entry.reason }, entry.reason),
+    ];
+    if (session.canDeploy && entry.status === 'waiting' && entry.waitingFor === 'approval') {
+      const button = h('button', { type: 'button', class: 'approve', 'data-instance': entry.instance }, 'Approve');
+      button.addEventListener('click', () => approve(entry, button));
+      content.push(h('div', { class: 'actions' }, button));
+    }
+    return content;
+  }
+
+  async function approve(entry, button) {
+    const version = entry.target ?? entry.desired;
+    const answer = await confirmAction({
+      title: `Approve ${version} for ${entry.instance}?`,
+      text: `Records an approval of ${version} for ${entry.channel}. Once its other gates pass, Keelson applies it there.`,
+      action: 'Approve',
+      comment: true,
+    });
+    if (!answer) return;
+    button.disabled = true;
+    try {
+      const body = { release: version };
+      if (answer.comment) body.comment = answer.comment;
+      const result = await call('POST', `/api/v1/instances/${instancePath(entry.instance)}/approve`, body);
+      toast(`${result.message} (event #${result.position})`);
+      announce(`${result.message}`);
+      soon();
+    } catch (error) {
+      button.disabled = false;
+      toast(`Not approved: ${error.message}`);
+      announce(`Not approved: ${error.message}`);
+    }
+  }
+
+  load();
+  return () => {
+    stopped = true;
+    stream?.close();
+    clearTimeout(timer);
+  };
+}
+
+/** `APP/SERVICE@CHANNEL` split. */
+function parts(instance) {
+  const slash = instance.indexOf('/');
+  const at = instance.lastIndexOf('@');
+  return { application: instance.slice(0, slash), service: instance.slice(slash + 1, at), channel: instance.slice(at + 1) };
+}
+
+/**
+ * The promotion graph: a box per channel above its column, an arrow from each channel to every
+ * channel that comes after it; arrows that skip columns arc above the boxes.
+ */
+function stageGraph(channels, promotions, index) {
+  const width = LABEL + COLUMN * channels.length;
+  const boxWidth = COLUMN - 56;
+  const top = 34, boxHeight = 28, height = top + boxHeight + 6;
+  const center = (i) => LABEL + COLUMN * i + COLUMN / 2;
+  const marker = `arrow-${index}`;
+  const edges = [];
+  const described = [];
+  channels.forEach((channel, to) => {
+    for (const upstream of promotions[channel] ?? []) {
+      const from = channels.indexOf(upstream);
+      if (from < 0) continue;
+      described.push(`${upstream} → ${channel}`);
+      const x1 = center(from) + (from < to ? boxWidth / 2 : -boxWidth / 2);
+      const x2 = center(to) + (from < to ? -boxWidth / 2 - 2 : boxWidth / 2 + 2);
+      const y = top + boxHeight / 2;
+      const path = Math.abs(to - from) === 1
+        ? `M ${x1} ${y} L ${x2} ${y}`
+        : `M ${center(from)} ${top} C ${center(from)} ${top - 30}, ${center(to)} ${top - 30}, ${center(to)} ${top - 2}`;
+      edges.push(s('path', { class: 'edge', d: path, 'marker-end': `url(#${marker})`, 'data-from': upstream, 'data-to': channel }));
+    }
+  });
+  const title = described.length ? `Promotion order: ${described.join(', ')}` : `Channels: ${channels.join(', ')}`;
+  return s('svg', { class: 'stages', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title },
+    s('title', {}, title),
+    s('defs', {}, s('marker', { id: marker, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+      s('path', { class: 'arrowhead', d: 'M 0 0 L 10 5 L 0 10 z' }))),
+    edges,
+    channels.map((channel, i) => s('g', { class: 'node', 'data-channel': channel },
+      s('rect', { x: center(i) - boxWidth / 2, y: top, width: boxWidth, height: boxHeight, rx: 5 }),
+      s('text', { x: center(i), y: top + boxHeight / 2 }, channel))));
+}

@@ -1,0 +1,137 @@
+// One instance: where it is and why (`explain` in words: the decision, its reason, the view it
+// was made over), and the events that decision saw. Live like the board.
+
+import { call, instancePath, session } from './api.js';
+import { announce, confirmAction, h, toast } from './dom.js';
+import { follow } from './stream.js';
+
+export function instancePage(main, id, setLive) {
+  const instance = `${id.application}/${id.service}@${id.channel}`;
+  const path = `/api/v1/instances/${instancePath(instance)}`;
+  let stream = null;
+  let stopped = false;
+  let timer = null;
+  const body = h('div', { id: 'instance-body' }, h('p', { class: 'muted' }, 'Loading…'));
+  main.replaceChildren(
+    h('p', {}, h('a', { href: '#/' }, '← Fleet')),
+    h('h1', {}, instance),
+    body);
+
+  async function load() {
+    if (stopped) return;
+    try {
+      const timelineQuery = new URLSearchParams({ ...id, limit: '50' });
+      const [detail, timeline] = await Promise.all([call('GET', path), call('GET', `/api/v1/timeline?${timelineQuery}`)]);
+      body.replaceChildren(...render(detail, timeline));
+      if (!stream) stream = follow({ after: detail.explanation?.decisionPosition ?? 0, onEvents: soon, onState: setLive });
+    } catch (error) {
+      body.replaceChildren(h('p', { class: 'error', role: 'alert' }, `Could not read ${instance}: ${error.message}`));
+    }
+  }
+
+  function soon(events) {
+    // Only events that can change this instance's page: its own stream's, its service's, and decisions.
+    if (timer || stopped) return;
+    if (events && !events.some((event) => event.stream.includes(`${id.application}/`) || event.stream === 'config')) return;
+    timer = setTimeout(() => { timer = null; load(); }, 500);
+  }
+
+  function render(detail, timeline) {
+    const status = detail.status;
+    const explanation = detail.explanation;
+    const facts = h('dl', { class: 'facts', id: 'instance-facts' },
+      fact('Status', status ? h('span', { class: `status status-${status.status}` }, status.waitingFor ? `${status.status}: ${status.waitingFor}` : status.status) : 'not released yet'),
+      fact('Why', status?.reason ?? explanation?.reason ?? '—'),
+      fact('Running', status?.current?.length ? status.current.join(', ') : 'nothing'),
+      fact('Desired release', status?.desired ?? '—'),
+      fact('Target', status?.target ? `${status.target}${status.targetIsRollback ? ' (rollback)' : ''}` : '—'),
+      fact('Last good release', status?.lastGood ?? '—'),
+      fact('Since', status?.since ?? '—'),
+      explanation ? fact('Decision', `#${explanation.decisionPosition} by engine ${explanation.engineVersion}, over the log up to #${explanation.viewPosition}, at ${explanation.now}`) : null);
+    const parts = [facts];
+    if (session.canDeploy && status) parts.push(actions(status));
+    parts.push(h('h2', {}, 'Timeline'));
+    parts.push(timeline.entries.length === 0 ? h('p', { class: 'muted' }, 'Nothing has happened here yet.')
+      : h('table', { class: 'events', id: 'instance-timeline' },
+        h('caption', { class: 'visually-hidden' }, `What happened to ${instance}, newest first`),
+        h('thead', {}, h('tr', {}, ['Position', 'When', 'Kind', 'By', 'What'].map((name) => h('th', { scope: 'col' }, name)))),
+        h('tbody', {}, timeline.entries.map((entry) => h('tr', { 'data-kind': entry.kind },
+          h('td', { class: 'mono' }, `#${entry.position}`),
+          h('td', {}, new Date(entry.atMilliseconds).toISOString().replace('.000Z', 'Z')),
+          h('td', {}, entry.kind),
+          h('td', {}, entry.actor ?? ''),
+          h('td', {}, entry.line))))));
+    if (timeline.next) parts.push(h('p', { class: 'muted' }, `Older entries: keelson timeline ${instance}.`));
+    if (explanation) {
+      parts.push(h('h2', {}, 'What the last decision saw'));
+      const rows = explanation.events.slice().reverse().map((event) => h('tr', {},
+        h('td', { class: 'mono' }, `#${event.position}`),
+        h('td', {}, event.recordedAt),
+        h('td', {}, event.type),
+        h('td', {}, event.actor ?? ''),
+        h('td', { class: 'mono' }, summary(event.payload))));
+      parts.push(h('table', { class: 'events', id: 'instance-events' },
+        h('caption', { class: 'visually-hidden' }, `Events of ${instance} up to its last decision, newest first`),
+        h('thead', {}, h('tr', {}, ['Position', 'Recorded', 'Event', 'By', 'What'].map((name) => h('th', { scope: 'col' }, name)))),
+        h('tbody', {}, rows)));
+      if (explanation.earlierEvents) parts.push(h('p', { class: 'muted' }, `${explanation.earlierEvents} earlier events are not shown (keelson timeline ${instance} lists them).`));
+    }
+    return parts;
+  }
+
+  function actions(status) {
+    const buttons = [];
+    if (status.status === 'waiting' && status.waitingFor === 'approval') {
+      buttons.push(action('Approve', 'approve', {
+        title: `Approve ${status.target ?? status.desired} for ${instance}?`,
+        text: `Records an approval for ${id.channel}. Once its other gates pass, Keelson applies it there.`,
+        action: 'Approve', comment: true,
+      }, (answer) => ({ release: status.target ?? status.desired, ...(answer.comment ? { comment: answer.comment } : {}) })));
+    }
+    if (status.lastGood && status.current.length && !status.current.every((version) => version === status.lastGood)) {
+      buttons.push(action('Roll back', 'rollback', {
+        title: `Roll ${instance} back to ${status.lastGood}?`,
+        text: `Marks ${status.current.join(', ')} bad for this service and applies ${status.lastGood}, the last release that passed its watch here.`,
+        action: 'Roll back', comment: true,
+      }, (answer) => (answer.comment ? { reason: answer.comment } : {})));
+    }
+    return h('div', { class: 'actions' }, buttons);
+  }
+
+  function action(label, route, question, bodyOf) {
+    const button = h('button', { type: 'button', class: route }, label);
+    button.addEventListener('click', async () => {
+      const answer = await confirmAction(question);
+      if (!answer) return;
+      button.disabled = true;
+      try {
+        const result = await call('POST', `${path}/${route}`, bodyOf(answer));
+        toast(`${result.message} (event #${result.position})`);
+        announce(result.message);
+        soon();
+      } catch (error) {
+        button.disabled = false;
+        toast(`${label}: ${error.message}`);
+        announce(`${label} failed: ${error.message}`);
+      }
+    });
+    return button;
+  }
+
+  load();
+  return () => {
+    stopped = true;
+    stream?.close();
+    clearTimeout(timer);
+  };
+}
+
+function fact(name, value) {
+  return [h('dt', {}, name), h('dd', {}, value)];
+}
+
+/** A payload in one line, shortened. */
+function summary(payload) {
+  const text = JSON.stringify(payload);
+  return text.length > 160 ? `${text.slice(0, 159)}…` : text;
+}

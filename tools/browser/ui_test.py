@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""The web UI in a real browser: Debian's chromium and chromedriver driven by selenium.
+
+Starts `keelson serve` on a free port with a small fleet on the simulated runtime (application
+`shop`: staging → canary → prod, an approval on prod; services `web` and `api`), then signs in and
+checks what a person would see: the channels in promotion order with the promotion arrows, the
+instances' statuses, an approval that moves prod from waiting to converging, live updates from the
+event stream, the instance page, filters, a viewer who is offered no actions, a refused token, a
+revoked token, and the page's security headers. Any console error of the page (a Content-Security-
+Policy violation among them) fails the test.
+
+    tools/browser/ui_test.py [--keelson PATH] [--screenshots DIR]
+
+Screenshots of the board and of an instance page go to --screenshots (default: a new temporary
+directory, printed at the end). Needs: chromium, chromium-driver (apt), selenium (pip).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+CONFIG = """\
+kind: Runtime
+name: sim
+type: simulated
+settings:
+  applyLatency: 0s
+  timeToHealthy: 1s
+  fetchIntervalConverging: 1s
+  fetchIntervalStable: 2s
+---
+kind: Application
+name: shop
+channels:
+  - name: staging
+    runtime: sim
+  - name: canary
+    runtime: sim
+    after: [staging]
+  - name: prod
+    runtime: sim
+    after: [canary]
+    rules:
+      approval: {approvers: 1}
+---
+kind: Service
+name: web
+application: shop
+parameters:
+  - name: version
+    required: true
+---
+kind: Service
+name: api
+application: shop
+parameters:
+  - name: version
+    required: true
+"""
+
+ARGS = None
+SERVER = {}
+
+
+def keelson(*arguments, check=True):
+    result = subprocess.run([ARGS.keelson, *arguments, "--db", SERVER["db"]], capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"keelson {' '.join(arguments)} failed: {result.stderr}")
+    return result.stdout
+
+
+def http(path, token=None, headers=None, method="GET", body=None):
+    request = urllib.request.Request(SERVER["url"] + path, method=method, data=None if body is None else json.dumps(body).encode())
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def start_server():
+    work = tempfile.mkdtemp(prefix="keelson-ui-")
+    SERVER["work"] = work
+    SERVER["db"] = os.path.join(work, "db", "keelson.db")
+    config = os.path.join(work, "config")
+    os.makedirs(config)
+    with open(os.path.join(config, "shop.yaml"), "w") as file:
+        file.write(CONFIG)
+    subprocess.run([ARGS.keelson, "apply", "-f", config, "--db", SERVER["db"]], check=True, capture_output=True, timeout=120)
+    log = open(os.path.join(work, "serve.log"), "w")
+    process = subprocess.Popen([ARGS.keelson, "serve", "--db", SERVER["db"], "--listen", "127.0.0.1:0", "--log-level", "error"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    SERVER["process"] = process
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with open(os.path.join(work, "serve.log")) as file:
+            match = re.search(r"listening on (http://\S+)", file.read())
+        if match:
+            SERVER["url"] = match.group(1).rstrip("/")
+            break
+        if process.poll() is not None:
+            raise RuntimeError("keelson serve exited: " + open(os.path.join(work, "serve.log")).read())
+        time.sleep(0.2)
+    else:
+        raise RuntimeError("keelson serve did not start within 60 s")
+    with open(os.path.join(work, "db", "admin.token")) as file:
+        SERVER["admin"] = file.read().strip()
+    SERVER["viewer"] = keelson("token", "create", "--role", "viewer", "--name", "ui-viewer").strip().splitlines()[-1].strip()
+    SERVER["deployer"] = keelson("token", "create", "--role", "deployer", "--name", "ui-deployer").strip().splitlines()[-1].strip()
+
+
+def stop_server():
+    process = SERVER.get("process")
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if SERVER.get("work"):
+        shutil.rmtree(SERVER["work"], ignore_errors=True)
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"]:
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(ARGS.chromedriver), options=options)
+
+
+def wait(what, condition, timeout=30):
+    """Polls `condition` until it returns something true; fails saying `what` otherwise."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = condition()
+            if last:
+                return last
+        except (NoSuchElementException, StaleElementReferenceException):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class UI(unittest.TestCase):
+    def setUp(self):
+        self.driver = browser()
+        self.driver.get(SERVER["url"] + "/")
+
+    def tearDown(self):
+        errors = [entry for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"
+                  and "401" not in entry["message"]]  # a refused token is logged by the browser as a failed request
+        self.driver.quit()
+        self.assertEqual(errors, [], "the page logged errors")
+
+    # helpers
+
+    def sign_in(self, token):
+        field = wait("the sign-in form", lambda: self.driver.find_element(By.ID, "token"))
+        field.send_keys(token)
+        self.driver.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]").click()
+
+    def cell(self, instance):
+        return self.driver.find_element(By.CSS_SELECTOR, f'td.cell[data-instance="{instance}"]')
+
+    def status_of(self, instance):
+        return self.cell(instance).get_attribute("data-status")
+
+    def shot(self, name):
+        path = os.path.join(ARGS.screenshots, name)
+        self.driver.save_screenshot(path)
+        return path
+
+    # tests (unittest runs them in name order; each starts a new browser)
+
+    def test_1_refuses_a_bad_token(self):
+        self.sign_in("not-a-token")
+        problem = wait("the sign-in error", lambda: self.driver.find_element(By.ID, "sign-in-error").text)
+        self.assertIn("refused", problem)
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "table.board"), [])
+        self.assertIsNone(self.driver.execute_script("return sessionStorage.getItem('keelson.token')"))
+
+    def test_2_board_shows_channels_in_order_and_statuses(self):
+        keelson("release", "shop/web", "--version", "1.0.0")
+        self.sign_in(SERVER["admin"])
+        wait("the shop board", lambda: self.driver.find_element(By.CSS_SELECTOR, 'section[data-application="shop"]'))
+        headers = [th.get_attribute("data-channel") for th in self.driver.find_elements(By.CSS_SELECTOR, "th.channel-col")]
+        self.assertEqual(headers, ["staging", "canary", "prod"])
+        edges = {(edge.get_attribute("data-from"), edge.get_attribute("data-to"))
+                 for edge in self.driver.find_elements(By.CSS_SELECTOR, "svg.stages path.edge")}
+        self.assertEqual(edges, {("staging", "canary"), ("canary", "prod")})
+        self.assertIn("admin (admin)", self.driver.find_element(By.ID, "who").text)
+        # The rollout goes on live (no reload): staging and canary converge, prod waits for approval.
+        wait("staging and canary converged", lambda: self.status_of("shop/web@staging") == "converged"
+             and self.status_of("shop/web@canary") == "converged")
+        wait("prod waiting for approval", lambda: "waiting: approval" in self.cell("shop/web@prod").text)
+        self.assertIn("1.0.0", self.cell("shop/web@canary").text)
+        self.assertEqual(self.driver.find_element(By.ID, "live").text, "live")
+        self.shot("board.png")
+
+    def test_3_approval_moves_prod_from_waiting_to_converging(self):
+        self.sign_in(SERVER["deployer"])
+        wait("prod waiting for approval", lambda: "waiting: approval" in self.cell("shop/web@prod").text)
+        self.cell("shop/web@prod").find_element(By.CSS_SELECTOR, "button.approve").click()
+        dialog = self.driver.find_element(By.ID, "confirm")
+        self.assertTrue(dialog.is_displayed())
+        self.assertIn("Approve 1.0.0 for shop/web@prod?", dialog.text)
+        self.driver.find_element(By.ID, "confirm-comment").send_keys("looks good in canary")
+        self.driver.find_element(By.ID, "confirm-ok").click()
+        seen = set()
+        def moved():
+            status = self.status_of("shop/web@prod")
+            seen.add(status)
+            return status in ("converging", "converged")
+        wait("prod converging after the approval", moved)
+        wait("prod converged", lambda: self.status_of("shop/web@prod") == "converged")
+        toast = self.driver.find_element(By.CSS_SELECTOR, ".toast").text
+        self.assertRegex(toast, r"event #\d+")
+        events = json.loads(http("/api/v1/events?type=ApprovalGranted", SERVER["admin"])[2])["events"]
+        self.assertEqual([(e["actor"], e["payload"].get("comment")) for e in events], [("token:ui-deployer", "looks good in canary")])
+
+    def test_4_live_updates_and_filters(self):
+        self.sign_in(SERVER["admin"])
+        wait("prod converged", lambda: self.status_of("shop/web@prod") == "converged")
+        position = int(re.search(r"position (\d+)", self.driver.find_element(By.ID, "board-summary").text).group(1))
+        status, _, _ = http("/api/v1/releases", SERVER["admin"], method="POST",
+                            body={"application": "shop", "service": "api", "version": "2.0.0"})
+        self.assertEqual(status, 200)
+        wait("the api row to appear live", lambda: self.driver.find_elements(By.CSS_SELECTOR, 'tr[data-service="api"]'))
+        wait("api converged in staging", lambda: self.status_of("shop/api@staging") == "converged")
+        later = int(re.search(r"position (\d+)", self.driver.find_element(By.ID, "board-summary").text).group(1))
+        self.assertGreater(later, position)
+        wait("api@prod waiting for approval", lambda: "waiting: approval" in self.cell("shop/api@prod").text)
+        Select(self.driver.find_element(By.ID, "filter-status")).select_by_value("waiting")
+        shown = lambda: [c.get_attribute("data-instance") for c in self.driver.find_elements(By.CSS_SELECTOR, "td.cell")]
+        wait("only waiting instances", lambda: shown() == ["shop/api@prod"])
+        self.assertIn("status=waiting", self.driver.current_url)
+        self.assertRegex(self.driver.find_element(By.ID, "board-summary").text, r"^1 of 6 instances")
+        Select(self.driver.find_element(By.ID, "filter-status")).select_by_value("")
+        field = self.driver.find_element(By.ID, "filter-service")
+        field.send_keys("we")
+        wait("only web", lambda: {c.get_attribute("data-instance").split("@")[0] for c in self.driver.find_elements(By.CSS_SELECTOR, "td.cell")}
+             == {"shop/web"})
+
+    def test_5_instance_page(self):
+        self.sign_in(SERVER["admin"])
+        link = wait("the prod cell", lambda: self.cell("shop/web@prod").find_element(By.CSS_SELECTOR, "a.status"))
+        link.click()
+        wait("the instance page", lambda: self.driver.find_element(By.TAG_NAME, "h1").text == "shop/web@prod")
+        facts = wait("the facts", lambda: self.driver.find_element(By.ID, "instance-facts").text)
+        self.assertIn("converged", facts)
+        self.assertIn("1.0.0", facts)
+        kinds = [row.get_attribute("data-kind") for row in self.driver.find_elements(By.CSS_SELECTOR, "#instance-timeline tbody tr")]
+        self.assertIn("approval", kinds)
+        self.assertIn("decision", kinds)
+        self.assertIn("DecisionMade", self.driver.find_element(By.ID, "instance-events").text)
+        self.assertIn("/instance/shop/web/prod", self.driver.current_url)
+        self.shot("instance.png")
+        self.driver.find_element(By.LINK_TEXT, "← Fleet").click()
+        wait("back on the board", lambda: self.driver.find_elements(By.CSS_SELECTOR, "table.board"))
+
+    def test_6_viewer_sees_no_actions(self):
+        self.sign_in(SERVER["viewer"])
+        wait("api@prod waiting for approval", lambda: "waiting: approval" in self.cell("shop/api@prod").text)
+        self.assertIn("(viewer)", self.driver.find_element(By.ID, "who").text)
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "main button"), [])
+        self.cell("shop/web@prod").find_element(By.CSS_SELECTOR, "a.status").click()
+        wait("the instance page", lambda: self.driver.find_element(By.ID, "instance-facts"))
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "main button"), [])
+        # And the API refuses it anyway.
+        status, _, _ = http("/api/v1/instances/shop/api/prod/approve", SERVER["viewer"], method="POST", body={})
+        self.assertEqual(status, 403)
+
+    def test_7_a_revoked_token_signs_out(self):
+        token = keelson("token", "create", "--role", "viewer", "--name", "ui-short-lived").strip().splitlines()[-1].strip()
+        self.sign_in(token)
+        wait("the board", lambda: self.driver.find_elements(By.CSS_SELECTOR, "table.board"))
+        keelson("token", "revoke", "ui-short-lived")
+        self.driver.refresh()
+        problem = wait("the signed-out message", lambda: self.driver.find_element(By.ID, "sign-in-error").text)
+        self.assertIn("no longer accepts", problem)
+        self.assertIsNone(self.driver.execute_script("return sessionStorage.getItem('keelson.token')"))
+
+    def test_8_headers_and_caching(self):
+        status, headers, body = http("/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"<script type=\"module\" src=\"/ui/app.js\">", body)
+        policy = headers["Content-Security-Policy"]
+        self.assertIn("default-src 'none'", policy)
+        self.assertIn("script-src 'self'", policy)
+        self.assertNotIn("unsafe", policy)
+        self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
+        status, headers, _ = http("/ui/board.js")
+        self.assertEqual((status, headers["Content-Type"]), (200, "text/javascript; charset=utf-8"))
+        status, _, body = http("/ui/board.js", headers={"If-None-Match": headers["ETag"]})
+        self.assertEqual((status, body), (304, b""))
+        self.assertEqual(http("/ui/../keelson.db")[0], 404)
+        self.assertEqual(http("/api/v1/status")[0], 401)
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keelson", default=".build/debug/keelson")
+    parser.add_argument("--chromedriver", default=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    parser.add_argument("--screenshots", default=None)
+    ARGS, rest = parser.parse_known_args()
+    ARGS.keelson = os.path.abspath(ARGS.keelson)
+    ARGS.screenshots = ARGS.screenshots or tempfile.mkdtemp(prefix="keelson-ui-screenshots-")
+    os.makedirs(ARGS.screenshots, exist_ok=True)
+    start_server()
+    try:
+        program = unittest.main(argv=[sys.argv[0], "-v", *rest], exit=False)
+    finally:
+        stop_server()
+    print(f"screenshots: {ARGS.screenshots}")
+    sys.exit(0 if program.result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()
