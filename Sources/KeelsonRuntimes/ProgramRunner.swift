@@ -45,9 +45,37 @@ struct ProgramRunner {
     /// Runs `command` (a path, or a name looked up on `PATH`) and waits for it, at most `timeout`.
     /// `input`, when given, is the program's stdin instead of `stdin`'s text: an open descriptor
     /// this call closes once the program has it (the apply lock: see `CustomProgramRuntime`).
+    ///
+    /// A program file that another process has open for writing cannot be executed (`ETXTBSY`):
+    /// one that was just written, while some process forked from the writer had not yet exec'd
+    /// and so still held the file. That lasts moments; without `input`, the start is tried again
+    /// a few times before it is an error.
     func run(
         _ command: String, arguments: [String], environment: [String: String], workingDirectory: String?,
         stdin: String?, input: FileDescriptor? = nil, timeout: Duration
+    ) async throws -> Outcome {
+        var attempt = 0
+        while true {
+            do {
+                return try await runOnce(
+                    command, arguments: arguments, environment: environment, workingDirectory: workingDirectory,
+                    stdin: stdin, input: input, timeout: timeout)
+            } catch let busy as TextFileBusy {
+                attempt += 1
+                guard input == nil, attempt < 6 else { throw Failure.launch(command, busy.description) }
+                try await Task.sleep(for: .milliseconds(20 << attempt))
+            }
+        }
+    }
+
+    /// The program could not start because its file is open for writing somewhere.
+    private struct TextFileBusy: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private func runOnce(
+        _ command: String, arguments: [String], environment: [String: String], workingDirectory: String?,
+        stdin: String?, input: FileDescriptor?, timeout: Duration
     ) async throws -> Outcome {
         let inherited = ProcessInfo.processInfo.environment
         guard let executable = ProcessTable.executable(command, in: workingDirectory, path: environment["PATH"] ?? inherited["PATH"])
@@ -118,6 +146,8 @@ struct ProgramRunner {
                     }.terminationStatus
                 } catch is CancellationError {
                     return nil
+                } catch let error as SubprocessError where error.underlyingError == Errno.textFileBusy {
+                    throw TextFileBusy(description: "\(error)")
                 } catch {
                     throw Failure.launch(command, "\(error)")
                 }

@@ -163,7 +163,8 @@ public struct APIRouter: Sendable {
                 ServiceInstanceID(text).map { .success($0.description) }
                     ?? .failure(InputProblem("expected an instance APPLICATION/SERVICE@CHANNEL (the `next` of the page before), found \(BoundedInput.quoted(text))"))
             }
-            return try await api.control.status(scope: try call.scope().map(\.description), filter: filter)
+            return try await api.control.status(
+                scope: try call.scope().map(\.description), filter: filter, at: try call.time("at"), position: try call.position("position"))
         }
         route(.get, "/api/v1/instances/{application}/{service}/{channel}", role: .viewer) { api, call in
             try await api.control.instance(try call.instance(), at: try call.time("at"), position: try call.position("position"))

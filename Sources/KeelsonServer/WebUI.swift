@@ -43,6 +43,7 @@ public enum WebUI {
             Asset("stream.js", js, PackageResources.stream_js),
             Asset("board.js", js, PackageResources.board_js),
             Asset("instance.js", js, PackageResources.instance_js),
+            Asset("timeline.js", js, PackageResources.timeline_js),
         ]
         return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
     }()

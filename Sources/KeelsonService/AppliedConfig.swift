@@ -23,10 +23,10 @@ public enum AppliedConfig {
     private static let decoded = Mutex<(payload: String, config: ConfigApplied?)>(("", nil))
 
     /// The release policy last recorded for `application` (`PolicyCompiled` on `app:<name>`).
-    public static func policy(of application: String, in store: EventStore) async throws -> ApplicationPolicy? {
-        try await store.events(EventFilter(
-            stream: .application(application), types: [PolicyCompiled.eventType], limit: 1, latest: true)
-        ).first.flatMap { try? $0.decode(PolicyCompiled.self) }?.policy
+    public static func policy(of application: String, in store: EventStore, upTo position: Int64? = nil) async throws -> ApplicationPolicy? {
+        var filter = EventFilter(stream: .application(application), types: [PolicyCompiled.eventType], limit: 1, latest: true)
+        filter.upToPosition = position
+        return try await store.events(filter).first.flatMap { try? $0.decode(PolicyCompiled.self) }?.policy
     }
 
     public static func intent(of config: ConfigApplied) throws -> Intent {

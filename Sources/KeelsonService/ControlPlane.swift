@@ -182,8 +182,8 @@ public struct ControlPlane: Sendable {
 
     /// Every instance with a release under `scope` (APP or APP/SERVICE; nil: everything) that
     /// `filter` lets through, in instance order.
-    public func status(scope: String?, filter: StatusFilter = StatusFilter()) async throws -> StatusResponse {
-        let position = try await store.lastPosition()
+    public func status(scope: String?, filter: StatusFilter = StatusFilter(), at: Date? = nil, position asked: Int64? = nil) async throws -> StatusResponse {
+        let (position, past) = try await moment(at: at, position: asked)
         var prefix = ""
         if let scope {
             let parsed = try Self.scope(scope)
@@ -191,7 +191,8 @@ public struct ControlPlane: Sendable {
             try await requireKnown(application: parsed.application, service: parsed.service)
             prefix = parsed.service.map { "\(parsed.application)/\($0)@" } ?? "\(parsed.application)/"
         }
-        var rows = try await store.instanceStatuses(prefix: prefix).filter { row in
+        let all = past ? try await store.instanceStatuses(prefix: prefix, atPosition: position) : try await store.instanceStatuses(prefix: prefix)
+        var rows = all.filter { row in
             row.desiredVersion != nil && (filter.statuses.isEmpty || filter.statuses.contains(row.status))
                 && (filter.channel.map { row.instance.hasSuffix("@" + $0) } ?? true) && (filter.after.map { row.instance > $0 } ?? true)
         }
@@ -203,14 +204,24 @@ public struct ControlPlane: Sendable {
         var channels: [String: [String]] = [:]
         var promotions: [String: [String: [String]]] = [:]
         for application in Set(rows.compactMap { $0.instance.split(separator: "/").first.map(String.init) }).sorted() {
-            if let policy = try await AppliedConfig.policy(of: application, in: store) {
+            if let policy = try await AppliedConfig.policy(of: application, in: store, upTo: past ? position : nil) {
                 channels[application] = policy.channels.map(\.name)
                 promotions[application] = Dictionary(policy.channels.map { ($0.name, $0.after) }, uniquingKeysWith: { first, _ in first })
             }
         }
-        let clock = now().millisecondsSince1970
+        // In the past, a reason is said as of that moment (a soak's countdown as it stood then).
+        let clock = past ? try await store.recordedAt(position: position)?.millisecondsSince1970 ?? 0 : now().millisecondsSince1970
         return StatusResponse(
             instances: rows.map { Self.entry($0, now: clock) }, position: position, channels: channels, promotions: promotions, next: next)
+    }
+
+    /// The log position a read `at` a time and/or `position` means (the earlier of the two, and
+    /// never past the end), and whether it lies in the past.
+    func moment(at: Date?, position: Int64?) async throws -> (position: Int64, past: Bool) {
+        let last = try await store.lastPosition()
+        var upTo = min(position ?? last, last)
+        if let at { upTo = min(upTo, try await store.position(atTime: at)) }
+        return (upTo, upTo < last)
     }
 
     /// A status row as the API shows it: a structured reason is said as of `now` (a wait's
@@ -229,14 +240,18 @@ public struct ControlPlane: Sendable {
     /// One instance: its status and the explanation of its last decision (at a time or position).
     public func instance(_ id: ServiceInstanceID, at: Date? = nil, position: Int64? = nil) async throws -> InstanceDetail {
         try await requireKnown(application: id.application, service: id.service, channel: id.channel)
-        let row = try await store.instanceStatuses(prefix: id.description).first { $0.instance == id.description }
+        // Its status as of the moment asked for (now, when none), said as of that moment.
+        let (upTo, past) = try await moment(at: at, position: position)
+        let rows = past
+            ? try await store.instanceStatuses(prefix: id.description, atPosition: upTo) : try await store.instanceStatuses(prefix: id.description)
+        let row = rows.first { $0.instance == id.description }
         let explanation: Explanation?
         do {
             explanation = try await explain(id, at: at, position: position)
         } catch let error as APIError where error.status == 404 {
             explanation = nil
         }
-        let clock = now().millisecondsSince1970
+        let clock = past ? try await store.recordedAt(position: upTo)?.millisecondsSince1970 ?? 0 : now().millisecondsSince1970
         return InstanceDetail(status: row.map { Self.entry($0, now: clock) }, explanation: explanation)
     }
 
@@ -507,11 +522,8 @@ public struct ControlPlane: Sendable {
     /// then) — the earlier of the two when both are given, as `explain` takes them. A position
     /// past the end of the log is the catalogue as it stands. Reads only.
     public func streams(at: Date? = nil, position: Int64? = nil) async throws -> [StreamSummary] {
-        guard at != nil || position != nil else { return try await store.streamCatalogue() }
-        let last = try await store.lastPosition()
-        var upTo = min(position ?? last, last)
-        if let at { upTo = min(upTo, try await store.position(atTime: at)) }
-        return upTo == last ? try await store.streamCatalogue() : try await store.streamCatalogue(atPosition: upTo)
+        let (upTo, past) = try await moment(at: at, position: position)
+        return past ? try await store.streamCatalogue(atPosition: upTo) : try await store.streamCatalogue()
     }
 
     // MARK: runtimes

@@ -518,6 +518,19 @@ public final class EventStore: Sendable {
         return try await pool.read { try table.rows(keys: keys, in: $0) }
     }
 
+    /// A keyed projection's rows as they stood just after the event at `position`, in key order.
+    public func rows<P: KeyedProjection>(of type: P.Type, atPosition position: Int64) async throws -> [P.Row] {
+        let table = try table(type)
+        return try await pool.read { try table.rows(atPosition: position, in: $0) }
+    }
+
+    /// When the event at `position` was recorded (nil when there is none).
+    public func recordedAt(position: Int64) async throws -> Date? {
+        try await pool.read {
+            try Int64.fetchOne($0, sql: "SELECT recorded_at FROM events WHERE position = ?", arguments: [position])
+        }.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+    }
+
     /// Every stream's summary, in stream order.
     public func streamCatalogue() async throws -> [StreamSummary] {
         try await rows(of: StreamCatalogue.self)
@@ -525,8 +538,7 @@ public final class EventStore: Sendable {
 
     /// The stream catalogue as it stood just after the event at `position`.
     public func streamCatalogue(atPosition position: Int64) async throws -> [StreamSummary] {
-        let catalogue = try table(StreamCatalogue.self)
-        return try await pool.read { try catalogue.rows(atPosition: position, in: $0) }
+        try await rows(of: StreamCatalogue.self, atPosition: position)
     }
 
     // MARK: Projections

@@ -48,4 +48,10 @@ extension EventStore {
     public func instanceStatuses(prefix: String = "") async throws -> [InstanceStatusRow] {
         try await rows(of: InstanceStatusProjection.self, keyPrefix: prefix)
     }
+
+    /// Every instance's status as it stood just after the event at `position` (the nearest
+    /// snapshot, folded forward), optionally only instances whose id starts with `prefix`.
+    public func instanceStatuses(prefix: String = "", atPosition position: Int64) async throws -> [InstanceStatusRow] {
+        try await rows(of: InstanceStatusProjection.self, atPosition: position).filter { $0.instance.hasPrefix(prefix) }
+    }
 }

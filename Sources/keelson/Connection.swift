@@ -16,7 +16,7 @@ protocol KeelsonAPI: Sendable {
     var location: String { get }
     func applyConfig(path: String, options: DesiredStateRecorder.ApplyOptions) async throws -> ChangeReport
     func release(_ body: ReleaseBody) async throws -> ChangeReport
-    func status(scope: String?, filter: StatusFilter) async throws -> StatusResponse
+    func status(scope: String?, filter: StatusFilter, at: TimeArgument?, position: Int64?) async throws -> StatusResponse
     func explain(_ id: ServiceInstanceID, at: TimeArgument?, position: Int64?) async throws -> Explanation
     func timeline(_ query: TimelineQuery, since: TimeArgument?, until: TimeArgument?) async throws -> TimelinePage
     func events(_ query: EventsQuery) async throws -> EventsResponse
@@ -43,7 +43,10 @@ protocol KeelsonAPI: Sendable {
 
 extension KeelsonAPI {
     /// Every instance with a release under `scope`.
-    func status(scope: String?) async throws -> StatusResponse { try await status(scope: scope, filter: StatusFilter()) }
+    func status(scope: String?) async throws -> StatusResponse { try await status(scope: scope, filter: StatusFilter(), at: nil, position: nil) }
+    func status(scope: String?, filter: StatusFilter) async throws -> StatusResponse {
+        try await status(scope: scope, filter: filter, at: nil, position: nil)
+    }
 }
 
 /// `--server URL` / `--token-file` (or KEELSON_SERVER / KEELSON_TOKEN), else the database file.
@@ -252,7 +255,9 @@ struct LocalAPI: KeelsonAPI {
         try await control.applyConfig(path: path, options: options, actor: actor)
     }
     func release(_ body: ReleaseBody) async throws -> ChangeReport { try await control.release(body, actor: actor) }
-    func status(scope: String?, filter: StatusFilter) async throws -> StatusResponse { try await control.status(scope: scope, filter: filter) }
+    func status(scope: String?, filter: StatusFilter, at: TimeArgument?, position: Int64?) async throws -> StatusResponse {
+        try await control.status(scope: scope, filter: filter, at: at?.date(relativeTo: Date()), position: position)
+    }
     func explain(_ id: ServiceInstanceID, at: TimeArgument?, position: Int64?) async throws -> Explanation {
         try await control.explain(id, at: at?.date(relativeTo: Date()), position: position)
     }
@@ -342,10 +347,11 @@ struct RemoteAPI: KeelsonAPI {
         }
     }
     func release(_ body: ReleaseBody) async throws -> ChangeReport { try await send(.POST, "/api/v1/releases", body: body) }
-    func status(scope: String?, filter: StatusFilter) async throws -> StatusResponse {
+    func status(scope: String?, filter: StatusFilter, at: TimeArgument?, position: Int64?) async throws -> StatusResponse {
         try await send(.GET, "/api/v1/status", query: [
             ("scope", scope), ("status", filter.statuses.isEmpty ? nil : filter.statuses.sorted().joined(separator: ",")),
             ("channel", filter.channel), ("limit", filter.limit.map(String.init)), ("after", filter.after),
+            ("at", at?.text), ("position", position.map(String.init)),
         ])
     }
     func explain(_ id: ServiceInstanceID, at: TimeArgument?, position: Int64?) async throws -> Explanation {

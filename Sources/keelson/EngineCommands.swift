@@ -202,6 +202,8 @@ struct StatusCommand: AsyncParsableCommand {
               keelson status
               keelson status shop/web -o json
               keelson status --status failed,waiting
+              keelson status --at 2026-11-26T14:03:00Z      # as it was then (also --at 2h: two hours ago)
+              keelson status --position 1884                # just after the event at 1884
             """)
 
     @Argument(help: ArgumentHelp("APPLICATION or APPLICATION/SERVICE (default: everything).", valueName: "scope"), transform: StatusCommand.scope)
@@ -210,6 +212,10 @@ struct StatusCommand: AsyncParsableCommand {
         "Only instances with these statuses, comma-separated: \(StatusFilter.statusNames.joined(separator: ", ")).", valueName: "statuses"),
             transform: StatusCommand.statuses)
     var status: Set<String> = []
+    @Option(parsing: .unconditional, help: ArgumentHelp("As it was at this time (ISO 8601 or an age like 2h); reasons are said as of then.", valueName: "time"), transform: TimeArgument.parse)
+    var at: TimeArgument?
+    @Option(parsing: .unconditional, help: ArgumentHelp("As it was just after the event at this log position.", valueName: "position"), transform: ArgumentParsers.positionFromOne)
+    var position: Int64?
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.") var output: TableOrJSON = .table
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var readOnly: ReadOnlyOption
@@ -230,7 +236,10 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         // The instance_status projection: one indexed read, whatever the length of the log.
-        let entries = try await connection.readingAPI(readOnly).status(scope: scope?.description, filter: StatusFilter(statuses: status)).instances
+        // In the past: the nearest snapshot of that projection, folded forward to the position.
+        let entries = try await connection.readingAPI(readOnly).status(
+            scope: scope?.description, filter: StatusFilter(statuses: status), at: at, position: position
+        ).instances
         switch output {
         case .json, .yaml: try printStructured(entries, output)
         case .table:

@@ -208,7 +208,14 @@ struct KubernetesRuntimeTests {
         let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(10))
         #expect(clock.now - started < .seconds(30), "the deadline, not the request's own timeout")
         #expect(!applied.succeeded && applied.error == "apply timed out after 10s", "\(applied)")
-        #expect(applied.output == "created Deployment default/web\ncreated Service default/web", "what was done is said: \(applied.output)")
+        // What was done is said. On a loaded machine the deadline may pass before the ConfigMap's
+        // turn; once the ConfigMap was asked for, the Deployment and the Service were applied.
+        let done = ["created Deployment default/web", "created Service default/web"]
+        if await server.cluster.requests.contains(where: { $0.line.hasPrefix("PATCH") && $0.line.contains("/configmaps/") }) {
+            #expect(applied.output == done.joined(separator: "\n"), "what was done is said: \(applied.output)")
+        } else {
+            #expect(done.prefix(applied.output.split(separator: "\n").count).joined(separator: "\n") == applied.output, "\(applied.output)")
+        }
         // Nothing of the abandoned apply goes on: no request follows it (no pruning after all).
         let received = await server.cluster.receivedCount
         try await Task.sleep(for: .milliseconds(500))
@@ -216,10 +223,18 @@ struct KubernetesRuntimeTests {
 
         // Remove lists the instance's objects kind by kind (apps/v1 before v1, ConfigMap before
         // Service): ConfigMaps are again too slow.
+        let before = await server.cluster.receivedCount
         let removed = try await runtime.remove(Self.instance, desired: try Self.state("1.0.0"), timeout: .seconds(5))
         #expect(!removed.succeeded && removed.error == "remove timed out after 5s", "\(removed)")
-        #expect(removed.output == "pruned Deployment default/web", "\(removed.output)")
-        #expect(await server.cluster.object("services", namespace: "default", name: "web") != nil, "listed after ConfigMaps")
+        let asked = await server.cluster.requests.suffix(await server.cluster.receivedCount - before)
+        if asked.contains(where: { $0.line.hasPrefix("GET") && $0.line.contains("/configmaps") }) {
+            #expect(removed.output == "pruned Deployment default/web", "\(removed.output)")
+        } else {
+            #expect(removed.output.isEmpty || removed.output == "pruned Deployment default/web", "\(removed.output)")
+        }
+        if applied.output.contains("created Service") {
+            #expect(await server.cluster.object("services", namespace: "default", name: "web") != nil, "listed after ConfigMaps")
+        }
 
         // Once the server answers at once again, the same apply completes.
         await server.cluster.setAnswerDelay(.zero)

@@ -88,4 +88,35 @@ struct WebUITests {
         #expect(status.channels == ["shop": ["staging", "prod"]])
         #expect(status.promotions == ["shop": ["staging": [], "prod": ["staging"]]])
     }
+
+    @Test("status as of a log position or a time shows the instances as they stood then, with the channels of then")
+    func statusInThePast() async throws {
+        let harness = try await Harness.make()
+        _ = try await harness.control.release(ReleaseBody(application: "shop", service: "web", version: "1.0.0"), actor: "test")
+        let released = try await harness.store.lastPosition()
+        let worker = harness.worker()
+        try await worker.step()
+        await worker.waitForApplies()
+        try await worker.step()
+        let now = try await harness.control.status(scope: nil)
+        #expect(now.instances.contains { $0.status != "idle" && $0.decisionPosition > released }, "\(now.instances)")
+        try await harness.test { client in
+            let answer = try await client.call(.get, "/api/v1/status?position=\(released)", as: .viewer, harness: harness)
+            #expect(answer.status == 200, "\(answer.body)")
+            let then = try decode(StatusResponse.self, answer.body)
+            #expect(then.position == released)
+            #expect(then.instances.allSatisfy { $0.decisionPosition <= released && $0.current.isEmpty }, "\(then.instances)")
+            #expect(then.promotions?["shop"]?["prod"] == ["staging"])
+            // Before anything was released there is nothing to show; a position past the end is now.
+            #expect(try decode(StatusResponse.self, try await client.call(.get, "/api/v1/status?position=1", as: .viewer, harness: harness).body).instances.isEmpty)
+            let future = try decode(StatusResponse.self, try await client.call(.get, "/api/v1/status?position=999999999", as: .viewer, harness: harness).body)
+            #expect(future.position == now.position && future.instances.map(\.status) == now.instances.map(\.status))
+            let tooOld = try decode(StatusResponse.self, try await client.call(.get, "/api/v1/status?at=1970-01-02", as: .viewer, harness: harness).body)
+            #expect(tooOld.instances.isEmpty && tooOld.position == 0)
+            for bad in ["position=-1", "position=x", "at=yesterday"] {
+                let refused = try await client.call(.get, "/api/v1/status?\(bad)", as: .viewer, harness: harness)
+                #expect(refused.status == 400 && refused.body.contains(String(bad.prefix { $0 != "=" })), "\(bad): \(refused.body)")
+            }
+        }
+    }
 }

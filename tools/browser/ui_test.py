@@ -43,24 +43,30 @@ settings:
   timeToHealthy: 1s
   fetchIntervalConverging: 1s
   fetchIntervalStable: 2s
+  unhealthyVersions: [1.1.0-bad]
 ---
 kind: Application
 name: shop
 channels:
   - name: staging
     runtime: sim
+    rules: {watch: 2s}
   - name: canary
     runtime: sim
     after: [staging]
+    rules: {watch: 2s}
   - name: prod
     runtime: sim
     after: [canary]
     rules:
+      watch: 2s
       approval: {approvers: 1}
 ---
 kind: Service
 name: web
 application: shop
+progressDeadline: 5s
+autoRollback: true
 parameters:
   - name: version
     required: true
@@ -189,6 +195,9 @@ class UI(unittest.TestCase):
     def status_of(self, instance):
         return self.cell(instance).get_attribute("data-status")
 
+    def visible_buttons(self):
+        return [button.text for button in self.driver.find_elements(By.CSS_SELECTOR, "main button") if button.is_displayed()]
+
     def shot(self, name):
         path = os.path.join(ARGS.screenshots, name)
         self.driver.save_screenshot(path)
@@ -286,10 +295,10 @@ class UI(unittest.TestCase):
         self.sign_in(SERVER["viewer"])
         wait("api@prod waiting for approval", lambda: "waiting: approval" in self.cell("shop/api@prod").text)
         self.assertIn("(viewer)", self.driver.find_element(By.ID, "who").text)
-        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "main button"), [])
+        self.assertEqual(self.visible_buttons(), [])
         self.cell("shop/web@prod").find_element(By.CSS_SELECTOR, "a.status").click()
         wait("the instance page", lambda: self.driver.find_element(By.ID, "instance-facts"))
-        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "main button"), [])
+        self.assertEqual(self.visible_buttons(), [])
         # And the API refuses it anyway.
         status, _, _ = http("/api/v1/instances/shop/api/prod/approve", SERVER["viewer"], method="POST", body={})
         self.assertEqual(status, 403)
@@ -303,6 +312,94 @@ class UI(unittest.TestCase):
         problem = wait("the signed-out message", lambda: self.driver.find_element(By.ID, "sign-in-error").text)
         self.assertIn("no longer accepts", problem)
         self.assertIsNone(self.driver.execute_script("return sessionStorage.getItem('keelson.token')"))
+
+    def test_7b_scrubbing_to_a_past_moment_shows_the_old_state(self):
+        approvals = json.loads(http("/api/v1/events?type=ApprovalGranted", SERVER["admin"])[2])["events"]
+        before = approvals[0]["position"] - 1  # just before web@prod's approval: it waited for one
+        self.sign_in(SERVER["admin"])
+        wait("prod converged now", lambda: self.status_of("shop/web@prod") == "converged")
+        self.assertTrue(self.driver.find_element(By.ID, "as-of-banner").get_attribute("hidden") is not None)
+        slider = self.driver.find_element(By.ID, "as-of")
+        self.assertGreater(int(slider.get_attribute("max")), before)
+        self.driver.execute_script(
+            "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'));", slider, str(before))
+        wait("the board as it was", lambda: "waiting: approval" in self.cell("shop/web@prod").text)
+        banner = self.driver.find_element(By.ID, "as-of-banner")
+        self.assertTrue(banner.is_displayed())
+        wait("the moment's time", lambda: f"(position {before})" in banner.text)
+        self.assertIn(f"position={before}", self.driver.current_url)
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "button.approve"), [], "no actions in the past")
+        self.assertIn(f"as of log position {before}", self.driver.find_element(By.ID, "board-summary").text)
+        self.shot("board-past.png")
+        # The instance page of that moment, then back to now.
+        self.cell("shop/web@prod").find_element(By.CSS_SELECTOR, "a.status").click()
+        facts = wait("the instance as it was", lambda: self.driver.find_element(By.ID, "instance-facts").text)
+        self.assertIn("waiting: approval", facts)
+        self.assertNotIn("approval", [row.get_attribute("data-kind") for row in self.driver.find_elements(By.CSS_SELECTOR, "#instance-timeline tbody tr")])
+        self.driver.back()
+        wait("the past board again", lambda: "waiting: approval" in self.cell("shop/web@prod").text)
+        self.driver.find_element(By.ID, "as-of-now").click()
+        wait("back to now", lambda: self.status_of("shop/web@prod") == "converged")
+        self.assertNotIn("position=", self.driver.current_url)
+
+    def test_9_timeline_picture(self):
+        # A known scenario on top of what the tests before did: a bad release of web, which fails
+        # its health in staging and is rolled back, and an alert that fires and resolves.
+        self.assertEqual(http("/api/v1/releases", SERVER["admin"], method="POST",
+                              body={"application": "shop", "service": "web", "version": "1.1.0-bad"})[0], 200)
+        self.assertEqual(http("/api/v1/alerts", SERVER["admin"], method="POST",
+                              body={"name": "HighErrorRate", "labels": {"app": "shop"}, "firing": True})[0], 200)
+        self.sign_in(SERVER["admin"])
+        wait("web rolled back in staging", lambda: self.status_of("shop/web@staging") == "rolledBack", timeout=90)
+        self.assertEqual(http("/api/v1/alerts", SERVER["admin"], method="POST",
+                              body={"name": "HighErrorRate", "labels": {"app": "shop"}, "firing": False})[0], 200)
+        self.driver.find_element(By.CSS_SELECTOR, 'section[data-application="shop"] a.app-links').click()
+        try:
+            wait("the timeline", lambda: self.driver.find_element(By.CSS_SELECTOR, "svg.timeline-svg"))
+        except AssertionError:
+            print(self.driver.find_element(By.TAG_NAME, "main").text, self.driver.get_log("browser"))
+            raise
+        self.driver.find_element(By.CSS_SELECTOR, 'button[data-span="1h"]').click()
+        wait("the 1h window", lambda: "span=3600000" in self.driver.current_url)
+        svg = wait("bars", lambda: self.driver.find_elements(By.CSS_SELECTOR, "svg.timeline-svg rect.bar") and self.driver.find_element(By.CSS_SELECTOR, "svg.timeline-svg"))
+        labels = [t.text for t in svg.find_elements(By.CSS_SELECTOR, "text.lane-label")]
+        released = sorted({e["instance"].split("/")[1].split("@")[0] for e in json.loads(http("/api/v1/status", SERVER["admin"])[2])["instances"]})
+        self.assertEqual(labels, [f"{c} · {s}" for c in ["staging", "canary", "prod"] for s in released])
+        def bars(instance):
+            return [(b.get_attribute("data-status"), b.get_attribute("data-version"))
+                    for b in svg.find_elements(By.CSS_SELECTOR, f'rect.bar[data-instance="{instance}"]')]
+        self.assertIn(("converged", "1.0.0"), bars("shop/web@prod"))
+        self.assertIn(("waiting", "1.0.0"), bars("shop/web@prod"), "prod waited for its approval")
+        staging = bars("shop/web@staging")
+        self.assertIn(("converging", "1.1.0-bad"), staging)
+        if not any(status in ("rollingBack", "failed") for status, _ in staging):
+            entries = json.loads(http("/api/v1/timeline?scope=shop/web@staging&kind=decision&limit=30", SERVER["admin"])[2])["entries"]
+            print([(e["position"], e["atMilliseconds"], e["line"][:40]) for e in entries])
+            print(self.driver.find_element(By.ID, "timeline-summary").text)
+        self.assertTrue(any(status in ("rollingBack", "failed") for status, _ in staging), staging)
+        def kinds(instance):
+            return {m.get_attribute("data-kind") for m in svg.find_elements(By.CSS_SELECTOR, f'text.marker[data-instance="{instance}"]')}
+        self.assertIn("approval", kinds("shop/web@prod"))
+        self.assertIn("release", kinds("shop/web@staging"))
+        self.assertTrue({"bad", "rollback"} & kinds("shop/web@staging"), kinds("shop/web@staging"))
+        alert_lines = svg.find_elements(By.CSS_SELECTOR, "line.alert-line")
+        self.assertEqual(sorted(line.get_attribute("class") for line in alert_lines), ["alert-line firing", "alert-line resolved"])
+        ticks = svg.find_elements(By.CSS_SELECTOR, "line.tick")
+        self.assertTrue(ticks and all(t.find_element(By.TAG_NAME, "title").get_attribute("textContent").startswith("#") for t in ticks[:5]))
+        self.assertRegex(self.driver.find_element(By.ID, "timeline-summary").text, rf"^{3 * len(released)} instances, \d+ entries")
+        # Fit zooms to the entries: the bars spread over the picture.
+        self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="fit"]').click()
+        wait("a fitted window", lambda: "span=3600000" not in self.driver.current_url)
+        svg = wait("the fitted picture", lambda: self.driver.find_elements(By.CSS_SELECTOR, "svg.timeline-svg rect.bar") and self.driver.find_element(By.CSS_SELECTOR, "svg.timeline-svg"))
+        xs = [float(b.get_attribute("x")) for b in svg.find_elements(By.CSS_SELECTOR, "rect.bar")]
+        self.assertGreater(max(xs) - min(xs), 300, "spread over the width")
+        self.shot("timeline.png")
+        # Panning to an earlier window that holds nothing leaves the lanes, without bars of that time.
+        self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="earlier"]').click()
+        self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="earlier"]').click()
+        wait("an earlier window", lambda: "end=" in self.driver.current_url)
+        self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="now"]').click()
+        wait("back to now", lambda: "end=" not in self.driver.current_url)
 
     def test_8_headers_and_caching(self):
         status, headers, body = http("/")

@@ -32,6 +32,8 @@ export async function call(method, path, body, token = session.token) {
   } catch (error) {
     throw new APIError(0, 'unreachable', `the server did not answer (${error.message})`);
   }
+  const said = Date.parse(response.headers.get('Date') ?? '');
+  if (Number.isFinite(said)) clockOffset = said - Date.now();
   const text = await response.text();
   let data = null;
   if (text) {
@@ -46,6 +48,17 @@ export async function call(method, path, body, token = session.token) {
       problem?.message ?? `the server answered ${response.status} ${response.statusText}`);
   }
   return data;
+}
+
+let clockOffset = 0;
+
+/**
+ * The server's time now, in milliseconds: the browser's clock corrected by the `Date` header of the
+ * last answer (to the second), so that "the last hour" means the server's last hour even when the
+ * two clocks disagree.
+ */
+export function serverNow() {
+  return Date.now() + clockOffset;
 }
 
 /** Checks a token with `/api/v1/whoami`; keeps it for this tab when the server accepts it. */

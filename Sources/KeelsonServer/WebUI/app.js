@@ -6,6 +6,7 @@ import { APIError, resume, session, signIn, signOut } from './api.js';
 import { board } from './board.js';
 import { h } from './dom.js';
 import { instancePage } from './instance.js';
+import { timelinePage } from './timeline.js';
 
 const main = document.getElementById('main');
 let leave = null;
@@ -15,7 +16,7 @@ function setLive(state) {
   const badge = document.getElementById('live');
   badge.hidden = state === null;
   badge.className = `live ${state === 'live' ? 'on' : 'off'}`;
-  badge.textContent = state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : 'not live';
+  badge.textContent = { live: 'live', reconnecting: 'reconnecting…', past: 'in the past' }[state] ?? 'not live';
 }
 
 function showIdentity() {
@@ -84,8 +85,10 @@ async function route() {
   const parts = path.split('/').filter((part) => part !== '').map(decodeURIComponent);
   if (path === '/' || path === '') {
     leave = board(main, query, setLive);
+  } else if (parts[0] === 'timeline' && parts.length === 1 && query.get('application')) {
+    leave = timelinePage(main, query, setLive);
   } else if (parts[0] === 'instance' && parts.length === 4) {
-    leave = instancePage(main, { application: parts[1], service: parts[2], channel: parts[3] }, setLive);
+    leave = instancePage(main, { application: parts[1], service: parts[2], channel: parts[3] }, query, setLive);
   } else {
     setLive(null);
     main.replaceChildren(h('p', { class: 'error', role: 'alert' }, 'There is no such page. '), h('a', { href: '#/' }, 'Go to the fleet board'));

@@ -1,7 +1,8 @@
 // The fleet board: per application, its release channels in promotion order as columns (the
 // `after:` graph drawn above them), each service a row, each cell an instance — its current and
 // target release, its status and what it waits for. Live: every event on the stream refreshes the
-// board (at most twice a second), and only the cells that changed are redrawn.
+// board (at most twice a second), and only the cells that changed are redrawn. The "as of" slider
+// shows the board as it stood at any earlier position of the log (`/api/v1/status?position=N`).
 
 import { call, instancePath, session } from './api.js';
 import { announce, confirmAction, h, s, toast } from './dom.js';
@@ -17,7 +18,11 @@ export function board(main, query, setLive) {
     application: query.get('application') ?? '',
     service: query.get('service') ?? '',
     status: query.get('status') ?? '',
+    position: /^[1-9][0-9]{0,15}$/.test(query.get('position') ?? '') ? query.get('position') : '',
   };
+  let latest = 0; // the log's last position, as the stream tells
+  let streamState = 'reconnecting';
+  function showLive() { setLive(filters.position ? 'past' : streamState); }
   let answer = null;
   let shape = null; // what the drawn tables are made of; redrawn whole when it changes
   const cells = new Map(); // instance → { td, key }
@@ -38,18 +43,36 @@ export function board(main, query, setLive) {
     h('label', {}, 'Service', serviceText),
     h('label', {}, 'Status', statusChoice));
   form.addEventListener('submit', (event) => event.preventDefault());
+  const slider = h('input', { id: 'as-of', type: 'range', min: 1, max: 1, step: 1, 'aria-describedby': 'as-of-said' });
+  const said = h('output', { id: 'as-of-said', for: 'as-of' });
+  const now = h('button', { type: 'button', id: 'as-of-now' }, 'Back to now');
+  const travel = h('div', { class: 'as-of', role: 'group', 'aria-label': 'Point in time' },
+    h('label', { for: 'as-of' }, 'As of'), slider, said, now);
+  slider.addEventListener('input', () => { said.textContent = `position ${slider.value}${Number(slider.value) >= latest ? ' (now)' : ''}`; });
+  slider.addEventListener('change', () => travelTo(Number(slider.value) >= latest ? '' : slider.value));
+  now.addEventListener('click', () => travelTo(''));
+  function travelTo(position) {
+    filters.position = position;
+    remember();
+    shape = null;
+    load();
+  }
+  function remember() {
+    const search = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== ''));
+    history.replaceState(null, '', `#/${search.size ? `?${search}` : ''}`);
+  }
   for (const [control, key] of [[applicationChoice, 'application'], [serviceText, 'service'], [statusChoice, 'status']]) {
     const apply = () => {
       if (filters[key] === control.value) return;
       filters[key] = control.value;
-      const search = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== ''));
-      history.replaceState(null, '', `#/${search.size ? `?${search}` : ''}`);
+      remember();
       draw();
     };
     control.addEventListener('input', apply);
     control.addEventListener('change', apply);
   }
-  main.replaceChildren(h('h1', {}, 'Fleet'), form, summary, problem, boards);
+  const past = h('p', { class: 'past', id: 'as-of-banner', role: 'status', hidden: true });
+  main.replaceChildren(h('h1', {}, 'Fleet'), form, travel, past, summary, problem, boards);
   summary.textContent = 'Loading…';
 
   async function load() {
@@ -57,11 +80,17 @@ export function board(main, query, setLive) {
     if (loading) { again = true; return; }
     loading = true;
     try {
-      answer = await call('GET', '/api/v1/status');
+      const asked = filters.position;
+      const fresh = await call('GET', asked ? `/api/v1/status?position=${asked}` : '/api/v1/status');
+      if (asked !== filters.position) return; // moved again meanwhile; that load draws
+      answer = fresh;
+      if (!asked) latest = Math.max(latest, answer.position);
       problem.hidden = true;
       draw();
+      await showWhen(asked);
       if (!stream) {
-        stream = follow({ after: answer.position, onEvents: soon, onState: setLive });
+        if (asked) latest = (await call('GET', '/api/v1/status?limit=1')).position;
+        stream = follow({ after: latest, onEvents: heard, onState: (state) => { streamState = state; showLive(); } });
       }
     } catch (error) {
       problem.hidden = false;
@@ -70,6 +99,33 @@ export function board(main, query, setLive) {
       loading = false;
       if (again && !stopped) { again = false; setTimeout(load, 500); }
     }
+  }
+
+  /** Says which moment the board shows; in the past, when that was. */
+  async function showWhen(asked) {
+    slider.max = String(Math.max(latest, 1));
+    slider.value = asked || String(latest);
+    said.textContent = asked ? `position ${asked}` : `position ${latest} (now)`;
+    now.hidden = !asked;
+    past.hidden = !asked;
+    if (stream) showLive();
+    if (!asked) return;
+    past.textContent = `The board as it stood just after the event at position ${asked}; not live. `;
+    try {
+      const events = (await call('GET', `/api/v1/events?after=${Number(asked) - 1}&limit=1`)).events;
+      if (events.length && filters.position === asked) {
+        past.textContent = `The board as it stood at ${events[0].recordedAt} (position ${asked}); not live.`;
+      }
+    } catch {
+      // the position alone says enough
+    }
+  }
+
+  /** Events from the stream: the slider grows; a live board refreshes. */
+  function heard(events) {
+    latest = Math.max(latest, events[events.length - 1].position);
+    slider.max = String(latest);
+    if (!filters.position) soon();
   }
 
   let timer = null;
@@ -119,6 +175,7 @@ export function board(main, query, setLive) {
     }
     const total = answer.instances.length;
     summary.textContent = `${shown === total ? `${total}` : `${shown} of ${total}`} instance${total === 1 ? '' : 's'} · as of log position ${answer.position}`;
+    boards.classList.toggle('in-the-past', Boolean(filters.position));
     if (applications.size === 0) {
       boards.replaceChildren(h('p', { class: 'notice' }, total === 0
         ? 'Nothing released yet: apply a config and release a version (keelson release APP/SERVICE --version V).'
@@ -146,7 +203,8 @@ export function board(main, query, setLive) {
     for (const col of table.querySelectorAll('th.service-col')) col.style.width = `${LABEL}px`;
     for (const col of table.querySelectorAll('th.channel-col')) col.style.width = `${COLUMN}px`;
     return h('section', { class: 'app', 'data-application': name },
-      h('h2', { id: titleID }, name),
+      h('h2', { id: titleID }, name,
+        h('a', { class: 'app-links', href: `#/timeline?${new URLSearchParams({ application: name })}`, 'aria-label': `Deploy timeline of ${name}` }, 'Timeline →')),
       stageGraph(app.channels, app.promotions, index),
       table);
   }
@@ -166,13 +224,13 @@ export function board(main, query, setLive) {
     const moving = entry.target && !entry.current.includes(entry.target);
     const label = entry.waitingFor ? `${entry.status}: ${entry.waitingFor}` : entry.status;
     const content = [
-      h('a', { class: `status status-${entry.status}`, href: `#/instance/${instancePath(entry.instance)}`,
+      h('a', { class: `status status-${entry.status}`, href: `#/instance/${instancePath(entry.instance)}${filters.position ? `?position=${filters.position}` : ''}`,
         'aria-label': `${entry.instance}: ${label}. Details` }, label),
       h('div', { class: 'versions' }, current,
         moving ? ` → ${entry.target}${entry.targetIsRollback ? ' (rollback)' : ''}` : ''),
       h('div', { class: 'reason', title: entry.reason }, entry.reason),
     ];
-    if (session.canDeploy && entry.status === 'waiting' && entry.waitingFor === 'approval') {
+    if (session.canDeploy && !filters.position && entry.status === 'waiting' && entry.waitingFor === 'approval') {
       const button = h('button', { type: 'button', class: 'approve', 'data-instance': entry.instance }, 'Approve');
       button.addEventListener('click', () => approve(entry, button));
       content.push(h('div', { class: 'actions' }, button));

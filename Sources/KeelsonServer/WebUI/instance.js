@@ -1,29 +1,36 @@
 // One instance: where it is and why (`explain` in words: the decision, its reason, the view it
-// was made over), and the events that decision saw. Live like the board.
+// was made over), its timeline, and the events that decision saw. Live like the board; with
+// `?position=N`, as it stood just after the event at N (not live).
 
 import { call, instancePath, session } from './api.js';
 import { announce, confirmAction, h, toast } from './dom.js';
 import { follow } from './stream.js';
 
-export function instancePage(main, id, setLive) {
+export function instancePage(main, id, query, setLive) {
   const instance = `${id.application}/${id.service}@${id.channel}`;
+  const position = /^[1-9][0-9]{0,15}$/.test(query.get('position') ?? '') ? query.get('position') : null;
   const path = `/api/v1/instances/${instancePath(instance)}`;
   let stream = null;
   let stopped = false;
   let timer = null;
   const body = h('div', { id: 'instance-body' }, h('p', { class: 'muted' }, 'Loading…'));
   main.replaceChildren(
-    h('p', {}, h('a', { href: '#/' }, '← Fleet')),
+    h('p', {}, h('a', { href: position ? `#/?position=${position}` : '#/' }, '← Fleet')),
     h('h1', {}, instance),
+    position ? h('p', { class: 'past', role: 'status' }, `As it stood just after the event at position ${position}; not live. `,
+      h('a', { href: `#/instance/${instancePath(instance)}` }, 'Now')) : null,
     body);
+  if (position) setLive(null);
 
   async function load() {
     if (stopped) return;
     try {
       const timelineQuery = new URLSearchParams({ ...id, limit: '50' });
-      const [detail, timeline] = await Promise.all([call('GET', path), call('GET', `/api/v1/timeline?${timelineQuery}`)]);
+      if (position) timelineQuery.set('before', String(Number(position) + 1));
+      const [detail, timeline] = await Promise.all([
+        call('GET', position ? `${path}?position=${position}` : path), call('GET', `/api/v1/timeline?${timelineQuery}`)]);
       body.replaceChildren(...render(detail, timeline));
-      if (!stream) stream = follow({ after: detail.explanation?.decisionPosition ?? 0, onEvents: soon, onState: setLive });
+      if (!stream && !position) stream = follow({ after: detail.explanation?.decisionPosition ?? 0, onEvents: soon, onState: setLive });
     } catch (error) {
       body.replaceChildren(h('p', { class: 'error', role: 'alert' }, `Could not read ${instance}: ${error.message}`));
     }
@@ -49,7 +56,7 @@ export function instancePage(main, id, setLive) {
       fact('Since', status?.since ?? '—'),
       explanation ? fact('Decision', `#${explanation.decisionPosition} by engine ${explanation.engineVersion}, over the log up to #${explanation.viewPosition}, at ${explanation.now}`) : null);
     const parts = [facts];
-    if (session.canDeploy && status) parts.push(actions(status));
+    if (session.canDeploy && status && !position) parts.push(actions(status));
     parts.push(h('h2', {}, 'Timeline'));
     parts.push(timeline.entries.length === 0 ? h('p', { class: 'muted' }, 'Nothing has happened here yet.')
       : h('table', { class: 'events', id: 'instance-timeline' },
