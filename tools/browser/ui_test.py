@@ -195,6 +195,11 @@ class UI(unittest.TestCase):
     def status_of(self, instance):
         return self.cell(instance).get_attribute("data-status")
 
+    def shown_cells(self):
+        """The instances whose cells a person sees (filters hide the others)."""
+        return [cell.get_attribute("data-instance") for cell in self.driver.find_elements(By.CSS_SELECTOR, "td.cell")
+                if cell.is_displayed() and "filtered-out" not in cell.get_attribute("class")]
+
     def visible_buttons(self):
         return [button.text for button in self.driver.find_elements(By.CSS_SELECTOR, "main button") if button.is_displayed()]
 
@@ -264,15 +269,15 @@ class UI(unittest.TestCase):
         self.assertGreater(later, position)
         wait("api@prod waiting for approval", lambda: "waiting: approval" in self.cell("shop/api@prod").text)
         Select(self.driver.find_element(By.ID, "filter-status")).select_by_value("waiting")
-        shown = lambda: [c.get_attribute("data-instance") for c in self.driver.find_elements(By.CSS_SELECTOR, "td.cell")]
+        shown = self.shown_cells
         wait("only waiting instances", lambda: shown() == ["shop/api@prod"])
         self.assertIn("status=waiting", self.driver.current_url)
         self.assertRegex(self.driver.find_element(By.ID, "board-summary").text, r"^1 of 6 instances")
         Select(self.driver.find_element(By.ID, "filter-status")).select_by_value("")
         field = self.driver.find_element(By.ID, "filter-service")
         field.send_keys("we")
-        wait("only web", lambda: {c.get_attribute("data-instance").split("@")[0] for c in self.driver.find_elements(By.CSS_SELECTOR, "td.cell")}
-             == {"shop/web"})
+        wait("only web", lambda: {instance.split("@")[0] for instance in self.shown_cells()} == {"shop/web"})
+        self.assertEqual(len(self.shown_cells()), 3)
 
     def test_5_instance_page(self):
         self.sign_in(SERVER["admin"])
@@ -286,6 +291,9 @@ class UI(unittest.TestCase):
         self.assertIn("approval", kinds)
         self.assertIn("decision", kinds)
         self.assertIn("DecisionMade", self.driver.find_element(By.ID, "instance-events").text)
+        observed = self.driver.find_element(By.ID, "instance-observation").text
+        self.assertIn("1.0.0", observed)
+        self.assertIn("1/1", observed)
         self.assertIn("/instance/shop/web/prod", self.driver.current_url)
         self.shot("instance.png")
         self.driver.find_element(By.LINK_TEXT, "← Fleet").click()
@@ -360,8 +368,7 @@ class UI(unittest.TestCase):
             print(self.driver.find_element(By.TAG_NAME, "main").text, self.driver.get_log("browser"))
             raise
         self.driver.find_element(By.CSS_SELECTOR, 'button[data-span="1h"]').click()
-        wait("the 1h window", lambda: "span=3600000" in self.driver.current_url)
-        svg = wait("bars", lambda: self.driver.find_elements(By.CSS_SELECTOR, "svg.timeline-svg rect.bar") and self.driver.find_element(By.CSS_SELECTOR, "svg.timeline-svg"))
+        svg = wait("the 1h window drawn", lambda: self.driver.find_element(By.CSS_SELECTOR, '#timeline-picture[data-span="3600000"] svg.timeline-svg'))
         labels = [t.text for t in svg.find_elements(By.CSS_SELECTOR, "text.lane-label")]
         released = sorted({e["instance"].split("/")[1].split("@")[0] for e in json.loads(http("/api/v1/status", SERVER["admin"])[2])["instances"]})
         self.assertEqual(labels, [f"{c} · {s}" for c in ["staging", "canary", "prod"] for s in released])
@@ -389,8 +396,7 @@ class UI(unittest.TestCase):
         self.assertRegex(self.driver.find_element(By.ID, "timeline-summary").text, rf"^{3 * len(released)} instances, \d+ entries")
         # Fit zooms to the entries: the bars spread over the picture.
         self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="fit"]').click()
-        wait("a fitted window", lambda: "span=3600000" not in self.driver.current_url)
-        svg = wait("the fitted picture", lambda: self.driver.find_elements(By.CSS_SELECTOR, "svg.timeline-svg rect.bar") and self.driver.find_element(By.CSS_SELECTOR, "svg.timeline-svg"))
+        svg = wait("the fitted picture", lambda: self.driver.find_element(By.CSS_SELECTOR, '#timeline-picture:not([data-span="3600000"]) svg.timeline-svg'))
         xs = [float(b.get_attribute("x")) for b in svg.find_elements(By.CSS_SELECTOR, "rect.bar")]
         self.assertGreater(max(xs) - min(xs), 300, "spread over the width")
         self.shot("timeline.png")
@@ -400,6 +406,11 @@ class UI(unittest.TestCase):
         wait("an earlier window", lambda: "end=" in self.driver.current_url)
         self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="now"]').click()
         wait("back to now", lambda: "end=" not in self.driver.current_url)
+        # The instance page of web@staging: its desired state, and what changed since the one before.
+        self.driver.get(SERVER["url"] + "/#/instance/shop/web/staging")
+        changes = wait("the desired state's changes", lambda: self.driver.find_element(By.ID, "instance-diff").text)
+        self.assertRegex(changes, r"\+ .*1\.1\.0-bad")
+        self.assertRegex(changes, r"- .*1\.0\.0")
 
     def test_8_headers_and_caching(self):
         status, headers, body = http("/")

@@ -26,6 +26,8 @@ export function board(main, query, setLive) {
   let answer = null;
   let shape = null; // what the drawn tables are made of; redrawn whole when it changes
   const cells = new Map(); // instance → { td, key }
+  const rows = new Map(); // APP/SERVICE → tr
+  const sections = new Map(); // application → section
   let stream = null;
   let stopped = false;
   let loading = false;
@@ -34,6 +36,7 @@ export function board(main, query, setLive) {
   const summary = h('p', { class: 'summary', id: 'board-summary', 'aria-live': 'off' });
   const problem = h('p', { class: 'error', role: 'alert', hidden: true });
   const boards = h('div', { id: 'boards' });
+  const empty = h('p', { class: 'notice', hidden: true });
   const applicationChoice = h('select', { id: 'filter-application' }, h('option', { value: '' }, 'all'));
   const serviceText = h('input', { id: 'filter-service', type: 'search', value: filters.service, placeholder: 'name contains…' });
   const statusChoice = h('select', { id: 'filter-status' }, h('option', { value: '' }, 'any'),
@@ -72,7 +75,7 @@ export function board(main, query, setLive) {
     control.addEventListener('change', apply);
   }
   const past = h('p', { class: 'past', id: 'as-of-banner', role: 'status', hidden: true });
-  main.replaceChildren(h('h1', {}, 'Fleet'), form, travel, past, summary, problem, boards);
+  main.replaceChildren(h('h1', {}, 'Fleet'), form, travel, past, summary, problem, empty, boards);
   summary.textContent = 'Loading…';
 
   async function load() {
@@ -134,54 +137,66 @@ export function board(main, query, setLive) {
     timer = setTimeout(() => { timer = null; load(); }, 500);
   }
 
+  // The tables are made of the whole fleet and rebuilt only when its shape changes (an instance,
+  // service, channel or application comes or goes); filters only hide rows and cells, so that a
+  // filter change on 10,000 instances costs no rebuild.
   function draw() {
     if (!answer) return;
     const applications = new Map(); // application → { channels, promotions, services: Map(service → Map(channel → entry)) }
     for (const name of Object.keys(answer.channels ?? {}).sort()) {
       applications.set(name, { channels: answer.channels[name], promotions: answer.promotions?.[name] ?? {}, services: new Map() });
     }
-    const known = [...applications.keys()];
-    if (applicationChoice.options.length !== known.length + 1 || known.some((name, i) => applicationChoice.options[i + 1].value !== name)) {
-      applicationChoice.replaceChildren(h('option', { value: '' }, 'all'),
-        known.map((name) => h('option', { value: name, selected: name === filters.application }, name)));
-    }
-    const serviceFilter = filters.service.toLowerCase();
-    let shown = 0;
     for (const entry of answer.instances) {
       const { application, service, channel } = parts(entry.instance);
-      if (filters.application && application !== filters.application) continue;
-      if (serviceFilter && !service.toLowerCase().includes(serviceFilter)) continue;
-      if (filters.status && entry.status !== filters.status) continue;
       let app = applications.get(application);
       if (!app) { app = { channels: [], promotions: {}, services: new Map() }; applications.set(application, app); }
       if (!app.channels.includes(channel)) app.channels.push(channel);
       if (!app.services.has(service)) app.services.set(service, new Map());
       app.services.get(service).set(channel, entry);
-      shown += 1;
     }
     for (const [name, app] of applications) if (app.services.size === 0) applications.delete(name);
+    const known = [...applications.keys()];
+    if (applicationChoice.options.length !== known.length + 1 || known.some((name, i) => applicationChoice.options[i + 1].value !== name)) {
+      applicationChoice.replaceChildren(h('option', { value: '' }, 'all'),
+        known.map((name) => h('option', { value: name, selected: name === filters.application }, name)));
+    }
 
     const nextShape = JSON.stringify([...applications].map(([name, app]) =>
       [name, app.channels, app.promotions, [...app.services].map(([service, row]) => [service, [...row.keys()]])]));
     if (nextShape !== shape) {
       shape = nextShape;
       cells.clear();
+      rows.clear();
+      sections.clear();
       boards.replaceChildren(...[...applications].map(([name, app], index) => applicationBoard(name, app, index)));
     }
-    for (const app of applications.values()) {
-      for (const row of app.services.values()) {
-        for (const entry of row.values()) update(entry);
+    const serviceFilter = filters.service.toLowerCase();
+    let shown = 0;
+    for (const [name, app] of applications) {
+      const appShown = !filters.application || filters.application === name;
+      let rowsShown = 0;
+      for (const [service, row] of app.services) {
+        const serviceShown = appShown && (!serviceFilter || service.toLowerCase().includes(serviceFilter));
+        let cellsShown = 0;
+        for (const entry of row.values()) {
+          update(entry);
+          const match = serviceShown && (!filters.status || entry.status === filters.status);
+          cells.get(entry.instance).td.classList.toggle('filtered-out', !match);
+          if (match) cellsShown += 1;
+        }
+        rows.get(`${name}/${service}`).hidden = cellsShown === 0;
+        if (cellsShown > 0) rowsShown += 1;
+        shown += cellsShown;
       }
+      sections.get(name).hidden = rowsShown === 0;
     }
     const total = answer.instances.length;
     summary.textContent = `${shown === total ? `${total}` : `${shown} of ${total}`} instance${total === 1 ? '' : 's'} · as of log position ${answer.position}`;
     boards.classList.toggle('in-the-past', Boolean(filters.position));
-    if (applications.size === 0) {
-      boards.replaceChildren(h('p', { class: 'notice' }, total === 0
-        ? 'Nothing released yet: apply a config and release a version (keelson release APP/SERVICE --version V).'
-        : 'No instance matches these filters.'));
-      shape = null;
-    }
+    empty.hidden = shown > 0;
+    empty.textContent = total === 0
+      ? 'Nothing released yet: apply a config and release a version (keelson release APP/SERVICE --version V).'
+      : 'No instance matches these filters.';
   }
 
   function applicationBoard(name, app, index) {
@@ -190,7 +205,7 @@ export function board(main, query, setLive) {
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col', class: 'service-col' }, 'Service'),
         app.channels.map((channel) => h('th', { scope: 'col', class: 'channel-col', 'data-channel': channel }, channel)))),
-      h('tbody', {}, [...app.services.keys()].sort().map((service) => h('tr', { 'data-service': service },
+      h('tbody', {}, [...app.services.keys()].sort().map((service) => row(`${name}/${service}`, h('tr', { 'data-service': service },
         h('th', { scope: 'row' }, service),
         app.channels.map((channel) => {
           const entry = app.services.get(service).get(channel);
@@ -198,15 +213,22 @@ export function board(main, query, setLive) {
           const td = h('td', { class: 'cell', 'data-instance': entry.instance });
           cells.set(entry.instance, { td, key: null });
           return td;
-        })))));
+        }))))));
     table.style.width = `${LABEL + COLUMN * app.channels.length}px`;
     for (const col of table.querySelectorAll('th.service-col')) col.style.width = `${LABEL}px`;
     for (const col of table.querySelectorAll('th.channel-col')) col.style.width = `${COLUMN}px`;
-    return h('section', { class: 'app', 'data-application': name },
+    const section = h('section', { class: 'app', 'data-application': name },
       h('h2', { id: titleID }, name,
         h('a', { class: 'app-links', href: `#/timeline?${new URLSearchParams({ application: name })}`, 'aria-label': `Deploy timeline of ${name}` }, 'Timeline →')),
       stageGraph(app.channels, app.promotions, index),
       table);
+    sections.set(name, section);
+    return section;
+  }
+
+  function row(key, tr) {
+    rows.set(key, tr);
+    return tr;
   }
 
   function update(entry) {

@@ -27,9 +27,15 @@ export function instancePage(main, id, query, setLive) {
     try {
       const timelineQuery = new URLSearchParams({ ...id, limit: '50' });
       if (position) timelineQuery.set('before', String(Number(position) + 1));
-      const [detail, timeline] = await Promise.all([
-        call('GET', position ? `${path}?position=${position}` : path), call('GET', `/api/v1/timeline?${timelineQuery}`)]);
-      body.replaceChildren(...render(detail, timeline));
+      const scope = encodeURIComponent(instance);
+      const [detail, timeline, current, desired, compiled] = await Promise.all([
+        call('GET', position ? `${path}?position=${position}` : path), call('GET', `/api/v1/timeline?${timelineQuery}`),
+        // What the runtime reports and what Keelson wants: now only (a past page has the timeline).
+        position ? null : call('GET', `/api/v1/current?scope=${scope}`),
+        position ? null : call('GET', `/api/v1/desired?scope=${scope}`),
+        position ? null : call('GET', `/api/v1/events?${new URLSearchParams({ stream: `instance:${instance}`, type: 'DesiredStateCompiled', latest: 'true', limit: '2' })}`),
+      ]);
+      body.replaceChildren(...render(detail, timeline), ...state(current?.instances[0], desired?.instances[0], compiled?.events ?? []));
       if (!stream && !position) stream = follow({ after: detail.explanation?.decisionPosition ?? 0, onEvents: soon, onState: setLive });
     } catch (error) {
       body.replaceChildren(h('p', { class: 'error', role: 'alert' }, `Could not read ${instance}: ${error.message}`));
@@ -131,6 +137,57 @@ export function instancePage(main, id, query, setLive) {
     stream?.close();
     clearTimeout(timer);
   };
+}
+
+/** The last observation and the desired state, with what changed since the desired state before. */
+function state(current, desired, compiled) {
+  const parts = [];
+  if (current) {
+    parts.push(h('h2', {}, 'Last observation'));
+    parts.push(h('p', { class: 'muted' }, `From ${current.runtime}, fetch #${current.fetchedPosition}; last seen unchanged at #${current.lastSeenPosition} (${current.lastSeenAt}). `,
+      current.healthy ? 'Healthy.' : 'Not healthy.'));
+    parts.push(current.observation.objects.length === 0 ? h('p', {}, 'Nothing runs.')
+      : h('table', { class: 'events', id: 'instance-observation' },
+        h('caption', { class: 'visually-hidden' }, 'What the runtime reported, object by object'),
+        h('thead', {}, h('tr', {}, ['Object', 'Version', 'Ready', 'Health', 'Drift', 'Message'].map((name) => h('th', { scope: 'col' }, name)))),
+        h('tbody', {}, current.observation.objects.map((object) => h('tr', {},
+          h('td', { class: 'mono' }, object.name), h('td', {}, object.version ?? '—'),
+          h('td', {}, `${object.readyReplicas}/${object.desiredReplicas}`), h('td', {}, object.health),
+          h('td', {}, object.drifted ? 'drifted' : '—'), h('td', {}, object.message ?? ''))))));
+  }
+  if (desired) {
+    parts.push(h('h2', {}, 'Desired state'));
+    parts.push(h('p', { class: 'muted' }, `${desired.version}, compiled at #${desired.position} (${desired.recordedAt}); digest `, h('code', {}, desired.digest)));
+    const previous = compiled.length === 2 ? compiled[0] : null;
+    if (previous) {
+      const lines = diff(parse(previous.payload.document), desired.document);
+      parts.push(h('p', {}, `Changes since the desired state before (${previous.payload.version}, #${previous.position}):`));
+      parts.push(lines.length === 0 ? h('p', { class: 'muted' }, 'none.')
+        : h('pre', { class: 'diff', id: 'instance-diff' }, lines.map(([sign, text]) => h('span', { class: sign === '+' ? 'added' : 'removed' }, `${sign} ${text}\n`))));
+    }
+    const text = JSON.stringify(desired.document, null, 2);
+    parts.push(h('details', {}, h('summary', {}, 'The compiled document'),
+      h('pre', { class: 'document' }, text.length > 100000 ? `${text.slice(0, 100000)}\n… (${text.length} characters; keelson get desired shows all)` : text)));
+  }
+  return parts;
+}
+
+function parse(text) {
+  try { return typeof text === 'string' ? JSON.parse(text) : text; } catch { return text; }
+}
+
+/** Two JSON values as `path = value` lines; the lines only one side has. */
+function diff(before, after) {
+  const flatten = (value, path, into) => {
+    if (value !== null && typeof value === 'object' && Object.keys(value).length > 0) {
+      for (const key of Object.keys(value).sort()) flatten(value[key], Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`, into);
+    } else {
+      into.push(`${path || '.'} = ${JSON.stringify(value)}`);
+    }
+    return into;
+  };
+  const old = new Set(flatten(before, '', [])), now = new Set(flatten(after, '', []));
+  return [...[...old].filter((line) => !now.has(line)).map((line) => ['-', line]), ...[...now].filter((line) => !old.has(line)).map((line) => ['+', line])];
 }
 
 function fact(name, value) {

@@ -189,6 +189,7 @@ export function timelinePage(main, query, setLive) {
         s('title', {}, `#${entry.position} ${iso(entry.atMilliseconds)} ${entry.line}`)));
     }
     picture.replaceChildren(svg);
+    picture.dataset.span = String(span); // what is drawn (tests wait for it)
     drawn = entries.length ? { first: entries[entries.length - 1].atMilliseconds, last: entries[0].atMilliseconds } : null;
     said.textContent = `${lanes.length} instance${lanes.length === 1 ? '' : 's'}, ${entries.length} entries, ${bars} bars, ${markers} markers from ${iso(since)} to ${iso(until)}`
       + (complete ? '' : ` — only the newest ${entries.length} entries of this window are drawn; zoom in for the rest`);
