@@ -195,6 +195,13 @@ class UI(unittest.TestCase):
     def status_of(self, instance):
         return self.cell(instance).get_attribute("data-status")
 
+    def click(self, selector):
+        """Clicks what `selector` finds, again when the page redrew it meanwhile."""
+        def clicked():
+            self.driver.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        wait(f"a click on {selector}", clicked)
+
     def shown_cells(self):
         """The instances whose cells a person sees (filters hide the others)."""
         return [cell.get_attribute("data-instance") for cell in self.driver.find_elements(By.CSS_SELECTOR, "td.cell")
@@ -349,6 +356,42 @@ class UI(unittest.TestCase):
         self.driver.find_element(By.ID, "as-of-now").click()
         wait("back to now", lambda: self.status_of("shop/web@prod") == "converged")
         self.assertNotIn("position=", self.driver.current_url)
+
+    def test_8b_actions_on_the_instance_page(self):
+        self.sign_in(SERVER["deployer"])
+        self.driver.get(SERVER["url"] + "/#/instance/shop/api/staging")
+        wait("the actions", lambda: self.driver.find_element(By.CSS_SELECTOR, "main .actions button.release"))
+        self.assertEqual(set(self.visible_buttons()) >= {"Pause", "Resume", "Mark bad", "Release…"}, True, self.visible_buttons())
+
+        def act(name, value=None, comment=None):
+            self.click(f"main .actions button.{name}")  # the page redraws after each action
+            dialog = wait("the dialog", lambda: self.driver.find_element(By.ID, "confirm").is_displayed() and self.driver.find_element(By.ID, "confirm"))
+            if value is not None:
+                self.driver.find_element(By.ID, "confirm-value").send_keys(value)
+            if comment is not None:
+                self.driver.find_element(By.ID, "confirm-comment").send_keys(comment)
+            text = dialog.text
+            self.driver.find_element(By.ID, "confirm-ok").click()
+            wait("the result", lambda: any("event #" in t.text for t in self.driver.find_elements(By.CSS_SELECTOR, ".toast")))
+            for toast in self.driver.find_elements(By.CSS_SELECTOR, ".toast"):
+                self.driver.execute_script("arguments[0].remove()", toast)
+            return text
+
+        said = act("pause", comment="investigating")
+        self.assertIn("Pause shop/api@staging?", said)
+        said = act("resume")
+        self.assertIn("Resume shop/api@staging?", said)
+        said = act("release", value="2.0.1")
+        self.assertIn("Release a version of shop/api", said)
+        # Cancelling does nothing.
+        self.click("main .actions button.pause")
+        wait("the dialog", lambda: self.driver.find_element(By.ID, "confirm").is_displayed())
+        self.driver.find_element(By.CSS_SELECTOR, "#confirm button[value=cancel]").click()
+        events = json.loads(http("/api/v1/events?type=Paused&type=Resumed&type=ReleaseRequested&latest=true&limit=3", SERVER["admin"])[2])["events"]
+        self.assertEqual([(e["type"], e["actor"]) for e in events],
+                         [("Paused", "token:ui-deployer"), ("Resumed", "token:ui-deployer"), ("ReleaseRequested", "token:ui-deployer")])
+        self.assertEqual(events[0]["payload"].get("reason"), "investigating")
+        self.assertEqual(events[2]["payload"]["version"], "2.0.1")
 
     def test_9_timeline_picture(self):
         # A known scenario on top of what the tests before did: a bad release of web, which fails

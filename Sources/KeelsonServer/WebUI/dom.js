@@ -41,8 +41,9 @@ export function toast(text) {
 }
 
 /**
- * Asks before doing something: resolves to `{ comment }` when confirmed, `null` when cancelled.
- * `what` is `{ title, text, action, comment }` (comment: whether to ask for one).
+ * Asks before doing something: resolves to `{ comment, value }` when confirmed, `null` when
+ * cancelled. `what` is `{ title, text, action, comment, value }`: `comment` whether to ask for an
+ * optional comment; `value`, when given, `{ label, initial }` of a required text field.
  */
 export function confirmAction(what) {
   const dialog = document.getElementById('confirm');
@@ -52,13 +53,18 @@ export function confirmAction(what) {
   const comment = document.getElementById('confirm-comment');
   comment.value = '';
   document.getElementById('confirm-comment-label').hidden = !what.comment;
+  const value = document.getElementById('confirm-value');
+  value.value = what.value?.initial ?? '';
+  value.required = Boolean(what.value);
+  document.getElementById('confirm-value-name').textContent = what.value?.label ?? '';
+  document.getElementById('confirm-value-label').hidden = !what.value;
   dialog.returnValue = '';
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => {
-      resolve(dialog.returnValue === 'ok' ? { comment: comment.value.trim() } : null);
+      resolve(dialog.returnValue === 'ok' ? { comment: comment.value.trim(), value: value.value.trim() } : null);
     }, { once: true });
     dialog.showModal();
-    document.getElementById('confirm-ok').focus();
+    (what.value ? value : document.getElementById('confirm-ok')).focus();
   });
 }
 

@@ -94,33 +94,64 @@ export function instancePage(main, id, query, setLive) {
 
   function actions(status) {
     const buttons = [];
+    const version = status.target ?? status.desired;
+    const service = `${id.application}/${id.service}`;
     if (status.status === 'waiting' && status.waitingFor === 'approval') {
-      buttons.push(action('Approve', 'approve', {
-        title: `Approve ${status.target ?? status.desired} for ${instance}?`,
+      buttons.push(action('Approve', 'approve', `${path}/approve`, {
+        title: `Approve ${version} for ${instance}?`,
         text: `Records an approval for ${id.channel}. Once its other gates pass, Keelson applies it there.`,
         action: 'Approve', comment: true,
-      }, (answer) => ({ release: status.target ?? status.desired, ...(answer.comment ? { comment: answer.comment } : {}) })));
+      }, (answer) => ({ release: version, ...(answer.comment ? { comment: answer.comment } : {}) })));
+      buttons.push(action('Reject', 'reject', `${path}/reject`, {
+        title: `Reject ${version} for ${instance}?`,
+        text: `${version} will not go to ${id.channel}; the instance keeps what it runs. A newer release can still go there.`,
+        action: 'Reject', comment: true,
+      }, (answer) => ({ release: version, ...(answer.comment ? { reason: answer.comment } : {}) })));
     }
-    if (status.lastGood && status.current.length && !status.current.every((version) => version === status.lastGood)) {
-      buttons.push(action('Roll back', 'rollback', {
+    if (status.lastGood && status.current.length && !status.current.every((running) => running === status.lastGood)) {
+      buttons.push(action('Roll back', 'rollback', `${path}/rollback`, {
         title: `Roll ${instance} back to ${status.lastGood}?`,
         text: `Marks ${status.current.join(', ')} bad for this service and applies ${status.lastGood}, the last release that passed its watch here.`,
         action: 'Roll back', comment: true,
       }, (answer) => (answer.comment ? { reason: answer.comment } : {})));
     }
-    return h('div', { class: 'actions' }, buttons);
+    buttons.push(action('Pause', 'pause', '/api/v1/pause', {
+      title: `Pause ${instance}?`,
+      text: 'Keelson applies no new release here until it is resumed (rollbacks still happen).',
+      action: 'Pause', comment: true,
+    }, (answer) => ({ scope: instance, ...(answer.comment ? { reason: answer.comment } : {}) })));
+    buttons.push(action('Resume', 'resume', '/api/v1/resume', {
+      title: `Resume ${instance}?`,
+      text: 'Lifts a pause of this instance (a pause of its service or application stays).',
+      action: 'Resume',
+    }, () => ({ scope: instance })));
+    if (version) {
+      buttons.push(action('Mark bad', 'mark-bad', `/api/v1/services/${instancePath(instance).split('/').slice(0, 2).join('/')}/mark-bad`, {
+        title: `Mark ${service} ${version} bad?`,
+        text: `${version} then goes nowhere else, and every instance of ${service} that runs it rolls back to its last good release. Releasing it again clears the mark.`,
+        action: 'Mark bad', comment: true,
+      }, (answer) => ({ release: version, ...(answer.comment ? { reason: answer.comment } : {}) })));
+    }
+    buttons.push(action('Release…', 'release', '/api/v1/releases', {
+      title: `Release a version of ${service}`,
+      text: `The version moves through ${service}'s release channels in order, through their gates.`,
+      action: 'Release', value: { label: 'Version', initial: '' },
+    }, (answer) => ({ application: id.application, service: id.service, version: answer.value })));
+    return h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' }, buttons);
   }
 
-  function action(label, route, question, bodyOf) {
-    const button = h('button', { type: 'button', class: route }, label);
+  function action(label, name, route, question, bodyOf) {
+    const button = h('button', { type: 'button', class: name }, label);
     button.addEventListener('click', async () => {
       const answer = await confirmAction(question);
-      if (!answer) return;
+      if (!answer || (question.value && !answer.value)) return;
       button.disabled = true;
       try {
-        const result = await call('POST', `${path}/${route}`, bodyOf(answer));
-        toast(`${result.message} (event #${result.position})`);
-        announce(result.message);
+        const result = await call('POST', route, bodyOf(answer));
+        button.disabled = false;
+        const said = result.message ?? result.summary ?? 'done';
+        toast(`${said} (event #${result.position})`);
+        announce(said);
         soon();
       } catch (error) {
         button.disabled = false;
