@@ -56,6 +56,7 @@ export function board(main, query, setLive) {
   now.addEventListener('click', () => travelTo(''));
   function travelTo(position) {
     filters.position = position;
+    changed.everything = true;
     remember();
     shape = null;
     load();
@@ -78,13 +79,34 @@ export function board(main, query, setLive) {
   main.replaceChildren(h('h1', {}, 'Fleet'), form, travel, past, summary, problem, empty, boards);
   summary.textContent = 'Loading…';
 
+  // What the stream said changed since the last read: the services whose instances to read again,
+  // or (`everything`) the whole fleet — after anything else (config, pauses, alerts), after many
+  // services, and every 30 s, so that a wait's countdown stays current.
+  const changed = { services: new Set(), everything: true, at: 0 };
+
   async function load() {
     if (stopped) return;
     if (loading) { again = true; return; }
     loading = true;
     try {
       const asked = filters.position;
-      const fresh = await call('GET', asked ? `/api/v1/status?position=${asked}` : '/api/v1/status');
+      const whole = asked || !answer || changed.everything || changed.services.size > 20 || Date.now() - changed.at > 30000;
+      const services = [...changed.services];
+      changed.services.clear();
+      changed.everything = false;
+      let fresh;
+      if (whole) {
+        fresh = await call('GET', asked ? `/api/v1/status?position=${asked}` : '/api/v1/status');
+        changed.at = Date.now();
+      } else {
+        // Only the services that changed: one indexed range read each, merged into the answer.
+        const parts = await Promise.all(services.map((scope) => call('GET', `/api/v1/status?scope=${encodeURIComponent(scope)}`)));
+        const replaced = new Set(services);
+        fresh = { ...answer, position: Math.max(answer.position, ...parts.map((part) => part.position)) };
+        fresh.instances = answer.instances.filter((entry) => !replaced.has(entry.instance.slice(0, entry.instance.lastIndexOf('@'))))
+          .concat(...parts.map((part) => part.instances))
+          .sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+      }
       if (asked !== filters.position) return; // moved again meanwhile; that load draws
       answer = fresh;
       if (!asked) latest = Math.max(latest, answer.position);
@@ -128,7 +150,15 @@ export function board(main, query, setLive) {
   function heard(events) {
     latest = Math.max(latest, events[events.length - 1].position);
     slider.max = String(latest);
-    if (!filters.position) soon();
+    let relevant = false;
+    for (const event of events) {
+      const about = /^(instance|service|worker):([^@]*)/.exec(event.stream);
+      if (about?.[1] === 'worker') continue; // a worker's start changes no instance
+      relevant = true;
+      if (about) changed.services.add(about[2]);
+      else changed.everything = true;
+    }
+    if (relevant && !filters.position) soon();
   }
 
   let timer = null;
