@@ -177,8 +177,10 @@ class UI(unittest.TestCase):
         self.driver.get(SERVER["url"] + "/")
 
     def tearDown(self):
+        # A refused token or request is logged by the browser as a failed load: the page says so
+        # itself. Anything else severe (a script error, a policy violation) fails the test.
         errors = [entry for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"
-                  and "401" not in entry["message"]]  # a refused token is logged by the browser as a failed request
+                  and not (entry["source"] == "network" and re.search(r"status of 4\d\d", entry["message"]))]
         self.driver.quit()
         self.assertEqual(errors, [], "the page logged errors")
 
@@ -454,6 +456,22 @@ class UI(unittest.TestCase):
         changes = wait("the desired state's changes", lambda: self.driver.find_element(By.ID, "instance-diff").text)
         self.assertRegex(changes, r"\+ .*1\.1\.0-bad")
         self.assertRegex(changes, r"- .*1\.0\.0")
+
+    def test_7c_odd_addresses_say_what_is_wrong(self):
+        self.sign_in(SERVER["viewer"])
+        wait("the board", lambda: self.driver.find_elements(By.CSS_SELECTOR, "table.board"))
+        for address, said in [
+            ("#/instance/%3Cb%3Ex%3C%2Fb%3E/web/prod", "Could not read"),
+            ("#/instance/shop/web/nowhere", "unknown release channel"),
+            ("#/timeline?application=nope", "Could not read the timeline"),
+            ("#/timeline?application=shop&span=1e300&end=-5", "instances,"),
+            ("#/timeline?application=shop&span=-1&end=99999999999999999999", "instances,"),
+            ("#/?position=" + "9" * 40 + "&status=<script>", "instance"),
+            ("#/no/such/page", "There is no such page"),
+        ]:
+            self.driver.get(SERVER["url"] + "/" + address)
+            wait(f"{address} to say {said!r}", lambda: said in self.driver.find_element(By.TAG_NAME, "main").text)
+            self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "main b"), [], "nothing from the address becomes markup")
 
     def test_8_headers_and_caching(self):
         status, headers, body = http("/")

@@ -20,8 +20,11 @@ const STATUS_COLOURS = {
 export function timelinePage(main, query, setLive) {
   setLive(null);
   const application = query.get('application') ?? '';
-  let span = Number(query.get('span')) || 6 * 3600e3;
-  let end = Number(query.get('end')) || null; // null: now
+  // From the address, so bounded: a window of a minute to a year, ending after 1970.
+  const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
+  let span = clamp(Number(query.get('span')) || 6 * 3600e3, 60e3, 366 * 86400e3);
+  let end = Number(query.get('end')) > 0 ? Math.max(Number(query.get('end')), span + 1000) : null; // null: now
+  if (end !== null && end >= serverNow()) end = null;
   let stopped = false;
   const picture = h('div', { class: 'timeline', id: 'timeline-picture' }, h('p', { class: 'muted' }, 'Loading…'));
   const said = h('p', { class: 'summary', id: 'timeline-summary' });
@@ -67,11 +70,11 @@ export function timelinePage(main, query, setLive) {
   }
 
   async function load() {
-    let until = windowEnd();
-    const since = until - span;
-    // Up to now: no upper bound, so that nothing just recorded is left out.
-    const window = end ? { since: iso(since), until: iso(until) } : { since: iso(since) };
     try {
+      let until = windowEnd();
+      const since = Math.max(until - span, 0);
+      // Up to now: no upper bound, so that nothing just recorded is left out.
+      const window = end ? { since: iso(since), until: iso(until) } : { since: iso(since) };
       const [status, entries, alerts] = await Promise.all([
         call('GET', `/api/v1/status?scope=${encodeURIComponent(application)}`),
         pages(new URLSearchParams({ application, ...window })),
@@ -122,6 +125,10 @@ export function timelinePage(main, query, setLive) {
     const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'timeline-svg',
       'aria-label': `Deploy timeline of ${application} from ${iso(since)} to ${iso(until)}: ${lanes.length} instances, ${entries.length} entries` });
     svg.append(s('title', {}, `Deploy timeline of ${application}`));
+    // Colour is not the only signal: the states of a failure are hatched, and a bar wide enough
+    // says its status in words.
+    svg.append(s('defs', {}, s('pattern', { id: 'hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
+      s('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke: 'rgba(0,0,0,.35)', 'stroke-width': 2 }))));
     svg.append(axis(since, until, x, height));
 
     // Lanes: labels, and the status between decisions as bars.
@@ -149,8 +156,12 @@ export function timelinePage(main, query, setLive) {
       svg.append(s('rect', { class: `bar bar-${open.status}`, x: x1, y: y(index) + 4, width: x2 - x1, height: LANE - 8,
         fill: STATUS_COLOURS[open.status] ?? '#ccc', 'data-instance': instance, 'data-status': open.status, 'data-version': open.version ?? '' },
         s('title', {}, `${instance}: ${open.status}${open.version ? ` ${open.version}` : ''} from ${iso(open.since)}`)));
-      if (open.version && x2 - x1 > 44) {
-        svg.append(s('text', { class: 'bar-label', x: x1 + 4, y: y(index) + LANE / 2 }, open.version));
+      if (['failed', 'rollingBack', 'rolledBack', 'rejected'].includes(open.status)) {
+        svg.append(s('rect', { class: 'hatch', x: x1, y: y(index) + 4, width: x2 - x1, height: LANE - 8, fill: 'url(#hatch)' }));
+      }
+      const words = x2 - x1 > 150 ? `${open.version ?? ''} ${open.status}`.trim() : open.version;
+      if (words && x2 - x1 > 44) {
+        svg.append(s('text', { class: 'bar-label', x: x1 + 4, y: y(index) + LANE / 2 }, words));
       }
     };
     for (const entry of chronological) {
@@ -198,8 +209,8 @@ export function timelinePage(main, query, setLive) {
   function legend() {
     return h('ul', { class: 'legend', 'aria-label': 'Legend' },
       Object.entries(STATUS_COLOURS).filter(([name]) => name !== 'idle').map(([name, colour]) => {
-        const swatch = h('span', { class: 'swatch' });
-        swatch.style.background = colour;
+        const swatch = h('span', { class: `swatch${['failed', 'rollingBack', 'rolledBack', 'rejected'].includes(name) ? ' hatched' : ''}` });
+        swatch.style.backgroundColor = colour;
         return h('li', {}, swatch, name);
       }),
       h('li', {}, '▼ release'), h('li', {}, '✓ approval'), h('li', {}, '✗ rollback or marked bad'), h('li', {}, 'Ⅱ pause'),
