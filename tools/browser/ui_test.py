@@ -16,10 +16,12 @@ directory, printed at the end). Needs: chromium, chromium-driver (apt), selenium
 """
 
 import argparse
+import datetime
 import json
 import os
 import re
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
@@ -54,13 +56,18 @@ channels:
   - name: canary
     runtime: sim
     after: [staging]
-    rules: {watch: 2s}
+    rules:
+      watch: 2s
+      freezes:   # over before the test starts: shaded on the timeline
+        - {from: "${FREEZE_FROM}", until: "${FREEZE_UNTIL}", reason: "load test"}
   - name: prod
     runtime: sim
     after: [canary]
     rules:
       watch: 2s
       approval: {approvers: 1}
+      windows:   # open from yesterday to tomorrow (UTC): other days are shaded on a week's timeline
+        - {days: [${OPEN_DAYS}], hours: "00:00-24:00", timeZone: UTC}
 ---
 kind: Service
 name: web
@@ -111,8 +118,15 @@ def start_server():
     SERVER["db"] = os.path.join(work, "db", "keelson.db")
     config = os.path.join(work, "config")
     os.makedirs(config)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    fill = {
+        "FREEZE_FROM": (now - datetime.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "FREEZE_UNTIL": (now - datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "OPEN_DAYS": ", ".join(days[(now.weekday() + shift) % 7] for shift in (-1, 0, 1)),
+    }
     with open(os.path.join(config, "shop.yaml"), "w") as file:
-        file.write(CONFIG)
+        file.write(string.Template(CONFIG).substitute(fill))
     subprocess.run([ARGS.keelson, "apply", "-f", config, "--db", SERVER["db"]], check=True, capture_output=True, timeout=120)
     log = open(os.path.join(work, "serve.log"), "w")
     process = subprocess.Popen([ARGS.keelson, "serve", "--db", SERVER["db"], "--listen", "127.0.0.1:0", "--log-level", "error"],
@@ -412,6 +426,13 @@ class UI(unittest.TestCase):
         except AssertionError:
             print(self.driver.find_element(By.TAG_NAME, "main").text, self.driver.get_log("browser"))
             raise
+        self.driver.find_element(By.CSS_SELECTOR, 'button[data-span="1h"]').click()
+        # The 6h window shows canary's freeze of three hours ago; a week shows prod's closed days.
+        wait("canary's freeze", lambda: self.driver.find_element(By.CSS_SELECTOR, '#timeline-picture rect.shade-freeze[data-channel="canary"]'))
+        self.driver.find_element(By.CSS_SELECTOR, 'button[data-span="7d"]').click()
+        closed = wait("prod's closed days", lambda: self.driver.find_elements(By.CSS_SELECTOR, '#timeline-picture[data-span="604800000"] rect.shade-closed[data-channel="prod"]'))
+        self.assertFalse(self.driver.find_elements(By.CSS_SELECTOR, '#timeline-picture rect.shade-closed:not([data-channel="prod"])'))
+        self.assertIn("outside the allowed windows", closed[0].find_element(By.TAG_NAME, "title").get_attribute("textContent"))
         self.driver.find_element(By.CSS_SELECTOR, 'button[data-span="1h"]').click()
         svg = wait("the 1h window drawn", lambda: self.driver.find_element(By.CSS_SELECTOR, '#timeline-picture[data-span="3600000"] svg.timeline-svg'))
         labels = [t.text for t in svg.find_elements(By.CSS_SELECTOR, "text.lane-label")]

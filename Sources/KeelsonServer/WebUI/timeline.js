@@ -75,16 +75,17 @@ export function timelinePage(main, query, setLive) {
       const since = Math.max(until - span, 0);
       // Up to now: no upper bound, so that nothing just recorded is left out.
       const window = end ? { since: iso(since), until: iso(until) } : { since: iso(since) };
-      const [status, entries, alerts] = await Promise.all([
+      const [status, entries, alerts, policy] = await Promise.all([
         call('GET', `/api/v1/status?scope=${encodeURIComponent(application)}`),
         pages(new URLSearchParams({ application, ...window })),
         pages(new URLSearchParams({ kind: 'alert', ...window })),
+        call('GET', `/api/v1/events?${new URLSearchParams({ stream: `app:${application}`, type: 'PolicyCompiled', latest: 'true', limit: '1' })}`),
       ]);
       if (!end) until = Math.max(until, entries.entries[0]?.atMilliseconds ?? 0, alerts.entries[0]?.atMilliseconds ?? 0);
       // The state each lane entered the window in: the latest decision before it.
       const before = await call('GET', `/api/v1/timeline?${new URLSearchParams({ application, kind: 'decision', until: iso(since), limit: '1000' })}`);
       if (stopped) return;
-      draw(status, entries, alerts, before.entries, since, until);
+      draw(status, entries, alerts, before.entries, since, until, policy.events[0]?.payload.policy.channels ?? []);
     } catch (error) {
       picture.replaceChildren(h('p', { class: 'error', role: 'alert' }, `Could not read the timeline: ${error.message}`));
     }
@@ -104,7 +105,7 @@ export function timelinePage(main, query, setLive) {
     return { entries: all, complete: false };
   }
 
-  function draw(status, { entries, complete }, alerts, before, since, until) {
+  function draw(status, { entries, complete }, alerts, before, since, until, policies) {
     const channels = status.channels?.[application] ?? [];
     const lanes = []; // { instance, channel, service }
     const services = [...new Set(status.instances.map((entry) => entry.instance.slice(entry.instance.indexOf('/') + 1, entry.instance.lastIndexOf('@'))))].sort();
@@ -130,6 +131,18 @@ export function timelinePage(main, query, setLive) {
     svg.append(s('defs', {}, s('pattern', { id: 'hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
       s('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke: 'rgba(0,0,0,.35)', 'stroke-width': 2 }))));
     svg.append(axis(since, until, x, height));
+
+    // Shaded behind the bars: each channel's freezes, and the times outside its allowed windows.
+    const shaded = shading(policies, since, until);
+    for (const [channel, spans] of shaded) {
+      const indexes = lanes.map((lane, index) => (lane.channel === channel ? index : -1)).filter((index) => index >= 0);
+      if (indexes.length === 0) continue;
+      const top = y(indexes[0]), bottom = y(indexes[indexes.length - 1]) + LANE;
+      for (const span of spans) {
+        svg.append(s('rect', { class: `shade shade-${span.kind}`, x: x(span.from), y: top, width: Math.max(x(span.until) - x(span.from), 1), height: bottom - top,
+          'data-kind': span.kind, 'data-channel': channel }, s('title', {}, `${channel}: ${span.said}`)));
+      }
+    }
 
     // Lanes: labels, and the status between decisions as bars.
     let previousChannel = null;
@@ -214,7 +227,9 @@ export function timelinePage(main, query, setLive) {
         return h('li', {}, swatch, name);
       }),
       h('li', {}, '▼ release'), h('li', {}, '✓ approval'), h('li', {}, '✗ rollback or marked bad'), h('li', {}, 'Ⅱ pause'),
-      h('li', {}, '┆ alert firing / resolved'), h('li', {}, '╷ decision (hover for its reason)'));
+      h('li', {}, '┆ alert firing / resolved'), h('li', {}, '╷ decision (hover for its reason)'),
+      h('li', {}, h('span', { class: 'swatch shade-closed' }), 'outside the allowed windows'),
+      h('li', {}, h('span', { class: 'swatch shade-freeze' }), 'freeze'));
   }
 
   load();
@@ -234,6 +249,54 @@ function axis(since, until, x, height) {
   }
   group.append(s('text', { class: 'axis-label', x: LABEL, y: 14 }, `${new Date(since).toISOString().slice(0, 16).replace('T', ' ')} UTC`));
   return group;
+}
+
+/**
+ * Per channel, the spans of the window to shade: its freezes, and the times outside its allowed
+ * windows (`days`, minutes of the day in a time zone), sampled at a step of 1/600 of the window
+ * (at least a minute). From the policy in force now.
+ */
+function shading(policies, since, until) {
+  const shaded = new Map();
+  const step = Math.max(60e3, (until - since) / 600);
+  for (const channel of policies) {
+    const spans = [];
+    for (const freeze of channel.freezes ?? []) {
+      const from = Math.max(freeze.from * 1000, since), to = Math.min(freeze.until * 1000, until);
+      if (from < to) spans.push({ kind: 'freeze', from, until: to, said: `frozen${freeze.reason ? `: ${freeze.reason}` : ''} until ${iso(freeze.until * 1000)}` });
+    }
+    if ((channel.windows ?? []).length > 0) {
+      const open = (ms) => channel.windows.some((window) => {
+        const { day, minute } = local(ms, window.timeZone);
+        return (window.days.length === 0 || window.days.includes(day)) && minute >= window.startMinute && minute < window.endMinute;
+      });
+      let start = null;
+      for (let t = since; t <= until; t += step) {
+        const closed = !open(t);
+        if (closed && start === null) start = t;
+        if (!closed && start !== null) { spans.push({ kind: 'closed', from: start, until: t, said: 'outside the allowed windows' }); start = null; }
+      }
+      if (start !== null) spans.push({ kind: 'closed', from: start, until, said: 'outside the allowed windows' });
+    }
+    if (spans.length) shaded.set(channel.name, spans);
+  }
+  return shaded;
+}
+
+const formats = new Map();
+/** The day (`mon`…`sun`) and minute of the day at `ms` in a time zone. */
+function local(ms, timeZone) {
+  if (!formats.has(timeZone)) {
+    let format;
+    try {
+      format = new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    } catch {
+      format = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    }
+    formats.set(timeZone, format);
+  }
+  const parts = Object.fromEntries(formats.get(timeZone).formatToParts(new Date(ms)).map((part) => [part.type, part.value]));
+  return { day: parts.weekday.slice(0, 3).toLowerCase(), minute: Number(parts.hour) * 60 + Number(parts.minute) };
 }
 
 /** `APP/SERVICE@CHANNEL` of an entry about an instance. */
