@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import string
 import subprocess
 import sys
@@ -128,26 +129,34 @@ def start_server():
     with open(os.path.join(config, "shop.yaml"), "w") as file:
         file.write(string.Template(CONFIG).substitute(fill))
     subprocess.run([ARGS.keelson, "apply", "-f", config, "--db", SERVER["db"]], check=True, capture_output=True, timeout=120)
-    log = open(os.path.join(work, "serve.log"), "w")
-    process = subprocess.Popen([ARGS.keelson, "serve", "--db", SERVER["db"], "--listen", "127.0.0.1:0", "--log-level", "error"],
-                               stdout=log, stderr=subprocess.STDOUT)
-    SERVER["process"] = process
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with open(os.path.join(work, "serve.log")) as file:
-            match = re.search(r"listening on (http://\S+)", file.read())
-        if match:
-            SERVER["url"] = match.group(1).rstrip("/")
-            break
-        if process.poll() is not None:
-            raise RuntimeError("keelson serve exited: " + open(os.path.join(work, "serve.log")).read())
-        time.sleep(0.2)
-    else:
-        raise RuntimeError("keelson serve did not start within 60 s")
+    # A fixed port, so that the server can be restarted under the page's feet.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        SERVER["port"] = probe.getsockname()[1]
+    serve()
     with open(os.path.join(work, "db", "admin.token")) as file:
         SERVER["admin"] = file.read().strip()
     SERVER["viewer"] = keelson("token", "create", "--role", "viewer", "--name", "ui-viewer").strip().splitlines()[-1].strip()
     SERVER["deployer"] = keelson("token", "create", "--role", "deployer", "--name", "ui-deployer").strip().splitlines()[-1].strip()
+
+
+def serve():
+    """Starts `keelson serve` on the database and port of the run; returns once it listens."""
+    log = open(os.path.join(SERVER["work"], "serve.log"), "w")
+    process = subprocess.Popen([ARGS.keelson, "serve", "--db", SERVER["db"], "--listen", f"127.0.0.1:{SERVER['port']}", "--log-level", "error"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    SERVER["process"] = process
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with open(os.path.join(SERVER["work"], "serve.log")) as file:
+            match = re.search(r"listening on (http://\S+)", file.read())
+        if match:
+            SERVER["url"] = match.group(1).rstrip("/")
+            return process
+        if process.poll() is not None:
+            raise RuntimeError("keelson serve exited: " + open(os.path.join(SERVER["work"], "serve.log")).read())
+        time.sleep(0.2)
+    raise RuntimeError("keelson serve did not start within 60 s")
 
 
 def stop_server():
@@ -493,6 +502,20 @@ class UI(unittest.TestCase):
             self.driver.get(SERVER["url"] + "/" + address)
             wait(f"{address} to say {said!r}", lambda: said in self.driver.find_element(By.TAG_NAME, "main").text)
             self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "main b"), [], "nothing from the address becomes markup")
+
+    def test_8c_the_board_reconnects_after_the_server_restarts(self):
+        self.sign_in(SERVER["admin"])
+        wait("live", lambda: self.driver.find_element(By.ID, "live").text == "live")
+        wait("api@staging on 2.0.1", lambda: "2.0.1" in self.cell("shop/api@staging").text)
+        process = SERVER["process"]
+        process.terminate()
+        process.wait(timeout=60)
+        wait("reconnecting", lambda: self.driver.find_element(By.ID, "live").text == "reconnecting…")
+        # Recorded while the server is down: the board gets it once it reconnects (Last-Event-ID).
+        keelson("release", "shop/api", "--version", "2.0.2")
+        serve()
+        wait("live again", lambda: self.driver.find_element(By.ID, "live").text == "live", timeout=60)
+        wait("api@staging on 2.0.2, without a reload", lambda: "2.0.2" in self.cell("shop/api@staging").text, timeout=60)
 
     def test_8_headers_and_caching(self):
         status, headers, body = http("/")

@@ -9,7 +9,7 @@
 import { call, serverNow } from './api.js';
 import { h, s } from './dom.js';
 
-const SPANS = [['5m', 5 * 60e3], ['15m', 15 * 60e3], ['1h', 3600e3], ['6h', 6 * 3600e3], ['1d', 86400e3], ['7d', 7 * 86400e3], ['30d', 30 * 86400e3]];
+const SPANS = [['5m', 5 * 60e3], ['15m', 15 * 60e3], ['1h', 3600e3], ['6h', 6 * 3600e3], ['1d', 86400e3], ['7d', 7 * 86400e3], ['30d', 30 * 86400e3], ['90d', 90 * 86400e3]];
 const PAGE = 1000, MAX_PAGES = 20; // at most 20,000 entries drawn; a longer window asks to zoom in
 const LABEL = 190, LANE = 26, TOP = 34;
 const STATUS_COLOURS = {
