@@ -323,6 +323,9 @@ class UI(unittest.TestCase):
         self.assertIn("approval", kinds)
         self.assertIn("decision", kinds)
         self.assertIn("DecisionMade", self.driver.find_element(By.ID, "instance-events").text)
+        view = self.driver.find_element(By.ID, "instance-view")
+        view.find_element(By.TAG_NAME, "summary").click()
+        self.assertIn('"desired"', view.find_element(By.TAG_NAME, "pre").text)
         observed = self.driver.find_element(By.ID, "instance-observation").text
         self.assertIn("1.0.0", observed)
         self.assertIn("1/1", observed)

@@ -77,6 +77,9 @@ export function instancePage(main, id, query, setLive) {
     if (timeline.next) parts.push(h('p', { class: 'muted' }, `Older entries: keelson timeline ${instance}.`));
     if (explanation) {
       parts.push(h('h2', {}, 'What the last decision saw'));
+      parts.push(h('details', { id: 'instance-view' },
+        h('summary', {}, `The view it was made over (the instance's record up to #${explanation.viewPosition})`),
+        h('pre', { class: 'document' }, JSON.stringify(explanation.view, null, 2))));
       const rows = explanation.events.slice().reverse().map((event) => h('tr', {},
         h('td', { class: 'mono' }, `#${event.position}`),
         h('td', {}, event.recordedAt),
