@@ -118,6 +118,7 @@ export function board(main, query, setLive) {
         stream = follow({ after: latest, onEvents: heard, onState: (state) => { streamState = state; showLive(); } });
       }
     } catch (error) {
+      changed.everything = true; // read it all next time (a service may be gone)
       problem.hidden = false;
       problem.textContent = `Could not read the fleet's status: ${error.message}`;
     } finally {
