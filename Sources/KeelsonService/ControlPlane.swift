@@ -191,8 +191,7 @@ public struct ControlPlane: Sendable {
             try await requireKnown(application: parsed.application, service: parsed.service)
             prefix = parsed.service.map { "\(parsed.application)/\($0)@" } ?? "\(parsed.application)/"
         }
-        let all = past ? try await store.instanceStatuses(prefix: prefix, atPosition: position) : try await store.instanceStatuses(prefix: prefix)
-        var rows = all.filter { row in
+        var rows = try await statuses(prefix: prefix, upTo: position, past: past).filter { row in
             row.desiredVersion != nil && (filter.statuses.isEmpty || filter.statuses.contains(row.status))
                 && (filter.channel.map { row.instance.hasSuffix("@" + $0) } ?? true) && (filter.after.map { row.instance > $0 } ?? true)
         }
@@ -209,8 +208,7 @@ public struct ControlPlane: Sendable {
                 promotions[application] = Dictionary(policy.channels.map { ($0.name, $0.after) }, uniquingKeysWith: { first, _ in first })
             }
         }
-        // In the past, a reason is said as of that moment (a soak's countdown as it stood then).
-        let clock = past ? try await store.recordedAt(position: position)?.millisecondsSince1970 ?? 0 : now().millisecondsSince1970
+        let clock = try await clock(upTo: position, past: past)
         return StatusResponse(
             instances: rows.map { Self.entry($0, now: clock) }, position: position, channels: channels, promotions: promotions, next: next)
     }
@@ -222,6 +220,17 @@ public struct ControlPlane: Sendable {
         var upTo = min(position ?? last, last)
         if let at { upTo = min(upTo, try await store.position(atTime: at)) }
         return (upTo, upTo < last)
+    }
+
+    /// The status rows under `prefix` now, or as they stood at a moment in the past.
+    private func statuses(prefix: String, upTo position: Int64, past: Bool) async throws -> [InstanceStatusRow] {
+        past ? try await store.instanceStatuses(prefix: prefix, atPosition: position) : try await store.instanceStatuses(prefix: prefix)
+    }
+
+    /// The time reasons are said at: now, or in the past the time of that moment (a soak's
+    /// countdown as it stood then).
+    private func clock(upTo position: Int64, past: Bool) async throws -> Int64 {
+        past ? try await store.recordedAt(position: position)?.millisecondsSince1970 ?? 0 : now().millisecondsSince1970
     }
 
     /// A status row as the API shows it: a structured reason is said as of `now` (a wait's
@@ -242,16 +251,14 @@ public struct ControlPlane: Sendable {
         try await requireKnown(application: id.application, service: id.service, channel: id.channel)
         // Its status as of the moment asked for (now, when none), said as of that moment.
         let (upTo, past) = try await moment(at: at, position: position)
-        let rows = past
-            ? try await store.instanceStatuses(prefix: id.description, atPosition: upTo) : try await store.instanceStatuses(prefix: id.description)
-        let row = rows.first { $0.instance == id.description }
+        let row = try await statuses(prefix: id.description, upTo: upTo, past: past).first { $0.instance == id.description }
         let explanation: Explanation?
         do {
             explanation = try await explain(id, at: at, position: position)
         } catch let error as APIError where error.status == 404 {
             explanation = nil
         }
-        let clock = past ? try await store.recordedAt(position: upTo)?.millisecondsSince1970 ?? 0 : now().millisecondsSince1970
+        let clock = try await clock(upTo: upTo, past: past)
         return InstanceDetail(status: row.map { Self.entry($0, now: clock) }, explanation: explanation)
     }
 
