@@ -16,6 +16,7 @@ let migrationFiles = [
     "0008_tokens.sql",
     "0009_structured_reasons.sql",
     "0010_engine_snapshots.sql",
+    "0011_row_history.sql",
 ]
 
 let package = Package(

@@ -19,4 +19,5 @@ public let schemaMigrations: [SchemaMigration] = [
     SchemaMigration(name: "0008_tokens", sql: String(decoding: PackageResources._008_tokens_sql, as: UTF8.self)),
     SchemaMigration(name: "0009_structured_reasons", sql: String(decoding: PackageResources._009_structured_reasons_sql, as: UTF8.self)),
     SchemaMigration(name: "0010_engine_snapshots", sql: String(decoding: PackageResources._010_engine_snapshots_sql, as: UTF8.self)),
+    SchemaMigration(name: "0011_row_history", sql: String(decoding: PackageResources._011_row_history_sql, as: UTF8.self)),
 ]

@@ -39,6 +39,15 @@ enum EventRows {
         return try Row.fetchCursor(statement, arguments: [after, upTo]).map(decode).reduce(into: []) { $0.append($1) }
     }
 
+    /// The event at `position`, which a row of `table` refers to (an error naming both when the
+    /// log has no such event).
+    static func event(at position: Int64, in db: Database, table: String) throws -> RecordedEvent {
+        guard let event = try fetch(db, after: position - 1, upTo: position).first else {
+            throw StoreError.unreadableRow(table: table, reason: "it refers to the event at position \(position), which the log does not hold")
+        }
+        return event
+    }
+
     static func lastPosition(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM events") ?? 0
     }

@@ -296,7 +296,7 @@ public final class EventStore: Sendable {
                 let checkpoint = try ProjectionCheckpoints.position(of: projection.name, in: db)
                 if checkpoint < last {
                     try Self.refold(projection, from: checkpoint, to: last, in: db, into: projection.tables,
-                                    snapshotEvery: configuration.snapshotEvery)
+                                    checkpointEvery: configuration.checkpointEvery)
                     try ProjectionCheckpoints.set(projection.name, to: last, in: db)
                 }
             }
@@ -387,7 +387,7 @@ public final class EventStore: Sendable {
                 // in this process) read it.
                 let shared = written.map { $0.cachingDecodes() }
                 for projection in projections {
-                    try projection.fold(shared, in: db, into: projection.tables, snapshotEvery: configuration.snapshotEvery)
+                    try projection.fold(shared, in: db, into: projection.tables, checkpointEvery: configuration.checkpointEvery)
                     try ProjectionCheckpoints.set(projection.name, to: last, in: db)
                 }
                 return (results, shared)
@@ -524,6 +524,21 @@ public final class EventStore: Sendable {
         return try await pool.read { try table.rows(atPosition: position, in: $0) }
     }
 
+    /// The rows of a keyed projection whose key starts with `prefix`, as they stood just after the
+    /// event at `position`, in key order.
+    public func rows<P: KeyedProjection>(of type: P.Type, keyPrefix prefix: String, atPosition position: Int64) async throws -> [P.Row]
+    where P.Key == String {
+        let table = try table(type)
+        return try await pool.read { try table.rows(keyPrefix: prefix, atPosition: position, in: $0) }
+    }
+
+    /// The row of `key` in a keyed projection as it stood just after the event at `position`
+    /// (`nil`: there was none then): one seek in its history.
+    public func row<P: KeyedProjection>(of type: P.Type, key: P.Key, atPosition position: Int64) async throws -> P.Row? {
+        let table = try table(type)
+        return try await pool.read { try table.row(key, atPosition: position, in: $0) }
+    }
+
     /// When the event at `position` was recorded (nil when there is none).
     public func recordedAt(position: Int64) async throws -> Date? {
         try await pool.read {
@@ -549,12 +564,12 @@ public final class EventStore: Sendable {
     public func rebuildProjections(named names: [String]? = nil) async throws -> Int64 {
         if isReadOnly { throw StoreError.readOnly(path: path, reason: "it was opened read-only") }
         let selected = try select(names)
-        let snapshotEvery = configuration.snapshotEvery
+        let checkpointEvery = configuration.checkpointEvery
         return try await pool.write { db in
             let last = try EventRows.lastPosition(db)
             for projection in selected { try projection.clear(in: db, tables: projection.tables) }
             // One pass over the log for all of them: each chunk is read once.
-            try Self.refold(selected.map { ($0, $0.tables) }, from: 0, to: last, in: db, snapshotEvery: snapshotEvery)
+            try Self.refold(selected.map { ($0, $0.tables) }, from: 0, to: last, in: db, checkpointEvery: checkpointEvery)
             for projection in selected { try ProjectionCheckpoints.set(projection.name, to: last, in: db) }
             return last
         }
@@ -574,7 +589,7 @@ public final class EventStore: Sendable {
     /// a chunk at a time so memory stays flat; payloads are read when any projection needs them.
     static func refold(
         _ targets: [(projection: any StoredProjection, tables: ProjectionTables)], from: Int64, to: Int64, in db: Database,
-        snapshotEvery: Int64, chunk: Int64 = 10_000
+        checkpointEvery: Int64, chunk: Int64 = 10_000
     ) throws {
         let payloads = targets.contains { $0.projection.readsPayload }
         var cursor = from
@@ -584,7 +599,7 @@ public final class EventStore: Sendable {
             if targets.count > 1 { events = events.map { $0.cachingDecodes() } }
             if !events.isEmpty {
                 for target in targets {
-                    try target.projection.fold(events, in: db, into: target.tables, snapshotEvery: snapshotEvery)
+                    try target.projection.fold(events, in: db, into: target.tables, checkpointEvery: checkpointEvery)
                 }
             }
             cursor = upTo
@@ -594,14 +609,14 @@ public final class EventStore: Sendable {
     /// Folds the events in `(from, to]` into `tables`, a chunk at a time so memory stays flat.
     static func refold(
         _ projection: any StoredProjection, from: Int64, to: Int64, in db: Database, into tables: ProjectionTables,
-        snapshotEvery: Int64, chunk: Int64 = 10_000
+        checkpointEvery: Int64, chunk: Int64 = 10_000
     ) throws {
         var cursor = from
         while cursor < to {
             let upTo = min(cursor + chunk, to)
             let events = try EventRows.fetch(db, after: cursor, upTo: upTo, payloads: projection.readsPayload)
             if !events.isEmpty {
-                try projection.fold(events, in: db, into: tables, snapshotEvery: snapshotEvery)
+                try projection.fold(events, in: db, into: tables, checkpointEvery: checkpointEvery)
             }
             cursor = upTo
         }

@@ -6,13 +6,14 @@ extension KeyedProjectionTable where P == InstanceStatusProjection {
     /// The instance-status projection, kept in `instance_status` (see migrations/0006_instance_status.sql and 0009_structured_reasons.sql).
     public static let instanceStatus = KeyedProjectionTable(
         InstanceStatusProjection(),
-        tables: ProjectionTables(rows: "instance_status", snapshots: "instance_status_snapshots"),
+        rows: "instance_status",
         mapping: RowMapping(
             columns: [
                 "instance", "desired_version", "target_version", "target_is_rollback", "current_versions", "status",
                 "decision_version", "waiting_for", "reason", "since", "decision_position", "last_good_version", "why", "decided_at",
             ],
             encodeKey: { $0.databaseValue },
+            decodeKey: textKey,
             encode: { row in
                 [
                     row.instance.databaseValue, row.desiredVersion.databaseValue, row.targetVersion.databaseValue,
@@ -49,9 +50,10 @@ extension EventStore {
         try await rows(of: InstanceStatusProjection.self, keyPrefix: prefix)
     }
 
-    /// Every instance's status as it stood just after the event at `position` (the nearest
-    /// snapshot, folded forward), optionally only instances whose id starts with `prefix`.
+    /// Every instance's status as it stood just after the event at `position` (each row's
+    /// latest version then, from the projection's history), optionally only instances whose id
+    /// starts with `prefix`.
     public func instanceStatuses(prefix: String = "", atPosition position: Int64) async throws -> [InstanceStatusRow] {
-        try await rows(of: InstanceStatusProjection.self, atPosition: position).filter { $0.instance.hasPrefix(prefix) }
+        try await rows(of: InstanceStatusProjection.self, keyPrefix: prefix, atPosition: position)
     }
 }

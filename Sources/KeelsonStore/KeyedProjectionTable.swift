@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import KeelsonCore
 
@@ -5,44 +6,65 @@ import KeelsonCore
 public struct RowMapping<Key: Sendable, Value: Sendable>: Sendable {
     public var columns: [String]
     public var encodeKey: @Sendable (Key) -> DatabaseValue
+    public var decodeKey: @Sendable (DatabaseValue) throws -> Key
     public var encode: @Sendable (Value) -> [DatabaseValue]
     public var decode: @Sendable (Row) throws -> (Key, Value)
 
     public init(
         columns: [String],
         encodeKey: @escaping @Sendable (Key) -> DatabaseValue,
+        decodeKey: @escaping @Sendable (DatabaseValue) throws -> Key,
         encode: @escaping @Sendable (Value) -> [DatabaseValue],
         decode: @escaping @Sendable (Row) throws -> (Key, Value)
     ) {
         self.columns = columns
         self.encodeKey = encodeKey
+        self.decodeKey = decodeKey
         self.encode = encode
         self.decode = decode
     }
 }
 
+/// A text key read back from its column.
+func textKey(_ value: DatabaseValue) throws -> String {
+    guard let text = String.fromDatabaseValue(value) else {
+        throw StoreError.unreadableRow(table: "a projection", reason: "expected a text key, found \(value)")
+    }
+    return text
+}
+
 /// Stores a pure ``KeyedProjection`` in a table: each fold loads only the rows its events touch,
-/// evolves them with the projection's own `evolve`, and writes back the rows that changed.
+/// evolves them with the projection's own `evolve`, writes back the rows that changed, and
+/// appends their versions to the projection's ``RowHistory``.
 public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
     public let projection: P
     public let tables: ProjectionTables
     public let mapping: RowMapping<P.Key, P.Row>
+    public let history: RowHistory<P.Row>
 
     /// The statements for the live tables, built once (appends fold on every commit).
     private let liveSQL: SQL
 
-    public init(_ projection: P, tables: ProjectionTables, mapping: RowMapping<P.Key, P.Row>) {
+    public init(
+        _ projection: P, rows: String, mapping: RowMapping<P.Key, P.Row>, history: RowHistory<P.Row>? = nil
+    ) {
         self.projection = projection
-        self.tables = tables
         self.mapping = mapping
-        liveSQL = SQL(tables: tables, columns: mapping.columns)
+        self.history = history ?? .wholeRows(mapping)
+        var tables = ProjectionTables(rows: rows, history: rows + "_history")
+        if case .checkpoints = self.history.granularity { tables.checkpoints = rows + "_checkpoints" }
+        self.tables = tables
+        liveSQL = SQL(tables: tables, columns: mapping.columns, history: self.history)
     }
 
-    /// The statements a fold runs against one pair of tables.
+    /// The statements a fold or a read runs against one set of tables.
     struct SQL: Sendable {
-        var upsert, delete, selectOne, selectMany, selectChunk, snapshot: String
+        var upsert, delete, selectOne, selectMany, selectChunk: String
+        var appendVersion, firstKey, nextKey, latestVersion: String
+        var checkpointVersions, addCheckpoint, checkpointAtOrBefore: String
 
-        init(tables: ProjectionTables, columns: [String]) {
+        init(tables: ProjectionTables, columns: [String], history: RowHistory<P.Row>) {
+            let historyTable = tables.history ?? tables.rows + "_history"
             let list = columns.joined(separator: ", ")
             let key = columns[0]
             upsert = "INSERT OR REPLACE INTO \(tables.rows) (\(list)) VALUES (\(databaseQuestionMarks(count: columns.count)))"
@@ -50,7 +72,29 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
             selectOne = "SELECT \(list) FROM \(tables.rows) WHERE \(key) = ?"
             selectMany = "SELECT \(list) FROM \(tables.rows) WHERE \(key) IN "
             selectChunk = selectMany + "(\(databaseQuestionMarks(count: KeyedProjectionTable.loadChunk)))"
-            snapshot = "INSERT INTO \(tables.snapshots) (snapshot_position, \(list)) SELECT ?, \(list) FROM \(tables.rows)"
+
+            let versionColumns = history.columns.joined(separator: ", ")
+            appendVersion = """
+                INSERT INTO \(historyTable) (\(key), valid_from, removed, \(versionColumns)) \
+                VALUES (\(databaseQuestionMarks(count: history.columns.count + 3)))
+                """
+            firstKey = "SELECT \(key) FROM \(historyTable) WHERE \(key) >= ? AND \(key) < ? ORDER BY \(key) LIMIT 1"
+            nextKey = "SELECT \(key) FROM \(historyTable) WHERE \(key) > ? AND \(key) < ? ORDER BY \(key) LIMIT 1"
+            latestVersion = """
+                SELECT \(key), \(versionColumns), removed FROM \(historyTable) \
+                WHERE \(key) = ? AND valid_from <= ? ORDER BY valid_from DESC LIMIT 1
+                """
+            let checkpoints = tables.checkpoints ?? "\(tables.rows)_checkpoints"
+            if case .checkpoints(let lastChange) = history.granularity {
+                checkpointVersions = """
+                    INSERT INTO \(historyTable) (\(key), valid_from, removed, \(versionColumns)) \
+                    SELECT \(key), ?, 0, \(versionColumns) FROM \(tables.rows) WHERE \(lastChange) > ?
+                    """
+            } else {
+                checkpointVersions = ""
+            }
+            addCheckpoint = "INSERT INTO \(checkpoints) (position) VALUES (?)"
+            checkpointAtOrBefore = "SELECT MAX(position) FROM \(checkpoints) WHERE position <= ?"
         }
     }
 
@@ -60,13 +104,18 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
     private var columnList: String { mapping.columns.joined(separator: ", ") }
 
     public func fold(
-        _ events: [RecordedEvent], in db: Database, into tables: ProjectionTables, snapshotEvery: Int64
+        _ events: [RecordedEvent], in db: Database, into tables: ProjectionTables, checkpointEvery: Int64
     ) throws {
-        let sql = tables == self.tables ? liveSQL : SQL(tables: tables, columns: mapping.columns)
-        try Self.segments(events, snapshotEvery: snapshotEvery) { segment, snapshotAt in
+        let sql = tables == self.tables ? liveSQL : SQL(tables: tables, columns: mapping.columns, history: history)
+        guard case .checkpoints = history.granularity else {
+            return try foldSegment(events[...], in: db, sql: sql)
+        }
+        try Self.segments(events, checkpointEvery: checkpointEvery) { segment, checkpointAt in
             try foldSegment(segment, in: db, sql: sql)
-            if let snapshotAt {
-                try db.cachedStatement(sql: sql.snapshot).execute(arguments: [snapshotAt])
+            if let checkpointAt {
+                let previous = try Int64.fetchOne(db.cachedStatement(sql: sql.checkpointAtOrBefore), arguments: [checkpointAt]) ?? 0
+                try db.cachedStatement(sql: sql.checkpointVersions).execute(arguments: [checkpointAt, previous])
+                try db.cachedStatement(sql: sql.addCheckpoint).execute(arguments: [checkpointAt])
             }
         }
     }
@@ -86,7 +135,27 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
         }
         let before = try load(keys, in: db, sql: sql)
         var after = before
-        projection.fold(events, into: &after)
+
+        if history.granularity == .everyChange {
+            // Event by event, so that each version is valid from the event that made it.
+            let appendVersion = try DirectStatement(db, sql: sql.appendVersion)
+            var versions: [P.Key: [DatabaseValue]] = [:]
+            for event in events {
+                let eventKeys = projection.keys(of: event)
+                for key in eventKeys {
+                    projection.evolve(&after[key], key: key, event: event)
+                    let version = after[key].map(history.encode) ?? []
+                    let last = versions[key] ?? before[key].map(history.encode) ?? []
+                    guard version != last else { continue }
+                    versions[key] = version
+                    let values = version.isEmpty ? Array(repeating: DatabaseValue.null, count: history.columns.count) : version
+                    try appendVersion.write(
+                        [mapping.encodeKey(key), event.position.databaseValue, (version.isEmpty ? 1 : 0).databaseValue] + values)
+                }
+            }
+        } else {
+            projection.fold(events, into: &after)
+        }
 
         let upsert = try DirectStatement(db, sql: sql.upsert)
         for key in keys where after[key] != before[key] {
@@ -149,27 +218,75 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
         ).map { try mapping.decode($0).1 }
     }
 
-    /// The rows as they stood just after the event at `position`: the nearest snapshot at or
-    /// before it, folded forward. Costs at most `snapshotEvery` events, however long the log.
+    // MARK: The past
+
+    /// The rows as they stood just after the event at `position`, in key order: for each key
+    /// with a history, its latest version at or before the position — two index seeks per key,
+    /// whatever the length of the log (for a history kept at checkpoints, the versions at the
+    /// checkpoint at or before the position, and the events since folded forward).
     public func rows(atPosition position: Int64, in db: Database) throws -> [P.Row] {
-        let snapshot = try Int64.fetchOne(
-            db, sql: "SELECT MAX(snapshot_position) FROM \(tables.snapshots) WHERE snapshot_position <= ?",
-            arguments: [position]) ?? 0
-        var state: [P.Key: P.Row] = [:]
-        if snapshot > 0 {
-            let cursor = try Row.fetchCursor(
-                db, sql: "SELECT \(columnList) FROM \(tables.snapshots) WHERE snapshot_position = ?",
-                arguments: [snapshot])
-            while let row = try cursor.next() {
-                let (key, value) = try mapping.decode(row)
-                state[key] = value
-            }
+        try rows(atPosition: position, from: nil, in: db) { _ in true }
+    }
+
+    /// The rows whose text key starts with `prefix`, as they stood just after the event at
+    /// `position`, in key order.
+    public func rows(keyPrefix prefix: String, atPosition position: Int64, in db: Database) throws -> [P.Row]
+    where P.Key == String {
+        try rows(atPosition: position, from: (prefix, prefix + "\u{10FFFF}"), in: db) { $0.hasPrefix(prefix) }
+    }
+
+    /// The row of `key` as it stood just after the event at `position` (`nil`: none then).
+    public func row(_ key: P.Key, atPosition position: Int64, in db: Database) throws -> P.Row? {
+        let checkpoint = try self.checkpoint(atOrBefore: position, in: db)
+        guard let checkpoint else {
+            return try latestVersion(of: mapping.encodeKey(key), atPosition: position, in: db)?.value
         }
-        projection.fold(
-            try EventRows.fetch(db, after: snapshot, upTo: position, payloads: projection.readsPayload), into: &state)
-        return state.keys.sorted().map { state[$0]! }
+        var state: [P.Key: P.Row] = [:]
+        state[key] = try latestVersion(of: mapping.encodeKey(key), atPosition: checkpoint, in: db)?.value
+        let events = try EventRows.fetch(db, after: checkpoint, upTo: position, payloads: projection.readsPayload)
+        projection.fold(events.lazy.filter { projection.keys(of: $0).contains(key) }, into: &state)
+        return state[key]
+    }
+
+    private func rows(
+        atPosition position: Int64, from range: (lower: String, upper: String)?, in db: Database,
+        including: (P.Key) -> Bool
+    ) throws -> [P.Row] {
+        let checkpoint = try self.checkpoint(atOrBefore: position, in: db)
+        var found: [(key: P.Key, value: P.Row)] = []
+        // A skip scan over the history's keys: the next key, then its latest version.
+        var key = try DatabaseValue.fetchOne(
+            db.cachedStatement(sql: liveSQL.firstKey),
+            arguments: [range.map { $0.lower.databaseValue } ?? Int64.min.databaseValue, range.map { $0.upper.databaseValue } ?? aboveEveryText])
+        let next = try db.cachedStatement(sql: liveSQL.nextKey)
+        while let current = key, !current.isNull {
+            if let version = try latestVersion(of: current, atPosition: checkpoint ?? position, in: db) { found.append(version) }
+            key = try DatabaseValue.fetchOne(next, arguments: [current, range.map { $0.upper.databaseValue } ?? aboveEveryText])
+        }
+        guard let checkpoint else { return found.map(\.value) }
+        var state = Dictionary(found, uniquingKeysWith: { $1 })
+        projection.fold(try EventRows.fetch(db, after: checkpoint, upTo: position, payloads: projection.readsPayload), into: &state)
+        return state.keys.filter(including).sorted().map { state[$0]! }
+    }
+
+    /// The checkpoint at or before `position`, for a history kept at checkpoints (0: before the
+    /// first one); `nil` for a history of every change.
+    private func checkpoint(atOrBefore position: Int64, in db: Database) throws -> Int64? {
+        guard case .checkpoints = history.granularity else { return nil }
+        return try Int64.fetchOne(db.cachedStatement(sql: liveSQL.checkpointAtOrBefore), arguments: [position]) ?? 0
+    }
+
+    /// The latest version of `key` valid at `position`, unless it is a tombstone.
+    private func latestVersion(of key: DatabaseValue, atPosition position: Int64, in db: Database) throws -> (key: P.Key, value: P.Row)? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: liveSQL.latestVersion), arguments: [key, position]),
+            row[history.columns.count + 1] as Int64 == 0
+        else { return nil }
+        return (try mapping.decodeKey(row[0]), try history.decode(row, db))
     }
 }
+
+/// Above every text key: SQLite sorts every blob after every text.
+private let aboveEveryText = Data().databaseValue
 
 extension StatementArguments {
     /// Arguments from database values, as they are. (Boxing each into an optional existential

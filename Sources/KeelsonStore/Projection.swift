@@ -1,51 +1,69 @@
 import GRDB
 import KeelsonCore
 
-/// The tables one projection writes: its rows, and the snapshots of those rows.
+/// The tables one projection writes: its rows, the history of those rows, and the positions of
+/// the checkpoints that history is kept at (see ``RowHistory``).
 public struct ProjectionTables: Sendable, Hashable {
     public var rows: String
-    public var snapshots: String
+    public var history: String?
+    public var checkpoints: String?
+
+    public init(rows: String, history: String? = nil, checkpoints: String? = nil) {
+        self.rows = rows
+        self.history = history
+        self.checkpoints = checkpoints
+    }
+
+    /// Every table, rows first.
+    public var all: [String] { [rows] + [history, checkpoints].compactMap { $0 } }
 
     /// The same tables under a prefix, for scratch copies.
     func prefixed(_ prefix: String) -> ProjectionTables {
-        ProjectionTables(rows: prefix + rows, snapshots: prefix + snapshots)
+        ProjectionTables(rows: prefix + rows, history: history.map { prefix + $0 }, checkpoints: checkpoints.map { prefix + $0 })
     }
 }
 
-/// A projection the store keeps up to date: it owns its tables (created by a migration), folds
-/// each append inside the append's transaction, and snapshots its rows every N events.
+/// A projection the store keeps up to date: it owns its tables (created by a migration) and
+/// folds each append inside the append's transaction.
 public protocol StoredProjection: Sendable {
     var name: String { get }
     var tables: ProjectionTables { get }
-    /// The key columns of the row table, in order (the snapshot table adds `snapshot_position`).
+    /// The key columns of each table, by table name (a history adds `valid_from`, checkpoints are
+    /// keyed by `position`).
     var keyColumns: [String] { get }
     /// Whether folds need event payloads (see ``KeyedProjection/readsPayload``).
     var readsPayload: Bool { get }
 
-    /// Folds `events` (consecutive, in log order) into `tables`, writing a snapshot after every
-    /// event whose position is a multiple of `snapshotEvery`.
-    func fold(_ events: [RecordedEvent], in db: Database, into tables: ProjectionTables, snapshotEvery: Int64) throws
+    /// Folds `events` (consecutive, in log order) into `tables`; a history kept at checkpoints
+    /// takes one after every event whose position is a multiple of `checkpointEvery`.
+    func fold(_ events: [RecordedEvent], in db: Database, into tables: ProjectionTables, checkpointEvery: Int64) throws
 }
 
 extension StoredProjection {
     /// Empties the projection's tables.
     func clear(in db: Database, tables: ProjectionTables) throws {
-        try db.execute(sql: "DELETE FROM \(tables.rows)")
-        try db.execute(sql: "DELETE FROM \(tables.snapshots)")
+        for table in tables.all { try db.execute(sql: "DELETE FROM \(table)") }
     }
 
-    /// Calls `body` for each run of events that ends at a snapshot position (or at the end),
-    /// telling it whether to snapshot afterwards.
+    /// The key columns of `table`, one of ``tables``.
+    func keyColumns(of table: String) -> [String] {
+        if table == tables.history { return keyColumns + ["valid_from"] }
+        if table == tables.checkpoints { return ["position"] }
+        return keyColumns
+    }
+
+    /// Calls `body` for each run of events that ends at a checkpoint position (or at the end),
+    /// telling it whether to take a checkpoint afterwards.
     static func segments(
-        _ events: [RecordedEvent], snapshotEvery: Int64,
-        _ body: (ArraySlice<RecordedEvent>, _ snapshotAt: Int64?) throws -> Void
+        _ events: [RecordedEvent], checkpointEvery: Int64,
+        _ body: (ArraySlice<RecordedEvent>, _ checkpointAt: Int64?) throws -> Void
     ) rethrows {
         var start = events.startIndex
         while start < events.endIndex {
             var end = start
-            while end < events.endIndex - 1 && events[end].position % snapshotEvery != 0 { end += 1 }
+            while end < events.endIndex - 1 && events[end].position % checkpointEvery != 0 { end += 1 }
             let last = events[end].position
-            try body(events[start...end], last % snapshotEvery == 0 ? last : nil)
+            try body(events[start...end], last % checkpointEvery == 0 ? last : nil)
             start = end + 1
         }
     }

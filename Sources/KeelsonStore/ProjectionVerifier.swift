@@ -31,7 +31,7 @@ public struct VerifyReport: Sendable, Codable {
 
 extension EventStore {
     /// Rebuilds every projection from position 0 into scratch tables and compares them with the
-    /// live tables row by row (rows and snapshots). Runs on its own connection inside one read
+    /// live tables row by row (rows, their history and its checkpoints). Runs on its own connection inside one read
     /// transaction: it sees one consistent state of the log and does not block appends.
     public func verifyProjections(maxDifferencesPerTable: Int = 20) async throws -> VerifyReport {
         // Opened as the store was (read-only, or immutable on a read-only mount): the scratch
@@ -42,13 +42,13 @@ extension EventStore {
         let queue = try DatabaseQueue(path: connection.path, configuration: sqlite)
         defer { try? queue.close() }
         let projections = projections
-        let snapshotEvery = configuration.snapshotEvery
+        let checkpointEvery = configuration.checkpointEvery
         // A deferred transaction that only writes TEMP tables never takes the main database's write
         // lock; it is rolled back at the end, so the scratch tables vanish with it.
         return try await queue.writeWithoutTransaction { db in
             var result: VerifyReport?
             try db.inTransaction(.deferred) {
-                result = try Self.verify(projections, snapshotEvery: snapshotEvery, maxDifferencesPerTable: maxDifferencesPerTable, in: db)
+                result = try Self.verify(projections, checkpointEvery: checkpointEvery, maxDifferencesPerTable: maxDifferencesPerTable, in: db)
                 return .rollback
             }
             return result!
@@ -56,26 +56,22 @@ extension EventStore {
     }
 
     private static func verify(
-        _ projections: [any StoredProjection], snapshotEvery: Int64, maxDifferencesPerTable: Int, in db: Database
+        _ projections: [any StoredProjection], checkpointEvery: Int64, maxDifferencesPerTable: Int, in db: Database
     ) throws -> VerifyReport {
             let last = try EventRows.lastPosition(db)
             var report = VerifyReport(lastPosition: last, checkpoints: [:], differences: [], omittedDifferences: 0)
             for projection in projections {
-                let scratch = projection.tables.prefixed("scratch_")
-                try Self.createScratchTable(copying: projection.tables.rows, as: scratch.rows, in: db)
-                try Self.createScratchTable(copying: projection.tables.snapshots, as: scratch.snapshots, in: db)
+                for (live, scratch) in zip(projection.tables.all, projection.tables.prefixed("scratch_").all) {
+                    try Self.createScratchTable(copying: live, as: scratch, in: db)
+                }
             }
             // One pass over the log rebuilds every projection into its scratch tables.
-            try Self.refold(projections.map { ($0, $0.tables.prefixed("scratch_")) }, from: 0, to: last, in: db, snapshotEvery: snapshotEvery)
+            try Self.refold(projections.map { ($0, $0.tables.prefixed("scratch_")) }, from: 0, to: last, in: db, checkpointEvery: checkpointEvery)
             for projection in projections {
                 report.checkpoints[projection.name] = try ProjectionCheckpoints.position(of: projection.name, in: db)
-                let scratch = projection.tables.prefixed("scratch_")
-                for (live, rebuilt, keys) in [
-                    (projection.tables.rows, scratch.rows, projection.keyColumns),
-                    (projection.tables.snapshots, scratch.snapshots, ["snapshot_position"] + projection.keyColumns),
-                ] {
+                for (live, rebuilt) in zip(projection.tables.all, projection.tables.prefixed("scratch_").all) {
                     let (found, omitted) = try Self.compare(
-                        live: live, rebuilt: rebuilt, keyColumns: keys, projection: projection.name, in: db,
+                        live: live, rebuilt: rebuilt, keyColumns: projection.keyColumns(of: live), projection: projection.name, in: db,
                         limit: maxDifferencesPerTable)
                     report.differences += found
                     report.omittedDifferences += omitted

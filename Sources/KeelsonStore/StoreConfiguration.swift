@@ -17,9 +17,11 @@ public enum Durability: String, Sendable, CaseIterable, Codable {
 public struct StoreConfiguration: Sendable {
     /// See ``Durability``.
     public var durability: Durability = .full
-    /// A projection writes a snapshot of its rows every this many events (at positions that are
-    /// multiples of it), so that point-in-time reads fold at most this many events.
-    public var snapshotEvery: Int64 = 10_000
+    /// A projection whose rows change with nearly every event (the stream catalogue) keeps the
+    /// versions of its changed rows at a checkpoint every this many events (at positions that are
+    /// multiples of it), so that a point-in-time read of it folds at most this many events. Every
+    /// other projection keeps a version of each change (see ``RowHistory``).
+    public var checkpointEvery: Int64 = 10_000
     /// Run `PRAGMA quick_check` when opening, and refuse a corrupt file.
     public var checkIntegrityOnOpen: Bool = true
     /// Open without creating or writing anything (a copy on a read-only mount, a backup, a file

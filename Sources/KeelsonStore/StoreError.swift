@@ -21,6 +21,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case emptyAppend
     /// A projection name that the store does not know.
     case unknownProjection(String)
+    /// A stored row of a projection that does not read back (its table, and what is wrong).
+    case unreadableRow(table: String, reason: String)
 
     public var description: String {
         switch self {
@@ -45,6 +47,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "nothing to append: an append needs at least one event"
         case .unknownProjection(let name):
             "unknown projection '\(name)'"
+        case .unreadableRow(let table, let reason):
+            "a row of \(table) does not read back: \(reason); `keelson db check` tells more, `keelson db rebuild` repairs projections"
         }
     }
 }

@@ -6,13 +6,18 @@ extension KeyedProjectionTable where P == StreamCatalogue {
     /// The stream catalogue, kept in `stream_catalogue` (see migrations/0002_projections.sql).
     public static let streamCatalogue = KeyedProjectionTable(
         StreamCatalogue(),
-        tables: ProjectionTables(rows: "stream_catalogue", snapshots: "stream_catalogue_snapshots"),
-        mapping: RowMapping(
+        rows: "stream_catalogue",
+        mapping: streamCatalogueMapping,
+        history: .wholeRows(streamCatalogueMapping, granularity: .checkpoints(lastChange: "last_position")))
+}
+
+private let streamCatalogueMapping = RowMapping<StreamID, StreamSummary>(
             columns: [
                 "stream_id", "version", "first_position", "last_position", "first_recorded_at",
                 "last_recorded_at", "event_count", "event_counts_by_type",
             ],
             encodeKey: { $0.rawValue.databaseValue },
+            decodeKey: { StreamID(try textKey($0)) },
             encode: { summary in
                 [
                     summary.streamID.rawValue.databaseValue, summary.version.databaseValue,
@@ -32,8 +37,7 @@ extension KeyedProjectionTable where P == StreamCatalogue {
                         firstRecordedAtMilliseconds: row[4], lastRecordedAtMilliseconds: row[5],
                         eventCount: row[6], eventCountsByType: counts)
                 )
-            }))
-}
+            })
 
 /// The `event_counts_by_type` column: a JSON object of integers with sorted keys, e.g.
 /// `{"ApplyFailed":1,"StateFetched":40}`. Encoded and decoded by hand because it is read and

@@ -3,16 +3,16 @@ import GRDB
 import KeelsonCore
 
 /// The deploy timeline projection: a row per `TimelineEntry` (see migrations/0007_timeline.sql).
-/// Rows are only ever added, so it needs no snapshots.
+/// Rows are only ever added, so it needs no history: the table is its own.
 public struct TimelineTable: StoredProjection {
     public let name = "timeline"
-    public let tables = ProjectionTables(rows: "timeline", snapshots: "timeline_snapshots")
+    public let tables = ProjectionTables(rows: "timeline")
     public let keyColumns = ["position"]
     public let readsPayload = true
 
     public static let timeline = TimelineTable()
 
-    public func fold(_ events: [RecordedEvent], in db: Database, into tables: ProjectionTables, snapshotEvery: Int64) throws {
+    public func fold(_ events: [RecordedEvent], in db: Database, into tables: ProjectionTables, checkpointEvery: Int64) throws {
         let insert = try DirectStatement(db, sql: """
             INSERT INTO \(tables.rows) (position, recorded_at, application, service, channel, kind, version, actor, line)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)

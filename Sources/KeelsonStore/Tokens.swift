@@ -128,7 +128,7 @@ extension EventStore {
             }
             let recorded = RecordedEvent(event, position: position, streamID: tokensStream, version: version, recordedAtMilliseconds: now)
             for projection in projections {
-                try projection.fold([recorded], in: db, into: projection.tables, snapshotEvery: configuration.snapshotEvery)
+                try projection.fold([recorded], in: db, into: projection.tables, checkpointEvery: configuration.checkpointEvery)
                 try ProjectionCheckpoints.set(projection.name, to: position, in: db)
             }
             return recorded

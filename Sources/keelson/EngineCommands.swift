@@ -236,7 +236,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         // The instance_status projection: one indexed read, whatever the length of the log.
-        // In the past: the nearest snapshot of that projection, folded forward to the position.
+        // In the past: each row's latest version at the position, from the projection's history.
         let entries = try await connection.readingAPI(readOnly).status(
             scope: scope?.description, filter: StatusFilter(statuses: status), at: at, position: position
         ).instances

@@ -9,7 +9,8 @@ struct StreamsCommand: AsyncParsableCommand {
         discussion: """
             Reads the stream catalogue projection, from the database file or through a server \
             (--server). With --at, shows it as it stood just after that position (or, with \
-            --at-time, after the last event recorded by then): the nearest snapshot, folded forward.
+            --at-time, after the last event recorded by then): the catalogue's versions at the nearest \
+            checkpoint (every 10,000 events), folded forward.
 
             Examples:
               keelson streams

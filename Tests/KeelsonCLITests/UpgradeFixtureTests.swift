@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// Logs written by earlier Keelson versions keep working: `Tests/Fixtures/logs/engine-2.db` is a
-/// full rollout recorded by engine version 2 (`tools/fixtures/engine-2-log.sh`: releases, a worker
+/// full rollout recorded by engine version 2 (schema 0008), `engine-3.db` one recorded by engine
+/// version 3 with whole projection snapshots (schema 0010) (`tools/fixtures/record-log.sh`: releases, a worker
 /// SIGKILLed mid-apply and resumed, approvals, a gating alert, a bad release rolled back).
 @Suite("A log recorded by engine version 2")
 struct UpgradeFixtureTests {
@@ -51,5 +52,57 @@ struct UpgradeFixtureTests {
         #expect(byInstance["shop/worker@prod-eu"]?["lastGood"] as? String == "1.0.0")
         let timeline = try await cli.run(["timeline", "shop/web@staging", "--limit", "500", "--db", cli.db])
         #expect(timeline.stdout.contains("resuming after a restart"), "\(timeline.stdout)")
+    }
+
+    static let engineThree = FirstHourTests.repository.appendingPathComponent("Tests/Fixtures/logs/engine-3.db")
+
+    @Test("a log with whole projection snapshots is migrated to row history: check, replay and reads of the past agree")
+    func engineThreeLog() async throws {
+        let cli = CLI()
+        try FileManager.default.copyItem(atPath: Self.engineThree.path, toPath: cli.db)
+        let snapshotTables = "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_snapshots' AND name <> 'engine_snapshots'"
+        #expect(try Self.query(cli.db, snapshotTables) == "6", "the fixture holds the old snapshot tables")
+
+        let checked = try await cli.run(["db", "check", "--db", cli.db])
+        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+        #expect(checked.stdout.contains("instance_status: ok"), "\(checked.stdout)")
+        #expect(try Self.query(cli.db, snapshotTables) == "0", "the snapshot tables are gone")
+        #expect(Int(try Self.query(cli.db, "SELECT COUNT(*) FROM instance_status_history")) ?? 0 > 100)
+        let streams = try Self.query(cli.db, "SELECT COUNT(DISTINCT stream_id) FROM events")
+        #expect(try Self.query(cli.db, "SELECT COUNT(*) FROM stream_catalogue") == streams)
+
+        let replay = try await cli.run(["replay", "--verify", "--db", cli.db])
+        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
+        #expect(replay.stdout.contains("86 identical, 0 different"), "\(replay.stdout)")
+
+        // The past, read from the history: what the snapshots and a fold gave before the migration
+        // (recorded with the binary that wrote the fixture).
+        func statuses(at position: Int) async throws -> [String: String] {
+            let run = try await cli.run(["status", "--position", String(position), "-o", "json", "--db", cli.db])
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]], "\(run.stderr)")
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["instance"] as! String, "\($0["status"]!) \($0["decisionPosition"]!)") })
+        }
+        let early = try await statuses(at: 22)
+        #expect(early["shop/web@staging"] == "converging 22")
+        #expect(early["shop/web@canary"] == "idle 0")
+        let late = try await statuses(at: 195)
+        #expect(late["shop/web@staging"] == "rollingBack 189")
+        #expect(late["shop/web@prod-us"] == "converged 195")
+        #expect(late["shop/worker@staging"] == "converged 85")
+        let now = try await statuses(at: 200)
+        #expect(now["shop/web@staging"]?.hasPrefix("rolledBack") == true, "\(now)")
+    }
+
+    /// One value read straight from the file with the sqlite3 shell (not through the CLI under test).
+    static func query(_ path: String, _ sql: String) throws -> String {
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.arguments = [path, sql]
+        let out = Pipe()
+        sqlite.standardOutput = out
+        try sqlite.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        sqlite.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

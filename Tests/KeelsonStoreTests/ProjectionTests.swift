@@ -5,7 +5,7 @@ import KeelsonTestSupport
 import Testing
 @testable import KeelsonStore
 
-@Suite("Projections: live fold, rebuild, verify, snapshots")
+@Suite("Projections: live fold, rebuild, verify, history")
 struct ProjectionTests {
     /// Appends a random history: random streams, types, batch sizes, multi-stream requests and
     /// concurrent appenders, with the clock moving between rounds.
@@ -40,7 +40,7 @@ struct ProjectionTests {
     func property(seed: UInt64) async throws {
         let directory = TemporaryDirectory()
         let clock = ManualClock()
-        let store = try makeStore(directory, clock: clock) { $0.snapshotEvery = 16 }
+        let store = try makeStore(directory, clock: clock) { $0.checkpointEvery = 16 }
         try await Self.randomHistory(seed: seed, into: store, clock: clock)
 
         let report = try await store.verifyProjections()
@@ -48,11 +48,11 @@ struct ProjectionTests {
         #expect(report.checkpoints[StreamCatalogue.name] == report.lastPosition)
 
         let live = try await store.streamCatalogue()
-        let liveSnapshots = try snapshotRows(store)
-        #expect(!liveSnapshots.isEmpty)
+        let liveHistory = try historyRows(store)
+        #expect(!liveHistory.isEmpty)
         try await store.rebuildProjections()
         #expect(try await store.streamCatalogue() == live)
-        #expect(try snapshotRows(store) == liveSnapshots)
+        #expect(try historyRows(store) == liveHistory)
 
         let events = try await store.events(EventFilter())
         var random = SeededRandom(seed: seed &+ 1)
@@ -66,29 +66,35 @@ struct ProjectionTests {
         }
     }
 
-    func snapshotRows(_ store: EventStore) throws -> [Row] {
-        try store.pool.read { try Row.fetchAll($0, sql: "SELECT * FROM stream_catalogue_snapshots ORDER BY 1, 2") }
+    func historyRows(_ store: EventStore) throws -> [Row] {
+        try store.pool.read {
+            try Row.fetchAll($0, sql: "SELECT * FROM stream_catalogue_history ORDER BY 1, 2")
+                + Row.fetchAll($0, sql: "SELECT * FROM stream_catalogue_checkpoints ORDER BY 1")
+        }
     }
 
-    @Test("snapshots are taken at multiples of the cadence")
-    func snapshotCadence() async throws {
+    @Test("the catalogue's versions are kept at checkpoints, only for the streams that changed since the last one")
+    func checkpointCadence() async throws {
         let directory = TemporaryDirectory()
-        let store = try makeStore(directory) { $0.snapshotEvery = 10 }
-        try await store.append((0..<25).map { note("\($0)") }, to: "a")
-        let positions = try await store.pool.read {
-            try Int64.fetchAll($0, sql: "SELECT DISTINCT snapshot_position FROM stream_catalogue_snapshots ORDER BY 1")
+        let store = try makeStore(directory) { $0.checkpointEvery = 10 }
+        try await store.append((0..<25).map { note("\($0)") }, to: "a")       // 1–25
+        try await store.append((0..<20).map { note("\($0)") }, to: "b")       // 26–45
+        let (checkpoints, versions) = try await store.pool.read { db in
+            (try Int64.fetchAll(db, sql: "SELECT position FROM stream_catalogue_checkpoints ORDER BY 1"),
+             try Row.fetchAll(db, sql: "SELECT stream_id, valid_from, version FROM stream_catalogue_history ORDER BY valid_from, stream_id")
+                .map { "\($0[0] as String)@\($0[1] as Int64)=\($0[2] as Int64)" })
         }
-        #expect(positions == [10, 20])
-        let atTen = try await store.pool.read {
-            try Int64.fetchOne($0, sql: "SELECT version FROM stream_catalogue_snapshots WHERE snapshot_position = 10")
-        }
-        #expect(atTen == 10)
+        #expect(checkpoints == [10, 20, 30, 40])
+        // At 40, "a" has not changed since 30: no version of it.
+        #expect(versions == ["a@10=10", "a@20=20", "a@30=25", "b@30=5", "b@40=15"])
+        #expect(try await store.streamCatalogue(atPosition: 33).map(\.version) == [25, 8])
+        #expect(try await store.streamCatalogue(atPosition: 9).map(\.version) == [9])
     }
 
     @Test("verify reports a planted difference with table, key and both values")
     func plantedDifference() async throws {
         let directory = TemporaryDirectory()
-        let store = try makeStore(directory) { $0.snapshotEvery = 4 }
+        let store = try makeStore(directory) { $0.checkpointEvery = 4 }
         try await store.append([note("1"), note("2"), note("3")], to: "app:shop")
         try await store.append([note("4"), note("5")], to: "service:shop/web")
         #expect(try await store.verifyProjections().isClean)
@@ -98,7 +104,7 @@ struct ProjectionTests {
             try db.execute(sql: "UPDATE stream_catalogue SET event_count = 99 WHERE stream_id = 'app:shop'")
             try db.execute(sql: "DELETE FROM stream_catalogue WHERE stream_id = 'service:shop/web'")
             try db.execute(sql: "INSERT INTO stream_catalogue VALUES ('ghost', 1, 1, 1, 0, 0, 1, '{}')")
-            try db.execute(sql: "UPDATE stream_catalogue_snapshots SET version = 0 WHERE snapshot_position = 4 AND stream_id = 'app:shop'")
+            try db.execute(sql: "UPDATE stream_catalogue_history SET version = 0 WHERE valid_from = 4 AND stream_id = 'app:shop'")
         }
         let report = try await store.verifyProjections()
         #expect(!report.isClean)
@@ -110,7 +116,7 @@ struct ProjectionTests {
         #expect(byKey["stream_catalogue stream_id=service:shop/web"]?.live == nil)
         #expect(byKey["stream_catalogue stream_id=service:shop/web"]?.rebuilt?.contains("version=2") == true)
         #expect(byKey["stream_catalogue stream_id=ghost"]?.rebuilt == nil)
-        #expect(byKey["stream_catalogue_snapshots snapshot_position=4, stream_id=app:shop"]?.live == "{version=0}")
+        #expect(byKey["stream_catalogue_history stream_id=app:shop, valid_from=4"]?.live == "{version=0}")
 
         try await store.rebuildProjections()
         #expect(try await store.verifyProjections().isClean)

@@ -178,7 +178,7 @@ final class Benchmark {
             `sqlite3_bind_*` per row. The two run in \(sizes.segments) alternating segments (each side's file \
             grows alike; which side goes first alternates too); the ratio is of the summed times, with the range of \
             the per-segment ratios beside it. The baseline folds no projection; Keelson also updates the stream \
-            catalogue in the same transaction and snapshots it every \(Format.count(StoreConfiguration().snapshotEvery)) events.
+            catalogue in the same transaction and keeps the versions of its changed rows at a checkpoint every \(Format.count(StoreConfiguration().checkpointEvery)) events.
             """
         return log
     }
@@ -322,7 +322,7 @@ final class Benchmark {
     private func pointInTime(_ log: String) async throws {
         let store = try Measurements.openStore(log, durability: .normal) { $0.checkIntegrityOnOpen = false }
         let last = try await store.lastPosition()
-        let snapshotEvery = store.configuration.snapshotEvery
+        let checkpointEvery = store.configuration.checkpointEvery
         let positions = [0.1, 0.5, 1.0].map { max(1, Int64(Double(last) * $0) - 3) }
         _ = try await store.streamCatalogue(atPosition: positions[0])  // warms the reader connection
         var medians: [Double] = []
@@ -333,38 +333,38 @@ final class Benchmark {
             lastRows = streams
             medians.append(latencies.median)
             Progress.log("  median \(Format.milliseconds(latencies.median)), max \(Format.milliseconds(latencies.max))")
-            let folded = position - position / snapshotEvery * snapshotEvery
+            let folded: Int64 = position % checkpointEvery
             rows.append(ReportRow(
                 part: "5\(["a", "b", "c"][index])",
-                measurement: "Stream catalogue at position \(Format.count(position)) (\(Int(round(Double(position) / Double(last) * 100)))%): snapshot + \(Format.count(folded)) events folded, \(Format.count(streams)) streams",
+                measurement: "Stream catalogue at position \(Format.count(position)) (\(Int(round(Double(position) / Double(last) * 100)))%): checkpoint + \(Format.count(folded)) events folded, \(Format.count(streams)) streams",
                 events: Format.count(folded),
                 wallTime: "median \(Format.milliseconds(latencies.median)), p99/max \(Format.milliseconds(latencies.percentile(99)))",
                 goal: "point-in-time read at \(Format.count(position)) ≤ 50 ms", met: latencies.percentile(99) <= 50,
                 measured: "median \(Format.milliseconds(latencies.median)), p99/max \(Format.milliseconds(latencies.percentile(99)))"))
         }
         let target = positions.last!
-        Progress.log("part 5: full fold from 0 to \(Format.count(target)) without snapshots…")
+        Progress.log("part 5: full fold from 0 to \(Format.count(target)) without checkpoints…")
         let (folded, full) = try await Measurements.fullFold(store, to: target)
         let agrees = folded == (try await store.streamCatalogue(atPosition: target))
-        Progress.log("  \(Format.duration(full.time)) (\(Format.rate(full.perSecond)) events/s); same rows as the snapshot read: \(agrees)")
+        Progress.log("  \(Format.duration(full.time)) (\(Format.rate(full.perSecond)) events/s); same rows as the checkpoint read: \(agrees)")
         let flat = medians.max()! <= medians.min()! * 1.5 + 1
         rows.append(ReportRow(
             part: "5d",
-            measurement: "Reference: full fold from 0 to \(Format.count(target)) without snapshots (\(Format.count(lastRows)) streams\(agrees ? ", same rows" : ", ROWS DIFFER"))",
+            measurement: "Reference: full fold from 0 to \(Format.count(target)) without checkpoints (\(Format.count(lastRows)) streams\(agrees ? ", same rows" : ", ROWS DIFFER"))",
             events: Format.count(full.events), wallTime: Format.duration(full.time), rate: Format.rate(full.perSecond),
             baseline: "5c median: \(Format.milliseconds(medians.last!))",
-            ratio: "snapshots \(Format.ratio(full.time.milliseconds / medians.last!)) faster",
+            ratio: "checkpoints \(Format.ratio(full.time.milliseconds / medians.last!)) faster",
             goal: "point-in-time reads do not grow with the position (5a–5c medians: max ≤ 1.5 × min + 1 ms)", met: flat,
             measured: medians.map(Format.milliseconds).joined(separator: ", ")))
         notes[5] = """
             **5 Point-in-time reads.** `streamCatalogue(atPosition:)` on the big log at 10%, 50% and 100% of it, \
-            each minus 3 events so that the read loads the snapshot before and folds \
-            \(Format.count(snapshotEvery - 3)) events forward (the most a snapshot interval of \
-            \(Format.count(snapshotEvery)) can cost); \(sizes.readRepetitions) reads each after one warm-up read, \
+            each minus 3 events so that the read loads the catalogue's versions at the checkpoint before and folds \
+            \(Format.count(checkpointEvery - 3)) events forward (the most a checkpoint interval of \
+            \(Format.count(checkpointEvery)) can cost); \(sizes.readRepetitions) reads each after one warm-up read, \
             on a store opened in the benchmark process. p99 is by nearest rank, so with \(sizes.readRepetitions) \
             samples it is the maximum. The reference reads every event from position 0 through the public \
             `events(_:)` API in pages of 10,000 and folds them with the same pure `StreamCatalogue` fold — what the \
-            read would cost without snapshots — and checks it gives the same rows.
+            read would cost without checkpoints — and checks it gives the same rows.
             """
     }
 
@@ -388,7 +388,7 @@ final class Benchmark {
             **6 Opening.** `EventStore(path:)` on the big log (after part 4's rebuild), with the default \
             `checkIntegrityOnOpen = true` (`PRAGMA quick_check`) and with `false`, alternating, \
             \(sizes.openRepetitions) times each, medians shown; the file is in the OS page cache (just written), \
-            so a cold open costs more. The size includes the catalogue's snapshots.
+            so a cold open costs more. The size includes the catalogue's history.
             """
     }
 
