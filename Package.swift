@@ -17,6 +17,7 @@ let migrationFiles = [
     "0009_structured_reasons.sql",
     "0010_engine_snapshots.sql",
     "0011_row_history.sql",
+    "0012_archives.sql",
 ]
 
 let package = Package(
@@ -97,10 +98,14 @@ let package = Package(
             dependencies: [
                 "KeelsonCore",
                 "KeelsonMigrations",
+                "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The system zlib: archive files keep event payloads deflated.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The worker: recording runtimes, the fetch/decide/apply loop, replay. It never parses a
         // config: whoever starts a worker says how a recorded config's runtimes are read.
         .target(

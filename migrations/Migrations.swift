@@ -20,4 +20,5 @@ public let schemaMigrations: [SchemaMigration] = [
     SchemaMigration(name: "0009_structured_reasons", sql: String(decoding: PackageResources._009_structured_reasons_sql, as: UTF8.self)),
     SchemaMigration(name: "0010_engine_snapshots", sql: String(decoding: PackageResources._010_engine_snapshots_sql, as: UTF8.self)),
     SchemaMigration(name: "0011_row_history", sql: String(decoding: PackageResources._011_row_history_sql, as: UTF8.self)),
+    SchemaMigration(name: "0012_archives", sql: String(decoding: PackageResources._012_archives_sql, as: UTF8.self)),
 ]

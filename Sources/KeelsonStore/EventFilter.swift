@@ -83,7 +83,7 @@ public struct EventFilter: Sendable, Hashable {
             conditions.append("recorded_at < ?")
             arguments.append(until.millisecondsSince1970)
         }
-        var sql = "SELECT \(EventRows.columns) FROM events WHERE \(conditions.joined(separator: " AND "))"
+        var sql = "SELECT \(EventRows.columns) FROM log WHERE \(conditions.joined(separator: " AND "))"
         sql += latest ? " ORDER BY position DESC" : " ORDER BY position"
         if let limit { sql += " LIMIT \(max(0, limit))" }
         // Each row decoded where it stands in the statement (a cursor's row is not copied first).

@@ -33,7 +33,7 @@ enum EventRows {
     static func fetch(
         _ db: Database, after: Int64, upTo: Int64, limit: Int? = nil, payloads: Bool = true
     ) throws -> [RecordedEvent] {
-        var sql = "SELECT \(payloads ? columns : columnsWithoutPayload) FROM events WHERE position > ? AND position <= ? ORDER BY position"
+        var sql = "SELECT \(payloads ? columns : columnsWithoutPayload) FROM log WHERE position > ? AND position <= ? ORDER BY position"
         if let limit { sql += " LIMIT \(limit)" }
         let statement = try db.cachedStatement(sql: sql)
         return try Row.fetchCursor(statement, arguments: [after, upTo]).map(decode).reduce(into: []) { $0.append($1) }

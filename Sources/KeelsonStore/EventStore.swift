@@ -122,6 +122,8 @@ public final class EventStore: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.label = "keelson"
+        // Every connection reads the whole log, archives included, through the view `log`.
+        config.prepareDatabase { try ArchiveAttachments.prepare($0) }
         if configuration.readOnly {
             let (pool, spec) = try openReadOnly(config, path: path)
             try checkReadOnlySchema(pool, path: path, checkIntegrity: configuration.checkIntegrityOnOpen)
@@ -135,6 +137,10 @@ public final class EventStore: Sendable {
                 if configuration.checkIntegrityOnOpen { try quickCheck(db, path: path) }
             }
             try migrate(pool, path: path)
+            // Connections opened before the migrations made the tables the view reads: the writer
+            // prepares again, readers are opened afresh.
+            try pool.writeWithoutTransaction { try ArchiveAttachments.prepare($0) }
+            pool.invalidateReadOnlyConnections()
             return (pool, ConnectionSpec(path: path, readonly: false), warnings)
         } catch let error as DatabaseError {
             throw mapOpenError(error, path: path)
@@ -295,6 +301,9 @@ public final class EventStore: Sendable {
             for projection in projections {
                 let checkpoint = try ProjectionCheckpoints.position(of: projection.name, in: db)
                 if checkpoint < last {
+                    if last - checkpoint >= 100_000 {
+                        configuration.progress?("folding \(last - checkpoint) events into the \(projection.name) projection (once, after an upgrade)…")
+                    }
                     try Self.refold(projection, from: checkpoint, to: last, in: db, into: projection.tables,
                                     checkpointEvery: configuration.checkpointEvery)
                     try ProjectionCheckpoints.set(projection.name, to: last, in: db)
@@ -403,7 +412,8 @@ public final class EventStore: Sendable {
         _ request: [StreamAppend], at now: Int64, in db: Database, collecting written: inout [RecordedEvent]
     ) throws -> [AppendResult] {
         let inserter = try EventInserter(db)
-        let currentVersion = try db.cachedStatement(sql: "SELECT MAX(version) FROM events WHERE stream_id = ?")
+        // Archived events included (the stream catalogue knows them), and this transaction's own.
+        let currentVersion = try db.cachedStatement(sql: currentVersionSQL)
         var results: [AppendResult] = []
         for append in request {
             let stream = append.stream.rawValue
@@ -463,8 +473,8 @@ public final class EventStore: Sendable {
     /// The current version of a stream (0 when it does not exist).
     public func version(of stream: StreamID) async throws -> Int64 {
         try await pool.read {
-            try Int64.fetchOne($0, sql: "SELECT MAX(version) FROM events WHERE stream_id = ?", arguments: [stream.rawValue])
-        } ?? 0
+            try Self.currentVersion(of: stream, in: $0)
+        }
     }
 
     /// Events after `position` matching `filter`, as they are appended: wakes on every append by
@@ -477,9 +487,15 @@ public final class EventStore: Sendable {
     /// The position of the last event recorded at or before `date` (0 when there is none).
     public func position(atTime date: Date) async throws -> Int64 {
         try await pool.read {
-            try Int64.fetchOne(
-                $0, sql: "SELECT MAX(position) FROM events WHERE recorded_at <= ?", arguments: [date.millisecondsSince1970])
-        } ?? 0
+            // The newest segment with an event by then answers (each one's recorded_at index).
+            for schema in try ArchiveAttachments.segments($0) {
+                if let position = try Int64.fetchOne(
+                    $0, sql: "SELECT MAX(position) FROM \(schema).events WHERE recorded_at <= ?", arguments: [date.millisecondsSince1970]) {
+                    return position
+                }
+            }
+            return 0
+        }
     }
 
     // MARK: Stream catalogue
@@ -542,7 +558,7 @@ public final class EventStore: Sendable {
     /// When the event at `position` was recorded (nil when there is none).
     public func recordedAt(position: Int64) async throws -> Date? {
         try await pool.read {
-            try Int64.fetchOne($0, sql: "SELECT recorded_at FROM events WHERE position = ?", arguments: [position])
+            try Int64.fetchOne($0, sql: "SELECT recorded_at FROM log WHERE position = ?", arguments: [position])
         }.map { Date(timeIntervalSince1970: Double($0) / 1000) }
     }
 

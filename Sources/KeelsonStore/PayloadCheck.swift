@@ -46,6 +46,8 @@ public enum PayloadCheck {
             }
             return problems
         },
+        HistoryArchived.eventType: decodes(HistoryArchived.self),
+        HistoryRestored.eventType: decodes(HistoryRestored.self),
         ApplyRequested.eventType: { data in documentProblems(try decode(ApplyRequested.self, data).document, field: "document") },
         DecisionMade.eventType: { data in
             let made = try decode(DecisionMade.self, data)
@@ -221,7 +223,7 @@ extension EventStore {
         return try await pool.read { db in
             var report = PayloadReport(checked: 0, problems: [], omitted: 0)
             let placeholders = types.map { _ in "?" }.joined(separator: ", ")
-            let sql = "SELECT position, type, payload FROM events WHERE position > ? AND type IN (\(placeholders)) ORDER BY position LIMIT 1000"
+            let sql = "SELECT position, type, payload FROM log WHERE position > ? AND type IN (\(placeholders)) ORDER BY position LIMIT 1000"
             var cursor: Int64 = 0
             while true {
                 let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments([cursor as any DatabaseValueConvertible] + types.map { $0 as any DatabaseValueConvertible }))

@@ -39,6 +39,7 @@ extension EventStore {
         var sqlite = Configuration()
         sqlite.readonly = connection.readonly
         sqlite.busyMode = .timeout(10)
+        sqlite.prepareDatabase { try ArchiveAttachments.prepare($0) }
         let queue = try DatabaseQueue(path: connection.path, configuration: sqlite)
         defer { try? queue.close() }
         let projections = projections

@@ -36,6 +36,9 @@ public struct StoreConfiguration: Sendable {
     /// How often an idle subscription looks for events appended by *other* processes. Appends by
     /// this process wake subscriptions at once.
     public var externalAppendPollInterval: Duration = .milliseconds(500)
+    /// Told what a long step of opening does, before it starts (a projection folding the whole log
+    /// after an upgrade, say): the CLI prints it.
+    public var progress: (@Sendable (String) -> Void)?
     /// The clock that stamps `recorded_at`. Injected so that tests control time.
     public var clock: @Sendable () -> Date = { Date() }
 

@@ -21,6 +21,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case emptyAppend
     /// A projection name that the store does not know.
     case unknownProjection(String)
+    /// An archive could not be made, restored or read.
+    case archive(String)
+    /// The log continues in an archive file that is not where it was archived to.
+    case archiveMissing(path: String, first: Int64, last: Int64)
     /// A stored row of a projection that does not read back (its table, and what is wrong).
     case unreadableRow(table: String, reason: String)
 
@@ -47,6 +51,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "nothing to append: an append needs at least one event"
         case .unknownProjection(let name):
             "unknown projection '\(name)'"
+        case .archive(let reason):
+            "archive: \(reason)"
+        case .archiveMissing(let path, let first, let last):
+            "the log's events at positions \(first)–\(last) are archived in \(path), which is missing: put the archive file back there "
+                + "(`keelson db check` verifies it)"
         case .unreadableRow(let table, let reason):
             "a row of \(table) does not read back: \(reason); `keelson db check` tells more, `keelson db rebuild` repairs projections"
         }

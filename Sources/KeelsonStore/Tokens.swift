@@ -114,24 +114,9 @@ extension EventStore {
         let (projections, configuration) = (projections, configuration)
         let recorded = try await pool.write { db -> RecordedEvent in
             try change(db)
-            let now = configuration.clock().millisecondsSince1970
-            let version = (try Int64.fetchOne(
-                db, sql: "SELECT MAX(version) FROM events WHERE stream_id = ?", arguments: [tokensStream.rawValue]) ?? 0) + 1
-            let position: Int64
-            do {
-                position = try EventInserter(db).insert(stream: tokensStream.rawValue, version: version, event: event, recordedAt: now)
-            } catch let error as DirectStatement.StepError {
-                switch error {
-                case .constraint(let message): throw StoreError.invalidEvent(stream: tokensStream, index: 0, reason: message)
-                case .database(let error): throw error
-                }
-            }
-            let recorded = RecordedEvent(event, position: position, streamID: tokensStream, version: version, recordedAtMilliseconds: now)
-            for projection in projections {
-                try projection.fold([recorded], in: db, into: projection.tables, checkpointEvery: configuration.checkpointEvery)
-                try ProjectionCheckpoints.set(projection.name, to: position, in: db)
-            }
-            return recorded
+            return try Self.record(
+                event, to: tokensStream, at: configuration.clock().millisecondsSince1970, in: db, projections: projections,
+                configuration: configuration)
         }
         notifier.publish([recorded])
         return recorded.position

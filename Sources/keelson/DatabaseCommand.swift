@@ -7,8 +7,8 @@ import KeelsonStore
 struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
-        abstract: "Check, repair and back up the database.",
-        subcommands: [CheckDatabase.self, RebuildDatabase.self, BackupDatabase.self]
+        abstract: "Check, repair, back up and archive the database.",
+        subcommands: [CheckDatabase.self, RebuildDatabase.self, BackupDatabase.self, ArchiveDatabase.self, RestoreDatabase.self]
     )
 }
 
@@ -24,8 +24,9 @@ struct CheckDatabase: AsyncParsableCommand {
             than 365 days, say: written by hand or before such bounds existed), is listed with its \
             position. Every stored snapshot of the engine's state (what a worker starts from) is \
             compared with a fold of the log to its position. Exits 1 if anything is wrong, listing \
-            each problem. Repair projections and snapshots with `keelson db rebuild`. Works on a \
-            read-only copy too.
+            each problem. Every archive the log continues from is read back and its events hashed \
+            against the digest chain recorded when it was made. Repair projections and snapshots \
+            with `keelson db rebuild`. Works on a read-only copy too.
             """
     )
 
@@ -39,6 +40,8 @@ struct CheckDatabase: AsyncParsableCommand {
         var projections: VerifyReport
         var events: PayloadReport
         var engineSnapshots: [EngineSnapshotCheck]
+        var archives: [ArchiveRecord]
+        var archiveProblems: [ArchiveProblem]
         var ok: Bool
     }
 
@@ -52,9 +55,14 @@ struct CheckDatabase: AsyncParsableCommand {
         let payloads = try await store.payloadProblems()
         Progress.say("verifying the engine's snapshots against a fold of the log…")
         let snapshots = try await store.verifyEngineSnapshots()
+        let archives = try await store.archives()
+        if !archives.isEmpty { Progress.say("hashing \(archives.count) archive(s) against their digest chain…") }
+        let archiveProblems = try await store.archiveProblems()
         let report = Report(
             database: store.path, integrityProblems: integrity, projections: verify, events: payloads, engineSnapshots: snapshots,
-            ok: integrity.isEmpty && verify.isClean && payloads.problems.isEmpty && snapshots.allSatisfy { $0.problem == nil })
+            archives: archives, archiveProblems: archiveProblems,
+            ok: integrity.isEmpty && verify.isClean && payloads.problems.isEmpty && snapshots.allSatisfy { $0.problem == nil }
+                && archiveProblems.isEmpty)
         switch format.output {
         case .json, .yaml:
             try printStructured(report, format.output)
@@ -82,6 +90,12 @@ struct CheckDatabase: AsyncParsableCommand {
                 : badSnapshots.isEmpty ? "ok (\(snapshots.count) at position \(snapshots.map { String($0.position) }.joined(separator: ", ")) match a fold of the log)"
                 : "\(badSnapshots.count) of \(snapshots.count) wrong"))
             for check in badSnapshots { print("  - engine snapshot at position \(check.position): \(check.problem!)") }
+            if !archives.isEmpty {
+                print("archives:    " + (archiveProblems.isEmpty
+                    ? "ok (\(archives.count): positions 1–\(archives.last!.lastPosition), each hashes to its recorded digest)"
+                    : "\(archiveProblems.count) problem(s)"))
+                for problem in archiveProblems { print("  - \(TerminalText.escaped(problem.description))") }
+            }
             let repairable = !verify.isClean || !badSnapshots.isEmpty
             print(report.ok ? "check: clean" : "check: PROBLEMS FOUND" + (repairable ? " (repair projections and snapshots with `keelson db rebuild`)" : ""))
         }
@@ -178,6 +192,106 @@ struct BackupDatabase: AsyncParsableCommand {
         case .json, .yaml: try printStructured(report, format.output)
         case .table:
             print("backed up \(report.source) to \(report.destination): \(report.lastPosition) events, \(report.bytes) bytes (checked)")
+        }
+    }
+}
+
+struct ArchiveDatabase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archive",
+        abstract: "Move closed history into a compressed, read-only archive file; nothing is forgotten.",
+        discussion: """
+            Moves every event recorded before TIME (never the latest one) that is not archived yet \
+            into a new archive file: an SQLite file with the same rows, payloads deflated, mode \
+            0400. The live file records where the events went (a HistoryArchived event, and the \
+            archive's digest, chained to the archive before it) and reads through the archive from \
+            then on: `events`, `timeline`, `explain --at`, `replay`, `status --at`, `db check` and \
+            `db rebuild` see the whole log as before. The space the events took in the live file \
+            is reused by new ones, so the live file stops growing by their size.
+
+            Keep archive files where they were written (the log names them by path) and back them \
+            up with the live file. Stop servers and workers using the file first: processes that \
+            opened it before see the archive only once they open it again (the command refuses \
+            while a worker holds a lease, unless --force). `keelson db restore FILE` brings the \
+            latest archive back.
+
+            Examples:
+              keelson db archive --before 30d --to /var/lib/keelson/archive-2026-11.db
+              keelson db check
+            """
+    )
+
+    @Option(help: ArgumentHelp("Archive the events recorded before this time (ISO 8601 or an age like 30d).", valueName: "time"),
+            transform: TimeArgument.parse)
+    var before: TimeArgument
+
+    @Option(help: ArgumentHelp("The new archive file to write (must not exist).", valueName: "path"), transform: StoreOptions.parsePath)
+    var to: String
+
+    @Flag(help: "Archive even while workers hold leases on the file.")
+    var force = false
+
+    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var format: OutputOptions
+
+    func run() async throws {
+        let store = try store.open(.write(create: false))
+        let cutoff = before.date(relativeTo: Date())
+        // The last event recorded strictly before the cutoff.
+        let position = try await store.position(atTime: cutoff.addingTimeInterval(-0.001))
+        guard position > 0 else {
+            throw ValidationError("nothing was recorded before \(Text.time(cutoff.millisecondsSince1970)): nothing to archive")
+        }
+        Progress.say("archiving the events up to position \(position) into \(to)…")
+        let archive: ArchiveRecord
+        do {
+            archive = try await store.archive(upTo: position, to: to, actor: CommandActor.current, force: force)
+        } catch let error as StoreError {
+            throw ValidationError(error.description)
+        }
+        switch format.output {
+        case .json, .yaml: try printStructured(archive, format.output)
+        case .table:
+            let bytes = ((try? FileManager.default.attributesOfItem(atPath: archive.path)[.size]) as? Int64) ?? 0
+            print("archived positions \(archive.firstPosition)–\(archive.lastPosition) (\(archive.events) events) to \(archive.path): \(bytes) bytes, \(archive.digest)")
+        }
+    }
+}
+
+struct RestoreDatabase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Bring the latest archive's events back into the live file.",
+        discussion: """
+            Checks that the archive still holds what was archived (its events hash to the digest \
+            the log recorded), copies its events back into the live file at their positions, and \
+            records a HistoryRestored event, in one transaction. Archives come back latest first. \
+            The archive file is left where it is.
+
+            Example:
+              keelson db restore /var/lib/keelson/archive-2026-11.db
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The archive file.", valueName: "path"), transform: StoreOptions.parsePath)
+    var archive: String
+
+    @OptionGroup var store: FileStoreOptions
+    @OptionGroup var format: OutputOptions
+
+    func run() async throws {
+        let store = try store.open(.write(create: false))
+        Progress.say("restoring \(archive)…")
+        let restored: ArchiveRecord
+        do {
+            restored = try await store.restore(from: archive, actor: CommandActor.current)
+        } catch let error as StoreError {
+            throw ValidationError(error.description)
+        }
+        switch format.output {
+        case .json, .yaml: try printStructured(restored, format.output)
+        case .table:
+            print("restored positions \(restored.firstPosition)–\(restored.lastPosition) (\(restored.events) events) from \(restored.path)")
         }
     }
 }

@@ -69,6 +69,7 @@ struct StoreOptions: ParsableArguments {
 
     func open(_ access: Access, checkIntegrity: Bool? = nil) throws -> EventStore {
         var configuration = StoreConfiguration()
+        configuration.progress = { Progress.say($0) }
         if let durability = try durabilityValue() { configuration.durability = durability }
         switch access {
         case .read(let readOnly):

@@ -93,6 +93,67 @@ struct UpgradeFixtureTests {
         #expect(now["shop/web@staging"]?.hasPrefix("rolledBack") == true, "\(now)")
     }
 
+    @Test("db archive moves closed history out and every reader reads through it; db restore brings it back")
+    func archiveAndRestore() async throws {
+        let cli = CLI()
+        try FileManager.default.copyItem(atPath: Self.engineThree.path, toPath: cli.db)
+        let archivePath = cli.directory.appendingPathComponent("archive-1.db").path
+        func reads() async throws -> [String] {
+            [
+                try await cli.run(["replay", "--verify", "--db", cli.db]).stdout,
+                try await cli.run(["timeline", "shop/web@staging", "--limit", "500", "--db", cli.db]).stdout,
+                try await cli.run(["status", "--position", "120", "-o", "json", "--db", cli.db]).stdout,
+                try await cli.run(["explain", "shop/web@staging", "--position", "53", "--db", cli.db]).stdout,
+                try await cli.run(["events", "--stream", "instance:shop/web@staging", "--limit", "1000", "-o", "json", "--db", cli.db]).stdout,
+            ]
+        }
+        let before = try await reads()
+        #expect(before[0].contains("86 identical, 0 different"))
+
+        // The fixture's events were recorded over a minute or two: archive up to its 150th.
+        let at = try Self.query(cli.db, "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', recorded_at / 1000.0, 'unixepoch') FROM events WHERE position = 151")
+        let archived = try await cli.run(["db", "archive", "--before", at, "--to", archivePath, "-o", "json", "--db", cli.db])
+        #expect(archived.status == 0, "\(archived.stderr)")
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(archived.stdout.utf8)) as? [String: Any], "\(archived.stdout)")
+        let last = try #require(record["lastPosition"] as? Int)
+        #expect(record["firstPosition"] as? Int == 1 && last >= 100 && last <= 150, "\(record)")
+        #expect(try Self.query(cli.db, "SELECT MIN(position) FROM events") == String(last + 1))
+        #expect(Self.mode(archivePath) == 0o400)
+
+        #expect(try await reads() == before, "every read gives what it gave before the archive")
+        let checked = try await cli.run(["db", "check", "--db", cli.db])
+        #expect(checked.status == 0 && checked.stdout.contains("archives:    ok (1: positions 1–\(last)"), "\(checked.stdout)")
+
+        let again = try await cli.run(["db", "archive", "--before", at, "--to", archivePath, "--db", cli.db])
+        #expect(again.status != 0 && again.stderr.contains("already exists"), "\(again.stderr)")
+        let none = try await cli.run(["db", "archive", "--before", "2001-01-01T00:00:00Z", "--to", archivePath + ".2", "--db", cli.db])
+        #expect(none.status != 0 && none.stderr.contains("nothing to archive"), "\(none.stderr)")
+
+        // A changed archive: check says so, restore refuses.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: archivePath)
+        let copy = archivePath + ".good"
+        try FileManager.default.copyItem(atPath: archivePath, toPath: copy)
+        _ = try Self.query(archivePath, "UPDATE events SET recorded_at = recorded_at + 1 WHERE position = 7")
+        let tampered = try await cli.run(["db", "check", "--db", cli.db])
+        #expect(tampered.status == 1 && tampered.stdout.contains("hash to"), "\(tampered.stdout)")
+        let refused = try await cli.run(["db", "restore", archivePath, "--db", cli.db])
+        #expect(refused.status != 0 && refused.stderr.contains("does not hold what was archived"), "\(refused.stderr)")
+        try FileManager.default.removeItem(atPath: archivePath)
+        let missing = try await cli.run(["status", "--db", cli.db])
+        #expect(missing.status != 0 && missing.stderr.contains("archive-1.db, which is missing"), "\(missing.stderr)")
+        try FileManager.default.moveItem(atPath: copy, toPath: archivePath)
+
+        let restored = try await cli.run(["db", "restore", archivePath, "--db", cli.db])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try Self.query(cli.db, "SELECT MIN(position) FROM events") == "1")
+        #expect(try await reads() == before)
+        #expect(try await cli.run(["db", "check", "--db", cli.db]).status == 0)
+    }
+
+    static func mode(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions]) as? Int ?? -1) & 0o777
+    }
+
     /// One value read straight from the file with the sqlite3 shell (not through the CLI under test).
     static func query(_ path: String, _ sql: String) throws -> String {
         let sqlite = Process()

@@ -605,6 +605,29 @@ final class Benchmark {
             part: "12e", measurement: "\(Format.count(result.releases)) single-service releases from \(StartBenchmark.releaseCallers) callers at once, each releasing the next service when its call returned (`ControlPlane.release`, what `POST /api/v1/releases` runs, without HTTP), while a worker runs and rolls them out",
             events: Format.count(result.releases), wallTime: Format.duration(result.releaseTime), rate: "\(Format.count(Int(releaseRate))) releases/s",
             goal: "≥ 200 releases/s", met: full ? releaseRate >= 200 : nil, measured: "\(Format.count(Int(releaseRate))) releases/s"))
+        rows.append(ReportRow(
+            part: "12f", measurement: "One instance's state at a random position of the log (its status, desired and current state: `EventStore.row(of:key:atPosition:)` of each, from the projections' row history), \(result.pastInstance.milliseconds.count) times",
+            events: Format.count(Int(result.events)), wallTime: "p50 \(Format.milliseconds(result.pastInstance.median)), p99 \(Format.milliseconds(result.pastInstance.percentile(99)))",
+            goal: "p99 ≤ 10 ms", met: full ? result.pastInstance.percentile(99) <= 10 : nil, measured: "p99 \(Format.milliseconds(result.pastInstance.percentile(99)))"))
+        let slowestPast = result.pastFleet.map(\.milliseconds).max() ?? 0
+        rows.append(ReportRow(
+            part: "12g", measurement: "Every instance's status at a position (`ControlPlane.status(position:)`, what `GET /api/v1/status?position=` answers, without HTTP), at 10, 30, 50, 70 and 100% of the log",
+            events: Format.count(Int(result.events)), wallTime: result.pastFleet.map { Format.milliseconds($0.milliseconds) }.joined(separator: ", "),
+            baseline: "now (12d): p50 \(Format.milliseconds(result.status.median))",
+            ratio: Format.ratio(slowestPast / max(result.status.median, 1e-9)),
+            goal: "≤ 1 s at 10,000 instances", met: full ? slowestPast <= 1_000 : nil, measured: "slowest \(Format.milliseconds(slowestPast))"))
+        let total = result.tableBytes.reduce(0) { $0 + $1.bytes }
+        let history = result.tableBytes.filter { $0.name.hasSuffix("_history") || $0.name.hasSuffix("_checkpoints") }.reduce(0) { $0 + $1.bytes }
+        if total > 0 {
+            let largest = result.tableBytes.prefix(8).map { "\($0.name) \(Format.mebibytes(bytes: $0.bytes))" }.joined(separator: ", ")
+            rows.append(ReportRow(
+                part: "12h", measurement: "The file of 12a–12g by table (SQLite `dbstat`): \(largest)",
+                events: Format.count(Int(result.events)), wallTime: Format.mebibytes(bytes: total),
+                baseline: "\(total / max(result.events, 1)) bytes per event",
+                ratio: "projection history \(String(format: "%.1f", Double(history) / Double(total) * 100)) % (\(Format.mebibytes(bytes: history)))",
+                goal: "projection history ≤ 20 % of the file", met: full ? Double(history) <= Double(total) * 0.2 : nil,
+                measured: "\(String(format: "%.1f", Double(history) / Double(total) * 100)) %"))
+        }
         notes[12] = """
             **12 Start, explain, status, releases.** Part 11's fleet (\(Format.count(result.instances)) instances converged \
             through 5 channels) followed by stable fetches of every instance in turn (`StateUnchanged`, as a worker \
@@ -614,7 +637,10 @@ final class Benchmark {
             stops), then from one \(Format.count(Int(result.crashTail))) events older (what a crash can leave). `explain` \
             and `status` are `ControlPlane`'s, as the API and the CLI call them; the releases are of \
             \(Format.count(result.releases)) services, one call each, from \(StartBenchmark.releaseCallers) callers at once, while a \
-            worker runs on the same store.
+            worker runs on the same store. 12f and 12g read the past from the projections' row history: a random instance at \
+            a random position (three seeks: status, desired, current state, with the document and observation read back \
+            from their events), and the whole fleet's status at five positions (a skip scan over the history's keys). \
+            12h is the file after 12e, by table and index.
             """
     }
 

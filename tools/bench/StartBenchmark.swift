@@ -31,6 +31,12 @@ enum StartBenchmark {
         var status: Measurements.Latencies
         var releases: Int
         var releaseTime: Duration
+        /// One instance's state (status, desired and current state) at a random position.
+        var pastInstance: Measurements.Latencies
+        /// Every instance's status at a position, by position.
+        var pastFleet: [(position: Int64, milliseconds: Double)]
+        /// Bytes of each table and index in the file (SQLite's `dbstat`), largest first.
+        var tableBytes: [(name: String, bytes: Int64)]
     }
 
     /// Pads the log with stable fetches of every instance, round robin, to `events` events.
@@ -150,6 +156,30 @@ enum StartBenchmark {
             guard answer.instances.count == instances else { throw BenchmarkError(description: "status listed \(answer.instances.count) instances, not \(instances)") }
         }
 
+        // The past: one instance at random positions, every instance at a few.
+        log("  one instance's state at a random position, \(explains * 2) times…")
+        var pastInstance: [Double] = []
+        for _ in 0..<(explains * 2) {
+            let key = ids.randomElement(using: &random)!.description
+            let position = Int64.random(in: 1...last, using: &random)
+            let began = clock.now
+            _ = try await store.row(of: InstanceStatusProjection.self, key: key, atPosition: position)
+            _ = try await store.row(of: DesiredStateProjection.self, key: key, atPosition: position)
+            _ = try await store.row(of: CurrentStateProjection.self, key: key, atPosition: position)
+            pastInstance.append((clock.now - began).seconds * 1_000)
+        }
+        var pastFleet: [(Int64, Double)] = []
+        for fraction in [0.1, 0.3, 0.5, 0.7, 1.0] {
+            let position = max(1, Int64(Double(last) * fraction))
+            log("  every instance's status at position \(Format.count(Int(position)))…")
+            let began = clock.now
+            let answer = try await control.status(scope: nil, position: position)
+            pastFleet.append((position, (clock.now - began).seconds * 1_000))
+            if fraction == 1.0, answer.instances.count != instances {
+                throw BenchmarkError(description: "status at the end listed \(answer.instances.count) instances, not \(instances)")
+            }
+        }
+
         // Single-service releases from several callers at once, while a worker runs (and rolls them out).
         let services = instances / FleetBenchmark.channels.count
         let releases = min(services, 1_000)
@@ -170,6 +200,27 @@ enum StartBenchmark {
             instances: instances, events: last, fileBytes: (attributes[.size] as? Int64) ?? 0, startWithout: startWithout,
             startAfterStop: startAfterStop, startAfterCrash: startAfterCrash, crashTail: crashTail, snapshotBytes: bytes,
             snapshotWrite: snapshotWrite, snapshotRead: snapshotRead, explain: Measurements.Latencies(milliseconds: latencies),
-            status: Measurements.Latencies(milliseconds: statuses), releases: releases, releaseTime: releaseTime)
+            status: Measurements.Latencies(milliseconds: statuses), releases: releases, releaseTime: releaseTime,
+            pastInstance: Measurements.Latencies(milliseconds: pastInstance), pastFleet: pastFleet,
+            tableBytes: try tableBytes(path))
+    }
+
+    /// The bytes of each table and index of the file at `path`, largest first, from SQLite's
+    /// `dbstat` (read with the sqlite3 shell; empty when it is not installed).
+    static func tableBytes(_ path: String) throws -> [(name: String, bytes: Int64)] {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else { return [] }
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        shell.arguments = [path, "SELECT name || '|' || SUM(pgsize) FROM dbstat GROUP BY name ORDER BY SUM(pgsize) DESC"]
+        let out = Pipe()
+        shell.standardOutput = out
+        try shell.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        shell.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "|")
+            guard parts.count == 2, let bytes = Int64(parts[1]) else { return nil }
+            return (String(parts[0]), bytes)
+        }
     }
 }

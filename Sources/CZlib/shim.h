@@ -1,0 +1,2 @@
+// zlib, for the payloads of archive files (Debian: zlib1g-dev).
+#include <zlib.h>
