@@ -5,9 +5,9 @@
 -- one row is the latest version at or before a position: one seek in the history's primary key.
 --
 -- The stream catalogue's rows change with every event, so its versions are kept at checkpoints
--- instead (every 10,000 events, only for the streams that changed since the last one; the
--- checkpoints' positions are in `stream_catalogue_checkpoints`), and a read folds forward from
--- the nearest one.
+-- instead (considered every 10,000 events, for the streams that changed since the last one, and
+-- taken once there are at least 10 events per such stream; the checkpoints' positions are in
+-- `stream_catalogue_checkpoints`), and a read folds forward from the nearest one.
 --
 -- The history of what was folded before this migration is rebuilt from the log: the projections
 -- below are emptied and their checkpoints reset, and the store folds the whole log into them when

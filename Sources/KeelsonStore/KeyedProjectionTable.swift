@@ -61,7 +61,7 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
     struct SQL: Sendable {
         var upsert, delete, selectOne, selectMany, selectChunk: String
         var appendVersion, firstKey, nextKey, latestVersion: String
-        var checkpointVersions, addCheckpoint, checkpointAtOrBefore: String
+        var checkpointVersions, changedSince, addCheckpoint, checkpointAtOrBefore: String
 
         init(tables: ProjectionTables, columns: [String], history: RowHistory<P.Row>) {
             let historyTable = tables.history ?? tables.rows + "_history"
@@ -85,13 +85,15 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
                 WHERE \(key) = ? AND valid_from <= ? ORDER BY valid_from DESC LIMIT 1
                 """
             let checkpoints = tables.checkpoints ?? "\(tables.rows)_checkpoints"
-            if case .checkpoints(let lastChange) = history.granularity {
+            if case .checkpoints(let lastChange, _) = history.granularity {
                 checkpointVersions = """
                     INSERT INTO \(historyTable) (\(key), valid_from, removed, \(versionColumns)) \
                     SELECT \(key), ?, 0, \(versionColumns) FROM \(tables.rows) WHERE \(lastChange) > ?
                     """
+                changedSince = "SELECT COUNT(*) FROM \(tables.rows) WHERE \(lastChange) > ?"
             } else {
                 checkpointVersions = ""
+                changedSince = ""
             }
             addCheckpoint = "INSERT INTO \(checkpoints) (position) VALUES (?)"
             checkpointAtOrBefore = "SELECT MAX(position) FROM \(checkpoints) WHERE position <= ?"
@@ -99,6 +101,9 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
     }
 
     public var name: String { P.name }
+    private var eventsPerVersion: Int64 {
+        if case .checkpoints(_, let events) = history.granularity { Int64(events) } else { 1 }
+    }
     public var keyColumns: [String] { [mapping.columns[0]] }
     public var readsPayload: Bool { projection.readsPayload }
     private var columnList: String { mapping.columns.joined(separator: ", ") }
@@ -112,11 +117,14 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
         }
         try Self.segments(events, checkpointEvery: checkpointEvery) { segment, checkpointAt in
             try foldSegment(segment, in: db, sql: sql)
-            if let checkpointAt {
-                let previous = try Int64.fetchOne(db.cachedStatement(sql: sql.checkpointAtOrBefore), arguments: [checkpointAt]) ?? 0
-                try db.cachedStatement(sql: sql.checkpointVersions).execute(arguments: [checkpointAt, previous])
-                try db.cachedStatement(sql: sql.addCheckpoint).execute(arguments: [checkpointAt])
-            }
+            guard let checkpointAt else { return }
+            // A checkpoint only once the rows it would version are few next to the events since
+            // the last one (see ``RowHistory/Granularity/checkpoints(lastChange:eventsPerVersion:)``).
+            let previous = try Int64.fetchOne(db.cachedStatement(sql: sql.checkpointAtOrBefore), arguments: [checkpointAt]) ?? 0
+            let changed = try Int64.fetchOne(db.cachedStatement(sql: sql.changedSince), arguments: [previous]) ?? 0
+            guard checkpointAt - previous >= changed.multipliedReportingOverflow(by: eventsPerVersion).partialValue else { return }
+            try db.cachedStatement(sql: sql.checkpointVersions).execute(arguments: [checkpointAt, previous])
+            try db.cachedStatement(sql: sql.addCheckpoint).execute(arguments: [checkpointAt])
         }
     }
 

@@ -13,12 +13,15 @@ public struct RowHistory<Value: Sendable>: Sendable {
         /// Every change of what a version keeps appends a version at the position of the event
         /// that made it: a read at any position is exact and needs no fold.
         case everyChange
-        /// For rows that change with nearly every event (the stream catalogue): every
-        /// `checkpointEvery` events, the rows changed since the previous checkpoint (those whose
-        /// `lastChange` column is past it) append a version, and the checkpoint's position is kept
-        /// in `<rows>_checkpoints`. A read folds forward from the checkpoint at or before it.
-        /// Rows of such a projection are never removed.
-        case checkpoints(lastChange: String)
+        /// For rows that change with nearly every event (the stream catalogue): at positions that
+        /// are multiples of `checkpointEvery`, once there have been at least `eventsPerVersion`
+        /// events for each row changed since the previous checkpoint (those whose `lastChange`
+        /// column is past it), those rows append a version and the position is kept in
+        /// `<rows>_checkpoints`. So the history costs at most one row per `eventsPerVersion`
+        /// events, and a read, which folds forward from the checkpoint at or before it, folds at
+        /// most `checkpointEvery` + `eventsPerVersion` × (rows changed) events. Rows of such a
+        /// projection are never removed.
+        case checkpoints(lastChange: String, eventsPerVersion: Int)
     }
 
     public var granularity: Granularity

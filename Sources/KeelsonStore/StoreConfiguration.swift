@@ -18,9 +18,10 @@ public struct StoreConfiguration: Sendable {
     /// See ``Durability``.
     public var durability: Durability = .full
     /// A projection whose rows change with nearly every event (the stream catalogue) keeps the
-    /// versions of its changed rows at a checkpoint every this many events (at positions that are
-    /// multiples of it), so that a point-in-time read of it folds at most this many events. Every
-    /// other projection keeps a version of each change (see ``RowHistory``).
+    /// versions of its changed rows at checkpoints, considered every this many events (at
+    /// positions that are multiples of it) and taken when the changed rows are few enough next to
+    /// the events since the last one (see ``RowHistory/Granularity``). Every other projection
+    /// keeps a version of each change.
     public var checkpointEvery: Int64 = 10_000
     /// Run `PRAGMA quick_check` when opening, and refuse a corrupt file.
     public var checkIntegrityOnOpen: Bool = true

@@ -8,7 +8,7 @@ extension KeyedProjectionTable where P == StreamCatalogue {
         StreamCatalogue(),
         rows: "stream_catalogue",
         mapping: streamCatalogueMapping,
-        history: .wholeRows(streamCatalogueMapping, granularity: .checkpoints(lastChange: "last_position")))
+        history: .wholeRows(streamCatalogueMapping, granularity: .checkpoints(lastChange: "last_position", eventsPerVersion: 10)))
 }
 
 private let streamCatalogueMapping = RowMapping<StreamID, StreamSummary>(

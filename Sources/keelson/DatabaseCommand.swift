@@ -243,12 +243,7 @@ struct ArchiveDatabase: AsyncParsableCommand {
             throw ValidationError("nothing was recorded before \(Text.time(cutoff.millisecondsSince1970)): nothing to archive")
         }
         Progress.say("archiving the events up to position \(position) into \(to)…")
-        let archive: ArchiveRecord
-        do {
-            archive = try await store.archive(upTo: position, to: to, actor: CommandActor.current, force: force)
-        } catch let error as StoreError {
-            throw ValidationError(error.description)
-        }
+        let archive = try await store.archive(upTo: position, to: to, actor: CommandActor.current, force: force)
         switch format.output {
         case .json, .yaml: try printStructured(archive, format.output)
         case .table:
@@ -282,12 +277,7 @@ struct RestoreDatabase: AsyncParsableCommand {
     func run() async throws {
         let store = try store.open(.write(create: false))
         Progress.say("restoring \(archive)…")
-        let restored: ArchiveRecord
-        do {
-            restored = try await store.restore(from: archive, actor: CommandActor.current)
-        } catch let error as StoreError {
-            throw ValidationError(error.description)
-        }
+        let restored = try await store.restore(from: archive, actor: CommandActor.current)
         switch format.output {
         case .json, .yaml: try printStructured(restored, format.output)
         case .table:

@@ -10,7 +10,7 @@ struct StreamsCommand: AsyncParsableCommand {
             Reads the stream catalogue projection, from the database file or through a server \
             (--server). With --at, shows it as it stood just after that position (or, with \
             --at-time, after the last event recorded by then): the catalogue's versions at the nearest \
-            checkpoint (every 10,000 events), folded forward.
+            checkpoint, folded forward.
 
             Examples:
               keelson streams

@@ -59,6 +59,10 @@ struct KubernetesRuntimeTests {
         return url
     }
 
+    /// The time an apply that should succeed gets: ample, since the whole suite runs at once on
+    /// two cores and an apply's requests then wait for the CPU (a test of timeouts sets its own).
+    static let ample: Duration = .seconds(120)
+
     @Test("apply with labels and annotations, rollout observed by fetch, drift reported, conflicts named, forced, pruning, a bad image, remove")
     func lifecycle() async throws {
         let directory = try Self.folder()
@@ -72,7 +76,7 @@ struct KubernetesRuntimeTests {
         let before = try await runtime.fetch(Self.instance, desired: try Self.state("1.0.0"))
         #expect(before.objects.count == 3 && before.objects.allSatisfy { $0.message == "missing" && $0.drifted } && !before.isHealthy)
 
-        let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "k1", timeout: .seconds(30))
+        let applied = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "k1", timeout: Self.ample)
         #expect(applied.succeeded, "\(applied)")
         #expect(applied.output.contains("created Deployment default/web") && applied.output.contains("created ConfigMap default/web-config"), "\(applied.output)")
         let live = try #require(await cluster.object("deployments", namespace: "default", name: "web"))
@@ -101,10 +105,10 @@ struct KubernetesRuntimeTests {
         #expect(scaled.drifted && scaled.message?.contains(".spec.replicas") == true, "\(scaled)")
 
         // Applying over it conflicts with kubectl's field, named; with forceConflicts it is taken back.
-        let conflicted = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "k2", timeout: .seconds(30))
+        let conflicted = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "k2", timeout: Self.ample)
         #expect(!conflicted.succeeded && conflicted.error?.contains(".spec.replicas") == true && conflicted.error?.contains("forceConflicts") == true, "\(conflicted)")
         let forcing = try Self.runtime(server, force: true, directory: directory)
-        let healed = try await forcing.apply(try Self.state("1.0.0"), idempotencyKey: "k3", timeout: .seconds(30))
+        let healed = try await forcing.apply(try Self.state("1.0.0"), idempotencyKey: "k3", timeout: Self.ample)
         #expect(healed.succeeded, "\(healed)")
         #expect(await cluster.object("deployments", namespace: "default", name: "web")?.path(["spec", "replicas"]) == .integer(2))
 
@@ -120,7 +124,7 @@ struct KubernetesRuntimeTests {
                 "labels": .object(["keelson.dev/instance": .string("shop.web.prod"), "keelson.dev/managed-by": .string("keelson")]),
             ])]),
             manager: "keelson", force: false, dryRun: false)
-        let pruned = try await forcing.apply(try Self.state("1.1.0", objects: [Self.service]), idempotencyKey: "k4", timeout: .seconds(30))
+        let pruned = try await forcing.apply(try Self.state("1.1.0", objects: [Self.service]), idempotencyKey: "k4", timeout: Self.ample)
         #expect(pruned.succeeded && pruned.output.contains("pruned ConfigMap default/web-config"), "\(pruned)")
         #expect(await cluster.object("configmaps", namespace: "default", name: "web-config") == nil)
         #expect(await cluster.object("configmaps", namespace: "default", name: "someone-elses") != nil)
@@ -128,14 +132,14 @@ struct KubernetesRuntimeTests {
 
         // A release whose image never becomes ready: unhealthy once the Deployment's deadline passes.
         let bad = try Self.state("2.0.0-bad")
-        #expect(try await forcing.apply(bad, idempotencyKey: "k5", timeout: .seconds(30)).succeeded)
+        #expect(try await forcing.apply(bad, idempotencyKey: "k5", timeout: Self.ample).succeeded)
         for _ in 0..<5 { await cluster.tick() }
         let failing = try await forcing.fetch(Self.instance, desired: bad)
         let stuck = try #require(failing.objects.first { $0.name == "Deployment default/web" })
         #expect(stuck.health == .unhealthy && stuck.message?.contains("progress deadline exceeded") == true && stuck.version == "2.0.0-bad", "\(stuck)")
 
         // Remove: every object of the instance, nothing else.
-        let removed = try await forcing.remove(Self.instance, desired: bad, timeout: .seconds(30))
+        let removed = try await forcing.remove(Self.instance, desired: bad, timeout: Self.ample)
         #expect(removed.succeeded && removed.output.contains("pruned Deployment default/web") && removed.output.contains("pruned Service default/web"), "\(removed)")
         #expect(await cluster.object("deployments", namespace: "default", name: "web") == nil)
         #expect(await cluster.object("configmaps", namespace: "default", name: "prod-config") != nil)
@@ -157,7 +161,7 @@ struct KubernetesRuntimeTests {
         let runtime = try Self.runtime(server, force: true, directory: directory)
         let seen = try await runtime.fetch(Self.instance, desired: try Self.state("1.0.0", objects: []))
         #expect(seen.versions == ["0.9"] && seen.objects.first?.health == .healthy && seen.objects.first?.drifted == true, "\(seen)")
-        let applied = try await runtime.apply(try Self.state("1.0.0", objects: []), idempotencyKey: "a", timeout: .seconds(30))
+        let applied = try await runtime.apply(try Self.state("1.0.0", objects: []), idempotencyKey: "a", timeout: Self.ample)
         #expect(applied.succeeded && applied.output.contains("configured Deployment default/web"), "\(applied)")
         let taken = await server.cluster.object("deployments", namespace: "default", name: "web")
         #expect(taken?.path(["metadata", "uid"]) == uid, "the same object, not a new one")
@@ -238,7 +242,7 @@ struct KubernetesRuntimeTests {
 
         // Once the server answers at once again, the same apply completes.
         await server.cluster.setAnswerDelay(.zero)
-        let again = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: .seconds(30))
+        let again = try await runtime.apply(try Self.state("1.0.0"), idempotencyKey: "a", timeout: Self.ample)
         #expect(again.succeeded && again.output.contains("created ConfigMap default/web-config"), "\(again)")
     }
 
@@ -251,7 +255,7 @@ struct KubernetesRuntimeTests {
         let cluster = server.cluster
         let runtime = try Self.runtime(server, directory: directory)
         let state = try Self.state("1.0.0", objects: [])
-        #expect(try await runtime.apply(state, idempotencyKey: "a", timeout: .seconds(30)).succeeded)
+        #expect(try await runtime.apply(state, idempotencyKey: "a", timeout: Self.ample).succeeded)
         for _ in 0..<3 { await cluster.tick() }
         func dryRuns() async -> Int { await cluster.requests.filter { $0.line.contains("dryRun=All") }.count }
 

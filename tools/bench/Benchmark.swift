@@ -55,6 +55,7 @@ final class Benchmark {
         if parts.contains(11) { try await fleet() }
         if parts.contains(12) { try await start() }
         if parts.contains(13) { try await kubernetes() }
+        if parts.contains(14) { try await history() }
         return Report(
             date: Date(), machine: machine, sqliteVersion: EventStore.sqliteVersion, command: options.commandLine,
             totalTime: ContinuousClock.now - Progress.start,
@@ -641,6 +642,58 @@ final class Benchmark {
             a random position (three seeks: status, desired, current state, with the document and observation read back \
             from their events), and the whole fleet's status at five positions (a skip scan over the history's keys). \
             12h is the file after 12e, by table and index.
+            """
+    }
+
+    // MARK: Part 14
+
+    /// Part 14: a month of a fleet's history, and what it costs in the file.
+    private func history() async throws {
+        let (services, days) = (options.historyServices, options.historyDays)
+        let runMinutes = 10
+        Progress.log("part 14: \(days) days of \(Format.count(services * 5)) instances on a fake clock…")
+        let result = try await HistoryBenchmark.run(directory: directory, services: services, days: days, runMinutes: runMinutes) { Progress.log($0) }
+        let full = result.instances >= 10_000 && result.days >= 30
+        let total = result.bytesByDay.last ?? 0
+        let perInstanceDay = Double(total) / Double(result.instances) / Double(result.days)
+        let tables = result.tableBytes.reduce(0) { $0 + $1.bytes }
+        let history = result.tableBytes.filter { $0.name.hasSuffix("_history") || $0.name.hasSuffix("_checkpoints") }.reduce(0) { $0 + $1.bytes }
+        let growth = zip(result.bytesByDay.dropFirst(), result.bytesByDay).map { $0 - $1 }
+        let largest = result.tableBytes.prefix(8).map { "\($0.name) \(Format.mebibytes(bytes: $0.bytes))" }.joined(separator: ", ")
+        rows.append(ReportRow(
+            part: "14a", measurement: "\(result.days) days of \(Format.count(result.instances)) instances (fake clock; 60 s stable cadence recorded as one run per instance every \(runMinutes) min; 2 releases a day of every service through 5 channels; 1 rollback a day): the file at the end (\(largest))",
+            events: Format.count(Int(result.events)), wallTime: Format.mebibytes(bytes: total),
+            baseline: "\(Format.count(Int(perInstanceDay))) bytes per instance per day; \(total / max(result.events, 1)) bytes per event",
+            ratio: "growth per day: min \(Format.mebibytes(bytes: growth.min() ?? 0)), max \(Format.mebibytes(bytes: growth.max() ?? 0))",
+            goal: "≤ 3 GB at 10,000 instances over 30 days (≤ 10 KiB per instance per day)",
+            met: full ? total <= 3_000_000_000 && perInstanceDay <= 10_240 : nil, measured: "\(Format.count(Int(perInstanceDay))) bytes per instance per day"))
+        rows.append(ReportRow(
+            part: "14b", measurement: "Projection history (the `_history` and `_checkpoints` tables) in that file",
+            wallTime: Format.mebibytes(bytes: history), baseline: "all tables and indexes: \(Format.mebibytes(bytes: tables))",
+            goal: "≤ 20 % of the file", met: full ? Double(history) <= Double(tables) * 0.2 : nil,
+            measured: String(format: "%.1f %%", Double(history) / Double(max(tables, 1)) * 100)))
+        rows.append(ReportRow(
+            part: "14c", measurement: "Point in time on that log: one instance's state at a random position (status, desired, current), 1,000 times; every instance's status at 25/50/75/100 %",
+            events: Format.count(Int(result.events)),
+            wallTime: "one: p50 \(Format.milliseconds(result.pastInstance.median)), p99 \(Format.milliseconds(result.pastInstance.percentile(99))); fleet: \(result.pastFleet.map(Format.milliseconds).joined(separator: ", "))",
+            goal: "one p99 ≤ 10 ms; fleet ≤ 1 s", met: full ? result.pastInstance.percentile(99) <= 10 && (result.pastFleet.max() ?? 0) <= 1_000 : nil,
+            measured: "p99 \(Format.milliseconds(result.pastInstance.percentile(99))), fleet max \(Format.milliseconds(result.pastFleet.max() ?? 0))"))
+        rows.append(ReportRow(
+            part: "14d", measurement: "Rebuild of every projection, and `db check`'s verify (a rebuild into scratch tables compared row by row), on that log",
+            events: Format.count(Int(result.events)), wallTime: "rebuild \(Format.duration(result.rebuild)), verify \(Format.duration(result.verify))",
+            rate: "\(Format.rate(Double(result.events) / max(result.rebuild.seconds, 1e-9))) events/s rebuilt",
+            goal: "complete, times reported", met: full ? true : nil, measured: "rebuild \(Format.duration(result.rebuild))"))
+        notes[14] = """
+            **14 A month of history.** Generated in \(Format.duration(result.generation)): the events a worker and the CLI append \
+            for this fleet, typed and folded by every projection, with the store's clock set to each moment (a fake clock \
+            starting 2026-12-01). Each instance's unchanged fetches (every 60 s) are one `StateUnchanged` run per \
+            \(runMinutes) minutes, as the worker records a settled instance's (`unchangedRunLength`); at 09:00 and 15:00 \
+            every service is released (`ReleaseRequested`, a `DesiredStateCompiled` per instance with a ~400-byte document), \
+            and each instance, channel after channel, records a decision to apply, its `ApplyRequested` (with the document), \
+            `ApplyStarted`, `ApplySucceeded`, the `StateFetched` after it and the decision that it converged; at 12:00 one \
+            service's release is marked bad and rolled back on its 5 instances. The size is the main file and its WAL at \
+            the end of each day (NORMAL durability; by day: \(result.bytesByDay.map { Format.mebibytes(bytes: $0) }.joined(separator: ", "))); \
+            the tables' sizes are SQLite's `dbstat` at the end.
             """
     }
 

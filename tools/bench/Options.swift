@@ -9,6 +9,9 @@ struct Options {
     var quick = false
     /// Events in part 10's big timeline log.
     var timelineEvents = 10_000_000
+    /// Part 14's fleet: services (× 5 channels) and days.
+    var historyServices = 2_000
+    var historyDays = 30
     /// Where the markdown report goes.
     var outputPath = "docs/benchmarks.md"
     /// Scratch directory for the database files; `nil` means a fresh temp dir, deleted at the end.
@@ -26,6 +29,9 @@ struct Options {
           --parts LIST   run only these parts, e.g. 1,3 (default 1–9 and 11–13; part 10, the
                          10M-event timeline, only when asked for: --parts 10)
           --timeline-events N   events in part 10's big log (default 10,000,000)
+          --history-services N  services (× 5 channels) in part 14's month of history (default 2,000;
+                                part 14 runs only when asked for: --parts 14)
+          --history-days N      days in part 14 (default 30)
 
         On a database a run kept (--dir), one line of JSON each:
           keelson-bench replay-child --db PATH    time Replay.run over the whole log
@@ -77,8 +83,8 @@ struct Options {
                 options.directory = try value(for: argument)
             case "--parts":
                 let list = try value(for: argument).split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-                guard !list.isEmpty, list.allSatisfy({ $0.map((1...13).contains) ?? false }) else {
-                    throw UsageError(description: "--parts takes numbers from 1 to 13, e.g. 1,3")
+                guard !list.isEmpty, list.allSatisfy({ $0.map((1...14).contains) ?? false }) else {
+                    throw UsageError(description: "--parts takes numbers from 1 to 14, e.g. 1,3")
                 }
                 options.parts = Set(list.compactMap { $0 })
             case "--timeline-events":
@@ -86,6 +92,11 @@ struct Options {
                     throw UsageError(description: "--timeline-events takes a number ≥ 1000")
                 }
                 options.timelineEvents = count
+            case "--history-services", "--history-days":
+                guard let count = Int(try value(for: argument)), count >= 1, count <= 100_000 else {
+                    throw UsageError(description: "\(argument) takes a number from 1 to 100,000")
+                }
+                if argument == "--history-services" { options.historyServices = count } else { options.historyDays = count }
             case "--help", "-h":
                 print(usage)
                 exit(0)
@@ -107,6 +118,8 @@ struct Options {
         if events != (quick ? 20_000 : 1_000_000) { words += ["--events", String(events)] }
         if parts != Set(1...9).union([11, 12, 13]) { words += ["--parts", parts.sorted().map(String.init).joined(separator: ",")] }
         if parts.contains(10) && timelineEvents != 10_000_000 { words += ["--timeline-events", String(timelineEvents)] }
+        if parts.contains(14) && historyServices != 2_000 { words += ["--history-services", String(historyServices)] }
+        if parts.contains(14) && historyDays != 30 { words += ["--history-days", String(historyDays)] }
         if outputPath != "docs/benchmarks.md" { words += ["--output", outputPath] }
         return words.joined(separator: " ")
     }
