@@ -60,7 +60,7 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
     /// The statements a fold or a read runs against one set of tables.
     struct SQL: Sendable {
         var upsert, delete, selectOne, selectMany, selectChunk: String
-        var appendVersion, firstKey, nextKey, latestVersion: String
+        var appendVersion, firstVersion, nextVersion, latestVersion: String
         var checkpointVersions, changedSince, addCheckpoint, checkpointAtOrBefore: String
 
         init(tables: ProjectionTables, columns: [String], history: RowHistory<P.Row>) {
@@ -78,8 +78,18 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
                 INSERT INTO \(historyTable) (\(key), valid_from, removed, \(versionColumns)) \
                 VALUES (\(databaseQuestionMarks(count: history.columns.count + 3)))
                 """
-            firstKey = "SELECT \(key) FROM \(historyTable) WHERE \(key) >= ? AND \(key) < ? ORDER BY \(key) LIMIT 1"
-            nextKey = "SELECT \(key) FROM \(historyTable) WHERE \(key) > ? AND \(key) < ? ORDER BY \(key) LIMIT 1"
+            // One step of a skip scan: the next key of the history (last column, NULL past the end),
+            // and its latest version at a position (the other columns, NULL when it has none).
+            let step = { (comparison: String) in
+                """
+                SELECT h.\(key), \(history.columns.map { "h." + $0 }.joined(separator: ", ")), h.removed, n.k \
+                FROM (SELECT MIN(\(key)) AS k FROM \(historyTable) WHERE \(key) \(comparison) ?1 AND \(key) < ?2) AS n \
+                LEFT JOIN \(historyTable) AS h ON h.\(key) = n.k AND h.valid_from = \
+                (SELECT MAX(valid_from) FROM \(historyTable) WHERE \(key) = n.k AND valid_from <= ?3)
+                """
+            }
+            firstVersion = step(">=")
+            nextVersion = step(">")
             latestVersion = """
                 SELECT \(key), \(versionColumns), removed FROM \(historyTable) \
                 WHERE \(key) = ? AND valid_from <= ? ORDER BY valid_from DESC LIMIT 1
@@ -262,14 +272,22 @@ public struct KeyedProjectionTable<P: KeyedProjection>: StoredProjection {
     ) throws -> [P.Row] {
         let checkpoint = try self.checkpoint(atOrBefore: position, in: db)
         var found: [(key: P.Key, value: P.Row)] = []
-        // A skip scan over the history's keys: the next key, then its latest version.
-        var key = try DatabaseValue.fetchOne(
-            db.cachedStatement(sql: liveSQL.firstKey),
-            arguments: [range.map { $0.lower.databaseValue } ?? Int64.min.databaseValue, range.map { $0.upper.databaseValue } ?? aboveEveryText])
-        let next = try db.cachedStatement(sql: liveSQL.nextKey)
-        while let current = key, !current.isNull {
-            if let version = try latestVersion(of: current, atPosition: checkpoint ?? position, in: db) { found.append(version) }
-            key = try DatabaseValue.fetchOne(next, arguments: [current, range.map { $0.upper.databaseValue } ?? aboveEveryText])
+        // A skip scan over the history's keys: each step seeks the next key and its latest
+        // version at the position, in one statement.
+        let upper = range.map { $0.upper.databaseValue } ?? aboveEveryText
+        let at = checkpoint ?? position
+        let (removedColumn, keyColumn) = (history.columns.count + 1, history.columns.count + 2)
+        var row = try Row.fetchOne(
+            db.cachedStatement(sql: liveSQL.firstVersion),
+            arguments: [range.map { $0.lower.databaseValue } ?? Int64.min.databaseValue, upper, at])
+        let next = try db.cachedStatement(sql: liveSQL.nextVersion)
+        while let step = row {
+            let key = step[keyColumn] as DatabaseValue
+            if key.isNull { break }
+            if let removed = step[removedColumn] as Int64?, removed == 0 {
+                found.append((try mapping.decodeKey(step[0]), try history.decode(step, db)))
+            }
+            row = try Row.fetchOne(next, arguments: [key, upper, at])
         }
         guard let checkpoint else { return found.map(\.value) }
         var state = Dictionary(found, uniquingKeysWith: { $1 })
