@@ -97,6 +97,40 @@ enum ArchiveAttachments {
         ["main"] + (try db.tableExists("archives", in: "main") ? try registered(db).reversed().map(schemaName) : [])
     }
 
+    /// The log's segments as table expressions with the live table's columns (an archive's
+    /// payloads inflated), oldest first. A query with `ORDER BY position LIMIT n` runs on each in
+    /// turn: through the view `log`, SQLite would gather and sort every match of every segment
+    /// before taking the first n.
+    static func segmentTables(_ db: Database) throws -> [String] {
+        guard try db.tableExists("archives", in: "main") else { return ["main.events"] }
+        return try registered(db).map { inflated(schemaName($0)) } + ["main.events"]
+    }
+
+    /// Rows of `sql` (which reads `FROM \(segmentPlaceholder)`, ordered by position, ascending or
+    /// not) over the segments in that order, until `limit` rows are found.
+    static func fetch(
+        _ db: Database, sql: String, arguments: StatementArguments, descending: Bool, limit: Int?, cached: Bool = true,
+        _ row: (Row) throws -> Void
+    ) throws {
+        var remaining = limit.map { max(0, $0) }
+        let segments = try segmentTables(db)
+        for table in descending ? segments.reversed() : segments {
+            if remaining == 0 { return }
+            var text = sql.replacingOccurrences(of: segmentPlaceholder, with: table)
+            if let remaining { text += " LIMIT \(remaining)" }
+            // Prepared once per connection when the caller's shapes are few (not for SQL that
+            // varies with what a client asks, which a cache would keep every variant of).
+            let statement = cached ? try db.cachedStatement(sql: text) : try db.makeStatement(sql: text)
+            let cursor = try Row.fetchCursor(statement, arguments: arguments)
+            while let next = try cursor.next() {
+                try row(next)
+                if let count = remaining { remaining = count - 1 }
+            }
+        }
+    }
+
+    static let segmentPlaceholder = "{segment}"
+
     /// The chained digest of the events at `first`–`last` in `table` (`schema.events`, or the
     /// view `log`), after `previous`. Payloads are hashed as the JSON text the log holds.
     static func digest(previous: String, table: String, first: Int64, last: Int64, in db: Database) throws -> (digest: String, events: Int64) {

@@ -83,15 +83,14 @@ public struct EventFilter: Sendable, Hashable {
             conditions.append("recorded_at < ?")
             arguments.append(until.millisecondsSince1970)
         }
-        var sql = "SELECT \(EventRows.columns) FROM log WHERE \(conditions.joined(separator: " AND "))"
+        var sql = "SELECT \(EventRows.columns) FROM \(ArchiveAttachments.segmentPlaceholder) WHERE \(conditions.joined(separator: " AND "))"
         sql += latest ? " ORDER BY position DESC" : " ORDER BY position"
-        if let limit { sql += " LIMIT \(max(0, limit))" }
-        // Each row decoded where it stands in the statement (a cursor's row is not copied first).
-        // The statement is not cached: the SQL varies with what a caller asks (its limit, how
-        // many types), and a cache that kept every variant would grow with a client's requests.
+        // Segment by segment (archives, then the live file; the other way for the latest), each
+        // row decoded where it stands in the statement.
         var events: [RecordedEvent] = []
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
-        while let row = try rows.next() { events.append(EventRows.decode(row)) }
+        try ArchiveAttachments.fetch(db, sql: sql, arguments: StatementArguments(arguments), descending: latest, limit: limit, cached: false) {
+            events.append(EventRows.decode($0))
+        }
         return latest ? events.reversed() : events
     }
 }

@@ -33,10 +33,10 @@ enum EventRows {
     static func fetch(
         _ db: Database, after: Int64, upTo: Int64, limit: Int? = nil, payloads: Bool = true
     ) throws -> [RecordedEvent] {
-        var sql = "SELECT \(payloads ? columns : columnsWithoutPayload) FROM log WHERE position > ? AND position <= ? ORDER BY position"
-        if let limit { sql += " LIMIT \(limit)" }
-        let statement = try db.cachedStatement(sql: sql)
-        return try Row.fetchCursor(statement, arguments: [after, upTo]).map(decode).reduce(into: []) { $0.append($1) }
+        let sql = "SELECT \(payloads ? columns : columnsWithoutPayload) FROM \(ArchiveAttachments.segmentPlaceholder) WHERE position > ? AND position <= ? ORDER BY position"
+        var events: [RecordedEvent] = []
+        try ArchiveAttachments.fetch(db, sql: sql, arguments: [after, upTo], descending: false, limit: limit) { events.append(decode($0)) }
+        return events
     }
 
     /// The event at `position`, which a row of `table` refers to (an error naming both when the

@@ -223,10 +223,14 @@ extension EventStore {
         return try await pool.read { db in
             var report = PayloadReport(checked: 0, problems: [], omitted: 0)
             let placeholders = types.map { _ in "?" }.joined(separator: ", ")
-            let sql = "SELECT position, type, payload FROM log WHERE position > ? AND type IN (\(placeholders)) ORDER BY position LIMIT 1000"
+            let sql = "SELECT position, type, payload FROM \(ArchiveAttachments.segmentPlaceholder) WHERE position > ? AND type IN (\(placeholders)) ORDER BY position"
             var cursor: Int64 = 0
             while true {
-                let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments([cursor as any DatabaseValueConvertible] + types.map { $0 as any DatabaseValueConvertible }))
+                var rows: [Row] = []
+                try ArchiveAttachments.fetch(
+                    db, sql: sql, arguments: StatementArguments([cursor as any DatabaseValueConvertible] + types.map { $0 as any DatabaseValueConvertible }),
+                    descending: false, limit: 1000
+                ) { rows.append($0.copy()) }
                 guard let last = rows.last else { break }
                 for row in rows {
                     let type: String = row["type"]

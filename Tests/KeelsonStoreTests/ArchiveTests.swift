@@ -52,6 +52,10 @@ struct ArchiveTests {
         let after = try await Self.everything(store, upTo: last)
         #expect(after[0] == before[0])
         #expect(after[2...] == before[2...])
+        // Pages across the segments: the first of the log, the last of it, one that spans a boundary.
+        #expect(try await store.events(EventFilter(limit: 3)).map(\.position) == [1, 2, 3])
+        #expect(try await store.events(EventFilter(limit: 4, latest: true)).map(\.position) == [last - 1, last, last + 1, last + 2])
+        #expect(try await store.events(EventFilter(afterPosition: last / 2 - 2, limit: 4)).map(\.position) == Array((last / 2 - 1)...(last / 2 + 2)))
         let live = try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM main.events")! }
         #expect(live == 2, "the two HistoryArchived are all the live file holds")
 
