@@ -28,19 +28,19 @@ struct KubeSchemaTests {
         // apply over it, a pruning apply, check, remove.
         let runtime = try KubernetesRuntimeTests.runtime(server, force: true, directory: directory)
         let state = try KubernetesRuntimeTests.state("1.0.0")
-        #expect(try await runtime.apply(state, idempotencyKey: "a", timeout: .seconds(30)).succeeded)
+        #expect(try await runtime.apply(state, idempotencyKey: "a", timeout: KubernetesRuntimeTests.ample).succeeded)
         await server.cluster.tick()
         _ = try await runtime.fetch(KubernetesRuntimeTests.instance, desired: state)
         _ = await server.cluster.patch(
             FakeCluster.kinds.first { $0.resource == "deployments" }!, namespace: "default", name: "web", subresource: "scale",
             body: .object(["spec": .object(["replicas": .integer(3)])]), manager: "kubectl", dryRun: false)
-        #expect(try await runtime.apply(state, idempotencyKey: "b", timeout: .seconds(30)).succeeded)
+        #expect(try await runtime.apply(state, idempotencyKey: "b", timeout: KubernetesRuntimeTests.ample).succeeded)
         let next = try KubernetesRuntimeTests.state("1.1.0", objects: [KubernetesRuntimeTests.service])
-        #expect(try await runtime.apply(next, idempotencyKey: "c", timeout: .seconds(30)).succeeded)
+        #expect(try await runtime.apply(next, idempotencyKey: "c", timeout: KubernetesRuntimeTests.ample).succeeded)
         await server.cluster.tick()
         _ = try await runtime.fetch(KubernetesRuntimeTests.instance, desired: next)
         _ = await runtime.check()
-        #expect(try await runtime.remove(KubernetesRuntimeTests.instance, desired: next, timeout: .seconds(30)).succeeded)
+        #expect(try await runtime.remove(KubernetesRuntimeTests.instance, desired: next, timeout: KubernetesRuntimeTests.ample).succeeded)
 
         var documents: [(what: String, value: JSONValue)] = []
         for request in await server.cluster.requests where request.line.hasPrefix("PATCH") || request.line.hasPrefix("POST") {
