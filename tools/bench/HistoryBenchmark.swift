@@ -93,17 +93,7 @@ enum HistoryBenchmark {
         let last = try await store.lastPosition()
 
         log("  one instance's state at a random position, 1,000 times…")
-        var random = SystemRandomNumberGenerator()
-        var pastInstance: [Double] = []
-        for _ in 0..<1_000 {
-            let key = instances.randomElement(using: &random)!.description
-            let position = Int64.random(in: 1...last, using: &random)
-            let began = ContinuousClock.now
-            _ = try await store.row(of: InstanceStatusProjection.self, key: key, atPosition: position)
-            _ = try await store.row(of: DesiredStateProjection.self, key: key, atPosition: position)
-            _ = try await store.row(of: CurrentStateProjection.self, key: key, atPosition: position)
-            pastInstance.append((ContinuousClock.now - began).seconds * 1_000)
-        }
+        let pastInstance = try await Measurements.pastInstance(store, instances: instances, upTo: last, times: 1_000)
         var pastFleet: [Double] = []
         for fraction in [0.25, 0.5, 0.75, 1.0] {
             let began = ContinuousClock.now
@@ -122,7 +112,7 @@ enum HistoryBenchmark {
         try store.close()
         return Result(
             instances: instances.count, days: days, events: last, bytesByDay: bytesByDay, tableBytes: try StartBenchmark.tableBytes(path),
-            generation: generation, pastInstance: Measurements.Latencies(milliseconds: pastInstance), pastFleet: pastFleet,
+            generation: generation, pastInstance: pastInstance, pastFleet: pastFleet,
             rebuild: rebuild, verify: verify)
     }
 

@@ -154,6 +154,23 @@ enum Measurements {
         }
     }
 
+    /// One random instance's status, desired and current state at a random position of the
+    /// log (each from its projection's row history), `times` times.
+    static func pastInstance(_ store: EventStore, instances: [ServiceInstanceID], upTo last: Int64, times: Int) async throws -> Latencies {
+        var random = SystemRandomNumberGenerator()
+        var latencies: [Double] = []
+        for _ in 0..<times {
+            let key = instances.randomElement(using: &random)!.description
+            let position = Int64.random(in: 1...last, using: &random)
+            let began = ContinuousClock.now
+            _ = try await store.row(of: InstanceStatusProjection.self, key: key, atPosition: position)
+            _ = try await store.row(of: DesiredStateProjection.self, key: key, atPosition: position)
+            _ = try await store.row(of: CurrentStateProjection.self, key: key, atPosition: position)
+            latencies.append((ContinuousClock.now - began).seconds * 1_000)
+        }
+        return Latencies(milliseconds: latencies)
+    }
+
     /// `store.streamCatalogue(atPosition:)` at `position`, `repetitions` times.
     static func pointInTime(_ store: EventStore, at position: Int64, repetitions: Int) async throws -> (Latencies, Int) {
         var samples: [Double] = []

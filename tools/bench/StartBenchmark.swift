@@ -158,16 +158,7 @@ enum StartBenchmark {
 
         // The past: one instance at random positions, every instance at a few.
         log("  one instance's state at a random position, \(explains * 2) times…")
-        var pastInstance: [Double] = []
-        for _ in 0..<(explains * 2) {
-            let key = ids.randomElement(using: &random)!.description
-            let position = Int64.random(in: 1...last, using: &random)
-            let began = clock.now
-            _ = try await store.row(of: InstanceStatusProjection.self, key: key, atPosition: position)
-            _ = try await store.row(of: DesiredStateProjection.self, key: key, atPosition: position)
-            _ = try await store.row(of: CurrentStateProjection.self, key: key, atPosition: position)
-            pastInstance.append((clock.now - began).seconds * 1_000)
-        }
+        let pastInstance = try await Measurements.pastInstance(store, instances: ids, upTo: last, times: explains * 2)
         var pastFleet: [(Int64, Double)] = []
         for fraction in [0.1, 0.3, 0.5, 0.7, 1.0] {
             let position = max(1, Int64(Double(last) * fraction))
@@ -201,7 +192,7 @@ enum StartBenchmark {
             startAfterStop: startAfterStop, startAfterCrash: startAfterCrash, crashTail: crashTail, snapshotBytes: bytes,
             snapshotWrite: snapshotWrite, snapshotRead: snapshotRead, explain: Measurements.Latencies(milliseconds: latencies),
             status: Measurements.Latencies(milliseconds: statuses), releases: releases, releaseTime: releaseTime,
-            pastInstance: Measurements.Latencies(milliseconds: pastInstance), pastFleet: pastFleet,
+            pastInstance: pastInstance, pastFleet: pastFleet,
             tableBytes: try tableBytes(path))
     }
 
